@@ -1,0 +1,281 @@
+"""Semantic checks on a loaded fleet. Each returns problems with the position of the node at fault.
+
+Codes (documented in the README): name, strategy-coverage, unknown-gpu, gpu-list, vram-fit,
+dtype-support, weights-pin, weights-size, weights-role, quantization, params, secret-literal.
+(traffic and latency are enforced with the schema and carry those codes from there.)
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from .load import GPUS_FILE, MODELS_FILE, Loaded
+from .problems import WARNING, Problem, problem
+from .sizes import loaded_weights_gb, quantized_components, scheme_for
+from .spec import Catalog, Fleet, Gpu, Model, is_python_keyword, module_name
+from .yamlread import Document
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+MAX_NAME = 60  # Modal app names are limited to 64 characters
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
+# Credentials pasted into YAML. Secrets belong in Modal Secrets, referenced by name.
+CREDENTIAL_PATTERNS = [
+    (re.compile(r"\bhf_[A-Za-z0-9]{30,}"), "a Hugging Face token"),
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), "an API key (sk-...)"),
+    (re.compile(r"\b(?:ghp|gho|ghs|github_pat)_[A-Za-z0-9_]{30,}"), "a GitHub token"),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
+    (re.compile(r"\b(?:ak|as)-[A-Za-z0-9]{20,}"), "a Modal token"),
+]
+BASE64_RE = re.compile(r"[A-Za-z0-9+/_=-]{40,}")
+
+
+def _looks_like_base64_secret(token: str) -> bool:
+    # Long, mixed-case and with digits: a key, not a word, a path or a lowercase hex commit.
+    return bool(re.search(r"[a-z]", token) and re.search(r"[A-Z]", token) and re.search(r"[0-9]", token)) and not re.search(r"[-_]{2}", token)
+
+
+def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem]:
+    """Every semantic problem of a loaded fleet (schema-valid by now)."""
+    fleet = loaded.fleet
+    assert fleet is not None
+    models_doc = loaded.documents[MODELS_FILE]
+    found: list[Problem] = []
+    found += check_secrets(loaded.documents.values())
+    found += check_strategy_names(fleet, loaded.documents)
+    found += check_model_names(fleet, models_doc)
+    for model in fleet.models.values():
+        found += check_model(fleet, model, models_doc, only_strategy)
+    return found
+
+
+def iter_strings(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from iter_strings(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from iter_strings(item, path + (index,))
+
+
+def check_secrets(documents) -> list[Problem]:
+    found = []
+    for doc in documents:
+        for path, text in iter_strings(doc.data):
+            what = next((label for pattern, label in CREDENTIAL_PATTERNS if pattern.search(text)), None)
+            if what is None and any(_looks_like_base64_secret(t) for t in BASE64_RE.findall(text)):
+                what = "a long random key"
+            if what:
+                found.append(
+                    problem(
+                        "secret-literal",
+                        doc.where(path),
+                        f"{'.'.join(map(str, path))} looks like {what}; credentials must not be written in YAML",
+                        hint="store it in a Modal Secret (modal secret create NAME KEY=...) and list the secret's name under secrets:",
+                    )
+                )
+    return found
+
+
+def _name_problem(name: str) -> str | None:
+    if not NAME_RE.match(name):
+        return "must be lowercase letters, digits and single hyphens, starting with a letter"
+    if len(name) > MAX_NAME:
+        return f"is longer than {MAX_NAME} characters"
+    if is_python_keyword(name):
+        return f"maps to the Python keyword {module_name(name)!r}"
+    return None
+
+
+def check_model_names(fleet: Fleet, doc: Document) -> list[Problem]:
+    found = []
+    seen: dict[str, str] = {}
+    for name in fleet.models:
+        where = doc.where(("models", name), key=True)
+        reason = _name_problem(name)
+        if reason:
+            suggestion = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+            hint = f"for example {suggestion!r}" if suggestion and NAME_RE.match(suggestion) else ""
+            found.append(problem("name", where, f"model name {name!r} {reason}", hint=hint))
+        module = module_name(name).lower()
+        if module in seen:
+            found.append(problem("name", where, f"model names {seen[module]!r} and {name!r} both map to module {module!r}"))
+        seen.setdefault(module, name)
+    return found
+
+
+def check_strategy_names(fleet: Fleet, documents: dict[str, Document]) -> list[Problem]:
+    found = []
+    for stem, strategy in fleet.strategies.items():
+        doc = documents[strategy.file]
+        reason = _name_problem(stem)
+        if reason:
+            found.append(problem("name", (strategy.file, 1, 1), f"strategy file name {stem!r} {reason}"))
+        if strategy.name != stem:
+            found.append(
+                problem("name", doc.where(("name",)), f"strategy name {strategy.name!r} differs from its file name {stem!r}", hint=f"rename the file to {strategy.name}.yaml or set name: {stem}")
+            )
+        if strategy.compare_to not in fleet.strategies:
+            found.append(
+                problem("strategy-coverage", doc.where(("compare_to",)), f"compare_to names unknown strategy {strategy.compare_to!r}", hint=_did_you_mean(strategy.compare_to, fleet.strategies))
+            )
+    return found
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return "known: " + ", ".join(choices)
+
+
+def cheapest_fitting(catalog: Catalog, need_gb: float, count: int = 2) -> list[Gpu]:
+    return [gpu for gpu in catalog.by_price() if gpu.vram_gb >= need_gb][:count]
+
+
+def fit_hint(catalog: Catalog, need_gb: float) -> str:
+    fits = cheapest_fitting(catalog, need_gb)
+    if not fits:
+        return f"no GPU in {GPUS_FILE} has {need_gb:g} GB; quantize the model or lower vram_gb"
+    names = ", ".join(f"{gpu.name} {gpu.vram_gb:g} GB at ${gpu.usd_per_hour:.2f}/h" for gpu in fits)
+    return f"use a GPU with >= {need_gb:g} GB ({names})"
+
+
+def check_model(fleet: Fleet, model: Model, doc: Document, only_strategy: str | None) -> list[Problem]:
+    found: list[Problem] = []
+    base = ("models", model.name)
+    catalog = fleet.catalog
+    need = model.vram_gb + fleet.vram_headroom_gb
+
+    for strategy in model.gpu:
+        if strategy not in fleet.strategies:
+            found.append(
+                problem("strategy-coverage", doc.where(base + ("gpu", strategy), key=True), f"{model.name} names unknown strategy {strategy!r}", hint=_did_you_mean(strategy, fleet.strategies))
+            )
+    for strategy in fleet.strategies:
+        if strategy not in model.gpu:
+            found.append(
+                problem("strategy-coverage", doc.where(base + ("gpu",), key=True), f"{model.name} has no GPU for strategy {strategy!r}", hint=f"add {strategy}: <GPU> under gpu:")
+            )
+
+    weights_gb = loaded_weights_gb(model)
+    if weights_gb > model.vram_gb:
+        found.append(
+            problem(
+                "weights-size",
+                doc.where(base + ("vram_gb",)),
+                f"{model.name} loads {weights_gb:g} GB of weights (after quantization) but declares vram_gb {model.vram_gb:g}",
+                hint="raise vram_gb to weights + activations, or declare quantization",
+            )
+        )
+    for component in sorted(quantized_components(model)):
+        found.append(
+            problem("quantization", doc.where(base + ("quantization", component), key=True), f"{model.name} quantizes {component!r}, which no weights entry lists under components", hint="add the component and its size to the weights' components map")
+        )
+
+    for strategy, choices in model.gpu.items():
+        if strategy not in fleet.strategies or (only_strategy and strategy != only_strategy):
+            continue
+        gpu_path = base + ("gpu", strategy)
+        if not choices:
+            found.append(problem("gpu-list", doc.where(gpu_path), f"{model.name} has an empty GPU list for {strategy}", hint="name at least one GPU"))
+            continue
+        normalised: list[str] = []
+        for index, name in enumerate(choices):
+            where = doc.where(gpu_path + (index,))  # a scalar choice falls back to its own node
+            resolved = catalog.resolve(name)
+            if resolved is None:
+                found.append(problem("unknown-gpu", where, f"unknown GPU {name!r} for {model.name} (strategy {strategy})", hint=_did_you_mean(name, catalog.all_names())))
+                continue
+            gpu, suffix = resolved
+            if gpu.name + suffix in normalised:
+                found.append(problem("gpu-list", where, f"{gpu.name + suffix} appears twice in {model.name}'s GPU list for {strategy}", hint="list each GPU once; Modal tries them in order"))
+            normalised.append(gpu.name + suffix)
+            if gpu.vram_gb < need:
+                found.append(
+                    problem("vram-fit", where, f"{model.name} needs {need:g} GB but {gpu.name} (strategy {strategy}) has {gpu.vram_gb:g} GB", hint=fit_hint(catalog, need))
+                )
+            elif weights_gb > gpu.vram_gb:
+                found.append(problem("weights-size", where, f"{model.name}'s weights ({weights_gb:g} GB) do not fit {gpu.name} ({gpu.vram_gb:g} GB)", hint=fit_hint(catalog, weights_gb)))
+            if model.dtype == "bfloat16" and not gpu.bf16:
+                found.append(
+                    problem(
+                        "dtype-support",
+                        where,
+                        f"{model.name} is bfloat16 but {gpu.name} (strategy {strategy}) has no bf16; the handler runs it in float16",
+                        hint="expected on Turing GPUs; check output quality on this GPU",
+                        severity=WARNING,
+                    )
+                )
+            fp8_parts = sorted(c for c in model.quantization if scheme_for(model, c) == "fp8")
+            if fp8_parts and not gpu.fp8:
+                found.append(
+                    problem(
+                        "dtype-support",
+                        where,
+                        f"{model.name} quantizes {', '.join(fp8_parts)} to fp8 but {gpu.name} (strategy {strategy}) has no fp8",
+                        hint="fp8 needs Ada, Hopper or Blackwell (L4, L40S, H100, H200, B200); use int8 or nf4 elsewhere",
+                    )
+                )
+
+    for index, weights in enumerate(model.weights):
+        if not COMMIT_RE.match(weights.revision):
+            found.append(
+                problem(
+                    "weights-pin",
+                    doc.where(base + ("weights", index, "revision")),
+                    f"{weights.repo} revision {weights.revision!r} is not a commit SHA; a branch or tag can move under you",
+                    hint="pin the 40-character commit hash shown on the repository's commit history",
+                    severity=WARNING,
+                )
+            )
+    found += check_roles(model, doc)
+    return found
+
+
+REQUIRED_ROLES = {
+    "text-to-image": ["pipeline"],
+    "lora": ["pipeline", "adapter"],
+    "instantid": ["pipeline", "instantid", "face-analysis"],
+    "text-to-video": ["pipeline"],
+    "video-upscale": ["pipeline"],
+}
+
+
+def check_roles(model: Model, doc: Document) -> list[Problem]:
+    found = []
+    base = ("models", model.name)
+    roles = [w.role for w in model.weights]
+    for role in REQUIRED_ROLES[model.kind]:
+        if role not in roles:
+            found.append(problem("weights-role", doc.where(base + ("weights",), key=True), f"{model.name} ({model.kind}) needs a weights entry with role {role!r}"))
+    for role in set(roles) - {"adapter"}:
+        if roles.count(role) > 1:
+            found.append(problem("weights-role", doc.where(base + ("weights",), key=True), f"{model.name} has {roles.count(role)} weights entries with role {role!r}; one is allowed"))
+    adapters = [w.name for w in model.weights if w.role == "adapter"]
+    for index, weights in enumerate(model.weights):
+        if weights.role == "adapter" and not weights.name:
+            found.append(problem("weights-role", doc.where(base + ("weights", index)), f"{model.name}: an adapter needs a name (selected per request by name)"))
+        if weights.role == "adapter" and model.kind != "lora":
+            found.append(problem("weights-role", doc.where(base + ("weights", index, "role")), f"{model.name}: adapters are only used by kind lora"))
+    default = model.params.get("adapter")
+    if model.kind == "lora" and default is not None and default not in adapters:
+        found.append(problem("params", doc.where(base + ("params", "adapter")), f"{model.name}: default adapter {default!r} is not among its adapters", hint=_did_you_mean(str(default), adapters) if adapters else ""))
+    return found
+
+
+def validate(root: Path, only_strategy: str | None = None):
+    """Load and check: returns (Loaded, all problems sorted)."""
+    from .load import load_fleet
+    from .problems import sort_problems
+
+    loaded = load_fleet(root)
+    problems = list(loaded.problems)
+    if loaded.fleet is not None:
+        problems += run_checks(loaded, only_strategy)
+    return loaded, sort_problems(problems)

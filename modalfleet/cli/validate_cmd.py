@@ -1,0 +1,72 @@
+"""`validate` and `gpus`: the fleet's problems, the GPU catalog."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..problems import format_json, format_text, has_errors
+from .common import ExitCode, root_option
+
+
+@click.command()
+@root_option
+@click.option("--strategy", help="Check GPU choices of this strategy only.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def validate(root, strategy, strict, fmt):
+    """Load the fleet, check it against the schemas and the semantic rules, print every problem."""
+    from ..checks import validate as run_validation
+
+    loaded, problems = run_validation(root, only_strategy=strategy)
+    if strategy is not None and loaded.fleet is not None and strategy not in loaded.fleet.strategies:
+        raise click.UsageError(f"unknown strategy {strategy!r}; known: {', '.join(loaded.fleet.strategies)}")
+    failed = has_errors(problems) or (strict and bool(problems))
+    if fmt == "json":
+        click.echo(format_json(problems))
+    elif problems:
+        click.echo(format_text(problems))
+    if fmt == "text" and not failed:
+        fleet = loaded.fleet
+        click.echo(f"ok: {len(fleet.models)} models, {len(fleet.strategies)} strategies, {len(fleet.catalog.gpus)} GPUs")
+    raise SystemExit(ExitCode.PROBLEMS if failed else ExitCode.OK)
+
+
+@click.command()
+@root_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def gpus(root, fmt):
+    """The GPU catalog: VRAM, $/h, $/s, bf16 and fp8 support."""
+    from ..load import GPUS_FILE, _read  # the catalog alone: models.yaml may be broken
+
+    problems: list = []
+    doc = _read(root, GPUS_FILE, "gpus", {}, problems)
+    if doc is None:
+        click.echo(format_text(problems), err=True)
+        raise SystemExit(ExitCode.PROBLEMS)
+    from ..load import _catalog
+
+    catalog = _catalog(doc.data)
+    rows = [
+        {
+            "name": gpu.name,
+            "vram_gb": gpu.vram_gb,
+            "usd_per_second": float(gpu.usd_per_second),
+            "usd_per_hour": float(round(gpu.usd_per_hour, 4)),
+            "bf16": gpu.bf16,
+            "fp8": gpu.fp8,
+        }
+        for gpu in catalog.gpus.values()
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'GPU':<14} {'VRAM':>6} {'$/hour':>8} {'$/second':>10}  bf16  fp8")
+    for gpu in catalog.gpus.values():
+        click.echo(
+            f"{gpu.name:<14} {gpu.vram_gb:>4g}GB {gpu.usd_per_hour:>8.2f} {gpu.usd_per_second:>10}  "
+            f"{'yes' if gpu.bf16 else 'no':<4}  {'yes' if gpu.fp8 else 'no'}"
+        )
+    if catalog.source:
+        click.echo(f"prices: {catalog.source} as of {catalog.as_of}")

@@ -1,0 +1,74 @@
+"""The one result type of validation: a Problem, and its text and JSON formatting.
+
+Loaders and checks return problems; they never print. The CLI picks a reporter.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    line: int
+    column: int
+    code: str
+    severity: str
+    message: str
+    hint: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    def to_text(self) -> str:
+        text = f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}] {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        # The JSON contract orders keys code first; asdict follows field order.
+        return {key: data[key] for key in ("code", "severity", "file", "line", "column", "message", "hint")}
+
+
+def problem(code: str, where: tuple[str, int, int], message: str, hint: str = "", severity: str = ERROR) -> Problem:
+    file, line, column = where
+    return Problem(file=file, line=line, column=column, code=code, severity=severity, message=message, hint=hint)
+
+
+def has_errors(problems: Iterable[Problem]) -> bool:
+    return any(p.is_error for p in problems)
+
+
+def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
+    # Stable, reader-friendly order: by file, then position; duplicates collapse.
+    return sorted(set(problems))
+
+
+def format_text(problems: Iterable[Problem]) -> str:
+    problems = list(problems)
+    lines = [p.to_text() for p in problems]
+    errors = sum(p.is_error for p in problems)
+    warnings = len(problems) - errors
+    lines.append(f"{errors} error(s), {warnings} warning(s)")
+    return "\n".join(lines)
+
+
+def format_json(problems: Iterable[Problem]) -> str:
+    return json.dumps([p.to_dict() for p in problems], indent=2, ensure_ascii=False)
+
+
+class FleetError(Exception):
+    """Raised when a fleet cannot be used at all; carries the problems that say why."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("\n".join(p.to_text() for p in problems))
+        self.problems = problems

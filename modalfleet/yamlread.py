@@ -1,0 +1,230 @@
+"""Read one YAML file into plain data plus the line and column of every node, safely.
+
+PyYAML alone is not enough for a file that reaches generated code and cloud credentials: it
+keeps the last of two duplicate keys silently, constructs arbitrary tags on the unsafe loaders
+and expands alias bombs without bound. Here the composer builds the node graph (aliases are
+shared nodes, so composing is cheap) and this module builds the data itself, counting every
+node it visits so an alias bomb stops at a small bound instead of exhausting memory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .problems import Problem, problem
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+# A 1000-model fleet is ~60k nodes; an alias bomb reaches this bound within milliseconds.
+MAX_NODES = 400_000
+
+Path_ = tuple[Any, ...]
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+try:  # The C loader is several times faster; fall back where libyaml is missing.
+    _Loader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Loader = yaml.SafeLoader
+
+_constructor = yaml.SafeLoader("")
+
+
+@dataclass
+class Document:
+    """Plain data of one file and where each node stands in it (1-based line and column)."""
+
+    file: str
+    data: Any = None
+    values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: Path_, key: bool = False) -> tuple[str, int, int]:
+        """Position of the node at path (or of its key), falling back to the nearest parent."""
+        table = self.keys if key else self.values
+        path = tuple(path)
+        while path:
+            if path in table:
+                return (self.file, *table[path])
+            if path in self.values:
+                return (self.file, *self.values[path])
+            path = path[:-1]
+        return (self.file, *self.values.get((), (1, 1)))
+
+
+class _Bomb(Exception):
+    pass
+
+
+class _Refused(Exception):
+    def __init__(self, found: Problem):
+        self.problem = found
+
+
+def read_yaml(path: Path, display: str) -> tuple[Document, list[Problem]]:
+    """Read path; return its Document and the problems that stop it being used."""
+    doc = Document(file=display)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return doc, [problem("missing-file", (display, 1, 1), f"{display} does not exist")]
+    except OSError as exc:
+        return doc, [problem("missing-file", (display, 1, 1), f"cannot read {display}: {exc.strerror}")]
+    return parse_yaml(raw, display)
+
+
+def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
+    doc = Document(file=display)
+    if len(raw) > MAX_FILE_BYTES:
+        return doc, [
+            problem(
+                "yaml-size",
+                (display, 1, 1),
+                f"{display} is {len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                hint="split the fleet or remove generated content from the file",
+            )
+        ]
+    try:
+        text = raw.decode("utf-8-sig")  # a UTF-8 byte-order mark is accepted and dropped
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return doc, [
+            problem("yaml-encoding", (display, line, column), f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", hint="save the file as UTF-8")
+        ]
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        return doc, [problem("yaml-syntax", (display, line, column), f"invalid YAML: {message}")]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return doc, [problem("yaml-syntax", (display, line, column), f"invalid YAML: {exc}".splitlines()[0])]
+    if root is None:
+        return doc, [problem("yaml-empty", (display, 1, 1), f"{display} is empty (or only comments)", hint="start from the bundled file of the same name")]
+    counter = [0]
+    try:
+        doc.data = _build(root, (), doc, counter)
+    except _Bomb:
+        mark = root.start_mark
+        return Document(file=display), [
+            problem(
+                "yaml-alias-bomb",
+                (display, mark.line + 1, mark.column + 1),
+                f"{display} expands to more than {MAX_NODES:,} nodes through aliases",
+                hint="anchors and aliases are allowed, but not ones that multiply the document",
+            )
+        ]
+    except _Refused as refused:
+        return Document(file=display), [refused.problem]
+    return doc, []
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _build(node: yaml.Node, path: Path_, doc: Document, counter: list[int]) -> Any:
+    counter[0] += 1
+    if counter[0] > MAX_NODES:
+        raise _Bomb
+    doc.values[path] = _pos(node)
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag not in _SCALAR_TAGS:
+            raise _Refused(_tag_problem(node, doc.file))
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value  # dates stay strings: the schemas speak JSON
+        value = _constructor.construct_object(node)
+        return value
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != _SEQ_TAG:
+            raise _Refused(_tag_problem(node, doc.file))
+        return [_build(item, path + (index,), doc, counter) for index, item in enumerate(node.value)]
+    if isinstance(node, yaml.MappingNode):
+        if node.tag != _MAP_TAG:
+            raise _Refused(_tag_problem(node, doc.file))
+        result: dict[Any, Any] = {}
+        merged: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                _merge_into(merged, value_node, path, doc, counter)
+                continue
+            key = _build(key_node, path + ("<key>",), doc, counter)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                line, column = _pos(key_node)
+                raise _Refused(problem("yaml-syntax", (doc.file, line, column), "a mapping key must be a plain scalar"))
+            if key in result:
+                line, column = _pos(key_node)
+                first = doc.keys[path + (key,)]
+                raise _Refused(
+                    problem(
+                        "yaml-duplicate-key",
+                        (doc.file, line, column),
+                        f"duplicate key {key!r} (first defined at line {first[0]})",
+                        hint="YAML keeps only the last of two equal keys; remove or rename one",
+                    )
+                )
+            doc.keys[path + (key,)] = _pos(key_node)
+            result[key] = _build(value_node, path + (key,), doc, counter)
+        doc.values.pop(path + ("<key>",), None)
+        for key, value in merged.items():
+            result.setdefault(key, value)
+        return result
+    raise _Refused(_tag_problem(node, doc.file))  # pragma: no cover - composer yields only these
+
+
+def _merge_into(merged: dict, value_node: yaml.Node, path: Path_, doc: Document, counter: list[int]) -> None:
+    sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+    for source in sources:
+        value = _build(source, path, doc, counter)
+        if not isinstance(value, dict):
+            line, column = _pos(source)
+            raise _Refused(problem("yaml-syntax", (doc.file, line, column), "'<<' merges only mappings"))
+        for key, item in value.items():
+            merged.setdefault(key, item)
+
+
+def _tag_problem(node: yaml.Node, file: str) -> Problem:
+    line, column = _pos(node)
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    return problem(
+        "yaml-tag",
+        (file, line, column),
+        f"tag {tag} is not allowed",
+        hint="only plain YAML (strings, numbers, booleans, null, lists, mappings) is accepted",
+    )
+
+
+def non_finite_numbers(doc: Document) -> list[tuple[Path_, float]]:
+    """Every NaN or infinite float in the document: JSON Schema bounds do not catch NaN."""
+    found: list[tuple[Path_, float]] = []
+
+    def walk(value: Any, path: Path_) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append((path, value))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, path + (key,))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, path + (index,))
+
+    walk(doc.data, ())
+    return found

@@ -1,0 +1,84 @@
+"""Shared fixtures: the repository root, a throw-away copy of the bundled fleet, the CLI."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FLEET_FILES = ("models.yaml", "gpus.yaml", "strategies", "templates", "generated")
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return REPO
+
+
+def copy_fleet(dest: Path, with_generated: bool = True) -> Path:
+    """Copy the bundled fleet (data, templates, generated/) into dest."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in FLEET_FILES:
+        source = REPO / name
+        if name == "generated" and not with_generated:
+            continue
+        if source.is_dir():
+            shutil.copytree(source, dest / name)
+        elif source.exists():
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+@pytest.fixture
+def fleet_dir(tmp_path: Path) -> Path:
+    """A private copy of the bundled fleet that a test may edit."""
+    return copy_fleet(tmp_path / "fleet")
+
+
+@dataclass
+class Result:
+    exit_code: int
+    output: str  # stdout
+    stderr: str
+
+    @property
+    def text(self) -> str:
+        return self.output + self.stderr
+
+
+def run_cli(*args: str, root: Path | None = None) -> Result:
+    """Run the CLI in-process through click's runner, the way main() does (exit codes included)."""
+    from click.testing import CliRunner
+
+    from modalfleet.cli import main
+
+    argv = list(args)
+    if root is not None:
+        argv += ["--root", str(root)]
+    runner = CliRunner()
+    outcome = runner.invoke(_MainWrapper(main), argv, catch_exceptions=False)
+    return Result(outcome.exit_code, outcome.stdout, outcome.stderr)
+
+
+class _MainWrapper:
+    """Adapts main(argv) -> int to what CliRunner.invoke expects of a command."""
+
+    def __init__(self, main):
+        self._main = main
+        self.name = "modalfleet"
+
+    def main(self, args=None, prog_name=None, **_):
+        raise SystemExit(self._main(list(args or [])))
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def run_subprocess(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "cli.py"), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
