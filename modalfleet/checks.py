@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .load import GPUS_FILE, MODELS_FILE, Loaded
 from .problems import WARNING, Problem, problem
@@ -35,7 +36,9 @@ BASE64_RE = re.compile(r"[A-Za-z0-9+/_=-]{40,}")
 
 def _looks_like_base64_secret(token: str) -> bool:
     # Long, mixed-case and with digits: a key, not a word, a path or a lowercase hex commit.
-    return bool(re.search(r"[a-z]", token) and re.search(r"[A-Z]", token) and re.search(r"[0-9]", token)) and not re.search(r"[-_]{2}", token)
+    return bool(
+        re.search(r"[a-z]", token) and re.search(r"[A-Z]", token) and re.search(r"[0-9]", token)
+    ) and not re.search(r"[-_]{2}", token)
 
 
 def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem]:
@@ -67,7 +70,9 @@ def check_secrets(documents) -> list[Problem]:
     found = []
     for doc in documents:
         for path, text in iter_strings(doc.data):
-            what = next((label for pattern, label in CREDENTIAL_PATTERNS if pattern.search(text)), None)
+            what = next(
+                (label for pattern, label in CREDENTIAL_PATTERNS if pattern.search(text)), None
+            )
             if what is None and any(_looks_like_base64_secret(t) for t in BASE64_RE.findall(text)):
                 what = "a long random key"
             if what:
@@ -104,7 +109,13 @@ def check_model_names(fleet: Fleet, doc: Document) -> list[Problem]:
             found.append(problem("name", where, f"model name {name!r} {reason}", hint=hint))
         module = module_name(name).lower()
         if module in seen:
-            found.append(problem("name", where, f"model names {seen[module]!r} and {name!r} both map to module {module!r}"))
+            found.append(
+                problem(
+                    "name",
+                    where,
+                    f"model names {seen[module]!r} and {name!r} both map to module {module!r}",
+                )
+            )
         seen.setdefault(module, name)
     return found
 
@@ -115,14 +126,26 @@ def check_strategy_names(fleet: Fleet, documents: dict[str, Document]) -> list[P
         doc = documents[strategy.file]
         reason = _name_problem(stem)
         if reason:
-            found.append(problem("name", (strategy.file, 1, 1), f"strategy file name {stem!r} {reason}"))
+            found.append(
+                problem("name", (strategy.file, 1, 1), f"strategy file name {stem!r} {reason}")
+            )
         if strategy.name != stem:
             found.append(
-                problem("name", doc.where(("name",)), f"strategy name {strategy.name!r} differs from its file name {stem!r}", hint=f"rename the file to {strategy.name}.yaml or set name: {stem}")
+                problem(
+                    "name",
+                    doc.where(("name",)),
+                    f"strategy name {strategy.name!r} differs from its file name {stem!r}",
+                    hint=f"rename the file to {strategy.name}.yaml or set name: {stem}",
+                )
             )
         if strategy.compare_to not in fleet.strategies:
             found.append(
-                problem("strategy-coverage", doc.where(("compare_to",)), f"compare_to names unknown strategy {strategy.compare_to!r}", hint=_did_you_mean(strategy.compare_to, fleet.strategies))
+                problem(
+                    "strategy-coverage",
+                    doc.where(("compare_to",)),
+                    f"compare_to names unknown strategy {strategy.compare_to!r}",
+                    hint=_did_you_mean(strategy.compare_to, fleet.strategies),
+                )
             )
     return found
 
@@ -146,7 +169,9 @@ def fit_hint(catalog: Catalog, need_gb: float) -> str:
     return f"use a GPU with >= {need_gb:g} GB ({names})"
 
 
-def check_model(fleet: Fleet, model: Model, doc: Document, only_strategy: str | None) -> list[Problem]:
+def check_model(
+    fleet: Fleet, model: Model, doc: Document, only_strategy: str | None
+) -> list[Problem]:
     found: list[Problem] = []
     base = ("models", model.name)
     catalog = fleet.catalog
@@ -155,12 +180,22 @@ def check_model(fleet: Fleet, model: Model, doc: Document, only_strategy: str | 
     for strategy in model.gpu:
         if strategy not in fleet.strategies:
             found.append(
-                problem("strategy-coverage", doc.where(base + ("gpu", strategy), key=True), f"{model.name} names unknown strategy {strategy!r}", hint=_did_you_mean(strategy, fleet.strategies))
+                problem(
+                    "strategy-coverage",
+                    doc.where(base + ("gpu", strategy), key=True),
+                    f"{model.name} names unknown strategy {strategy!r}",
+                    hint=_did_you_mean(strategy, fleet.strategies),
+                )
             )
     for strategy in fleet.strategies:
         if strategy not in model.gpu:
             found.append(
-                problem("strategy-coverage", doc.where(base + ("gpu",), key=True), f"{model.name} has no GPU for strategy {strategy!r}", hint=f"add {strategy}: <GPU> under gpu:")
+                problem(
+                    "strategy-coverage",
+                    doc.where(base + ("gpu",), key=True),
+                    f"{model.name} has no GPU for strategy {strategy!r}",
+                    hint=f"add {strategy}: <GPU> under gpu:",
+                )
             )
 
     weights_gb = loaded_weights_gb(model)
@@ -175,7 +210,12 @@ def check_model(fleet: Fleet, model: Model, doc: Document, only_strategy: str | 
         )
     for component in sorted(quantized_components(model)):
         found.append(
-            problem("quantization", doc.where(base + ("quantization", component), key=True), f"{model.name} quantizes {component!r}, which no weights entry lists under components", hint="add the component and its size to the weights' components map")
+            problem(
+                "quantization",
+                doc.where(base + ("quantization", component), key=True),
+                f"{model.name} quantizes {component!r}, which no weights entry lists under components",
+                hint="add the component and its size to the weights' components map",
+            )
         )
 
     for strategy, choices in model.gpu.items():
@@ -183,25 +223,58 @@ def check_model(fleet: Fleet, model: Model, doc: Document, only_strategy: str | 
             continue
         gpu_path = base + ("gpu", strategy)
         if not choices:
-            found.append(problem("gpu-list", doc.where(gpu_path), f"{model.name} has an empty GPU list for {strategy}", hint="name at least one GPU"))
+            found.append(
+                problem(
+                    "gpu-list",
+                    doc.where(gpu_path),
+                    f"{model.name} has an empty GPU list for {strategy}",
+                    hint="name at least one GPU",
+                )
+            )
             continue
         normalised: list[str] = []
         for index, name in enumerate(choices):
             where = doc.where(gpu_path + (index,))  # a scalar choice falls back to its own node
             resolved = catalog.resolve(name)
             if resolved is None:
-                found.append(problem("unknown-gpu", where, f"unknown GPU {name!r} for {model.name} (strategy {strategy})", hint=_did_you_mean(name, catalog.all_names())))
+                found.append(
+                    problem(
+                        "unknown-gpu",
+                        where,
+                        f"unknown GPU {name!r} for {model.name} (strategy {strategy})",
+                        hint=_did_you_mean(name, catalog.all_names()),
+                    )
+                )
                 continue
             gpu, suffix = resolved
             if gpu.name + suffix in normalised:
-                found.append(problem("gpu-list", where, f"{gpu.name + suffix} appears twice in {model.name}'s GPU list for {strategy}", hint="list each GPU once; Modal tries them in order"))
+                found.append(
+                    problem(
+                        "gpu-list",
+                        where,
+                        f"{gpu.name + suffix} appears twice in {model.name}'s GPU list for {strategy}",
+                        hint="list each GPU once; Modal tries them in order",
+                    )
+                )
             normalised.append(gpu.name + suffix)
             if gpu.vram_gb < need:
                 found.append(
-                    problem("vram-fit", where, f"{model.name} needs {need:g} GB but {gpu.name} (strategy {strategy}) has {gpu.vram_gb:g} GB", hint=fit_hint(catalog, need))
+                    problem(
+                        "vram-fit",
+                        where,
+                        f"{model.name} needs {need:g} GB but {gpu.name} (strategy {strategy}) has {gpu.vram_gb:g} GB",
+                        hint=fit_hint(catalog, need),
+                    )
                 )
             elif weights_gb > gpu.vram_gb:
-                found.append(problem("weights-size", where, f"{model.name}'s weights ({weights_gb:g} GB) do not fit {gpu.name} ({gpu.vram_gb:g} GB)", hint=fit_hint(catalog, weights_gb)))
+                found.append(
+                    problem(
+                        "weights-size",
+                        where,
+                        f"{model.name}'s weights ({weights_gb:g} GB) do not fit {gpu.name} ({gpu.vram_gb:g} GB)",
+                        hint=fit_hint(catalog, weights_gb),
+                    )
+                )
             if model.dtype == "bfloat16" and not gpu.bf16:
                 found.append(
                     problem(
@@ -253,19 +326,50 @@ def check_roles(model: Model, doc: Document) -> list[Problem]:
     roles = [w.role for w in model.weights]
     for role in REQUIRED_ROLES[model.kind]:
         if role not in roles:
-            found.append(problem("weights-role", doc.where(base + ("weights",), key=True), f"{model.name} ({model.kind}) needs a weights entry with role {role!r}"))
+            found.append(
+                problem(
+                    "weights-role",
+                    doc.where(base + ("weights",), key=True),
+                    f"{model.name} ({model.kind}) needs a weights entry with role {role!r}",
+                )
+            )
     for role in set(roles) - {"adapter"}:
         if roles.count(role) > 1:
-            found.append(problem("weights-role", doc.where(base + ("weights",), key=True), f"{model.name} has {roles.count(role)} weights entries with role {role!r}; one is allowed"))
+            found.append(
+                problem(
+                    "weights-role",
+                    doc.where(base + ("weights",), key=True),
+                    f"{model.name} has {roles.count(role)} weights entries with role {role!r}; one is allowed",
+                )
+            )
     adapters = [w.name for w in model.weights if w.role == "adapter"]
     for index, weights in enumerate(model.weights):
         if weights.role == "adapter" and not weights.name:
-            found.append(problem("weights-role", doc.where(base + ("weights", index)), f"{model.name}: an adapter needs a name (selected per request by name)"))
+            found.append(
+                problem(
+                    "weights-role",
+                    doc.where(base + ("weights", index)),
+                    f"{model.name}: an adapter needs a name (selected per request by name)",
+                )
+            )
         if weights.role == "adapter" and model.kind != "lora":
-            found.append(problem("weights-role", doc.where(base + ("weights", index, "role")), f"{model.name}: adapters are only used by kind lora"))
+            found.append(
+                problem(
+                    "weights-role",
+                    doc.where(base + ("weights", index, "role")),
+                    f"{model.name}: adapters are only used by kind lora",
+                )
+            )
     default = model.params.get("adapter")
     if model.kind == "lora" and default is not None and default not in adapters:
-        found.append(problem("params", doc.where(base + ("params", "adapter")), f"{model.name}: default adapter {default!r} is not among its adapters", hint=_did_you_mean(str(default), adapters) if adapters else ""))
+        found.append(
+            problem(
+                "params",
+                doc.where(base + ("params", "adapter")),
+                f"{model.name}: default adapter {default!r} is not among its adapters",
+                hint=_did_you_mean(str(default), adapters) if adapters else "",
+            )
+        )
     return found
 
 

@@ -10,7 +10,7 @@ import difflib
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,19 +38,24 @@ class Loaded:
         return self.fleet is not None and not has_errors(self.problems)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schemas() -> dict[str, dict]:
     folder = resources.files("modalfleet") / "schema"
-    return {name: json.loads((folder / f"{name}.schema.json").read_text("utf-8")) for name in ("models", "strategy", "gpus")}
+    return {
+        name: json.loads((folder / f"{name}.schema.json").read_text("utf-8"))
+        for name in ("models", "strategy", "gpus")
+    }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
     schemas = _schemas()
     registry = Registry().with_resources(
         (f"{name}.schema.json", Resource.from_contents(schema)) for name, schema in schemas.items()
     )
-    registry = registry.with_resources((schema["$id"], Resource.from_contents(schema)) for schema in schemas.values())
+    registry = registry.with_resources(
+        (schema["$id"], Resource.from_contents(schema)) for schema in schemas.values()
+    )
     cls = jsonschema.validators.validator_for(schemas[kind])
     return cls(schemas[kind], registry=registry)
 
@@ -61,7 +66,13 @@ def schema_problems(doc: Document, kind: str) -> list[Problem]:
     for error in _validator(kind).iter_errors(doc.data):
         found.extend(_explain(error, doc))
     for path, value in non_finite_numbers(doc):
-        found.append(problem(_code_for(path), doc.where(path), f"{_dotted(path)} is {value}; numbers must be finite"))
+        found.append(
+            problem(
+                _code_for(path),
+                doc.where(path),
+                f"{_dotted(path)} is {value}; numbers must be finite",
+            )
+        )
     return found
 
 
@@ -87,12 +98,27 @@ def _explain(error: jsonschema.ValidationError, doc: Document) -> list[Problem]:
     label = _dotted(path)
     if validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        extras = [key for key in error.instance if key not in allowed] if isinstance(error.instance, dict) else []
+        extras = (
+            [key for key in error.instance if key not in allowed]
+            if isinstance(error.instance, dict)
+            else []
+        )
         results = []
         for key in extras:
             close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else (f"allowed keys: {', '.join(allowed)}" if allowed else "")
-            results.append(problem("unknown-key", doc.where(path + (key,), key=True), f"unknown key {key!r} in {label}", hint=hint))
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else (f"allowed keys: {', '.join(allowed)}" if allowed else "")
+            )
+            results.append(
+                problem(
+                    "unknown-key",
+                    doc.where(path + (key,), key=True),
+                    f"unknown key {key!r} in {label}",
+                    hint=hint,
+                )
+            )
         return results
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
@@ -101,20 +127,52 @@ def _explain(error: jsonschema.ValidationError, doc: Document) -> list[Problem]:
         return [problem(code, where, f"{label}: {_describe_any_of(error)}")]
     if validator == "enum":
         choices = ", ".join(repr(choice) for choice in error.validator_value)
-        close = difflib.get_close_matches(str(error.instance), [str(c) for c in error.validator_value], n=1)
+        close = difflib.get_close_matches(
+            str(error.instance), [str(c) for c in error.validator_value], n=1
+        )
         hint = f"did you mean {close[0]!r}?" if close else f"one of {choices}"
-        return [problem(code, where, f"{label} is {error.instance!r}, not one of the allowed values", hint=hint)]
+        return [
+            problem(
+                code,
+                where,
+                f"{label} is {error.instance!r}, not one of the allowed values",
+                hint=hint,
+            )
+        ]
     if validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return [problem(code, where, f"{label} must be {_article(expected)}, not {_json_type(error.instance)}")]
+        return [
+            problem(
+                code,
+                where,
+                f"{label} must be {_article(expected)}, not {_json_type(error.instance)}",
+            )
+        ]
     if validator == "pattern":
-        return [problem(code, where, f"{label} {error.instance!r} has characters or a shape that is not allowed", hint=f"it must match {error.validator_value}")]
+        return [
+            problem(
+                code,
+                where,
+                f"{label} {error.instance!r} has characters or a shape that is not allowed",
+                hint=f"it must match {error.validator_value}",
+            )
+        ]
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         words = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
-        return [problem(code, where, f"{label} is {error.instance!r}; it must be {words[validator]} {error.validator_value}")]
+        return [
+            problem(
+                code,
+                where,
+                f"{label} is {error.instance!r}; it must be {words[validator]} {error.validator_value}",
+            )
+        ]
     if validator == "const":
-        return [problem(code, where, f"{label} must be {error.validator_value!r}, not {error.instance!r}")]
+        return [
+            problem(
+                code, where, f"{label} must be {error.validator_value!r}, not {error.instance!r}"
+            )
+        ]
     message = error.message if len(error.message) < 200 else error.message[:200] + "..."
     return [problem(code, where, f"{label}: {message}")]
 
@@ -122,9 +180,13 @@ def _explain(error: jsonschema.ValidationError, doc: Document) -> list[Problem]:
 def _describe_any_of(error: jsonschema.ValidationError) -> str:
     types = []
     for sub in error.validator_value:
-        kind = sub.get("type") or ("one of " + ", ".join(map(repr, sub["enum"])) if "enum" in sub else "a value")
+        kind = sub.get("type") or (
+            "one of " + ", ".join(map(repr, sub["enum"])) if "enum" in sub else "a value"
+        )
         types.append(_article(kind) if "type" in sub else kind)
-    return f"expected {' or '.join(types)}, got {_json_type(error.instance)} {_short(error.instance)}"
+    return (
+        f"expected {' or '.join(types)}, got {_json_type(error.instance)} {_short(error.instance)}"
+    )
 
 
 def _short(value: Any) -> str:
@@ -133,7 +195,15 @@ def _short(value: Any) -> str:
 
 
 def _article(kind: str) -> str:
-    names = {"object": "a mapping", "array": "a list", "string": "a string", "number": "a number", "integer": "an integer", "boolean": "true or false", "null": "null"}
+    names = {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "a string",
+        "number": "a number",
+        "integer": "an integer",
+        "boolean": "true or false",
+        "null": "null",
+    }
     return names.get(kind, kind)
 
 
@@ -160,7 +230,9 @@ def _money(value: float | int) -> Decimal:
     return Decimal(str(value))
 
 
-def _read(root: Path, relative: str, kind: str, documents: dict[str, Document], problems: list[Problem]) -> Document | None:
+def _read(
+    root: Path, relative: str, kind: str, documents: dict[str, Document], problems: list[Problem]
+) -> Document | None:
     doc, found = read_yaml(root / relative, relative)
     documents[relative] = doc
     if found:
@@ -182,12 +254,24 @@ def load_fleet(root: Path) -> Loaded:
     strategies_dir = root / STRATEGIES_DIR
     if not strategies_dir.is_dir():
         problems.append(
-            problem("missing-file", (STRATEGIES_DIR + "/", 1, 1), "the strategies/ folder is missing", hint="create strategies/<name>.yaml, one file per strategy (baseline.yaml at least)")
+            problem(
+                "missing-file",
+                (STRATEGIES_DIR + "/", 1, 1),
+                "the strategies/ folder is missing",
+                hint="create strategies/<name>.yaml, one file per strategy (baseline.yaml at least)",
+            )
         )
     else:
         files = sorted(strategies_dir.glob("*.yaml")) + sorted(strategies_dir.glob("*.yml"))
         if not files:
-            problems.append(problem("missing-file", (STRATEGIES_DIR + "/", 1, 1), "strategies/ holds no .yaml file", hint="add strategies/baseline.yaml"))
+            problems.append(
+                problem(
+                    "missing-file",
+                    (STRATEGIES_DIR + "/", 1, 1),
+                    "strategies/ holds no .yaml file",
+                    hint="add strategies/baseline.yaml",
+                )
+            )
         for file in files:
             doc = _read(root, f"{STRATEGIES_DIR}/{file.name}", "strategy", documents, problems)
             if doc is not None:
@@ -281,7 +365,9 @@ def _models(data: dict) -> dict[str, Model]:
             traffic=Traffic(
                 requests_per_day=_money(traffic["requests_per_day"]),
                 seconds_per_request=None if isinstance(seconds, dict) else _money(seconds),
-                seconds_by_gpu={k: _money(v) for k, v in seconds.items()} if isinstance(seconds, dict) else {},
+                seconds_by_gpu={k: _money(v) for k, v in seconds.items()}
+                if isinstance(seconds, dict)
+                else {},
             ),
             gpu={
                 str(strategy): tuple(choice) if isinstance(choice, list) else (choice,)

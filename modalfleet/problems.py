@@ -6,8 +6,8 @@ Loaders and checks return problems; they never print. The CLI picks a reporter.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable
 
 ERROR = "error"
 WARNING = "warning"
@@ -36,12 +36,25 @@ class Problem:
     def to_dict(self) -> dict:
         data = asdict(self)
         # The JSON contract orders keys code first; asdict follows field order.
-        return {key: data[key] for key in ("code", "severity", "file", "line", "column", "message", "hint")}
+        return {
+            key: data[key]
+            for key in ("code", "severity", "file", "line", "column", "message", "hint")
+        }
 
 
-def problem(code: str, where: tuple[str, int, int], message: str, hint: str = "", severity: str = ERROR) -> Problem:
+def problem(
+    code: str, where: tuple[str, int, int], message: str, hint: str = "", severity: str = ERROR
+) -> Problem:
     file, line, column = where
-    return Problem(file=file, line=line, column=column, code=code, severity=severity, message=message, hint=hint)
+    return Problem(
+        file=file,
+        line=line,
+        column=column,
+        code=code,
+        severity=severity,
+        message=message,
+        hint=hint,
+    )
 
 
 def has_errors(problems: Iterable[Problem]) -> bool:

@@ -21,7 +21,12 @@ def resolve(fleet: Fleet, strategy_name: str) -> list[Deployment]:
     for model in fleet.models.values():
         gpus = tuple(fleet.catalog.modal_name(name) for name in model.gpu[strategy_name])
         deployments.append(
-            Deployment(model=model, strategy=strategy, gpus=gpus, containers=strategy.containers.merged(model.containers))
+            Deployment(
+                model=model,
+                strategy=strategy,
+                gpus=gpus,
+                containers=strategy.containers.merged(model.containers),
+            )
         )
     return deployments
 

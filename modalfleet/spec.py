@@ -60,7 +60,9 @@ class Catalog:
         return gpu.name + suffix
 
     def by_price(self) -> list[Gpu]:
-        return sorted(self.gpus.values(), key=lambda gpu: (gpu.usd_per_second, gpu.vram_gb, gpu.name))
+        return sorted(
+            self.gpus.values(), key=lambda gpu: (gpu.usd_per_second, gpu.vram_gb, gpu.name)
+        )
 
     def all_names(self) -> list[str]:
         names = list(self.gpus)

@@ -83,7 +83,9 @@ def read_yaml(path: Path, display: str) -> tuple[Document, list[Problem]]:
     except FileNotFoundError:
         return doc, [problem("missing-file", (display, 1, 1), f"{display} does not exist")]
     except OSError as exc:
-        return doc, [problem("missing-file", (display, 1, 1), f"cannot read {display}: {exc.strerror}")]
+        return doc, [
+            problem("missing-file", (display, 1, 1), f"cannot read {display}: {exc.strerror}")
+        ]
     return parse_yaml(raw, display)
 
 
@@ -104,7 +106,12 @@ def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
         line = raw[: exc.start].count(b"\n") + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         return doc, [
-            problem("yaml-encoding", (display, line, column), f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", hint="save the file as UTF-8")
+            problem(
+                "yaml-encoding",
+                (display, line, column),
+                f"byte 0x{raw[exc.start]:02x} is not valid UTF-8",
+                hint="save the file as UTF-8",
+            )
         ]
     try:
         root = yaml.compose(text, Loader=_Loader)
@@ -116,9 +123,18 @@ def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "mark", None)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return doc, [problem("yaml-syntax", (display, line, column), f"invalid YAML: {exc}".splitlines()[0])]
+        return doc, [
+            problem("yaml-syntax", (display, line, column), f"invalid YAML: {exc}".splitlines()[0])
+        ]
     if root is None:
-        return doc, [problem("yaml-empty", (display, 1, 1), f"{display} is empty (or only comments)", hint="start from the bundled file of the same name")]
+        return doc, [
+            problem(
+                "yaml-empty",
+                (display, 1, 1),
+                f"{display} is empty (or only comments)",
+                hint="start from the bundled file of the same name",
+            )
+        ]
     counter = [0]
     try:
         doc.data = _build(root, (), doc, counter)
@@ -156,7 +172,9 @@ def _build(node: yaml.Node, path: Path_, doc: Document, counter: list[int]) -> A
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _SEQ_TAG:
             raise _Refused(_tag_problem(node, doc.file))
-        return [_build(item, path + (index,), doc, counter) for index, item in enumerate(node.value)]
+        return [
+            _build(item, path + (index,), doc, counter) for index, item in enumerate(node.value)
+        ]
     if isinstance(node, yaml.MappingNode):
         if node.tag != _MAP_TAG:
             raise _Refused(_tag_problem(node, doc.file))
@@ -169,7 +187,13 @@ def _build(node: yaml.Node, path: Path_, doc: Document, counter: list[int]) -> A
             key = _build(key_node, path + ("<key>",), doc, counter)
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 line, column = _pos(key_node)
-                raise _Refused(problem("yaml-syntax", (doc.file, line, column), "a mapping key must be a plain scalar"))
+                raise _Refused(
+                    problem(
+                        "yaml-syntax",
+                        (doc.file, line, column),
+                        "a mapping key must be a plain scalar",
+                    )
+                )
             if key in result:
                 line, column = _pos(key_node)
                 first = doc.keys[path + (key,)]
@@ -190,13 +214,17 @@ def _build(node: yaml.Node, path: Path_, doc: Document, counter: list[int]) -> A
     raise _Refused(_tag_problem(node, doc.file))  # pragma: no cover - composer yields only these
 
 
-def _merge_into(merged: dict, value_node: yaml.Node, path: Path_, doc: Document, counter: list[int]) -> None:
+def _merge_into(
+    merged: dict, value_node: yaml.Node, path: Path_, doc: Document, counter: list[int]
+) -> None:
     sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
     for source in sources:
         value = _build(source, path, doc, counter)
         if not isinstance(value, dict):
             line, column = _pos(source)
-            raise _Refused(problem("yaml-syntax", (doc.file, line, column), "'<<' merges only mappings"))
+            raise _Refused(
+                problem("yaml-syntax", (doc.file, line, column), "'<<' merges only mappings")
+            )
         for key, item in value.items():
             merged.setdefault(key, item)
 

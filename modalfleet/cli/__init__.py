@@ -43,7 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the safety net: a bug must still not print a traceback
         if os.environ.get("MODALFLEET_DEBUG"):
             raise
-        click.echo(f"modalfleet: internal error: {type(exc).__name__}: {exc} (MODALFLEET_DEBUG=1 shows the traceback)", err=True)
+        click.echo(
+            f"modalfleet: internal error: {type(exc).__name__}: {exc} (MODALFLEET_DEBUG=1 shows the traceback)",
+            err=True,
+        )
         return ExitCode.PROBLEMS
     return ExitCode.OK
 

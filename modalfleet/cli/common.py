@@ -53,10 +53,14 @@ def load_valid_fleet(root: Path, strategy: str | None = None, show_warnings: boo
 
 def require_strategy(fleet, strategy: str) -> None:
     if strategy not in fleet.strategies:
-        raise click.UsageError(f"unknown strategy {strategy!r}; known: {', '.join(fleet.strategies)}")
+        raise click.UsageError(
+            f"unknown strategy {strategy!r}; known: {', '.join(fleet.strategies)}"
+        )
 
 
 def require_models(fleet, names: tuple[str, ...]) -> None:
     unknown = [name for name in names if name not in fleet.models]
     if unknown:
-        raise click.UsageError(f"unknown model(s) {', '.join(map(repr, unknown))}; known: {', '.join(fleet.models)}")
+        raise click.UsageError(
+            f"unknown model(s) {', '.join(map(repr, unknown))}; known: {', '.join(fleet.models)}"
+        )

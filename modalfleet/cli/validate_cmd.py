@@ -14,14 +14,22 @@ from .common import ExitCode, root_option
 @root_option
 @click.option("--strategy", help="Check GPU choices of this strategy only.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def validate(root, strategy, strict, fmt):
     """Load the fleet, check it against the schemas and the semantic rules, print every problem."""
     from ..checks import validate as run_validation
 
     loaded, problems = run_validation(root, only_strategy=strategy)
-    if strategy is not None and loaded.fleet is not None and strategy not in loaded.fleet.strategies:
-        raise click.UsageError(f"unknown strategy {strategy!r}; known: {', '.join(loaded.fleet.strategies)}")
+    if (
+        strategy is not None
+        and loaded.fleet is not None
+        and strategy not in loaded.fleet.strategies
+    ):
+        raise click.UsageError(
+            f"unknown strategy {strategy!r}; known: {', '.join(loaded.fleet.strategies)}"
+        )
     failed = has_errors(problems) or (strict and bool(problems))
     if fmt == "json":
         click.echo(format_json(problems))
@@ -29,13 +37,17 @@ def validate(root, strategy, strict, fmt):
         click.echo(format_text(problems))
     if fmt == "text" and not failed:
         fleet = loaded.fleet
-        click.echo(f"ok: {len(fleet.models)} models, {len(fleet.strategies)} strategies, {len(fleet.catalog.gpus)} GPUs")
+        click.echo(
+            f"ok: {len(fleet.models)} models, {len(fleet.strategies)} strategies, {len(fleet.catalog.gpus)} GPUs"
+        )
     raise SystemExit(ExitCode.PROBLEMS if failed else ExitCode.OK)
 
 
 @click.command()
 @root_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def gpus(root, fmt):
     """The GPU catalog: VRAM, $/h, $/s, bf16 and fp8 support."""
     from ..load import GPUS_FILE, _read  # the catalog alone: models.yaml may be broken

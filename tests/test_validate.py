@@ -1,0 +1,198 @@
+"""The bundled fleet and the validate/gpus commands: values, positions, formats, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from decimal import Decimal
+
+from conftest import run_cli, run_subprocess
+
+from modalfleet.checks import validate
+from modalfleet.load import load_fleet
+from modalfleet.resolve import resolve
+from modalfleet.sizes import loaded_weights_gb
+
+
+def _line_of(path, needle: str) -> int:
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def test_bundled_fleet_has_only_the_expected_warnings(repo_root):
+    loaded, problems = validate(repo_root)
+    line = _line_of(
+        repo_root / "models.yaml",
+        "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: T4}",
+    )
+    text = (repo_root / "models.yaml").read_text().splitlines()[line - 1]
+    # Flux Schnell is bf16 and the seed puts it on a T4 under cost-optimized and hybrid.
+    expected = {
+        ("dtype-support", "warning", "models.yaml", line, text.index("T4") + 1),
+        ("dtype-support", "warning", "models.yaml", line, text.rindex("T4") + 1),
+    }
+    assert {(p.code, p.severity, p.file, p.line, p.column) for p in problems} == expected
+    assert all("flux-schnell" in p.message for p in problems)
+
+
+def test_bundled_fleet_reproduces_the_seed_tables(repo_root):
+    fleet = load_fleet(repo_root).fleet
+    assert list(fleet.models) == [
+        "flux-schnell",
+        "flux-dev",
+        "instantid",
+        "lora",
+        "wan2-1",
+        "seedvr2",
+    ]
+    assert set(fleet.strategies) == {
+        "baseline",
+        "cost-optimized",
+        "performance-optimized",
+        "hybrid",
+    }
+    prices = {name: gpu.usd_per_second for name, gpu in fleet.catalog.gpus.items()}
+    assert prices["T4"] == Decimal("0.000164")
+    assert prices["L40S"] == Decimal("0.000542")
+    assert prices["H100"] == Decimal("0.001097")
+    assert fleet.catalog.gpus["T4"].bf16 is False
+    gpus = {s: [d.primary_gpu for d in resolve(fleet, s)] for s in fleet.strategies}
+    assert gpus["baseline"] == ["L40S"] * 6
+    assert gpus["cost-optimized"] == ["T4", "L40S", "A10", "T4", "L40S", "A10"]
+    assert gpus["performance-optimized"] == ["A10", "L40S", "L40S", "A10", "A100-80GB", "L40S"]
+    assert gpus["hybrid"] == ["T4", "L40S", "A10", "T4", "L40S", "A10"]
+    traffic = {
+        m.name: (m.traffic.requests_per_day, m.traffic.seconds_per_request)
+        for m in fleet.models.values()
+    }
+    assert (
+        traffic["flux-schnell"] == (400, 10)
+        and traffic["lora"] == (100, 10)
+        and traffic["wan2-1"][0] == 0
+    )
+
+
+def test_flux_schnell_fits_a_t4_only_through_its_quantization(repo_root):
+    fleet = load_fleet(repo_root).fleet
+    schnell = fleet.models["flux-schnell"]
+    assert schnell.quantization == {"transformer": "nf4", "text_encoder_2": "int8"}
+    # 23.8 x 0.28 + 9.52 x 0.5 + 0.25 + 0.17 = 11.84 GB of weights within the seed's 12 GB.
+    assert loaded_weights_gb(schnell) == 11.84
+    assert loaded_weights_gb(fleet.models["flux-dev"]) == 33.74
+
+
+def test_validate_json_lists_problems_with_every_field(repo_root):
+    result = run_cli("validate", "--format", "json", root=repo_root)
+    assert result.exit_code == 0
+    rows = json.loads(result.output)
+    assert len(rows) == 2
+    assert set(rows[0]) == {"code", "severity", "file", "line", "column", "message", "hint"}
+    assert rows[0]["code"] == "dtype-support"
+
+
+def test_strict_turns_warnings_into_failure(repo_root):
+    assert run_cli("validate", "--strict", root=repo_root).exit_code == 1
+
+
+def test_strategy_filter_and_unknown_strategy(repo_root):
+    baseline = run_cli("validate", "--strategy", "baseline", "--format", "json", root=repo_root)
+    assert baseline.exit_code == 0 and json.loads(baseline.output) == []
+    unknown = run_cli("validate", "--strategy", "cheapest", root=repo_root)
+    assert unknown.exit_code == 2
+    assert "known: baseline, cost-optimized, hybrid, performance-optimized" in unknown.stderr
+
+
+def test_flux_dev_on_t4_fails_vram_fit_at_the_gpu_value(fleet_dir):
+    models = fleet_dir / "models.yaml"
+    old = "gpu: {baseline: L40S, cost-optimized: L40S, performance-optimized: L40S, hybrid: L40S}"
+    new = "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: L40S, hybrid: L40S}"
+    models.write_text(models.read_text().replace(old, new, 1))
+    line = _line_of(models, new)
+    column = models.read_text().splitlines()[line - 1].index("T4") + 1
+    result = run_cli("validate", root=fleet_dir)
+    assert result.exit_code == 1
+    assert (
+        f"models.yaml:{line}:{column}: error[vram-fit] flux-dev needs 36 GB but T4 (strategy cost-optimized) has 16 GB"
+        in result.output
+    )
+    assert (
+        "hint: use a GPU with >= 36 GB (A100-40GB 40 GB at $2.00/h, L40S 48 GB at $1.95/h)"
+        not in result.output
+    )
+    assert (
+        "hint: use a GPU with >= 36 GB (L40S 48 GB at $1.95/h, A100-40GB 40 GB at $2.00/h)"
+        in result.output
+    )
+
+
+def test_gpu_aliases_are_normalised(fleet_dir):
+    models = fleet_dir / "models.yaml"
+    text = models.read_text().replace(
+        "cost-optimized: A10, performance-optimized: L40S, hybrid: A10}",
+        "cost-optimized: a10g, performance-optimized: L40S, hybrid: [A10G, l40s]}",
+        1,
+    )
+    models.write_text(text)
+    loaded, problems = validate(fleet_dir)
+    assert not [p for p in problems if p.is_error]
+    gpus = {d.model.name: d.gpus for d in resolve(loaded.fleet, "hybrid")}
+    assert gpus["instantid"] == ("A10", "L40S")
+    assert resolve(loaded.fleet, "cost-optimized")[2].gpus == ("A10",)
+
+
+def test_gpus_command_text_and_json(repo_root):
+    text = run_cli("gpus", root=repo_root)
+    assert text.exit_code == 0
+    assert "T4               16GB     0.59   0.000164  no    no" in text.output
+    rows = json.loads(run_cli("gpus", "--format", "json", root=repo_root).output)
+    t4 = next(row for row in rows if row["name"] == "T4")
+    assert t4 == {
+        "name": "T4",
+        "vram_gb": 16.0,
+        "usd_per_second": 0.000164,
+        "usd_per_hour": 0.5904,
+        "bf16": False,
+        "fp8": False,
+    }
+    assert [row["name"] for row in rows][-3:] == ["H200", "B200", "RTX-PRO-6000"]
+
+
+def test_gpus_reports_a_broken_catalog(fleet_dir):
+    (fleet_dir / "gpus.yaml").write_text("version: 1\ngpus:\n  T4: {vram_gb: sixteen}\n")
+    result = run_cli("gpus", root=fleet_dir)
+    assert result.exit_code == 1
+    assert "gpus.yaml:3:" in result.stderr and "Traceback" not in result.text
+
+
+def test_missing_models_file_is_a_problem_not_a_traceback(fleet_dir):
+    (fleet_dir / "models.yaml").unlink()
+    shutil.rmtree(fleet_dir / "strategies")
+    result = run_cli("validate", root=fleet_dir)
+    assert result.exit_code == 1
+    assert "models.yaml:1:1: error[missing-file]" in result.output
+    assert "strategies/:1:1: error[missing-file] the strategies/ folder is missing" in result.output
+
+
+def test_real_subprocess_from_repo_root(repo_root):
+    completed = run_subprocess("validate")
+    assert completed.returncode == 0, completed.stderr
+    assert "ok: 6 models, 4 strategies, 10 GPUs" in completed.stdout
+    assert "0 error(s), 2 warning(s)" in completed.stdout
+
+
+def test_validate_does_not_import_heavy_modules(repo_root):
+    completed = run_subprocess_code(
+        "import sys; from modalfleet.cli import main; code = main(['validate', '--root', %r]);"
+        "heavy = [m for m in ('modal', 'torch', 'rich', 'diffusers') if m in sys.modules]; print(heavy)"
+        % str(repo_root)
+    )
+    assert completed.stdout.strip().endswith("[]"), completed.stdout + completed.stderr
+
+
+def run_subprocess_code(code: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
