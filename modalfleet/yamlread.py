@@ -21,6 +21,9 @@ from .problems import Problem, problem
 MAX_FILE_BYTES = 4 * 1024 * 1024
 # A 1000-model fleet is ~60k nodes; an alias bomb reaches this bound within milliseconds.
 MAX_NODES = 400_000
+# The schemas nest six levels at most; a deeper document is hostile and would otherwise exhaust
+# Python's recursion limit in the composer or in any walk over the data.
+MAX_DEPTH = 64
 
 Path_ = tuple[Any, ...]
 
@@ -115,11 +118,26 @@ def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
         ]
     try:
         root = yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        return doc, [
+            problem(
+                "yaml-syntax",
+                (display, 1, 1),
+                f"{display} nests deeper than Python can read",
+                hint=f"no fleet file needs more than {MAX_DEPTH} levels",
+            )
+        ]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
         return doc, [problem("yaml-syntax", (display, line, column), f"invalid YAML: {message}")]
+    except yaml.reader.ReaderError as exc:
+        # The reader gives a character offset, not a mark: turn it into line and column.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        message = f"invalid YAML: character {exc.character:#x} is not allowed ({exc.reason})"
+        return doc, [problem("yaml-syntax", (display, line, column), message)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "mark", None)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -137,6 +155,21 @@ def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
         ]
     counter = [0]
     try:
+        # Sizing the alias graph first costs as much as its text: a bomb is refused before
+        # anything is built, so it fails in milliseconds and in the memory of its own nodes.
+        expanded = _expanded_size(root)
+        if expanded is None:
+            line, column = _pos(root)
+            return Document(file=display), [
+                problem(
+                    "yaml-alias-bomb",
+                    (display, line, column),
+                    f"{display} has an alias that contains itself (an infinitely deep document)",
+                    hint="an alias may only refer to an anchor outside its own node",
+                )
+            ]
+        if expanded > MAX_NODES:
+            raise _Bomb
         doc.data = _build(root, (), doc, counter)
     except _Bomb:
         mark = root.start_mark
@@ -153,6 +186,42 @@ def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
     return doc, []
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _expanded_size(root: yaml.Node) -> int | None:
+    """Nodes the document holds once aliases are expanded, or None when an alias contains itself.
+
+    Iterative and memoised per node (an alias is the same node object as its anchor), so the
+    cost is that of the composed graph, not of its expansion, and no recursion limit is hit.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # the current path from the root: meeting one again is a cycle
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > MAX_NODES:
+                return sizes[key]
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            return None
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+    return sizes[id(root)]
+
+
 def _pos(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
@@ -161,6 +230,16 @@ def _build(node: yaml.Node, path: Path_, doc: Document, counter: list[int]) -> A
     counter[0] += 1
     if counter[0] > MAX_NODES:
         raise _Bomb
+    if len(path) > MAX_DEPTH:
+        line, column = _pos(node)
+        raise _Refused(
+            problem(
+                "yaml-syntax",
+                (doc.file, line, column),
+                f"nested deeper than {MAX_DEPTH} levels",
+                hint="no fleet file needs this depth",
+            )
+        )
     doc.values[path] = _pos(node)
     if isinstance(node, yaml.ScalarNode):
         if node.tag not in _SCALAR_TAGS:
