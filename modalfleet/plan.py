@@ -1,0 +1,397 @@
+"""What a change does to a strategy: per model GPU, VRAM fit, container policy and $/day,
+before -> after, with an Infracost-style headline. Markdown output is a ready PR comment.
+
+"Before" is either the fleet at a git ref (read with `git show REF:path`, never a checkout, so
+the working tree is untouched) or another strategy of the working tree.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from .cost import (
+    model_cost,
+    pct,
+    per_period,
+    percent,
+    reference_gpu,
+    table,
+    usd,
+    usd_cents,
+)
+from .load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR
+from .optimize import vram_need_gb
+from .resolve import resolve
+from .spec import ContainerPolicy, Fleet
+
+COMMENT_MARKER = "<!-- modalfleet-plan -->"  # lets CI find and update its one comment
+
+
+class PlanError(Exception):
+    """The 'before' side could not be read; the message says why."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One model under the strategy on one side of the plan."""
+
+    gpus: tuple[str, ...]
+    need_gb: float
+    smallest_vram_gb: float  # of the fallback list: every GPU Modal may pick must fit
+    containers: ContainerPolicy
+    daily: Decimal
+    seconds_source: str
+
+    @property
+    def fits(self) -> bool:
+        return self.smallest_vram_gb >= self.need_gb
+
+    @property
+    def gpu_text(self) -> str:
+        return ", ".join(self.gpus)
+
+    @property
+    def vram_text(self) -> str:
+        return f"{self.need_gb:g}/{self.smallest_vram_gb:g} GB {'fits' if self.fits else 'DOES NOT FIT'}"
+
+
+@dataclass(frozen=True)
+class Row:
+    model: str
+    before: Side | None
+    after: Side | None
+
+    @property
+    def status(self) -> str:
+        if self.before is None:
+            return "added"
+        if self.after is None:
+            return "removed"
+        return "changed" if self.before != self.after else "unchanged"
+
+    @property
+    def delta(self) -> Decimal:
+        return (self.after.daily if self.after else Decimal(0)) - (
+            self.before.daily if self.before else Decimal(0)
+        )
+
+    def container_changes(self) -> list[str]:
+        if self.before is None or self.after is None:
+            return []
+        old, new = self.before.containers.__dict__, self.after.containers.__dict__
+        return [f"{key} {old[key]} -> {new[key]}" for key in old if old[key] != new[key]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    strategy: str
+    before_label: str
+    after_label: str
+    rows: tuple[Row, ...]
+    speed_model: str
+    note: str = ""  # e.g. the strategy is new at this ref
+
+    @property
+    def daily_before(self) -> Decimal:
+        return sum((r.before.daily for r in self.rows if r.before), Decimal(0))
+
+    @property
+    def daily_after(self) -> Decimal:
+        return sum((r.after.daily for r in self.rows if r.after), Decimal(0))
+
+    @property
+    def delta(self) -> Decimal:
+        return self.daily_after - self.daily_before
+
+    @property
+    def delta_pct(self) -> Decimal | None:
+        return percent(self.delta, self.daily_before)
+
+    @property
+    def changed(self) -> bool:
+        return any(row.status != "unchanged" for row in self.rows)
+
+    @property
+    def is_estimate(self) -> bool:
+        return any(
+            side.seconds_source == "estimate"
+            for row in self.rows
+            for side in (row.before, row.after)
+            if side is not None
+        )
+
+    @property
+    def headline(self) -> str:
+        estimate = " (estimate)" if self.is_estimate else ""
+        if self.delta == 0:
+            return f"Daily estimate is unchanged at {usd_cents(self.daily_after)}{estimate}"
+        direction = "increases" if self.delta > 0 else "decreases"
+        change = pct(self.delta_pct) if self.delta_pct is not None else "from $0.00"
+        return f"Daily estimate {direction} by {usd_cents(abs(self.delta))} ({change}){estimate}"
+
+    def by_status(self, status: str) -> list[Row]:
+        return [row for row in self.rows if row.status == status]
+
+
+# --- building a plan ---------------------------------------------------------------------------
+
+
+def sides(fleet: Fleet, strategy: str, speed_model: str = "flat") -> dict[str, Side]:
+    """Each model's side of the plan under strategy; empty when the fleet lacks the strategy."""
+    if strategy not in fleet.strategies:
+        return {}
+    found: dict[str, Side] = {}
+    for deployment in resolve(fleet, strategy):
+        model = deployment.model
+        cost = model_cost(deployment, fleet.catalog, speed_model, reference_gpu(fleet, model))
+        vram = [fleet.catalog.resolve(gpu) for gpu in deployment.gpus]
+        found[model.name] = Side(
+            gpus=deployment.gpus,
+            need_gb=vram_need_gb(fleet, model),
+            smallest_vram_gb=min(entry[0].vram_gb for entry in vram if entry is not None),
+            containers=deployment.containers,
+            daily=cost.daily,
+            seconds_source=cost.seconds.source,
+        )
+    return found
+
+
+def build_plan(
+    before: Fleet,
+    after: Fleet,
+    strategy: str,
+    before_label: str,
+    after_label: str,
+    before_strategy: str | None = None,
+    speed_model: str = "flat",
+) -> Plan:
+    old_strategy = before_strategy or strategy
+    old = sides(before, old_strategy, speed_model)
+    new = sides(after, strategy, speed_model)
+    names = list(new) + [name for name in old if name not in new]
+    note = ""
+    if old_strategy not in before.strategies:
+        note = f"strategy {old_strategy!r} does not exist in {before_label}: every model is new"
+    rows = tuple(Row(name, old.get(name), new.get(name)) for name in names)
+    return Plan(strategy, before_label, after_label, rows, speed_model, note)
+
+
+def read_fleet_at(root: Path, ref: str, dest: Path) -> None:
+    """Write models.yaml, gpus.yaml and strategies/*.yaml as they are at ref into dest."""
+
+    def git(*args: str) -> bytes:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=60)
+        except FileNotFoundError as exc:
+            raise PlanError("git is not installed; plan --against needs it") from exc
+        if done.returncode != 0:
+            raise PlanError(done.stderr.decode("utf-8", "replace").strip() or "git failed")
+        return done.stdout
+
+    if not Path(root).is_dir():
+        raise PlanError(f"{root} is not a folder")
+    try:
+        git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+    except PlanError as exc:
+        raise PlanError(f"{ref!r} is not a commit in the git repository at {root} ({exc})") from exc
+    # "./" makes the paths relative to root, which may be a folder inside the repository.
+    for name in (MODELS_FILE, GPUS_FILE):
+        try:
+            (dest / name).write_bytes(git("show", f"{ref}:./{name}"))
+        except PlanError as exc:
+            raise PlanError(f"{name} does not exist at {ref}: {exc}") from exc
+    listing = git("ls-tree", "-z", "--name-only", ref, "--", f"{STRATEGIES_DIR}/")
+    (dest / STRATEGIES_DIR).mkdir()
+    for path in filter(None, listing.decode("utf-8", "replace").split("\0")):
+        name = Path(path).name
+        if name.endswith((".yaml", ".yml")):
+            (dest / STRATEGIES_DIR / name).write_bytes(git("show", f"{ref}:./{path}"))
+
+
+def fleet_at(root: Path, ref: str) -> Fleet:
+    """The validated fleet as committed at ref, or PlanError with its problems."""
+    from .checks import validate
+    from .problems import format_text, has_errors
+
+    with tempfile.TemporaryDirectory(prefix="modalfleet-plan-") as folder:
+        dest = Path(folder)
+        read_fleet_at(root, ref, dest)
+        loaded, problems = validate(dest)
+    errors = [p for p in problems if p.is_error]
+    if has_errors(problems) or loaded.fleet is None:
+        raise PlanError(f"the fleet at {ref} has problems:\n{format_text(errors)}")
+    return loaded.fleet
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def _money_change(row: Row) -> str:
+    if row.delta == 0:
+        return "-"
+    base = row.before.daily if row.before else Decimal(0)
+    share = percent(row.delta, base)
+    return (
+        f"{usd(row.delta, sign=True)} ({pct(share)})"
+        if share is not None
+        else usd(row.delta, sign=True)
+    )
+
+
+def _arrow(before: str | None, after: str | None, arrow: str) -> str:
+    if before is None:
+        return f"(new) {after}"
+    if after is None:
+        return f"{before} (removed)"
+    return before if before == after else f"{before} {arrow} {after}"
+
+
+def _row_cells(row: Row, arrow: str) -> list[str]:
+    b, a = row.before, row.after
+    return [
+        row.model,
+        row.status,
+        _arrow(b.gpu_text if b else None, a.gpu_text if a else None, arrow),
+        _arrow(b.vram_text if b else None, a.vram_text if a else None, arrow),
+        usd(b.daily) if b else "-",
+        usd(a.daily) if a else "-",
+        _money_change(row),
+    ]
+
+
+HEADER = ["MODEL", "STATUS", "GPU", "VRAM NEED/GPU", "$/DAY BEFORE", "$/DAY AFTER", "CHANGE"]
+RIGHT = [False, False, False, False, True, True, True]
+
+
+def _monthly(plan: Plan, arrow: str) -> str:
+    before, after = per_period(plan.daily_before, "month"), per_period(plan.daily_after, "month")
+    return (
+        f"per day {usd(plan.daily_before)} {arrow} {usd(plan.daily_after)}, "
+        f"per month {usd(before)} {arrow} {usd(after)} ({usd(after - before, sign=True)})"
+    )
+
+
+def _seconds_note(plan: Plan) -> str:
+    if plan.speed_model == "relative":
+        return (
+            "seconds per request: estimate, scaled from each model's baseline GPU by the "
+            "catalog's relative throughput (measured figures where given)"
+        )
+    return "seconds per request: measured where given, else the model's flat figure"
+
+
+def format_text(plan: Plan) -> str:
+    lines = [
+        f"Plan for strategy {plan.strategy}: {plan.before_label} -> {plan.after_label}",
+        plan.headline,
+    ]
+    if plan.note:
+        lines.append(f"note: {plan.note}")
+    lines.append("")
+    lines += table(HEADER, [_row_cells(row, "->") for row in plan.rows], RIGHT)
+    lines.append("")
+    lines.append(f"total: {_monthly(plan, '->')}")
+    for row in plan.rows:
+        changes = row.container_changes()
+        if changes:
+            lines.append(f"containers of {row.model}: {', '.join(changes)}")
+    for status in ("added", "removed"):
+        names = [row.model for row in plan.by_status(status)]
+        if names:
+            lines.append(f"models {status}: {', '.join(names)}")
+    lines.append(_seconds_note(plan))
+    if not plan.changed:
+        lines.append("no changes")
+    return "\n".join(lines)
+
+
+def format_markdown(plan: Plan) -> str:
+    from .cost import markdown_table
+
+    lines = [
+        COMMENT_MARKER,
+        f"### modalfleet plan: strategy `{plan.strategy}`",
+        "",
+        f"**{plan.headline}**",
+        "",
+        f"`{plan.before_label}` → `{plan.after_label}`: {_monthly(plan, '→')}.",
+        "",
+    ]
+    if plan.note:
+        lines += [f"> {plan.note}", ""]
+    shown = [row for row in plan.rows if row.status != "unchanged"]
+    if shown:
+        header = [
+            "Model",
+            "Status",
+            "GPU",
+            "VRAM need/GPU",
+            "$/day before",
+            "$/day after",
+            "Change",
+        ]
+        lines += markdown_table(header, [_row_cells(row, "→") for row in shown], RIGHT)
+    else:
+        lines.append(f"No changes to strategy `{plan.strategy}`.")
+    details = []
+    for row in plan.rows:
+        changes = row.container_changes()
+        if changes:
+            details.append(f"- containers of `{row.model}`: {', '.join(changes)}")
+    for status in ("added", "removed", "unchanged"):
+        names = [f"`{row.model}`" for row in plan.by_status(status)]
+        if names:
+            details.append(f"- {status}: {', '.join(names)}")
+    details.append(f"- {_seconds_note(plan)}")
+    lines += ["", "<details><summary>Details</summary>", "", *details, "", "</details>"]
+    return "\n".join(lines)
+
+
+def _side_json(side: Side | None) -> dict | None:
+    if side is None:
+        return None
+    return {
+        "gpu": side.gpus[0],
+        "gpus": list(side.gpus),
+        "vram_need_gb": side.need_gb,
+        "vram_gb": side.smallest_vram_gb,
+        "fits": side.fits,
+        "containers": dict(side.containers.__dict__),
+        "cost": float(side.daily),
+        "seconds_source": side.seconds_source,
+    }
+
+
+def to_json(plan: Plan) -> str:
+    data = {
+        "strategy": plan.strategy,
+        "before": plan.before_label,
+        "after": plan.after_label,
+        "period": "day",
+        "changed": plan.changed,
+        "headline": plan.headline,
+        "estimate": plan.is_estimate,
+        "total_before": float(plan.daily_before),
+        "total_after": float(plan.daily_after),
+        "delta": float(plan.delta),
+        "delta_pct": None if plan.delta_pct is None else round(float(plan.delta_pct), 2),
+        "models": [
+            {
+                "model": row.model,
+                "status": row.status,
+                "before": _side_json(row.before),
+                "after": _side_json(row.after),
+                "container_changes": row.container_changes(),
+                "delta": float(row.delta),
+            }
+            for row in plan.rows
+        ],
+        "added": [row.model for row in plan.by_status("added")],
+        "removed": [row.model for row in plan.by_status("removed")],
+    }
+    return json.dumps(data, indent=2)
