@@ -337,6 +337,11 @@ def _models(data: dict) -> dict[str, Model]:
     for name, entry in data["models"].items():
         traffic = entry["traffic"]
         seconds = traffic["seconds_per_request"]
+        # A map of measured seconds per GPU may carry "default": the flat figure for the others.
+        flat = seconds.get("default") if isinstance(seconds, dict) else seconds
+        measured = (
+            {k: v for k, v in seconds.items() if k != "default"} if isinstance(seconds, dict) else {}
+        )
         quantization = entry.get("quantization", {})
         if isinstance(quantization, str):
             quantization = {"*": quantization}
@@ -364,10 +369,8 @@ def _models(data: dict) -> dict[str, Model]:
             latency_target_s=entry.get("latency_target_s"),
             traffic=Traffic(
                 requests_per_day=_money(traffic["requests_per_day"]),
-                seconds_per_request=None if isinstance(seconds, dict) else _money(seconds),
-                seconds_by_gpu={k: _money(v) for k, v in seconds.items()}
-                if isinstance(seconds, dict)
-                else {},
+                seconds_per_request=None if flat is None else _money(flat),
+                seconds_by_gpu={k: _money(v) for k, v in measured.items()},
             ),
             gpu={
                 str(strategy): tuple(choice) if isinstance(choice, list) else (choice,)

@@ -12,6 +12,7 @@ import sys
 import click
 
 from .common import ExitCode
+from .cost_cmd import cost, optimize, plan
 from .validate_cmd import gpus, validate
 
 
@@ -23,6 +24,9 @@ def cli():
 
 cli.add_command(validate)
 cli.add_command(gpus)
+cli.add_command(cost)
+cli.add_command(optimize)
+cli.add_command(plan)
 
 
 def main(argv: list[str] | None = None) -> int:
