@@ -13,6 +13,7 @@ import click
 
 from .common import ExitCode
 from .cost_cmd import cost, optimize, plan
+from .deploy_cmd import deploy, status
 from .validate_cmd import gpus, validate
 
 
@@ -27,6 +28,8 @@ cli.add_command(gpus)
 cli.add_command(cost)
 cli.add_command(optimize)
 cli.add_command(plan)
+cli.add_command(deploy)
+cli.add_command(status)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,407 @@
+"""The Modal SDK boundary: credentials, deploying one generated module, reading deployed state.
+
+This is the only module of modalfleet that imports `modal`, and only inside functions, so
+`validate`, `render`, `cost` and `plan` stay fast. Everything above it (deploy.py) talks to a
+`Backend`; tests put a fake in its place.
+
+Each app is deployed by a child process (`python -m modalfleet.modal_backend deploy ...`):
+importing a generated module runs its top-level code (image definitions, decorators), and a
+broken module, a hung upload or a crash in the SDK must not take the other apps down with it.
+The child prints one result line (RESULT_MARKER + JSON) that the parent reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULT_MARKER = "MODALFLEET_RESULT "
+# How many times the SDK may try to open its channel before the first call. The SDK default
+# (18 attempts over ~63 s) makes an unreachable server look like a hang; our own retries with
+# backoff (deploy --retries) cover a blip. MODALFLEET_CONNECT_ATTEMPTS overrides it.
+DEFAULT_CONNECT_ATTEMPTS = 3
+DEFAULT_APP_TIMEOUT_S = 1800.0  # an image build with large packages can take many minutes
+
+TOKEN_HELP = (
+    "no Modal credentials found: run `modal token new` (or `modal token set`), "
+    "or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET"
+)
+
+
+class BackendError(Exception):
+    """A failure talking to Modal. transient: worth retrying (connection, timeout, 5xx)."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """One app to deploy: the generated file and how to name and tag it."""
+
+    app: str
+    file: Path
+    module: str
+    tag: str
+    environment: str | None
+    root: Path  # the fleet repository: the child runs there, so Modal records its git commit
+
+
+@dataclass(frozen=True)
+class Deployed:
+    app_id: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    version: int
+    tag: str
+    commit: str  # short git hash Modal recorded ("" when none)
+    dirty: bool
+    rollback: bool  # this event is a rollback to rollback_version
+    rollback_version: int = 0
+
+
+@dataclass(frozen=True)
+class DeployedApp:
+    """What Modal says is deployed under one app name."""
+
+    app_id: str
+    live_version: int
+    history: tuple[HistoryEntry, ...] = field(default_factory=tuple)  # newest first
+
+
+# --- credentials -----------------------------------------------------------------------------
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get("MODAL_CONFIG_PATH") or os.path.expanduser("~/.modal.toml"))
+
+
+def find_credentials(environ: Mapping[str, str] | None = None) -> str | None:
+    """Where the SDK would take its credentials from, or None when it has none.
+
+    Mirrors modal 1.6.4's config.py without importing modal: each setting comes from
+    MODAL_<KEY> first, then from the active profile of ~/.modal.toml (MODAL_CONFIG_PATH; the
+    profile is MODAL_PROFILE, else the one marked active, else "default"). Token credentials
+    need both an id and a secret; OAuth needs a refresh token, a client id and a client secret
+    or JWT key.
+    """
+    environ = os.environ if environ is None else environ
+    path = config_path(environ)
+    profiles: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            profiles = tomllib.loads(path.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            profiles = {}  # the SDK would refuse this file too; treat it as no credentials
+    active = next(
+        (
+            name
+            for name, values in profiles.items()
+            if isinstance(values, dict) and values.get("active") is True
+        ),
+        "default",
+    )
+    profile_name = environ.get("MODAL_PROFILE") or active
+    profile = profiles.get(profile_name) if isinstance(profiles.get(profile_name), dict) else {}
+
+    def setting(key: str) -> tuple[str, str]:
+        if environ.get(f"MODAL_{key.upper()}"):
+            return environ[f"MODAL_{key.upper()}"], "environment"
+        value = profile.get(key)
+        return (str(value), f"profile {profile_name!r} in {path}") if value else ("", "")
+
+    token_id, id_source = setting("token_id")
+    token_secret, secret_source = setting("token_secret")
+    if token_id and token_secret:
+        return id_source if id_source == secret_source else f"{id_source} and {secret_source}"
+    refresh, refresh_source = setting("oauth_refresh_token")
+    client_id, _ = setting("oauth_client_id")
+    if refresh and client_id and (setting("oauth_client_secret")[0] or setting("oauth_jwt_key")[0]):
+        return f"OAuth credentials ({refresh_source})"
+    return None
+
+
+def default_environment(environ: Mapping[str, str] | None = None) -> str | None:
+    """The Modal environment the SDK would use when --env is not given (None: the workspace's)."""
+    environ = os.environ if environ is None else environ
+    return environ.get("MODAL_ENVIRONMENT") or None
+
+
+# --- the backend -----------------------------------------------------------------------------
+
+
+class ModalBackend:
+    """The real thing: one child process per deploy; the SDK in-process for reads."""
+
+    def __init__(self, timeout_s: float = DEFAULT_APP_TIMEOUT_S):
+        self.timeout_s = timeout_s
+
+    def deploy(self, request: DeployRequest) -> Deployed:
+        command = [sys.executable, "-m", "modalfleet.modal_backend", "deploy", str(request.file)]
+        command += ["--name", request.app, "--tag", request.tag, "--module", request.module]
+        if request.environment:
+            command += ["--env", request.environment]
+        try:
+            done = subprocess.run(
+                command, cwd=request.root, capture_output=True, text=True, timeout=self.timeout_s
+            )
+        except subprocess.TimeoutExpired:
+            raise BackendError(f"timed out after {self.timeout_s:g} s", transient=True) from None
+        result = _parse_result(done.stdout)
+        if result is None:
+            last = _last_line(done.stderr) or f"exit status {done.returncode}"
+            raise BackendError(f"deploy process died without a result: {last}", transient=False)
+        if not result.get("ok"):
+            raise BackendError(
+                result.get("error") or "unknown error", transient=bool(result.get("transient"))
+            )
+        return Deployed(app_id=result.get("app_id"), url=result.get("url"))
+
+    def deployed_apps(
+        self, apps: list[str], environment: str | None
+    ) -> dict[str, DeployedApp | None]:
+        """Deployment state of each app name (None: not deployed) in one SDK session."""
+        try:
+            return _read_deployed(apps, environment)
+        except BackendError:
+            raise
+        except Exception as exc:  # the SDK raises many types; all mean "could not read"
+            raise BackendError(_describe(exc), transient=_is_transient(exc)) from None
+
+
+def _parse_result(stdout: str) -> dict | None:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(RESULT_MARKER):
+            try:
+                return json.loads(line[len(RESULT_MARKER) :])
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+# --- error classification --------------------------------------------------------------------
+
+_TRANSIENT_GRPC = {
+    "UNAVAILABLE",
+    "DEADLINE_EXCEEDED",
+    "INTERNAL",
+    "UNKNOWN",
+    "CANCELLED",
+    "RESOURCE_EXHAUSTED",
+}
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Connection trouble, timeouts and server-side (5xx-like) errors are worth a retry."""
+    import modal.exception as errors
+
+    if isinstance(
+        exc,
+        errors.AuthError
+        | errors.InvalidError
+        | errors.NotFoundError
+        | errors.PermissionDeniedError,
+    ):
+        return False
+    if isinstance(
+        exc,
+        errors.ConnectionError | errors.TimeoutError | errors.InternalError | errors.ServiceError,
+    ):
+        return True
+    if isinstance(exc, errors.ResourceExhaustedError | errors.InternalFailure):
+        return True
+    if isinstance(exc, ConnectionError | TimeoutError):  # builtins: reset, refused, socket timeout
+        return True
+    status = getattr(exc, "status", None)  # grpclib.GRPCError
+    return getattr(status, "name", None) in _TRANSIENT_GRPC
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause).strip():
+        message += f" ({str(cause).strip().splitlines()[0]})"
+    return message
+
+
+# --- in the SDK ------------------------------------------------------------------------------
+
+
+def _bounded_connect() -> None:
+    """Open the SDK's channel with few attempts, so an unreachable server fails in seconds."""
+    import modal
+    from modal._utils import async_utils
+
+    attempts = int(os.environ.get("MODALFLEET_CONNECT_ATTEMPTS", DEFAULT_CONNECT_ATTEMPTS))
+    # The SDK's own test knob: caps the attempts of its @retry-decorated channel creation.
+    previous = getattr(async_utils, "RETRY_N_ATTEMPTS_OVERRIDE", None)
+    async_utils.RETRY_N_ATTEMPTS_OVERRIDE = max(1, attempts)
+    try:
+        modal.Client.from_env().hello()
+    finally:
+        async_utils.RETRY_N_ATTEMPTS_OVERRIDE = previous
+
+
+def _read_deployed(apps: list[str], environment: str | None) -> dict[str, DeployedApp | None]:
+    # There is no public SDK call for deployment history; `modal app history` itself reads
+    # AppGetByDeploymentName + AppDeploymentHistory through the client stub, and so do we.
+    from modal._utils.async_utils import synchronizer
+    from modal.client import _Client
+    from modal_proto import api_pb2
+
+    _bounded_connect()
+    rollback_type = api_pb2.AppDeploymentHistory.DeploymentType.Value("DEPLOYMENT_TYPE_ROLLBACK")
+
+    async def read() -> dict[str, DeployedApp | None]:
+        client = await _Client.from_env()
+        found: dict[str, DeployedApp | None] = {}
+        for name in apps:
+            request = api_pb2.AppGetByDeploymentNameRequest(
+                name=name, environment_name=environment or ""
+            )
+            response = await client._stub.AppGetByDeploymentName(request)
+            if not response.app_id:  # never deployed, or stopped
+                found[name] = None
+                continue
+            history = await client._stub.AppDeploymentHistory(
+                api_pb2.AppDeploymentHistoryRequest(app_id=response.app_id)
+            )
+            entries = tuple(
+                sorted(
+                    (
+                        HistoryEntry(
+                            version=item.version,
+                            tag=item.tag,
+                            commit=item.commit_info.commit_hash[:7],
+                            dirty=item.commit_info.dirty,
+                            rollback=item.deployment_type == rollback_type
+                            or item.rollback_version > 0,
+                            rollback_version=item.rollback_version,
+                        )
+                        for item in history.app_deployment_histories
+                    ),
+                    key=lambda entry: entry.version,
+                    reverse=True,
+                )
+            )
+            live = history.production_app_version or response.lifecycle.version
+            if not live and entries:
+                live = entries[0].version
+            found[name] = DeployedApp(app_id=response.app_id, live_version=live, history=entries)
+        return found
+
+    return synchronizer.create_blocking(read)()
+
+
+def _import_generated(file: Path, module_name: str):
+    """Import a generated module by path under its own name, the way `modal deploy FILE` does."""
+    import importlib.util
+
+    from modal._runtime import execution_context
+
+    sys.path.insert(0, str(file.parent))
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    # Inside the import context App.deploy() refuses to run, as for `modal deploy`.
+    with execution_context._import_context():
+        spec.loader.exec_module(module)
+    return module
+
+
+def _find_app(module):
+    import modal
+
+    apps = [value for value in vars(module).values() if isinstance(value, modal.App)]
+    if not apps:
+        raise LookupError(f"{module.__name__} defines no modal.App")
+    named = getattr(module, "app", None)
+    return named if isinstance(named, modal.App) else apps[0]
+
+
+def _web_url(module, app) -> str | None:
+    """The first web endpoint's URL, else the app's dashboard page. Best effort: never raises."""
+    import modal
+
+    try:
+        for value in vars(module).values():
+            if isinstance(value, modal.Function) and (url := value.get_web_url()):
+                return url
+            if isinstance(value, modal.Cls):
+                service = value._get_class_service_function()
+                for metadata in (service._method_handle_metadata or {}).values():
+                    if metadata.web_url:
+                        return metadata.web_url
+    except Exception:
+        pass
+    try:
+        return app.get_dashboard_url()
+    except Exception:
+        return None
+
+
+def _deploy_in_this_process(
+    file: Path, name: str, module_name: str, tag: str, environment: str | None
+) -> dict:
+    try:
+        module = _import_generated(file, module_name)
+        app = _find_app(module)
+    except Exception as exc:
+        return {
+            "ok": False,
+            "transient": False,
+            "error": f"importing {file.name} failed: {_describe(exc)}",
+        }
+    try:
+        _bounded_connect()
+        app.deploy(name=name, environment_name=environment, tag=tag)
+    except Exception as exc:
+        return {"ok": False, "transient": _is_transient(exc), "error": _describe(exc)}
+    return {"ok": True, "app_id": getattr(app, "app_id", None), "url": _web_url(module, app)}
+
+
+def _worker_main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m modalfleet.modal_backend")
+    commands = parser.add_subparsers(dest="command", required=True)
+    deploy = commands.add_parser("deploy", help="deploy one generated module")
+    deploy.add_argument("file", type=Path)
+    deploy.add_argument("--name", required=True)
+    deploy.add_argument("--module", required=True)
+    deploy.add_argument("--tag", default="")
+    deploy.add_argument("--env", default=None)
+    args = parser.parse_args(argv)
+    try:
+        result = _deploy_in_this_process(
+            args.file.resolve(), args.name, args.module, args.tag, args.env
+        )
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit from user code: still report
+        result = {"ok": False, "transient": False, "error": _describe(exc)}
+    print(RESULT_MARKER + json.dumps(result), flush=True)
+    return 0 if result.get("ok") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main(sys.argv[1:]))
