@@ -10,6 +10,7 @@ node it visits so an alias bomb stops at a small bound instead of exhausting mem
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ MAX_NODES = 400_000
 # The schemas nest six levels at most; a deeper document is hostile and would otherwise exhaust
 # Python's recursion limit in the composer or in any walk over the data.
 MAX_DEPTH = 64
+_COMPOSE_SAFE_DEPTH = 1000  # far below the depth at which libyaml's C composer crashes
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 Path_ = tuple[Any, ...]
 
@@ -116,6 +119,16 @@ def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
                 hint="save the file as UTF-8",
             )
         ]
+    too_deep = _too_deep(text)
+    if too_deep is not None:
+        return doc, [
+            problem(
+                "yaml-syntax",
+                (display, *too_deep),
+                f"nested deeper than {MAX_DEPTH} levels",
+                hint="no fleet file needs this depth",
+            )
+        ]
     try:
         root = yaml.compose(text, Loader=_Loader)
     except RecursionError:
@@ -184,6 +197,38 @@ def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
     except _Refused as refused:
         return Document(file=display), [refused.problem]
     return doc, []
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Where the text nests collections deeper than MAX_DEPTH, if it does.
+
+    libyaml's composer recurses in C: a document nested some thousands deep (50 kB of
+    brackets, or a line of "- - - ...") kills the interpreter with SIGSEGV instead of raising.
+    Block nesting is bounded by the longest line (indentation and indicators take columns) and
+    flow nesting by the bracket depth, so ordinary files skip the exact, event-by-event count.
+    """
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(text):
+        depth = depth + 1 if bracket in "[{" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+    longest = max(map(len, text.splitlines()), default=0)
+    if 2 * (longest + 1) + deepest <= _COMPOSE_SAFE_DEPTH:
+        return None
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while (event := loader.get_event()) is not None:
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH + 1:  # the root is depth 1; _build counts from 0
+                    return event.start_mark.line + 1, event.start_mark.column + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # composing reports the syntax error, with its position
+    finally:
+        loader.dispose()
+    return None
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
