@@ -79,7 +79,9 @@ class StrategyCost:
 
     @property
     def has_estimates(self) -> bool:
-        return any(m.seconds.is_estimate for m in self.models)
+        # The relative speed model labels the whole report: even its reference figures are
+        # only as good as the estimate they are compared with.
+        return self.speed_model == "relative" or any(m.seconds.is_estimate for m in self.models)
 
     @property
     def has_fallbacks(self) -> bool:

@@ -102,7 +102,7 @@ class Optimization:
 
     @property
     def is_estimate(self) -> bool:
-        return any(
+        return self.speed_model == "relative" or any(
             cand.seconds is not None and cand.seconds.is_estimate
             for choice in self.choices
             for cand in choice.candidates

@@ -118,7 +118,7 @@ class Plan:
 
     @property
     def is_estimate(self) -> bool:
-        return any(
+        return self.speed_model == "relative" or any(
             side.seconds_source == "estimate"
             for row in self.rows
             for side in (row.before, row.after)

@@ -1,0 +1,377 @@
+"""The cost model against the seed's cost analysis, to the cent and beyond, and the `cost` command."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_cli
+
+from modalfleet.cost import (
+    compare,
+    gpu_savings_pct,
+    idle_cost_per_day,
+    per_period,
+    seconds_on,
+    strategy_cost,
+    usd,
+)
+from modalfleet.load import load_fleet
+
+D = Decimal
+SCHNELL_TRAFFIC = "traffic: {requests_per_day: 400, seconds_per_request: 10}"
+SCHNELL_GPU = "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: T4}"
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    loaded = load_fleet(REPO)
+    assert loaded.ok, loaded.problems
+    return loaded.fleet
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first occurrence of old (which must exist) in a fleet file."""
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
+def daily_by_model(fleet, strategy: str) -> dict[str, Decimal]:
+    return {m.model: m.daily for m in strategy_cost(fleet, strategy).models}
+
+
+def test_baseline_reproduces_the_seed(fleet):
+    assert daily_by_model(fleet, "baseline") == {
+        "flux-schnell": D("2.168"),
+        "flux-dev": D("1.626"),
+        "instantid": D("1.084"),
+        "lora": D("0.542"),
+        "wan2-1": D("0"),
+        "seedvr2": D("0"),
+    }
+    baseline = strategy_cost(fleet, "baseline")
+    assert baseline.daily == D("5.42")
+    assert per_period(baseline.daily, "month") == D("162.60")
+
+
+def test_hybrid_reproduces_the_seed(fleet):
+    costs = strategy_cost(fleet, "hybrid")
+    assert {m.model: (m.gpu, m.daily) for m in costs.models} == {
+        "flux-schnell": ("T4", D("0.656")),
+        "flux-dev": ("L40S", D("1.626")),
+        "instantid": ("A10", D("0.612")),
+        "lora": ("T4", D("0.164")),
+        "wan2-1": ("L40S", D("0")),
+        "seedvr2": ("A10", D("0")),
+    }
+    comparison = compare(fleet, "hybrid")
+    assert comparison.baseline.strategy == "baseline"
+    assert comparison.total == D("3.058")
+    assert per_period(comparison.current.daily, "month") == D("91.74")
+    assert comparison.savings == D("2.362")
+    assert round(comparison.savings_pct, 1) == D("43.6")
+    # The seed's $91.80 and $70.80 come from rounding the daily total to $3.06 first.
+    assert per_period(D("3.06"), "month") == D("91.80")
+    assert per_period(D("5.42") - D("3.06"), "month") == D("70.80")
+
+
+def test_seed_savings_vs_l40s_per_gpu(fleet):
+    assert round(gpu_savings_pct(fleet.catalog, "T4"), 1) == D("69.7")
+    assert round(gpu_savings_pct(fleet.catalog, "A10"), 1) == D("43.5")
+    assert round(gpu_savings_pct(fleet.catalog, "A10G"), 1) == D("43.5")  # alias
+
+
+def test_cost_per_request_and_display(fleet):
+    hybrid = strategy_cost(fleet, "hybrid")
+    assert hybrid.get("flux-schnell").cost_per_request == D("0.00164")
+    assert hybrid.get("flux-dev").cost_per_request == D("0.00542")
+    assert [usd(D(v)) for v in ("2.168", "5.42", "162.6", "46.8288", "0.00164", "0")] == [
+        "$2.168",
+        "$5.42",
+        "$162.60",
+        "$46.83",
+        "$0.00164",
+        "$0.00",
+    ]
+    assert usd(D("-2.362"), sign=True) == "-$2.362"
+    assert usd(D("0.0158246"), fine=True) == "$0.015825"
+
+
+def test_one_warm_l40s_costs_46_83_a_day(fleet):
+    assert idle_cost_per_day(fleet.catalog.gpus["L40S"], 1) == D("46.8288")
+    assert idle_cost_per_day(fleet.catalog.gpus["T4"], 2) == D("28.3392")
+
+
+def test_idle_cost_column_from_min_containers(fleet_dir):
+    edit(fleet_dir / "strategies" / "hybrid.yaml", "min_containers: 0", "min_containers: 1")
+    result = run_cli("cost", "--strategy", "hybrid", "--format", "json", root=fleet_dir)
+    assert result.exit_code == 0, result.text
+    data = json.loads(result.output)
+    idle = {m["model"]: m["idle_cost"] for m in data["models"]}
+    assert idle["flux-dev"] == 46.8288  # one warm L40S
+    assert idle["flux-schnell"] == 14.1696  # one warm T4: 86400 x 0.000164
+    assert data["total"] == 3.058  # usage totals stay the seed's; idle is its own column
+    assert data["idle_total"] == pytest.approx(2 * 46.8288 + 2 * 14.1696 + 2 * 26.4384)
+    text = run_cli("cost", "--strategy", "hybrid", root=fleet_dir).output
+    assert "warm containers (min_containers) add $174.87/day: $177.93/day in all" in text
+
+
+def test_fallback_list_costs_primary_with_worst_case(fleet_dir):
+    edit(
+        fleet_dir / "models.yaml",
+        SCHNELL_GPU,
+        SCHNELL_GPU.replace("hybrid: T4", "hybrid: [T4, L40S, A10G]"),
+    )
+    loaded = load_fleet(fleet_dir)
+    schnell = strategy_cost(loaded.fleet, "hybrid").get("flux-schnell")
+    assert schnell.gpus == ("T4", "L40S", "A10")
+    assert schnell.daily == D("0.656")
+    assert (schnell.worst_case_gpu, schnell.worst_case_daily) == ("L40S", D("2.168"))
+    result = run_cli("cost", "--strategy", "hybrid", root=fleet_dir)
+    assert result.exit_code == 0, result.text
+    row = next(line for line in result.output.splitlines() if line.startswith("flux-schnell"))
+    assert "T4, L40S, A10" in row and "$0.656" in row and "$2.168 (L40S)" in row
+    assert "WORST CASE $/DAY" in result.output
+
+
+def test_measured_seconds_win_over_the_flat_figure(fleet_dir):
+    edit(
+        fleet_dir / "models.yaml",
+        SCHNELL_TRAFFIC,
+        "traffic: {requests_per_day: 400, seconds_per_request: {T4: 4, A10G: 2.5, default: 10}}",
+    )
+    fleet = load_fleet(fleet_dir).fleet
+    model = fleet.models["flux-schnell"]
+    assert seconds_on(model, "T4", fleet.catalog).value == D("4")
+    assert seconds_on(model, "A10", fleet.catalog).source == "measured"  # alias A10G -> A10
+    assert seconds_on(model, "L40S", fleet.catalog).source == "flat"
+    assert strategy_cost(fleet, "hybrid").get("flux-schnell").daily == D("0.2624")  # 400x4xT4
+    assert strategy_cost(fleet, "performance-optimized").get("flux-schnell").daily == D("0.306")
+    assert strategy_cost(fleet, "baseline").get("flux-schnell").daily == D("2.168")  # flat 10 s
+    data = json.loads(
+        run_cli("cost", "--strategy", "hybrid", "--format", "json", root=fleet_dir).output
+    )
+    schnell = data["models"][0]
+    assert (schnell["seconds_per_request"], schnell["seconds_source"], schnell["cost"]) == (
+        4,
+        "measured",
+        0.2624,
+    )
+
+
+def test_measured_map_without_default_fails_clearly_for_an_unmeasured_gpu(fleet_dir):
+    edit(
+        fleet_dir / "models.yaml",
+        SCHNELL_TRAFFIC,
+        "traffic: {requests_per_day: 400, seconds_per_request: {T4: 4}}",
+    )
+    result = run_cli("cost", "--strategy", "baseline", root=fleet_dir)
+    assert result.exit_code == 1
+    assert "flux-schnell: no seconds per request for L40S (measured: T4)" in result.stderr
+    assert "Traceback" not in result.text
+
+
+def test_relative_speed_model_scales_the_baseline_gpu_and_says_estimate(fleet):
+    hybrid = strategy_cost(fleet, "hybrid", speed_model="relative")
+    schnell = hybrid.get("flux-schnell")
+    # T4: 10 s on the baseline's L40S x (362 / 65) relative throughput.
+    assert schnell.seconds.source == "estimate"
+    assert schnell.seconds.value == D(10) * D(362) / D(65)
+    assert hybrid.get("flux-dev").seconds.source == "flat"  # L40S is its own reference
+    assert round(schnell.daily, 4) == D("3.6534")  # 400 x 55.69 s x $0.000164
+    for fmt, label in (("text", "ESTIMATE"), ("markdown", "ESTIMATE")):
+        result = run_cli(
+            "cost", "--strategy", "hybrid", "--speed-model", "relative", "--format", fmt, root=REPO
+        )
+        assert result.exit_code == 0 and label in result.output
+        assert "55.69 estimate" in result.output
+    data = json.loads(
+        run_cli("cost", "--all", "--speed-model", "relative", "--format", "json", root=REPO).output
+    )
+    assert all(entry["estimate"] for entry in data)
+    assert "ESTIMATE" in run_cli("cost", "--all", "--speed-model", "relative", root=REPO).output
+
+
+def test_cost_text_table_and_totals():
+    result = run_cli("cost", "--strategy", "hybrid", root=REPO)
+    assert result.exit_code == 0, result.text
+    lines = result.output.splitlines()
+    assert lines[0] == "Strategy hybrid vs baseline, per day"
+    header = lines[2].split()
+    assert header[:5] == ["MODEL", "GPU", "REQ/DAY", "S/REQUEST", "$/REQUEST"]
+    assert lines[3].split() == [
+        "flux-schnell",
+        "T4",
+        "400",
+        "10",
+        "flat",
+        "$0.00164",
+        "$0.656",
+        "$2.168",
+        "-69.7%",
+        "$0.00",
+    ]
+    assert lines[5].split()[-4:] == ["$0.612", "$1.084", "-43.5%", "$0.00"]
+    assert "total $3.058/day vs baseline $5.42/day: saves $2.362/day (43.6%)" in lines
+    assert result.stderr == ""  # validation warnings are validate's business
+
+    month = run_cli("cost", "--strategy", "hybrid", "--period", "month", root=REPO).output
+    assert "total $91.74/month vs baseline $162.60/month: saves $70.86/month (43.6%)" in month
+    base = run_cli("cost", "--strategy", "baseline", root=REPO).output
+    assert "total $5.42/day vs baseline $5.42/day: no change" in base
+
+
+def test_cost_json_contract():
+    result = run_cli("cost", "--strategy", "hybrid", "--format", "json", root=REPO)
+    data = json.loads(result.output)
+    for key in (
+        "strategy",
+        "baseline",
+        "period",
+        "models",
+        "total",
+        "baseline_total",
+        "savings",
+        "savings_pct",
+    ):
+        assert key in data
+    assert (data["strategy"], data["baseline"], data["period"]) == ("hybrid", "baseline", "day")
+    assert (data["total"], data["baseline_total"], data["savings"], data["savings_pct"]) == (
+        3.058,
+        5.42,
+        2.362,
+        43.58,
+    )
+    assert data["models"][0] == {
+        "model": "flux-schnell",
+        "gpu": "T4",
+        "requests_per_day": 400,
+        "seconds_per_request": 10,
+        "cost_per_request": 0.00164,
+        "cost": 0.656,
+        "baseline_cost": 2.168,
+        "idle_cost": 0,
+        "seconds_source": "flat",
+        "gpus": ["T4"],
+        "worst_case_gpu": None,
+        "worst_case_cost": None,
+    }
+    month = json.loads(
+        run_cli(
+            "cost", "--strategy", "hybrid", "--period", "month", "--format", "json", root=REPO
+        ).output
+    )
+    assert (month["total"], month["baseline_total"], month["savings"]) == (91.74, 162.6, 70.86)
+
+
+def test_cost_all_side_by_side_and_markdown():
+    result = run_cli("cost", "--all", root=REPO)
+    assert result.exit_code == 0, result.text
+    lines = result.output.splitlines()
+    assert lines[2].split() == [
+        "MODEL",
+        "BASELINE",
+        "COST-OPTIMIZED",
+        "HYBRID",
+        "PERFORMANCE-OPTIMIZED",
+    ]
+    assert lines[3].split() == [
+        "flux-schnell",
+        "L40S",
+        "$2.168",
+        "T4",
+        "$0.656",
+        "T4",
+        "$0.656",
+        "A10",
+        "$1.224",
+    ]
+    assert lines[-2].split() == ["TOTAL", "$5.42", "$3.058", "$3.058", "$4.24"]
+    assert lines[-1].split() == ["VS", "baseline", "-", "-43.6%", "-43.6%", "-21.8%"]
+    assert run_cli("cost", root=REPO).output == result.output  # --all is the default
+
+    md = run_cli("cost", "--strategy", "hybrid", "--format", "markdown", root=REPO).output
+    assert (
+        "| flux-schnell | T4 | 400 | 10 flat | $0.00164 | $0.656 | $2.168 | -69.7% | $0.00 |" in md
+    )
+    assert "**total $3.058/day vs baseline $5.42/day: saves $2.362/day (43.6%)**" in md
+
+
+def test_cost_against_another_baseline():
+    data = json.loads(
+        run_cli(
+            "cost",
+            "--strategy",
+            "hybrid",
+            "--baseline",
+            "performance-optimized",
+            "--format",
+            "json",
+            root=REPO,
+        ).output
+    )
+    assert (data["baseline"], data["baseline_total"], data["savings"]) == (
+        "performance-optimized",
+        4.24,
+        1.182,
+    )
+
+
+def test_cost_chart_is_a_reproducible_svg(tmp_path):
+    first, second = tmp_path / "a.svg", tmp_path / "b.svg"
+    assert run_cli("cost", "--all", "--chart", str(first), root=REPO).exit_code == 0
+    assert run_cli("cost", "--all", "--chart", str(second), root=REPO).exit_code == 0
+    svg = first.read_text()
+    assert svg.startswith("<?xml") and "<svg" in svg
+    for legend in (
+        "baseline ($5.42/day)",
+        "hybrid ($3.058/day)",
+        "performance-optimized ($4.24/day)",
+    ):
+        assert legend in svg
+    assert first.read_bytes() == second.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.svg", "b.svg"]  # no temp file left
+
+
+def test_cost_chart_into_missing_folder_fails_cleanly(tmp_path):
+    result = run_cli("cost", "--all", "--chart", str(tmp_path / "nope" / "c.svg"), root=REPO)
+    assert result.exit_code == 1
+    assert "does not exist" in result.stderr
+    assert not (tmp_path / "nope").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("--strategy", "nope"), 2, "unknown strategy 'nope'"),
+        (("--strategy", "hybrid", "--all"), 2, "not both"),
+        (("--baseline", "nope"), 2, "unknown strategy 'nope'"),
+        (("--period", "year"), 2, "year"),
+    ],
+)
+def test_cost_usage_errors(args, code, message):
+    result = run_cli("cost", *args, root=REPO)
+    assert result.exit_code == code
+    assert message in result.text
+
+
+def test_cost_of_a_broken_fleet_exits_1_with_problems(fleet_dir):
+    edit(fleet_dir / "models.yaml", "requests_per_day: 400", "requests_per_day: lots")
+    result = run_cli("cost", "--strategy", "hybrid", root=fleet_dir)
+    assert result.exit_code == 1
+    assert "models.yaml:" in result.stderr and "Traceback" not in result.text
+
+
+def test_cost_never_imports_modal_torch_or_rich():
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys; from modalfleet.cli import main; main(['cost', '--root', {str(REPO)!r}]); "
+        "print(sorted(m for m in ('modal', 'torch', 'rich', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
