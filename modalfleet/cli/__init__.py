@@ -14,6 +14,7 @@ import click
 from .common import ExitCode
 from .cost_cmd import cost, optimize, plan
 from .deploy_cmd import deploy, status
+from .render_cmd import render
 from .validate_cmd import gpus, validate
 
 
@@ -24,6 +25,7 @@ def cli():
 
 
 cli.add_command(validate)
+cli.add_command(render)
 cli.add_command(gpus)
 cli.add_command(cost)
 cli.add_command(optimize)

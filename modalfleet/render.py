@@ -1,0 +1,611 @@
+"""Render the fleet into Modal handler modules: Jinja templates -> generated/<strategy>/<module>.py.
+
+Three steps, each usable alone:
+- render_tree: the whole output tree in memory (relative path -> text), already formatted;
+- check_tree: compare that tree with what is on disk (changed, missing, orphaned, diffs);
+- write_tree: make the disk match it, atomically (temp files + renames, rollback on failure).
+
+Values reach the generated code only through the `py` filter, which emits Python literals.
+The literals are laid out the way `ruff format` lays them out (containers exploded one item a
+line with a magic trailing comma, strings in ruff's preferred quotes), so the output needs no
+formatter run and stays byte-stable. This module never imports modal or torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .spec import Deployment, Fleet, Model
+
+GENERATED_DIR = "generated"
+TEMPLATE_SUFFIX = ".py.j2"
+LOCK_NAME = ".render.lock"
+INDENT = "    "
+
+
+class RenderError(Exception):
+    """A render that cannot go on: template error, unsafe generated/, another render running."""
+
+
+# --------------------------------------------------------------------------------------------
+# Python literals laid out as ruff format lays them out
+
+
+def py_literal(value: Any, indent: int = 0) -> str:
+    """value as Python source; containers span several lines, indented from column `indent`.
+
+    Only plain data is accepted: str, int, float (finite), bool, None, and lists, tuples and
+    dicts of those. Anything else raises TypeError, so an unexpected object can never reach
+    the generated code through its str() or repr().
+    """
+    kind = type(value)
+    if kind is str:
+        return string_literal(value)
+    if kind is int or kind is bool or value is None:
+        return repr(value)
+    if kind is float:
+        if not math.isfinite(value):
+            raise TypeError(f"cannot emit the non-finite float {value!r} as a Python literal")
+        return repr(value)
+    if kind is dict:
+        deeper = indent + 4
+        items = []
+        for key, item in value.items():
+            if type(key) not in (str, int, bool) and key is not None:
+                raise TypeError(f"cannot emit a {type(key).__name__} dict key as a Python literal")
+            items.append(f"{py_literal(key)}: {py_literal(item, deeper)}")
+        return _exploded("{", "}", items, indent)
+    if kind is list:
+        return _exploded("[", "]", [py_literal(item, indent + 4) for item in value], indent)
+    if kind is tuple:
+        if len(value) == 1:
+            # ruff does not treat the comma of a 1-tuple as "magic": it keeps it on one line.
+            return f"({py_literal(value[0], indent)},)"
+        return _exploded("(", ")", [py_literal(item, indent + 4) for item in value], indent)
+    # Subclasses (an IntEnum, a str subclass with its own __repr__) are refused on purpose.
+    raise TypeError(f"cannot emit a {kind.__name__} as a Python literal")
+
+
+def _exploded(open_: str, close: str, items: list[str], indent: int) -> str:
+    # One item a line with a trailing comma: ruff keeps such a collection exploded whatever its
+    # length (the "magic trailing comma"), so the layout never depends on how long values are.
+    if not items:
+        return open_ + close
+    inner = " " * (indent + 4)
+    body = "".join(f"{inner}{item},\n" for item in items)
+    return f"{open_}\n{body}{' ' * indent}{close}"
+
+
+def param_default(param: dict[str, Any], params: dict[str, Any]) -> str:
+    """Default of a request parameter in a generated signature: the model's value, read from
+    PARAMS, when models.yaml sets it; else the kind template's fallback literal (or code)."""
+    name = param["name"]
+    if name in params:
+        return f"PARAMS[{string_literal(name)}]"
+    if "fallback_code" in param:
+        return param["fallback_code"]
+    return py_literal(param["fallback"])
+
+
+def keyword_args(values: dict[str, Any]) -> list[str]:
+    """{"ge": 1} -> ["ge=1"]: keyword arguments whose values are Python literals."""
+    for key in values:
+        if not (isinstance(key, str) and key.isidentifier()):
+            raise TypeError(f"keyword argument name {key!r} is not an identifier")
+    return [f"{key}={py_literal(value)}" for key, value in values.items()]
+
+
+def layout_call(head: str, args: list[str], indent: int, line_length: int = 100) -> str:
+    """head(args...) laid out as ruff format lays out a call whose arguments are atoms.
+
+    On one line when it fits; else the arguments together on one indented line; else one
+    argument a line with a trailing comma.
+    """
+    pad = " " * indent
+    one_line = f"{head}({', '.join(args)})"
+    if len(pad) + len(one_line) <= line_length:
+        return one_line
+    inner = " " * (indent + 4)
+    joined = ", ".join(args)
+    if len(inner) + len(joined) <= line_length:
+        return f"{head}(\n{inner}{joined}\n{pad})"
+    body = "".join(f"{inner}{arg},\n" for arg in args)
+    return f"{head}(\n{body}{pad})"
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def string_literal(text: str) -> str:
+    """text as a string literal in ruff format's style.
+
+    Double quotes unless the text holds more double than single quotes (ruff's rule), the
+    chosen quote escaped, everything repr() escapes escaped the same way (lowercase hex).
+    """
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    if text.isprintable() and quote not in text and "\\" not in text:
+        return quote + text + quote  # the common case: nothing to escape
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif char == quote:
+            out.append("\\" + quote)
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(repr(char)[1:-1])  # \x07, \u200b, \U0001f600, \ud800: what repr writes
+    return quote + "".join(out) + quote
+
+
+def content_hash(text: str) -> str:
+    """Short content hash of a generated file (the deploy records it as the deployment tag)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------------------------
+# What a template sees
+
+
+def template_name(kind: str) -> str:
+    """Template file of a model kind: text-to-image -> text_to_image.py.j2."""
+    return kind.replace("-", "_") + TEMPLATE_SUFFIX
+
+
+def model_literal(model: Model) -> dict[str, Any]:
+    """The MODEL dict a generated module carries: what its runtime code reads. Plain data only."""
+    return {
+        "name": model.name,
+        "kind": model.kind,
+        "description": model.description,
+        "python": model.python,
+        "dtype": model.dtype,
+        "quantization": dict(model.quantization),
+        "params": dict(model.params),
+        "weights": [
+            {
+                "repo": w.repo,
+                "revision": w.revision,
+                "role": w.role,
+                "name": w.name,
+                "repo_type": w.repo_type,
+                "files": list(w.files),
+            }
+            for w in model.weights
+        ],
+        "volume": model.volume,
+        "secrets": list(model.secrets),
+    }
+
+
+def template_context(deployment: Deployment, strategy_name: str) -> dict[str, Any]:
+    model = deployment.model
+    gpus = list(deployment.gpus)
+    return {
+        "model": model,
+        "strategy_name": strategy_name,
+        "template_name": template_name(model.kind),
+        "gpu": gpus[0] if len(gpus) == 1 else gpus,
+        "containers": deployment.containers,
+        "module_name": model.module_name,
+    }
+
+
+def make_environment(templates_dir: Path):
+    """A Jinja environment for templates_dir: strict, no autoescape, the `py` filter."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["py"] = py_literal
+    env.filters["kwargs"] = keyword_args
+    env.filters["call"] = layout_call
+    env.globals["param_default"] = param_default
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# The tree in memory
+
+
+def render_tree(
+    fleet: Fleet, templates_dir: Path, strategies: list[str] | None = None
+) -> dict[str, str]:
+    """Every generated file of the given strategies (all when None): relative path -> text.
+
+    Paths are relative to generated/: "<strategy>/<model module>.py". Raises RenderError for a
+    missing template or a template error (naming the template file and line).
+    """
+    from .resolve import resolve
+
+    names = list(fleet.strategies) if strategies is None else list(strategies)
+    env = make_environment(Path(templates_dir))
+    literal_cache: dict[tuple[str, str], str] = {}
+
+    def model_source(model: Model, extra: dict[str, Any]) -> str:
+        # MODEL is the same under every strategy: build its literal once per model.
+        key = (model.name, repr(extra))
+        if key not in literal_cache:
+            literal_cache[key] = py_literal({**model_literal(model), **extra})
+        return literal_cache[key]
+
+    env.globals["model_source"] = model_source
+    compiled: dict[str, Any] = {}
+    files: dict[str, str] = {}
+    for strategy_name in names:
+        for deployment in resolve(fleet, strategy_name):
+            name = template_name(deployment.model.kind)
+            if name not in compiled:
+                compiled[name] = _load_template(env, Path(templates_dir), name)
+            context = template_context(deployment, strategy_name)
+            text = _render_one(compiled[name], context, name)
+            files[f"{strategy_name}/{deployment.model.module_name}.py"] = text
+    return dict(sorted(files.items()))
+
+
+def _load_template(env, templates_dir: Path, name: str):
+    import jinja2
+
+    try:
+        return env.get_template(name)
+    except jinja2.TemplateNotFound as exc:
+        missing = exc.name or name
+        raise RenderError(f"{templates_dir / missing}: template not found") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(
+            f"{exc.filename or exc.name}:{exc.lineno}: template error: {exc.message}"
+        ) from None
+
+
+def _render_one(template, context: dict[str, Any], name: str) -> str:
+    import jinja2
+
+    try:
+        text = template.render(context)
+    except jinja2.TemplateSyntaxError as exc:  # an {% include %} or parent that fails to parse
+        raise RenderError(
+            f"{exc.filename or exc.name}:{exc.lineno}: template error: {exc.message}"
+        ) from None
+    except Exception as exc:  # undefined variable, bad filter input, error in template code
+        where = _template_frame(exc) or name
+        message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else str(exc)
+        raise RenderError(f"{where}: template error: {type(exc).__name__}: {message}") from None
+    return text.rstrip("\n") + "\n"
+
+
+def _template_frame(exc: BaseException) -> str | None:
+    """file:line of the innermost template frame in exc's traceback (Jinja rewrites them so)."""
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            found = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing with the disk
+
+
+@dataclass
+class CheckResult:
+    changed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+    diffs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def current(self) -> bool:
+        return not (self.changed or self.missing or self.orphaned)
+
+
+def check_tree(
+    root: Path, fleet: Fleet, templates_dir: Path, strategies: list[str] | None = None
+) -> CheckResult:
+    """How generated/ under root differs from a fresh render. Writes nothing."""
+    files = render_tree(fleet, templates_dir, strategies)
+    return compare_tree(Path(root), files, strategies)
+
+
+def compare_tree(
+    root: Path, files: dict[str, str], strategies: list[str] | None = None
+) -> CheckResult:
+    generated = Path(root) / GENERATED_DIR
+    _refuse_symlinks(generated)
+    result = CheckResult()
+    for relative, text in files.items():
+        path = generated / relative
+        if not path.is_file():
+            result.missing.append(relative)
+            continue
+        on_disk = path.read_bytes().decode("utf-8", errors="replace")
+        if on_disk != text:
+            result.changed.append(relative)
+            result.diffs[relative] = "".join(
+                difflib.unified_diff(
+                    on_disk.splitlines(keepends=True),
+                    text.splitlines(keepends=True),
+                    fromfile=f"{GENERATED_DIR}/{relative} (on disk)",
+                    tofile=f"{GENERATED_DIR}/{relative} (rendered)",
+                )
+            )
+    result.orphaned = orphans(generated, files, strategies)
+    return result
+
+
+def orphans(generated: Path, files: Iterable[str], strategies: list[str] | None) -> list[str]:
+    """*.py files under generated/ that the render does not produce, relative to generated/.
+
+    With a strategy subset only generated/<strategy>/ of those strategies is looked at, so
+    `render --strategy hybrid` leaves the other strategies' files alone.
+    """
+    if not generated.is_dir():
+        return []
+    produced = set(files)
+    if strategies is None:
+        tops = [generated]
+    else:
+        tops = [generated / name for name in strategies if (generated / name).is_dir()]
+    found = set()
+    for top in tops:
+        for path in top.rglob("*.py"):
+            relative = path.relative_to(generated).as_posix()
+            if "__pycache__" in path.relative_to(generated).parts:
+                continue
+            if relative not in produced and path.is_file():
+                found.add(relative)
+    return sorted(found)
+
+
+def _refuse_symlinks(generated: Path) -> None:
+    """generated/ and everything in it must be real files and folders of this repository."""
+    if generated.is_symlink():
+        raise RenderError(
+            f"{generated} is a symbolic link; refusing to write through it (make it a real folder)"
+        )
+    if not generated.exists():
+        return
+    if not generated.is_dir():
+        raise RenderError(f"{generated} exists and is not a folder")
+    for dirpath, dirnames, filenames in os.walk(generated):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                raise RenderError(
+                    f"{path} is a symbolic link; refusing to render into a generated/ that holds links"
+                )
+
+
+# --------------------------------------------------------------------------------------------
+# Writing, atomically
+
+
+@dataclass
+class WriteResult:
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def write_tree(
+    root: Path, files: dict[str, str], strategies: list[str] | None = None
+) -> WriteResult:
+    """Make generated/ under root hold exactly `files` (for `strategies`; all when None).
+
+    All new contents go to temporary files first; only then are they renamed into place and the
+    orphans removed. If anything fails, every file already replaced or removed is restored from
+    its in-memory backup, the temporary files are deleted, and generated/ is as it was.
+    """
+    generated = Path(root) / GENERATED_DIR
+    _refuse_symlinks(generated)
+    for relative in files:
+        _check_relative(relative)
+    created_root = not generated.exists()
+    generated.mkdir(parents=True, exist_ok=True)
+    try:
+        with RenderLock(generated / LOCK_NAME):
+            _refuse_symlinks(generated)  # again, now that no other render can change it
+            return _write_locked(generated, files, strategies)
+    except BaseException:
+        if created_root:
+            _remove_empty_dirs(generated, [generated])
+        raise
+
+
+def _check_relative(relative: str) -> None:
+    parts = Path(relative).parts
+    if (
+        Path(relative).is_absolute()
+        or ".." in parts
+        or len(parts) != 2
+        or not relative.endswith(".py")
+    ):
+        raise RenderError(
+            f"refusing to write {relative!r}: not <strategy>/<module>.py inside generated/"
+        )
+
+
+def _write_locked(
+    generated: Path, files: dict[str, str], strategies: list[str] | None
+) -> WriteResult:
+    result = WriteResult()
+    backups: dict[Path, bytes | None] = {}  # target -> old bytes (None: did not exist)
+    to_write: dict[Path, bytes] = {}
+    for relative, text in sorted(files.items()):
+        target = generated / relative
+        data = text.encode("utf-8")
+        old = target.read_bytes() if target.is_file() else None
+        if old == data:
+            result.unchanged.append(relative)
+            continue
+        backups[target] = old
+        to_write[target] = data
+        result.written.append(relative)
+    orphaned = orphans(generated, files, strategies)
+    created_dirs: list[Path] = []
+    temps: dict[Path, Path] = {}
+    done: list[Path] = []  # targets already replaced or removed
+    try:
+        for target, data in to_write.items():
+            if not target.parent.is_dir():
+                target.parent.mkdir()
+                created_dirs.append(target.parent)
+            temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            temps[target] = temp
+            with open(temp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for target, temp in temps.items():
+            os.replace(temp, target)
+            done.append(target)
+        for relative in orphaned:
+            target = generated / relative
+            backups[target] = target.read_bytes()
+            os.remove(target)
+            done.append(target)
+            result.removed.append(relative)
+    except BaseException:
+        _rollback(done, backups, temps, created_dirs)
+        raise
+    if strategies is None:
+        # Strategy folders that nothing is produced in any more (a strategy was removed).
+        live = {relative.split("/")[0] for relative in files}
+        stale = [p for p in generated.iterdir() if p.is_dir() and p.name not in live]
+        for folder in stale:
+            _remove_pycache(folder)
+        _remove_empty_dirs(generated, stale)
+    return result
+
+
+def _rollback(
+    done: list[Path],
+    backups: dict[Path, bytes | None],
+    temps: dict[Path, Path],
+    created_dirs: list[Path],
+) -> None:
+    errors = []
+    for target in reversed(done):
+        old = backups.get(target)
+        try:
+            if old is None:
+                target.unlink(missing_ok=True)
+            else:
+                with open(target, "wb") as handle:
+                    handle.write(old)
+        except OSError as exc:  # keep restoring the others; report what could not be restored
+            errors.append(f"{target}: {exc}")
+    for temp in temps.values():
+        try:
+            temp.unlink(missing_ok=True)
+        except OSError as exc:
+            errors.append(f"{temp}: {exc}")
+    for folder in reversed(created_dirs):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+    if errors:
+        raise RenderError("render failed and could not restore: " + "; ".join(errors))
+
+
+def _remove_pycache(folder: Path) -> None:
+    cache = folder / "__pycache__"
+    if cache.is_dir() and not cache.is_symlink():
+        for item in cache.iterdir():
+            if item.is_file() and item.suffix == ".pyc":
+                item.unlink()
+
+
+def _remove_empty_dirs(generated: Path, folders: list[Path]) -> None:
+    for folder in folders:
+        for dirpath, _dirnames, _files in sorted(os.walk(folder), key=lambda entry: -len(entry[0])):
+            try:
+                Path(dirpath).rmdir()  # only succeeds when empty
+            except OSError:
+                pass
+
+
+class RenderLock:
+    """An exclusive lock file holding the owner's pid; a lock whose pid is gone is taken over."""
+
+    def __init__(self, path: Path, wait_s: float = 10.0):
+        self.path = path
+        self.wait_s = wait_s
+
+    def __enter__(self) -> RenderLock:
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is None and self._age_s() < 2.0:
+                    owner = 0  # just created, its pid not written yet: a live render, wait
+                if owner is None or (owner != 0 and not _pid_alive(owner)):
+                    self._break_stale()
+                    continue
+                if time.monotonic() >= deadline:
+                    raise RenderError(
+                        f"another render (pid {owner or '?'}) holds {self.path}; try again when it is done"
+                    ) from None
+                time.sleep(0.05)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(str(os.getpid()))
+            return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def _owner(self) -> int | None:
+        try:
+            text = self.path.read_text().strip()
+        except FileNotFoundError:
+            return -1  # released meanwhile: treat as stale, the next loop retries
+        except OSError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def _age_s(self) -> float:
+        try:
+            return time.time() - self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def _break_stale(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
