@@ -365,12 +365,14 @@ def test_cost_of_a_broken_fleet_exits_1_with_problems(fleet_dir):
     assert "models.yaml:" in result.stderr and "Traceback" not in result.text
 
 
-def test_cost_never_imports_modal_torch_or_rich():
+def test_cost_and_plan_never_import_modal_torch_or_rich():
     import subprocess
     import sys
 
     code = (
-        f"import sys; from modalfleet.cli import main; main(['cost', '--root', {str(REPO)!r}]); "
+        "import sys; from modalfleet.cli import main; "
+        f"main(['cost', '--root', {str(REPO)!r}]); "
+        f"main(['plan', '--strategy', 'hybrid', '--from-strategy', 'baseline', '--root', {str(REPO)!r}]); "
         "print(sorted(m for m in ('modal', 'torch', 'rich', 'matplotlib') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
