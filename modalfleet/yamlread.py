@@ -318,6 +318,10 @@ def _build(node: yaml.Node, path: Path_, doc: Document, counter: list[int]) -> A
                         "a mapping key must be a plain scalar",
                     )
                 )
+            if not isinstance(key, str):
+                # JSON, and so every schema and check, has string keys: 4090, true or 1.5 keep
+                # their source text (no crash on a GPU named 4090; 1 and true stay distinct).
+                key = key_node.value
             if key in result:
                 line, column = _pos(key_node)
                 first = doc.keys[path + (key,)]
