@@ -272,7 +272,19 @@ def load_fleet(root: Path) -> Loaded:
                     hint="add strategies/baseline.yaml",
                 )
             )
+        stems: dict[str, str] = {}
         for file in files:
+            # hybrid.yaml and hybrid.yml would both be strategy "hybrid": one would vanish.
+            if file.stem in stems:
+                problems.append(
+                    problem(
+                        "name",
+                        (f"{STRATEGIES_DIR}/{file.name}", 1, 1),
+                        f"{STRATEGIES_DIR}/{file.name} and {stems[file.stem]} both define strategy {file.stem!r}",
+                        hint="keep one file per strategy",
+                    )
+                )
+            stems.setdefault(file.stem, f"{STRATEGIES_DIR}/{file.name}")
             doc = _read(root, f"{STRATEGIES_DIR}/{file.name}", "strategy", documents, problems)
             if doc is not None:
                 strategy_docs.append(doc)
@@ -340,7 +352,9 @@ def _models(data: dict) -> dict[str, Model]:
         # A map of measured seconds per GPU may carry "default": the flat figure for the others.
         flat = seconds.get("default") if isinstance(seconds, dict) else seconds
         measured = (
-            {k: v for k, v in seconds.items() if k != "default"} if isinstance(seconds, dict) else {}
+            {k: v for k, v in seconds.items() if k != "default"}
+            if isinstance(seconds, dict)
+            else {}
         )
         quantization = entry.get("quantization", {})
         if isinstance(quantization, str):
