@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from .bench_cmd import bench, spend
 from .common import ExitCode
 from .cost_cmd import cost, optimize, plan
 from .deploy_cmd import deploy, status
@@ -32,6 +33,8 @@ cli.add_command(optimize)
 cli.add_command(plan)
 cli.add_command(deploy)
 cli.add_command(status)
+cli.add_command(bench)
+cli.add_command(spend)
 
 
 def main(argv: list[str] | None = None) -> int:

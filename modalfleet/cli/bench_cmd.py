@@ -1,0 +1,396 @@
+"""`bench` and `spend`: measure a model per GPU and judge it; actual cost beside the estimate."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from .common import ExitCode, load_valid_fleet, require_models, require_strategy, root_option
+
+INTERRUPTED = 130
+
+
+def _parse_params(values: tuple[str, ...]) -> dict:
+    """--param steps=2 --param width=64: YAML scalars, so numbers and booleans keep their type."""
+    import yaml
+
+    params = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--param {value!r} is not KEY=VALUE (e.g. --param steps=2)")
+        try:
+            params[key.strip()] = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            params[key.strip()] = text
+    return params
+
+
+def _default_gpus(model, fleet, baseline: str) -> list[str]:
+    """The GPUs the model's strategies use, plus the baseline, cheapest first."""
+    names = {fleet.catalog.modal_name(gpu) for choices in model.gpu.values() for gpu in choices}
+    names.add(baseline)
+    return sorted(names, key=lambda name: (fleet.catalog.resolve(name)[0].usd_per_second, name))
+
+
+def _gpu_list(text: str, fleet) -> list[str]:
+    gpus = []
+    for name in (part.strip() for part in text.split(",")):
+        if not name:
+            continue
+        if fleet.catalog.resolve(name) is None:
+            raise click.UsageError(
+                f"unknown GPU {name!r} in --gpus; the catalog has {', '.join(fleet.catalog.gpus)}"
+            )
+        normalised = fleet.catalog.modal_name(name)
+        if normalised not in gpus:
+            gpus.append(normalised)
+    if not gpus:
+        raise click.UsageError("--gpus names no GPU")
+    return gpus
+
+
+def _local_module(root: Path, fleet, model, strategy: str | None) -> Path:
+    if strategy is not None:
+        return root / "generated" / strategy / f"{model.module_name}.py"
+    for name in ("baseline", *fleet.strategies):  # any strategy's module runs the same code
+        path = root / "generated" / name / f"{model.module_name}.py"
+        if path.is_file():
+            return path
+    return root / "generated" / "baseline" / f"{model.module_name}.py"
+
+
+class _Progress:
+    """A rich progress bar on a terminal (imported only when bench runs), plain lines otherwise."""
+
+    def __init__(self):
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.bar = None
+        self.tasks: dict[str, int] = {}
+        if self.console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *_):
+        if self.bar:
+            self.bar.stop()
+
+    def update(self, gpu: str, done: int, total: int) -> None:
+        if self.bar is None:
+            if done == total:
+                click.echo(f"bench: {gpu}: {done}/{total} calls sent", err=True)
+            return
+        if gpu not in self.tasks:
+            self.tasks[gpu] = self.bar.add_task(gpu, total=total)
+        self.bar.update(self.tasks[gpu], completed=done)
+
+
+@click.command()
+@root_option
+@click.option(
+    "--model", "model_name", required=True, help="The model to measure (a name in models.yaml)."
+)
+@click.option(
+    "--gpus",
+    help="Comma-separated GPUs to measure, e.g. T4,A10,L40S. Default: the GPUs the model's strategies use, plus the baseline.",
+)
+@click.option(
+    "--baseline-gpu",
+    help="The GPU the others are judged against. Default: the model's GPU under the baseline strategy.",
+)
+@click.option(
+    "--requests",
+    type=click.IntRange(1, 10000),
+    default=20,
+    show_default=True,
+    help="Measured requests per GPU.",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(0, 1000),
+    default=2,
+    show_default=True,
+    help="Warm-up requests per GPU after the cold one (not measured).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Measured requests in flight at once.",
+)
+@click.option(
+    "--strategy",
+    help="With --local: whose generated module to run (default: baseline's, else any).",
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Record the measured seconds per GPU in models.yaml (traffic.seconds_per_request).",
+)
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Run the generated handler in-process through .local() (figures labelled local; never written).",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a request parameter, e.g. --param steps=2 (repeatable).",
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Input file for kinds that need one: the face image (instantid), the video or image (video-upscale).",
+)
+@click.option("--env", "environment", help="Modal environment of the deployed app.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+def bench(
+    root,
+    model_name,
+    gpus,
+    baseline_gpu,
+    requests,
+    warmup,
+    concurrency,
+    strategy,
+    write,
+    local,
+    params,
+    input_path,
+    environment,
+    fmt,
+):
+    """The seed's GPU test plan: latency, success rate and $/request per GPU, judged against the baseline.
+
+    A GPU passes when its p50 latency is within 20% of the baseline GPU's, its success rate is
+    above 95%, it saves more than 30% per request, and it meets the model's latency_target_s.
+    The recommendation is the cheapest GPU that passes all four.
+    """
+    from ..bench import (
+        BenchError,
+        build_requests,
+        evaluate,
+        format_markdown,
+        format_text,
+        measured_seconds,
+        run_bench,
+        to_dict,
+    )
+
+    if local and write:
+        raise click.UsageError(
+            "--local figures come from this machine, not a GPU: they are never written (drop --write)"
+        )
+    fleet = load_valid_fleet(
+        root, show_warnings=False
+    )  # validate reports them; here they are noise
+    require_models(fleet, (model_name,))
+    if strategy is not None:
+        require_strategy(fleet, strategy)
+    model = fleet.models[model_name]
+
+    baseline = baseline_gpu or (model.gpu.get("baseline") or ("L40S",))[0]
+    if fleet.catalog.resolve(baseline) is None:
+        raise click.UsageError(
+            f"unknown GPU {baseline!r} for --baseline-gpu; the catalog has {', '.join(fleet.catalog.gpus)}"
+        )
+    baseline = fleet.catalog.modal_name(baseline)
+    targets = _gpu_list(gpus, fleet) if gpus else _default_gpus(model, fleet, baseline)
+    if not local and baseline not in targets:
+        targets.append(baseline)  # the latency and saving verdicts need the baseline measured
+        click.echo(
+            f"bench: measuring the baseline {baseline} too: the verdicts compare with it", err=True
+        )
+    if local:
+        targets = ["local"]
+
+    try:
+        input_bytes = input_path.read_bytes() if input_path else None
+        request_set = build_requests(
+            model.kind,
+            requests,
+            _parse_params(params),
+            input_bytes,
+            input_path.name if input_path else "",
+        )
+        if local:
+            from ..bench_exec import LocalExecutor
+
+            executor = LocalExecutor(_local_module(root, fleet, model, strategy))
+        else:
+            from ..bench_exec import ModalExecutor
+
+            executor = ModalExecutor(model.app_name, environment)
+        with _Progress() as progress:
+            runs, interrupted = run_bench(
+                executor, targets, request_set, warmup, concurrency, on_progress=progress.update
+            )
+    except BenchError as exc:
+        click.echo(f"bench: {exc}", err=True)
+        raise SystemExit(ExitCode.PROBLEMS) from None
+
+    report = evaluate(
+        model, fleet.catalog, runs, baseline, requests, warmup, concurrency, interrupted, local
+    )
+    if fmt == "json":
+        click.echo(json.dumps(to_dict(report), indent=2))
+    elif fmt == "markdown":
+        click.echo(format_markdown(report))
+    else:
+        click.echo(format_text(report))
+
+    if interrupted:
+        if write:
+            click.echo("bench: interrupted: nothing written to models.yaml", err=True)
+        raise SystemExit(INTERRUPTED)
+    if runs and all(call.ok is False for run in runs for call in run.calls):
+        click.echo("bench: every request failed", err=True)
+        raise SystemExit(ExitCode.PROBLEMS)
+    if write:
+        _write(root, model_name, measured_seconds(report))
+    raise SystemExit(ExitCode.OK)
+
+
+def _write(root: Path, model_name: str, seconds: dict[str, float]) -> None:
+    from ..load import MODELS_FILE
+    from ..yamledit import EditError, write_measured_seconds
+
+    if not seconds:
+        click.echo(
+            "bench: no GPU returned a successful measured request: nothing written", err=True
+        )
+        raise SystemExit(ExitCode.PROBLEMS)
+    try:
+        before, after = write_measured_seconds(root / MODELS_FILE, model_name, seconds)
+    except EditError as exc:
+        click.echo(f"bench: {exc}", err=True)
+        raise SystemExit(ExitCode.PROBLEMS) from None
+    figures = ", ".join(f"{gpu} {value:.2f} s" for gpu, value in seconds.items())
+    state = "wrote" if after != before else "unchanged"
+    click.echo(
+        f"bench: {state} {MODELS_FILE} {model_name}.traffic.seconds_per_request: {figures}",
+        err=True,
+    )
+
+
+@click.command()
+@root_option
+@click.option(
+    "--since", help="The last N days/hours/weeks of complete intervals: 7d, 24h, 2w (default 7d)."
+)
+@click.option("--start", help="First day, inclusive (YYYY-MM-DD, UTC).")
+@click.option("--end", help="Day after the last, exclusive (YYYY-MM-DD, UTC; default today).")
+@click.option(
+    "--resolution",
+    type=click.Choice(["d", "h"]),
+    default="d",
+    show_default=True,
+    help="Daily or hourly rows.",
+)
+@click.option(
+    "--strategy", help="The strategy deployed during the period (default: the apps' strategy tag)."
+)
+@click.option(
+    "--threshold",
+    default="20%",
+    show_default=True,
+    help="Flag a model whose actual cost exceeds its estimate by more than this.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+)
+def spend(root, since, start, end, resolution, strategy, threshold, fmt):
+    """Actual cost per model and strategy from Modal's billing report, beside the estimate.
+
+    Apps are attributed through the tags deploy sets (model, strategy, managed-by). Apps managed
+    by modalfleet whose model is no longer in models.yaml are listed as orphans.
+    """
+    from ..billing import BillingError, fetch_report
+    from ..spend import (
+        SpendError,
+        build_report,
+        format_markdown,
+        format_text,
+        parse_date,
+        parse_since,
+        parse_threshold,
+        period_between,
+        period_since,
+        to_dict,
+    )
+
+    if since and (start or end):
+        raise click.UsageError("use --since or --start/--end, not both")
+    if end and not start:
+        raise click.UsageError("--end needs --start")
+    try:
+        threshold_pct = parse_threshold(threshold)
+        now = datetime.now(UTC)
+        if start:
+            last = parse_date(end, "--end") if end else now.date()
+            period = period_between(parse_date(start, "--start"), last, resolution)
+        else:
+            period = period_since(now, parse_since(since or "7d"), resolution)
+    except SpendError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    fleet = load_valid_fleet(root, strategy, show_warnings=False)
+    try:
+        rows = fetch_report(period.start, period.end, period.resolution)
+    except BillingError as exc:
+        click.echo(f"spend: {exc}", err=True)
+        raise SystemExit(ExitCode.PROBLEMS) from None
+    if not rows:
+        click.echo(
+            f"spend: Modal's billing report for {period.label()} is empty: nothing was billed then, "
+            "or the period is too recent (the report holds complete intervals only)",
+            err=True,
+        )
+        raise SystemExit(ExitCode.PROBLEMS)
+
+    report = build_report(rows, fleet, period, threshold_pct, strategy)
+    if fmt == "json":
+        click.echo(json.dumps(to_dict(report), indent=2))
+    elif fmt == "markdown":
+        click.echo(format_markdown(report))
+    else:
+        click.echo(format_text(report))
+    raise SystemExit(ExitCode.OK)
