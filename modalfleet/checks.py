@@ -50,8 +50,69 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
     found += check_secrets(loaded.documents.values())
     found += check_strategy_names(fleet, loaded.documents)
     found += check_model_names(fleet, models_doc)
+    found += check_strategy_containers(fleet, loaded.documents)
     for model in fleet.models.values():
         found += check_model(fleet, model, models_doc, only_strategy)
+        found += check_model_containers(fleet, model, models_doc)
+        found += check_measured_gpus(fleet, model, models_doc)
+    return found
+
+
+def _containers_problem(where: tuple[str, int, int], owner: str, low: int, high: int) -> Problem:
+    # JSON Schema cannot compare two fields; Modal refuses such an app at deploy time.
+    return problem(
+        "schema",
+        where,
+        f"{owner}: min_containers {low} is above max_containers {high}",
+        hint="min_containers must be <= max_containers",
+    )
+
+
+def check_strategy_containers(fleet: Fleet, documents: dict[str, Document]) -> list[Problem]:
+    found = []
+    for strategy in fleet.strategies.values():
+        policy = strategy.containers
+        if policy.min_containers > policy.max_containers:
+            where = documents[strategy.file].where(("containers", "min_containers"))
+            found.append(
+                _containers_problem(
+                    where, f"strategy {strategy.name}", policy.min_containers, policy.max_containers
+                )
+            )
+    return found
+
+
+def check_model_containers(fleet: Fleet, model: Model, doc: Document) -> list[Problem]:
+    """A model's containers override, merged with each strategy's policy."""
+    if not model.containers:
+        return []
+    for strategy in fleet.strategies.values():
+        if strategy.containers.min_containers > strategy.containers.max_containers:
+            continue  # the strategy itself is reported
+        policy = strategy.containers.merged(model.containers)
+        if policy.min_containers > policy.max_containers:
+            where = doc.where(("models", model.name, "containers"))
+            owner = f"{model.name} under strategy {strategy.name}"
+            return [_containers_problem(where, owner, policy.min_containers, policy.max_containers)]
+    return []
+
+
+def check_measured_gpus(fleet: Fleet, model: Model, doc: Document) -> list[Problem]:
+    """Measured seconds for a GPU the catalog lacks would be silently ignored by the cost model."""
+    found = []
+    for name in model.traffic.seconds_by_gpu:
+        if fleet.catalog.resolve(name) is None:
+            where = doc.where(
+                ("models", model.name, "traffic", "seconds_per_request", name), key=True
+            )
+            found.append(
+                problem(
+                    "unknown-gpu",
+                    where,
+                    f"{model.name} has measured seconds for unknown GPU {name!r}",
+                    hint=_did_you_mean(name, fleet.catalog.all_names()),
+                )
+            )
     return found
 
 
