@@ -14,11 +14,14 @@ strategies/<name>.yaml, gpus.yaml) and an expect.yaml:
 
 Beyond the listed problems, no other *error* code may appear, so a case cannot pass because
 of an unrelated mistake in its file. Every case also asserts: no traceback, and generated/
-byte for byte as it was.
+byte for byte as it was after `validate` and after `render` (which must exit 1 on errors).
+A case without errors must render: every output parses, the description round-trips as the
+exact literal (`literal:` in expect.yaml), and a second render writes nothing.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 import time
@@ -109,6 +112,41 @@ def test_case(case_dir: Path, tmp_path: Path) -> None:
     reported_errors = {p["code"] for p in reported if p["severity"] == "error"}
     assert reported_errors == expected_errors, json.dumps(reported, indent=1)
     assert tree_bytes(root / "generated") == generated_before
+
+    rendered = run_cli("render", root=root)
+    assert_no_traceback(rendered.text)
+    if reported_errors:
+        # A fleet with errors never reaches the templates: nothing is written or removed.
+        assert rendered.exit_code == 1, rendered.text
+        assert tree_bytes(root / "generated") == generated_before
+    else:
+        assert rendered.exit_code == 0, rendered.text
+        assert_inert_output(root, expect)
+
+
+def assert_inert_output(root: Path, expect: dict) -> None:
+    """Hostile-but-valid text renders as data: every file parses, literals round-trip."""
+    generated = root / "generated"
+    files = sorted(generated.glob("*/*.py"))
+    assert {path.parent.name for path in files} == {
+        p.stem for p in (root / "strategies").glob("*.yaml")
+    }
+    for path in files:
+        module = ast.parse(path.read_text("utf-8"), filename=str(path))
+        model = next(
+            node.value
+            for node in module.body
+            if isinstance(node, ast.Assign)
+            and [t.id for t in node.targets if isinstance(t, ast.Name)] == ["MODEL"]
+        )
+        description = ast.literal_eval(model)["description"]
+        if "literal" in expect:
+            assert description == expect["literal"], path
+        if "literal_length" in expect:
+            assert len(description) == expect["literal_length"], path
+    again = run_cli("render", root=root)
+    assert again.exit_code == 0 and again.output.startswith("written 0,"), again.text
+    assert run_cli("render", "--check", root=root).exit_code == 0
 
 
 def test_corpus_covers_every_problem_code() -> None:
