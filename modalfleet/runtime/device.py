@@ -1,0 +1,26 @@
+"""Device and dtype the model runs in, decided from the hardware at run time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+# bf16 needs real tensor-core support, which starts with Ampere (compute capability 8.0).
+# torch.cuda.is_bf16_supported() says True on a T4 (7.5) because it counts emulation, which is
+# slow and not what the declared dtype promises, so the capability is checked instead.
+BF16_MIN_CAPABILITY = (8, 0)
+
+
+def select(declared_dtype: str) -> tuple[str, torch.dtype]:
+    """("cuda", bf16|fp16) on a GPU, ("cpu", float32) without one (CPU has no fast 16-bit path)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu", torch.float32
+    if declared_dtype == "float32":
+        return "cuda", torch.float32
+    if declared_dtype == "bfloat16" and torch.cuda.get_device_capability() >= BF16_MIN_CAPABILITY:
+        return "cuda", torch.bfloat16
+    return "cuda", torch.float16

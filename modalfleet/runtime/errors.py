@@ -1,0 +1,17 @@
+"""The two failures a handler reports on purpose, as opposed to bugs."""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """The request's content cannot be served: no face found, unknown adapter, unreadable media.
+
+    Web endpoints answer it with HTTP 422 and the message; it is the caller's to fix.
+    """
+
+
+class UpstreamError(RuntimeError):
+    """An external tool the handler drives (the SeedVR2 CLI) is missing or failed.
+
+    The message names the tool and carries the tail of its stderr; it is the operator's to fix.
+    """

@@ -1,0 +1,65 @@
+"""Text-to-image (FLUX.1 schnell / dev): prompt in, PNG out."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+from . import quantize
+from .encode import png_bytes
+from .sampling import generator, require_multiple
+
+
+@dataclass
+class Handle:
+    pipe: Any
+    device: str
+    size_multiple: int
+    accepts_max_sequence_length: bool
+
+
+def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) -> Handle:
+    from diffusers import DiffusionPipeline
+
+    pipeline_dir = paths["pipeline"]
+    pipe = DiffusionPipeline.from_pretrained(
+        pipeline_dir,
+        dtype=dtype,
+        quantization_config=quantize.pipeline_config(
+            model.get("quantization") or {}, pipeline_dir, device, dtype
+        ),
+    )
+    pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    # FLUX packs 2x2 latent patches, so sizes step by twice the VAE's downscale factor.
+    multiple = pipe.vae_scale_factor * (2 if hasattr(pipe, "transformer") else 1)
+    accepts = "max_sequence_length" in inspect.signature(pipe.__call__).parameters
+    return Handle(pipe, device, multiple, accepts)
+
+
+def generate(
+    handle: Handle,
+    *,
+    prompt: str,
+    seed: int,
+    steps: int,
+    guidance: float,
+    width: int,
+    height: int,
+    max_sequence_length: int = 256,
+) -> bytes:
+    require_multiple(width, height, handle.size_multiple)
+    extra = (
+        {"max_sequence_length": max_sequence_length} if handle.accepts_max_sequence_length else {}
+    )
+    result = handle.pipe(
+        prompt=prompt,
+        width=width,
+        height=height,
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        generator=generator(seed),
+        **extra,
+    )
+    return png_bytes(result.images[0])

@@ -1,0 +1,144 @@
+"""Video and image upscaling with SeedVR2, through the upstream standalone CLI.
+
+SeedVR2 has no pip package and no diffusers pipeline. The image clones a pinned commit of
+numz/ComfyUI-SeedVR2_VideoUpscaler and this module drives its `inference_cli.py` through one
+narrow interface:
+
+    python inference_cli.py INPUT --output OUTPUT --model_dir DIR --dit_model FILE
+                            --resolution R --batch_size B --seed S
+
+INPUT is an image or a video file; the CLI restores it and resizes it so that its short side is R
+pixels, writing OUTPUT of the same kind. Everything on our side (input checks, the scale ->
+resolution arithmetic, temp files, error reporting) is tested with a stand-in CLI.
+
+`scale` multiplies the input's short side; `resolution` caps the result (a 4K request on a 24 GB
+GPU is what runs out of memory), so R = min(short side x scale, resolution), rounded to even.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, UpstreamError
+from .sampling import params
+
+CLI_ENV = "MODALFLEET_SEEDVR2_CLI"
+DEFAULT_CLI = "/opt/seedvr2/inference_cli.py"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv"}
+STDERR_TAIL_CHARS = 2000
+CLI_TIMEOUT_S = 3000  # under the handler's own timeout; the CLI has none
+
+
+@dataclass(frozen=True)
+class Handle:
+    cli: Path
+    model_dir: str
+    dit_model: str
+    device: str
+
+
+def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) -> Handle:
+    """Nothing to load in-process: the CLI loads the weights from model_dir on every call."""
+    return Handle(
+        cli=Path(os.environ.get(CLI_ENV, DEFAULT_CLI)),
+        model_dir=paths["pipeline"],
+        dit_model=params(model)["dit_model"],
+        device=device,
+    )
+
+
+def media_kind(filename: str) -> str:
+    suffix = Path(filename).suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix in VIDEO_SUFFIXES:
+        return "video"
+    known = ", ".join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))
+    raise InputError(f"cannot upscale {filename!r}: expected one of {known}")
+
+
+def short_side(media: bytes, kind: str) -> int:
+    """Shorter side of the input in pixels; InputError when it cannot be decoded."""
+    try:
+        if kind == "image":
+            from PIL import Image
+
+            width, height = Image.open(io.BytesIO(media)).size
+        else:
+            import imageio.v3 as iio
+
+            frame = iio.imread(media, index=0, extension=".mp4")
+            height, width = frame.shape[:2]
+    except Exception as error:  # every decoder has its own exception types
+        raise InputError(f"media is not a readable {kind}: {error}") from None
+    return min(width, height)
+
+
+def target_resolution(source_short_side: int, scale: float, resolution: int) -> int:
+    """Short side of the output: source x scale, capped at resolution, rounded to even."""
+    if scale <= 0:
+        raise InputError(f"scale must be positive, got {scale}")
+    target = min(round(source_short_side * scale), int(resolution))
+    return max(2, target - target % 2)
+
+
+def generate(
+    handle: Handle,
+    *,
+    media: bytes,
+    filename: str,
+    scale: float,
+    resolution: int,
+    batch_size: int,
+    seed: int,
+) -> bytes:
+    kind = media_kind(filename)
+    if batch_size < 1 or (batch_size - 1) % 4:
+        raise InputError(f"batch_size must be 4n+1 (1, 5, 9, ...), got {batch_size}")
+    target = target_resolution(short_side(media, kind), scale, resolution)
+    if not handle.cli.is_file():
+        raise UpstreamError(
+            f"SeedVR2 CLI not found at {handle.cli}; the image installs it there, or set {CLI_ENV}"
+        )
+    suffix = Path(filename).suffix.lower()
+    with tempfile.TemporaryDirectory(prefix="seedvr2-") as folder:
+        source = Path(folder) / f"input{suffix}"
+        output = Path(folder) / ("output.png" if kind == "image" else "output.mp4")
+        source.write_bytes(media)
+        command = [
+            sys.executable,
+            str(handle.cli),
+            str(source),
+            "--output",
+            str(output),
+            "--model_dir",
+            handle.model_dir,
+            "--dit_model",
+            handle.dit_model,
+            "--resolution",
+            str(target),
+            "--batch_size",
+            str(batch_size),
+            "--seed",
+            str(seed),
+        ]
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise UpstreamError(f"SeedVR2 CLI took longer than {CLI_TIMEOUT_S} s") from None
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout or "").strip()[-STDERR_TAIL_CHARS:]
+            raise UpstreamError(f"SeedVR2 CLI exited with status {done.returncode}: {tail}")
+        if not output.is_file():
+            raise UpstreamError(f"SeedVR2 CLI exited 0 but wrote no {output.name}")
+        return output.read_bytes()
