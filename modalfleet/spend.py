@@ -374,9 +374,9 @@ def to_dict(report: SpendReport) -> dict[str, Any]:
 
 
 def _usd(value: Decimal | None) -> str:
-    if value is None:
-        return "-"
-    return f"${value:.2f}" if abs(value) >= 10 else f"${value:.4f}"
+    from .cost import usd
+
+    return "-" if value is None else usd(value)
 
 
 def _delta(value: Decimal | None) -> str:
@@ -418,10 +418,15 @@ def _headline(report: SpendReport) -> str:
 def _footer(report: SpendReport) -> list[str]:
     lines = []
     for m in report.flagged:
-        over = "any cost over a $0 estimate" if m.delta_pct is None else f"{m.delta_pct:+.1f}%"
-        lines.append(
-            f"flagged: {m.model} costs {over} against its estimate (threshold {report.threshold_pct.normalize():f}%)"
-        )
+        if m.delta_pct is None:
+            lines.append(
+                f"flagged: {m.model} cost {_usd(m.actual)} where the estimate is $0 (no traffic declared)"
+            )
+        else:
+            lines.append(
+                f"flagged: {m.model} costs {m.delta_pct:+.1f}% against its estimate "
+                f"(threshold {report.threshold_pct.normalize():f}%)"
+            )
     for o in report.orphans:
         lines.append(
             f"orphan: app {o.app} ({o.object_id}) is managed by modalfleet but model {o.model or '(none)'!r} "
