@@ -1,0 +1,310 @@
+"""Generated modules imported under the real `modal` package: the app they define, read back.
+
+No credentials and no network: decorating a class or function builds local objects only. The
+values are read from modal 1.6.4's objects: App._local_state (tags, classes, functions), the
+class service function's _spec (GPUs, volumes, secrets) and the closure of its loader
+(timeout, autoscaler settings), which is exactly what deploy would send.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib.util
+import itertools
+import sys
+import warnings
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from conftest import REPO
+
+modal = pytest.importorskip("modal")  # a declared dependency: always installed
+
+GOLDEN = REPO / "tests/golden/expected"
+
+# Seed document tables (models.yaml) and strategies/*.yaml: (min, max, scaledown, timeout).
+GPUS = {
+    "baseline": dict.fromkeys(
+        ["flux_schnell", "flux_dev", "instantid", "lora", "wan2_1", "seedvr2"], "L40S"
+    ),
+    "cost-optimized": {
+        "flux_schnell": "T4",
+        "flux_dev": "L40S",
+        "instantid": "A10",
+        "lora": "T4",
+        "wan2_1": "L40S",
+        "seedvr2": "A10",
+    },
+    "performance-optimized": {
+        "flux_schnell": "A10",
+        "flux_dev": "L40S",
+        "instantid": "L40S",
+        "lora": "A10",
+        "wan2_1": "A100-80GB",
+        "seedvr2": "L40S",
+    },
+    "hybrid": {
+        "flux_schnell": "T4",
+        "flux_dev": "L40S",
+        "instantid": "A10",
+        "lora": "T4",
+        "wan2_1": "L40S",
+        "seedvr2": "A10",
+    },
+}
+CONTAINERS = {
+    "baseline": (0, 10, 300, 600),
+    "cost-optimized": (0, 5, 120, 600),
+    "performance-optimized": (0, 20, 900, 900),
+    "hybrid": (0, 10, 300, 600),
+}
+APP_NAMES = {
+    "flux_schnell": "flux-schnell",
+    "flux_dev": "flux-dev",
+    "instantid": "instantid",
+    "lora": "lora",
+    "wan2_1": "wan2-1",
+    "seedvr2": "seedvr2",
+}
+
+_counter = itertools.count()
+
+
+def import_generated(path: Path) -> ModuleType:
+    """Import a generated file by path under a fresh module name (each import is independent)."""
+    name = f"generated_under_test_{next(_counter)}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    with warnings.catch_warnings(), _no_bytecode():
+        warnings.simplefilter("error", DeprecationWarning)  # no deprecated modal arguments
+        spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def _no_bytecode():
+    """Importing by path would leave __pycache__/ folders inside generated/: don't."""
+    previous = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = previous
+
+
+def raw_method(module: ModuleType, name: str):
+    """The plain function behind a @modal.method / @modal.fastapi_endpoint of Model."""
+    from modal._utils.async_utils import synchronizer
+
+    return synchronizer._translate_in(module.Model)._get_partial_functions()[name].raw_f
+
+
+def app_spec(module: ModuleType) -> dict:
+    """What the module's app would deploy, as plain values."""
+    from modal._utils.async_utils import synchronizer
+
+    app = synchronizer._translate_in(module.app)
+    state = app._local_state
+    service = state.classes["Model"]._get_class_service_function()
+    closure = dict(
+        zip(
+            service._load.__code__.co_freevars,
+            (c.cell_contents for c in service._load.__closure__),
+            strict=True,
+        )
+    )
+    autoscaler = closure["autoscaler_settings"]
+    download = state.functions["download"]
+    download_closure = dict(
+        zip(
+            download._load.__code__.co_freevars,
+            (c.cell_contents for c in download._load.__closure__),
+            strict=True,
+        )
+    )
+    partials = state.classes["Model"]._get_partial_functions()
+    return {
+        "name": module.app.name,
+        "tags": dict(state.tags),
+        "functions": sorted(state.functions),
+        "entrypoints": sorted(state.local_entrypoints),
+        "methods": sorted(partials),
+        "web_method": partials["web"].params.webhook_config.method,
+        "gpu": service._spec.gpus,
+        "timeout": closure["timeout"],
+        "min_containers": autoscaler.min_containers,
+        "max_containers": autoscaler.max_containers,
+        "scaledown_window": autoscaler.scaledown_window,
+        "volumes": {path: volume._name for path, volume in service._spec.volumes.items()},
+        "secrets": [secret._name for secret in service._spec.secrets],
+        "download_timeout": download_closure["timeout"],
+        "download_volumes": {path: volume._name for path, volume in download._spec.volumes.items()},
+    }
+
+
+@pytest.mark.parametrize("strategy", sorted(GPUS))
+def test_every_bundled_module_deploys_its_models_gpu_and_strategys_containers(strategy):
+    minimum, maximum, scaledown, timeout = CONTAINERS[strategy]
+    for module_name, gpu in GPUS[strategy].items():
+        spec = app_spec(import_generated(REPO / "generated" / strategy / f"{module_name}.py"))
+        assert spec == {
+            "name": APP_NAMES[module_name],
+            "tags": {
+                "model": APP_NAMES[module_name],
+                "strategy": strategy,
+                "managed-by": "modalfleet",
+            },
+            "functions": ["Model.*", "download"],
+            "entrypoints": ["main"],
+            "methods": ["generate", "load", "web"],
+            "web_method": "POST",
+            "gpu": gpu,
+            "timeout": timeout,
+            "min_containers": minimum,
+            "max_containers": maximum,
+            "scaledown_window": scaledown,
+            "volumes": {"/cache": "model-weights"},
+            "secrets": ["huggingface-secret"],
+            "download_timeout": 3600,
+            "download_volumes": {"/cache": "model-weights"},
+        }, f"{strategy}/{module_name}.py"
+
+
+def test_the_seed_documents_headline_choices():
+    assert app_spec(import_generated(REPO / "generated/hybrid/flux_schnell.py"))["gpu"] == "T4"
+    assert (
+        app_spec(import_generated(REPO / "generated/performance-optimized/flux_schnell.py"))["gpu"]
+        == "A10"
+    )
+    assert (
+        app_spec(import_generated(REPO / "generated/performance-optimized/wan2_1.py"))["gpu"]
+        == "A100-80GB"
+    )
+
+
+def test_golden_fleet_fallback_list_model_containers_volume_and_secrets():
+    fast_flux = app_spec(import_generated(GOLDEN / "fast/tiny_flux.py"))
+    assert fast_flux["gpu"] == ["A10", "L40S"]  # fallback order kept
+    assert (fast_flux["min_containers"], fast_flux["max_containers"]) == (1, 8)
+    assert (fast_flux["scaledown_window"], fast_flux["timeout"]) == (600, 900)
+    assert fast_flux["volumes"] == {"/cache": "golden-weights"}
+    assert fast_flux["secrets"] == []
+    fast_lora = app_spec(import_generated(GOLDEN / "fast/tiny_lora.py"))
+    assert fast_lora["max_containers"] == 2  # the model's own override beats the strategy's 8
+    assert fast_lora["secrets"] == ["hf-token"]
+    cheap_flux = app_spec(import_generated(GOLDEN / "cheap/tiny_flux.py"))
+    assert (cheap_flux["gpu"], cheap_flux["max_containers"], cheap_flux["timeout"]) == (
+        "T4",
+        3,
+        300,
+    )
+
+
+def test_generate_signature_defaults_are_the_models_params():
+    import inspect
+
+    module = import_generated(REPO / "generated/hybrid/flux_schnell.py")
+    signature = inspect.signature(raw_method(module, "generate"))
+    defaults = {
+        name: p.default for name, p in signature.parameters.items() if p.default is not p.empty
+    }
+    assert defaults == {
+        "seed": 0,
+        "steps": 4,
+        "guidance": 0.0,
+        "width": 1024,
+        "height": 1024,
+        "max_sequence_length": 256,
+    }
+    dev = import_generated(REPO / "generated/hybrid/flux_dev.py")
+    dev_defaults = inspect.signature(raw_method(dev, "generate")).parameters
+    assert dev_defaults["steps"].default == 28 and dev_defaults["guidance"].default == 3.5
+    lora = import_generated(GOLDEN / "cheap/tiny_lora.py")
+    lora_params = inspect.signature(raw_method(lora, "generate")).parameters
+    # not in models.yaml: the template's fallback; the adapter falls back to the first adapter
+    assert lora_params["guidance"].default == 5.0
+    assert lora_params["adapter"].default == "ink"
+    assert lora_params["negative_prompt"].default == 'blurry, "low" quality'
+
+
+def test_request_model_validates_bounds_and_fills_defaults():
+    from pydantic import ValidationError
+
+    module = import_generated(REPO / "generated/hybrid/wan2_1.py")
+    request = module.GenerateRequest(prompt="a boat")
+    assert request.model_dump() == {
+        "prompt": "a boat",
+        "seed": 0,
+        "steps": 30,
+        "guidance": 5.0,
+        "width": 832,
+        "height": 480,
+        "num_frames": 81,
+        "fps": 16,
+        "negative_prompt": "",
+    }
+    for bad in (
+        {"prompt": ""},
+        {"prompt": "x", "steps": 0},
+        {"prompt": "x", "width": 833},
+        {"prompt": "x", "fps": 500},
+    ):
+        with pytest.raises(ValidationError):
+            module.GenerateRequest(**bad)
+
+
+class _FakeKind:
+    """Stands in for the runtime kind module (another issue's code) at its contract boundary."""
+
+    def __init__(self, result=b"", error=None):
+        self.result, self.error, self.calls = result, error, []
+
+    def generate(self, handle, **request):
+        self.calls.append(request)
+        if self.error:
+            raise self.error
+        return self.result
+
+
+def test_web_endpoint_returns_png_bytes_and_maps_input_errors_to_422():
+    from fastapi import HTTPException
+
+    module = import_generated(REPO / "generated/hybrid/instantid.py")
+    handler = module.Model._get_user_cls()()
+    handler.handle = object()
+    web = raw_method(module, "web")
+    png = b"\x89PNG\r\n\x1a\nrest"
+    module.instantid = fake = _FakeKind(result=png)
+    face = base64.b64encode(b"jpeg bytes").decode()
+    response = web(handler, module.GenerateRequest(prompt="portrait", face_image=face))
+    assert (response.body, response.media_type) == (png, "image/png")
+    assert fake.calls[0]["face_image"] == b"jpeg bytes"
+    assert fake.calls[0]["ip_adapter_scale"] == 0.8
+    module.instantid = _FakeKind(error=module.errors.InputError("no face found in face_image"))
+    with pytest.raises(HTTPException) as raised:
+        web(handler, module.GenerateRequest(prompt="portrait", face_image=face))
+    assert (raised.value.status_code, raised.value.detail) == (422, "no face found in face_image")
+    with pytest.raises(HTTPException) as raised:
+        web(handler, module.GenerateRequest(prompt="portrait", face_image="not base64!"))
+    assert raised.value.status_code == 422
+    assert "face_image is not valid base64" in raised.value.detail
+
+
+def test_upscale_endpoint_answers_with_the_inputs_media_type():
+    module = import_generated(REPO / "generated/hybrid/seedvr2.py")
+    handler = module.Model._get_user_cls()()
+    handler.handle = object()
+    web = raw_method(module, "web")
+    media = base64.b64encode(b"video").decode()
+    module.video_upscale = _FakeKind(result=b"\x00\x00\x00\x18ftypmp42")
+    response = web(handler, module.GenerateRequest(media=media, filename="clip.mp4"))
+    assert response.media_type == "video/mp4"
+    module.video_upscale = _FakeKind(result=b"\x89PNG\r\n\x1a\n")
+    assert (
+        web(handler, module.GenerateRequest(media=media, filename="still.png")).media_type
+        == "image/png"
+    )
+    assert module.MODEL["upstream"]["commit"] == "4490bd1f482e026674543386bb2a4d176da245b9"
