@@ -1,0 +1,255 @@
+"""Atomicity and concurrency of `render`: a failure at any write leaves generated/ as it was,
+concurrent renders serialize on the lock file, a stale lock is taken over, symlinks are refused.
+
+Failures are injected into the real write path (the file writes, renames and removals that
+render.py performs), not simulated: every other step runs for real on a copy of the fleet.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, copy_fleet, run_cli
+
+from modalfleet import render
+
+CLI = str(REPO / "cli.py")
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under root, hidden ones (temp files, the lock) included."""
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() or path.is_symlink()
+    }
+
+
+def changed_fleet(dest: Path) -> Path:
+    """The bundled fleet with edits that make a render write, create and remove files:
+    lora's description (4 files), hybrid's container policy (5 files, 1 shared), wan2-1
+    removed (4 orphans)."""
+    root = copy_fleet(dest)
+    models = (root / "models.yaml").read_text("utf-8")
+    start = models.index("  wan2-1:\n")
+    end = models.index("  seedvr2:\n")
+    models = models[:start] + models[end:]
+    models = models.replace(
+        "description: SDXL with LoRA style adapters selectable per request",
+        "description: SDXL with LoRA adapters, chosen per request",
+    )
+    (root / "models.yaml").write_text(models, "utf-8")
+    hybrid = root / "strategies" / "hybrid.yaml"
+    hybrid.write_text(hybrid.read_text("utf-8").replace("max_containers: 10", "max_containers: 12"))
+    return root
+
+
+class InjectedFailure(OSError):
+    pass
+
+
+class WriteCounter:
+    """Counts render.py's file-system writes (temp file writes, renames, removals) and raises
+    at the n-th one when asked."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail_at: int | None, error=InjectedFailure):
+        self.count = 0
+        self.fail_at = fail_at
+        self.error = error
+        real_open, real_replace, real_remove = open, os.replace, os.remove
+
+        def counted(real):
+            def wrapper(*args, **kwargs):
+                self.count += 1
+                if self.count == self.fail_at:
+                    raise self.error(f"injected failure at write {self.count}")
+                return real(*args, **kwargs)
+
+            return wrapper
+
+        def guarded_open(file, mode="r", *args, **kwargs):
+            if "w" in mode or "a" in mode:
+                return counted(real_open)(file, mode, *args, **kwargs)
+            return real_open(file, mode, *args, **kwargs)
+
+        monkeypatch.setattr(render, "open", guarded_open, raising=False)
+        monkeypatch.setattr(render.os, "replace", counted(real_replace))
+        monkeypatch.setattr(render.os, "remove", counted(real_remove))
+
+
+def count_writes(tmp_path: Path) -> tuple[int, dict[str, bytes]]:
+    """How many writes a successful render of the changed fleet makes, and the tree it leaves."""
+    root = changed_fleet(tmp_path / "reference")
+    with pytest.MonkeyPatch.context() as patch:
+        counter = WriteCounter(patch, fail_at=None)
+        result = run_cli("render", root=root)
+    assert result.exit_code == 0, result.text
+    assert result.output.startswith("written 8, unchanged 12, removed 4"), result.output
+    return counter.count, tree_bytes(root / "generated")
+
+
+def test_failure_after_every_nth_write_leaves_generated_untouched(tmp_path, monkeypatch):
+    total, rendered = count_writes(tmp_path)
+    # 8 temp files written + 8 renames + 4 orphans removed.
+    assert total == 20
+    for fail_at in range(1, total + 1):
+        root = changed_fleet(tmp_path / f"fail-{fail_at}")
+        before = tree_bytes(root / "generated")
+        with pytest.MonkeyPatch.context() as patch:
+            WriteCounter(patch, fail_at=fail_at)
+            result = run_cli("render", root=root)
+        assert result.exit_code == 1, (fail_at, result.text)
+        assert "Traceback" not in result.text
+        assert "injected failure" in result.stderr and "generated/ left as it was" in result.stderr
+        assert tree_bytes(root / "generated") == before, (
+            f"partial tree after failing write {fail_at}"
+        )
+    # And without a failure the same fleet renders to the reference tree.
+    root = changed_fleet(tmp_path / "no-failure")
+    assert run_cli("render", root=root).exit_code == 0
+    assert tree_bytes(root / "generated") == rendered
+
+
+def test_interrupt_mid_write_restores_the_tree(tmp_path):
+    """Ctrl-C between two renames: the renamed files are restored, exit 130, no temp file."""
+    root = changed_fleet(tmp_path / "fleet")
+    before = tree_bytes(root / "generated")
+    with pytest.MonkeyPatch.context() as patch:
+        WriteCounter(patch, fail_at=15, error=lambda message: KeyboardInterrupt(message))
+        result = run_cli("render", root=root)
+    assert result.exit_code == 130, result.text
+    assert tree_bytes(root / "generated") == before
+
+
+def start_render(root: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, CLI, "render", "--root", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_concurrent_renders_equal_one(tmp_path):
+    reference = changed_fleet(tmp_path / "single")
+    assert run_cli("render", root=reference).exit_code == 0
+    expected = tree_bytes(reference / "generated")
+
+    root = changed_fleet(tmp_path / "concurrent")
+    first, second = start_render(root), start_render(root)
+    outputs = [process.communicate(timeout=60) for process in (first, second)]
+    assert (first.returncode, second.returncode) == (0, 0), outputs
+    # One of them did the work; the other, serialized behind the lock, found it done.
+    summaries = sorted(out.strip() for out, _ in outputs)
+    assert summaries == [
+        "written 0, unchanged 20, removed 0",
+        "written 8, unchanged 12, removed 4",
+    ]
+    assert tree_bytes(root / "generated") == expected  # no lock file, no temp file left
+
+
+def test_render_waits_for_the_lock_holder(tmp_path):
+    root = changed_fleet(tmp_path / "fleet")
+    lock = render.RenderLock(root / "generated" / render.LOCK_NAME)
+    with lock:
+        process = start_render(root)
+        time.sleep(1.0)
+        assert process.poll() is None, "render did not wait for the lock"
+        before = tree_bytes(root / "generated")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert out.startswith("written 8,")
+    assert tree_bytes(root / "generated") != before
+    assert not (root / "generated" / render.LOCK_NAME).exists()
+
+
+def test_live_lock_times_out_with_a_message(tmp_path):
+    path = tmp_path / render.LOCK_NAME
+    path.write_text(str(os.getpid()))  # this very process: alive
+    started = time.monotonic()
+    with pytest.raises(render.RenderError, match=f"another render \\(pid {os.getpid()}\\)"):
+        with render.RenderLock(path, wait_s=0.3):
+            pass
+    assert 0.3 <= time.monotonic() - started < 2.0
+    assert path.read_text() == str(os.getpid())  # a live owner's lock is left alone
+
+
+def test_stale_lock_of_a_killed_process_is_taken_over(tmp_path):
+    root = changed_fleet(tmp_path / "fleet")
+    lock_path = root / "generated" / render.LOCK_NAME
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys, time\n"
+            "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(120)\n",
+            str(lock_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=10)
+    assert lock_path.read_text() == str(holder.pid)
+
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, CLI, "render", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("written 8,")
+    assert time.monotonic() - started < 10
+    assert not lock_path.exists()
+
+
+def test_unreadable_old_lock_is_taken_over(tmp_path):
+    """A lock file with no pid in it (a crash between create and write), older than 2 s."""
+    root = changed_fleet(tmp_path / "fleet")
+    lock_path = root / "generated" / render.LOCK_NAME
+    lock_path.write_text("")
+    old = time.time() - 60
+    os.utime(lock_path, (old, old))
+    result = run_cli("render", root=root)
+    assert result.exit_code == 0, result.text
+    assert not lock_path.exists()
+
+
+def test_generated_symlinked_outside_is_refused(tmp_path):
+    root = copy_fleet(tmp_path / "fleet", with_generated=False)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("not yours")
+    (root / "generated").symlink_to(outside, target_is_directory=True)
+    for args in (("render",), ("render", "--check")):
+        result = run_cli(*args, root=root)
+        assert result.exit_code == 1, result.text
+        assert "is a symbolic link" in result.stderr
+        assert "Traceback" not in result.text
+    assert tree_bytes(outside) == {"keep.txt": b"not yours"}
+
+
+def test_symlink_inside_generated_is_refused(tmp_path):
+    root = changed_fleet(tmp_path / "fleet")
+    target = tmp_path / "elsewhere.py"
+    target.write_text("print('elsewhere')\n")
+    link = root / "generated" / "hybrid" / "lora.py"
+    link.unlink()
+    link.symlink_to(target)
+    before = tree_bytes(root / "generated")
+    result = run_cli("render", root=root)
+    assert result.exit_code == 1, result.text
+    assert f"{link} is a symbolic link" in result.stderr
+    assert tree_bytes(root / "generated") == before
+    assert target.read_text() == "print('elsewhere')\n"
