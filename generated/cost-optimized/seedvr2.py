@@ -130,6 +130,8 @@ class Model:
     @modal.enter()
     def load(self) -> None:
         """Load the pipeline once per container, in the dtype this GPU supports (bf16 or fp16)."""
+        # From the Volume (the Hugging Face cache); with MODALFLEET_WEIGHTS_DIR=<folder> set,
+        # from <folder>/<artefact> instead: how tests run this module on tiny local weights.
         paths = weights.locate(MODEL)
         self.device, dtype = device.select(MODEL["dtype"])
         self.handle = video_upscale.load(MODEL, paths, self.device, dtype)
