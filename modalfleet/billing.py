@@ -74,7 +74,11 @@ def fetch_report(start: datetime, end: datetime, resolution: str = "d") -> list[
     import modal
     import modal.exception as errors
 
+    from .modal_backend import _bounded_connect
+
     try:
+        # A few connection attempts, not the SDK's minute of retries: unreachable fails fast.
+        _bounded_connect()
         workspace = modal.Workspace.from_context()
         items = workspace.billing.report(
             start=start, end=end, resolution=resolution, tag_names=list(TAG_NAMES)

@@ -379,6 +379,13 @@ def test_write_errors():
 # --- the CLI against a fake Modal SDK -------------------------------------------------------
 
 
+class FakeClient:
+    """The SDK client: bench says hello once to fail fast when Modal is unreachable."""
+
+    def hello(self):
+        return None
+
+
 class FakeCls:
     """What modal.Cls.from_name returns, with scripted outcomes per GPU (None = success)."""
 
@@ -438,6 +445,7 @@ def fake_modal(monkeypatch):
             return fake
 
         monkeypatch.setattr(modal.Cls, "from_name", from_name)
+        monkeypatch.setattr(modal.Client, "from_env", staticmethod(lambda *a, **k: FakeClient()))
         holder["fake"] = fake
         return fake
 

@@ -81,6 +81,13 @@ def week_rows() -> list:
     return rows
 
 
+class FakeClient:
+    """The SDK client: spend says hello once to fail fast when Modal is unreachable."""
+
+    def hello(self):
+        return None
+
+
 class FakeBilling:
     def __init__(self, rows=None, error: Exception | None = None):
         self.rows = rows if rows is not None else week_rows()
@@ -110,6 +117,7 @@ def billing(monkeypatch, tmp_path):
             billing = fake
 
         monkeypatch.setattr(modal.Workspace, "from_context", staticmethod(lambda **_: Workspace()))
+        monkeypatch.setattr(modal.Client, "from_env", staticmethod(lambda *a, **k: FakeClient()))
         return fake
 
     return install
