@@ -27,6 +27,9 @@ RESULT_MARKER = "MODALFLEET_RESULT "
 # (18 attempts over ~63 s) makes an unreachable server look like a hang; our own retries with
 # backoff (deploy --retries) cover a blip. MODALFLEET_CONNECT_ATTEMPTS overrides it.
 DEFAULT_CONNECT_ATTEMPTS = 3
+DEFAULT_CONNECT_TIMEOUT_S = 15.0
+READ_ATTEMPT_TIMEOUT_S = 15.0  # each status read; a server that stops answering must not hang us
+READ_TOTAL_TIMEOUT_S = 45.0
 DEFAULT_APP_TIMEOUT_S = 1800.0  # an image build with large packages can take many minutes
 
 TOKEN_HELP = (
@@ -209,9 +212,18 @@ _TRANSIENT_GRPC = {
 }
 
 
+def _is_timeout(exc: BaseException) -> bool:
+    import modal.exception as errors
+
+    return isinstance(exc, errors.TimeoutError | TimeoutError)
+
+
 def _is_transient(exc: BaseException) -> bool:
     """Connection trouble, timeouts and server-side (5xx-like) errors are worth a retry."""
     import modal.exception as errors
+
+    if isinstance(exc, BackendError):
+        return exc.transient
 
     if isinstance(
         exc,
@@ -235,11 +247,17 @@ def _is_transient(exc: BaseException) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
+    """One line: the exception's type and first line, and its cause's when that adds something."""
+    if isinstance(exc, BackendError):
+        return exc.message
     text = str(exc).strip().splitlines()
     message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
     cause = exc.__cause__ or exc.__context__
-    if cause is not None and str(cause).strip():
-        message += f" ({str(cause).strip().splitlines()[0]})"
+    cause_text = (
+        str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else ""
+    )
+    if cause_text and cause_text not in message:
+        message += f" ({cause_text})"
     return message
 
 
@@ -247,16 +265,33 @@ def _describe(exc: BaseException) -> str:
 
 
 def _bounded_connect() -> None:
-    """Open the SDK's channel with few attempts, so an unreachable server fails in seconds."""
-    import modal
+    """Open the SDK's channel and say hello, bounded in attempts and time.
+
+    An unreachable server then fails in about a second and a server that accepts but never
+    answers in MODALFLEET_CONNECT_TIMEOUT seconds, instead of the SDK's minutes.
+    """
+    from google.protobuf.empty_pb2 import Empty
     from modal._utils import async_utils
+    from modal.client import _Client
 
     attempts = int(os.environ.get("MODALFLEET_CONNECT_ATTEMPTS", DEFAULT_CONNECT_ATTEMPTS))
+    timeout_s = float(os.environ.get("MODALFLEET_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_S))
+
+    async def hello() -> None:
+        client = await _Client.from_env()
+        await client._stub.ClientHello(Empty(), retry=None, timeout=timeout_s)
+
     # The SDK's own test knob: caps the attempts of its @retry-decorated channel creation.
     previous = getattr(async_utils, "RETRY_N_ATTEMPTS_OVERRIDE", None)
     async_utils.RETRY_N_ATTEMPTS_OVERRIDE = max(1, attempts)
     try:
-        modal.Client.from_env().hello()
+        async_utils.synchronizer.create_blocking(hello)()
+    except Exception as exc:
+        if _is_timeout(exc):
+            raise BackendError(
+                f"the Modal server did not answer within {timeout_s:g} s", transient=True
+            ) from None
+        raise
     finally:
         async_utils.RETRY_N_ATTEMPTS_OVERRIDE = previous
 
@@ -265,11 +300,13 @@ def _read_deployed(apps: list[str], environment: str | None) -> dict[str, Deploy
     # There is no public SDK call for deployment history; `modal app history` itself reads
     # AppGetByDeploymentName + AppDeploymentHistory through the client stub, and so do we.
     from modal._utils.async_utils import synchronizer
+    from modal._utils.grpc_utils import Retry
     from modal.client import _Client
     from modal_proto import api_pb2
 
     _bounded_connect()
-    rollback_type = api_pb2.AppDeploymentHistory.DeploymentType.Value("DEPLOYMENT_TYPE_ROLLBACK")
+    retry = Retry(attempt_timeout=READ_ATTEMPT_TIMEOUT_S, total_timeout=READ_TOTAL_TIMEOUT_S)
+    rollback_type = api_pb2.DEPLOYMENT_TYPE_ROLLBACK
 
     async def read() -> dict[str, DeployedApp | None]:
         client = await _Client.from_env()
@@ -278,12 +315,12 @@ def _read_deployed(apps: list[str], environment: str | None) -> dict[str, Deploy
             request = api_pb2.AppGetByDeploymentNameRequest(
                 name=name, environment_name=environment or ""
             )
-            response = await client._stub.AppGetByDeploymentName(request)
+            response = await client._stub.AppGetByDeploymentName(request, retry=retry)
             if not response.app_id:  # never deployed, or stopped
                 found[name] = None
                 continue
             history = await client._stub.AppDeploymentHistory(
-                api_pb2.AppDeploymentHistoryRequest(app_id=response.app_id)
+                api_pb2.AppDeploymentHistoryRequest(app_id=response.app_id), retry=retry
             )
             entries = tuple(
                 sorted(

@@ -578,3 +578,61 @@ def test_unreachable_modal_server_fails_cleanly_and_quickly(fleet):
     assert row["error"].startswith("ConnectionError: Could not connect to the Modal server.")
     assert "127.0.0.1" in row["error"]
     assert elapsed < 45, elapsed  # the SDK alone would retry its channel for ~60 s per attempt
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP listener on 127.0.0.1 that accepts connections and never answers."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_forever():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_a_server_that_never_answers_fails_in_bounded_time(fleet, silent_server):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
+    env.update(
+        MODAL_TOKEN_ID="ak-dummy",
+        MODAL_TOKEN_SECRET="as-dummy",
+        MODAL_SERVER_URL=silent_server,
+        MODAL_CONFIG_PATH=str(fleet / "no-such.toml"),
+        MODALFLEET_CONNECT_TIMEOUT="2",
+    )
+    command = [
+        sys.executable,
+        str(REPO / "cli.py"),
+        "deploy",
+        "--strategy",
+        "hybrid",
+        "--model",
+        "lora",
+    ]
+    command += ["--retries", "0", "--format", "json", "--root", str(fleet)]
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    (row,) = json.loads(done.stdout)
+    assert row["error"] == "the Modal server did not answer within 2 s"
+    assert elapsed < 30, elapsed
