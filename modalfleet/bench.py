@@ -571,9 +571,10 @@ def _headline(report: BenchReport) -> str:
         if report.local
         else "on Modal"
     )
+    against = "" if report.local else f", baseline {report.baseline_gpu}"
     return (
         f"bench {report.model} {where}: 1 cold + {report.warmup} warm-up + {report.requests} measured "
-        f"requests per GPU, concurrency {report.concurrency}, baseline {report.baseline_gpu}"
+        f"requests per GPU, concurrency {report.concurrency}{against}"
     )
 
 

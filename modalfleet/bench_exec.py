@@ -33,11 +33,11 @@ class ModalExecutor:
 
         self._errors = modal.exception
         self._app_name = app_name
-        from .modal_backend import _bounded_connect
+        from .billing import connect_quickly
 
         self._cls = modal.Cls.from_name(app_name, CLASS_NAME, environment_name=environment)
         try:
-            _bounded_connect()  # a few attempts, not the SDK's minute of retries
+            connect_quickly()  # a few attempts, not the SDK's minute of retries
             self._cls.hydrate()  # the lookup: fails here, once, when the app is not deployed
         except Exception as exc:
             raise BenchError(self._explain(exc)) from None

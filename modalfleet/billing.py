@@ -74,11 +74,8 @@ def fetch_report(start: datetime, end: datetime, resolution: str = "d") -> list[
     import modal
     import modal.exception as errors
 
-    from .modal_backend import _bounded_connect
-
     try:
-        # A few connection attempts, not the SDK's minute of retries: unreachable fails fast.
-        _bounded_connect()
+        connect_quickly()
         workspace = modal.Workspace.from_context()
         items = workspace.billing.report(
             start=start, end=end, resolution=resolution, tag_names=list(TAG_NAMES)
@@ -98,6 +95,21 @@ def fetch_report(start: datetime, end: datetime, resolution: str = "d") -> list[
             f"Modal refused the billing report: {type(exc).__name__}: {_first_line(exc)}"
         ) from None
     return [row_from_item(item) for item in items]
+
+
+def connect_quickly(attempts: int = 3) -> None:
+    """Say hello to Modal with a few connection attempts, so an unreachable server fails in
+    seconds rather than after the SDK's minute of retries. Raises the SDK's own exceptions."""
+    import modal
+    from modal._utils import async_utils
+
+    # The SDK's own knob (its tests use it) caps the attempts of its retried channel creation.
+    previous = getattr(async_utils, "RETRY_N_ATTEMPTS_OVERRIDE", None)
+    async_utils.RETRY_N_ATTEMPTS_OVERRIDE = attempts
+    try:
+        modal.Client.from_env().hello()
+    finally:
+        async_utils.RETRY_N_ATTEMPTS_OVERRIDE = previous
 
 
 def _first_line(exc: BaseException) -> str:
