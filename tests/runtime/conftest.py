@@ -1,0 +1,153 @@
+"""Tiny weights built once per session, and the generated handler modules imported from generated/.
+
+Every model gets a folder laid out as <folder>/<artefact key> (pipeline, vae, instantid,
+face-analysis, adapter-<name>), which is what MODALFLEET_WEIGHTS_DIR points the runtime at.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+# Nothing in these tests may reach the hub; set before huggingface_hub is first imported.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+sys.path.insert(0, str(Path(__file__).parent))
+import tiny  # noqa: E402  (the builders live beside the tests, not in the package)
+
+REPO = Path(__file__).resolve().parents[2]
+STRATEGY = "hybrid"  # every strategy renders the same inference code; only the GPU differs
+
+
+def load_generated(model_module: str, strategy: str = STRATEGY) -> ModuleType:
+    """Import generated/<strategy>/<model_module>.py by path, as `modal deploy` would."""
+    path = REPO / "generated" / strategy / f"{model_module}.py"
+    name = f"generated_{strategy.replace('-', '_')}_{model_module}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextmanager
+def generated_handler(model_module: str, weights: Path) -> Iterator[tuple[ModuleType, Any]]:
+    """The generated module and one Model() whose @enter hook loads the tiny weights at `weights`."""
+    from modalfleet.runtime.weights import WEIGHTS_DIR_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(WEIGHTS_DIR_ENV, str(weights))
+        module = load_generated(model_module)
+        yield module, module.Model()
+
+
+def user_instance(model_obj: Any) -> Any:
+    """The user-class instance behind Model() that .local() calls ran @enter on (modal 1.6.4)."""
+    return model_obj._cached_user_cls_instance()
+
+
+def web_app(module: ModuleType, model_obj: Any):
+    """The FastAPI app Modal builds for the module's @modal.fastapi_endpoint inside a container.
+
+    Modal binds the endpoint's raw function to the (entered) user instance and wraps it with
+    modal._runtime.asgi.magic_fastapi_app; this does exactly that, so the pydantic request model,
+    the handler body and the error mapping all run as deployed.
+    """
+    from modal._runtime.asgi import magic_fastapi_app
+
+    instance = user_instance(model_obj)
+    endpoint = module.Model._get_user_cls().__dict__["web"]._get_raw_f().__get__(instance)
+    return magic_fastapi_app(endpoint, "POST", docs=True)
+
+
+def _link(target: Path, link: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target, target_is_directory=True)
+
+
+@pytest.fixture(scope="session")
+def weights_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("weights")
+
+
+@pytest.fixture(scope="session")
+def flux_schnell_weights(weights_root: Path) -> Path:
+    tiny.build_flux(weights_root / "flux-schnell" / "pipeline", dev=False)
+    return weights_root / "flux-schnell"
+
+
+@pytest.fixture(scope="session")
+def flux_dev_weights(weights_root: Path) -> Path:
+    tiny.build_flux(weights_root / "flux-dev" / "pipeline", dev=True)
+    return weights_root / "flux-dev"
+
+
+@pytest.fixture(scope="session")
+def sdxl_weights(weights_root: Path) -> tuple[Path, Path]:
+    """(SDXL base pipeline, fp16-fix VAE), shared by the LoRA and InstantID models."""
+    base = tiny.build_sdxl(weights_root / "_shared" / "sdxl")
+    vae = tiny.build_sdxl_vae(weights_root / "_shared" / "sdxl-vae")
+    return base, vae
+
+
+@pytest.fixture(scope="session")
+def lora_weights(weights_root: Path, sdxl_weights: tuple[Path, Path]) -> Path:
+    folder = weights_root / "lora"
+    base, vae = sdxl_weights
+    _link(base, folder / "pipeline")
+    _link(vae, folder / "vae")
+    # The file name the fleet declares for the adapter, so the runtime's weight_name is exercised.
+    model = load_generated("lora").MODEL
+    for weights in model["weights"]:
+        if weights["role"] == "adapter":
+            tiny.build_sdxl_lora(base, folder / f"adapter-{weights['name']}", weights["files"][0])
+    return folder
+
+
+@pytest.fixture(scope="session")
+def instantid_weights(weights_root: Path, sdxl_weights: tuple[Path, Path]) -> Path:
+    folder = weights_root / "instantid"
+    base, vae = sdxl_weights
+    _link(base, folder / "pipeline")
+    _link(vae, folder / "vae")
+    tiny.build_instantid(base, folder / "instantid")
+    tiny.build_face_pack(folder / "face-analysis")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def wan_weights(weights_root: Path) -> Path:
+    tiny.build_wan(weights_root / "wan2-1" / "pipeline")
+    return weights_root / "wan2-1"
+
+
+@pytest.fixture(scope="session")
+def seedvr2_weights(weights_root: Path) -> Path:
+    """The files the CLI is told about; the stand-in CLI checks they exist, it does not read them."""
+    folder = weights_root / "seedvr2" / "pipeline"
+    folder.mkdir(parents=True)
+    for weights in load_generated("seedvr2").MODEL["weights"]:
+        for name in weights["files"]:
+            (folder / name).write_bytes(b"placeholder")
+    return folder.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # .local() warns that Volumes are not mounted; these tests point at local weights on purpose.
+    for item in items:
+        if "tests/runtime/" in str(item.path).replace("\\", "/"):
+            item.add_marker(
+                pytest.mark.filterwarnings(
+                    "ignore:The Model.generate function is executing locally"
+                )
+            )
