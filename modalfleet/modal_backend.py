@@ -380,13 +380,16 @@ def _find_app(module):
 def _web_url(module, app) -> str | None:
     """The first web endpoint's URL, else the app's dashboard page. Best effort: never raises."""
     import modal
+    from modal._utils.async_utils import synchronizer
 
     try:
         for value in vars(module).values():
             if isinstance(value, modal.Function) and (url := value.get_web_url()):
                 return url
             if isinstance(value, modal.Cls):
-                service = value._get_class_service_function()
+                # A web endpoint on a class method: deploy stored its URL in the handle metadata
+                # of the class's service function (what `modal deploy` prints from).
+                service = synchronizer._translate_in(value._get_class_service_function())
                 for metadata in (service._method_handle_metadata or {}).values():
                     if metadata.web_url:
                         return metadata.web_url

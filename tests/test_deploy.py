@@ -136,7 +136,7 @@ def test_dry_run_of_the_bundled_fleet_lists_six_apps_without_credentials(fleet, 
     lines = result.output.splitlines()
     assert (
         lines[0]
-        == "dry run: 6 app(s) of strategy hybrid to environment staging; nothing is sent to Modal"
+        == "dry run: 6 app(s) of strategy hybrid, environment staging; nothing is sent to Modal"
     )
     assert lines[1].split() == ["MODEL", "APP", "GPU", "FILE", "HASH", "TAG"]
     rows = [line.split() for line in lines[2:]]
@@ -636,3 +636,27 @@ def test_a_server_that_never_answers_fails_in_bounded_time(fleet, silent_server)
     (row,) = json.loads(done.stdout)
     assert row["error"] == "the Modal server did not answer within 2 s"
     assert elapsed < 30, elapsed
+
+
+def test_url_of_a_web_endpoint_on_the_generated_class(fleet, monkeypatch):
+    """After a deploy the SDK holds the class endpoint's URL in its handle metadata; we report it."""
+    from modal._utils.async_utils import synchronizer
+    from modal_proto import api_pb2
+
+    from modalfleet.modal_backend import _find_app, _import_generated, _web_url
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "flux_schnell", raising=False)
+    module = _import_generated(
+        (fleet / "generated/hybrid/flux_schnell.py").resolve(), "flux_schnell"
+    )
+    app = _find_app(module)
+    assert _web_url(module, app) is None  # not deployed: no URL, no dashboard page
+    service = synchronizer._translate_in(module.Model._get_class_service_function())
+    url = "https://team--flux-schnell-model-web.modal.run"
+    service._method_handle_metadata = {
+        "generate": api_pb2.FunctionHandleMetadata(),
+        "web": api_pb2.FunctionHandleMetadata(web_url=url),
+    }
+    assert _web_url(module, app) == url
+    sys.modules.pop("flux_schnell", None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .common import ExitCode, load_valid_fleet, root_option
+from .common import ExitCode, load_valid_fleet, require_models, root_option
 
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -112,6 +112,7 @@ def deploy(
     from ..modal_backend import default_environment
 
     fleet = load_valid_fleet(root, strategy)
+    require_models(fleet, models)
     try:
         deployments = core.select(fleet, strategy, models)
         files = core.check_generated(
@@ -161,11 +162,9 @@ def _print_dry_run(targets, strategy: str, fmt: str) -> None:
         ]
         click.echo(json.dumps(rows, indent=2))
         return
-    where = (
-        targets[0].environment if targets and targets[0].environment else "the workspace's default"
-    )
+    where = targets[0].environment if targets and targets[0].environment else "(workspace default)"
     click.echo(
-        f"dry run: {len(targets)} app(s) of strategy {strategy} to environment {where}; nothing is sent to Modal"
+        f"dry run: {len(targets)} app(s) of strategy {strategy}, environment {where}; nothing is sent to Modal"
     )
     rows = [[t.model, t.app, ",".join(t.gpus), t.file, t.content_hash, t.tag] for t in targets]
     click.echo(_table(["MODEL", "APP", "GPU", "FILE", "HASH", "TAG"], rows))
