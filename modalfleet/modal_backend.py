@@ -138,7 +138,8 @@ def find_credentials(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 def default_environment(environ: Mapping[str, str] | None = None) -> str | None:
-    """The Modal environment the SDK would use when --env is not given (None: the workspace's)."""
+    """MODAL_ENVIRONMENT, or None: the SDK then decides (a profile's `environment`, else the
+    workspace's default environment)."""
     environ = os.environ if environ is None else environ
     return environ.get("MODAL_ENVIRONMENT") or None
 
@@ -157,9 +158,19 @@ class ModalBackend:
         command += ["--name", request.app, "--tag", request.tag, "--module", request.module]
         if request.environment:
             command += ["--env", request.environment]
+        # The child runs in the fleet repository; make sure it finds this modalfleet even when
+        # it is run from a checkout rather than installed.
+        package_parent = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
         try:
             done = subprocess.run(
-                command, cwd=request.root, capture_output=True, text=True, timeout=self.timeout_s
+                command,
+                cwd=request.root,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout_s,
             )
         except subprocess.TimeoutExpired:
             raise BackendError(f"timed out after {self.timeout_s:g} s", transient=True) from None

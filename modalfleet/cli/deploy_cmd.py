@@ -162,7 +162,7 @@ def _print_dry_run(targets, strategy: str, fmt: str) -> None:
         ]
         click.echo(json.dumps(rows, indent=2))
         return
-    where = targets[0].environment if targets and targets[0].environment else "(workspace default)"
+    where = targets[0].environment if targets and targets[0].environment else "(Modal default)"
     click.echo(
         f"dry run: {len(targets)} app(s) of strategy {strategy}, environment {where}; nothing is sent to Modal"
     )
