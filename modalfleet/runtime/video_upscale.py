@@ -17,7 +17,6 @@ GPU is what runs out of memory), so R = min(short side x scale, resolution), rou
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -65,20 +64,30 @@ def media_kind(filename: str) -> str:
     raise InputError(f"cannot upscale {filename!r}: expected one of {known}")
 
 
-def short_side(media: bytes, kind: str) -> int:
-    """Shorter side of the input in pixels; InputError when it cannot be decoded."""
+def short_side(path: Path, kind: str) -> int:
+    """Shorter side of the input in pixels; InputError when it cannot be decoded.
+
+    Videos are probed with OpenCV, which the upstream CLI needs anyway (so the image has it).
+    """
+    if kind == "image":
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except (UnidentifiedImageError, OSError) as error:
+            raise InputError(f"media is not a readable image: {error}") from None
+        return min(width, height)
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
     try:
-        if kind == "image":
-            from PIL import Image
-
-            width, height = Image.open(io.BytesIO(media)).size
-        else:
-            import imageio.v3 as iio
-
-            frame = iio.imread(media, index=0, extension=".mp4")
-            height, width = frame.shape[:2]
-    except Exception as error:  # every decoder has its own exception types
-        raise InputError(f"media is not a readable {kind}: {error}") from None
+        ok, frame = capture.read()
+    finally:
+        capture.release()
+    if not ok or frame is None:
+        raise InputError("media is not a readable video: no frame could be decoded")
+    height, width = frame.shape[:2]
     return min(width, height)
 
 
@@ -103,16 +112,17 @@ def generate(
     kind = media_kind(filename)
     if batch_size < 1 or (batch_size - 1) % 4:
         raise InputError(f"batch_size must be 4n+1 (1, 5, 9, ...), got {batch_size}")
-    target = target_resolution(short_side(media, kind), scale, resolution)
-    if not handle.cli.is_file():
-        raise UpstreamError(
-            f"SeedVR2 CLI not found at {handle.cli}; the image installs it there, or set {CLI_ENV}"
-        )
     suffix = Path(filename).suffix.lower()
     with tempfile.TemporaryDirectory(prefix="seedvr2-") as folder:
         source = Path(folder) / f"input{suffix}"
         output = Path(folder) / ("output.png" if kind == "image" else "output.mp4")
         source.write_bytes(media)
+        target = target_resolution(short_side(source, kind), scale, resolution)
+        if not handle.cli.is_file():
+            raise UpstreamError(
+                f"SeedVR2 CLI not found at {handle.cli}; the image installs it there, "
+                f"or set {CLI_ENV}"
+            )
         command = [
             sys.executable,
             str(handle.cli),

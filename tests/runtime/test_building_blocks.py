@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import mp4_frames, png_pixels
 
 from modalfleet.runtime import device, encode, weights
+
+from .decode import mp4_frames, png_pixels
 
 pytestmark = pytest.mark.runtime
 

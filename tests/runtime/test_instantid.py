@@ -6,13 +6,14 @@ import base64
 
 import numpy as np
 import pytest
-import tiny
-from conftest import generated_handler, user_instance, web_app
 from fastapi.testclient import TestClient
-from helpers import png_pixels
 
 from modalfleet.runtime import instantid
 from modalfleet.runtime.errors import InputError
+
+from . import tiny
+from .decode import png_pixels
+from .handlers import generated_handler, user_instance, web_app
 
 pytestmark = pytest.mark.runtime
 

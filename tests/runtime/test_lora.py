@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import generated_handler
-from helpers import png_pixels
 
 from modalfleet.runtime.errors import InputError
+
+from .decode import png_pixels
+from .handlers import generated_handler
 
 pytestmark = pytest.mark.runtime
 

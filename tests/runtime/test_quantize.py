@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import REPO, load_generated
-from helpers import png_pixels
 
 from modalfleet.runtime import quantize, text_to_image
 from modalfleet.runtime.quantize import ComponentQuantization as CQ
+
+from .decode import png_pixels
+from .handlers import REPO, load_generated
 
 pytestmark = pytest.mark.runtime
 

@@ -6,11 +6,12 @@ import logging
 
 import numpy as np
 import pytest
-from conftest import generated_handler, user_instance, web_app
 from fastapi.testclient import TestClient
-from helpers import png_pixels
 
 from modalfleet.runtime.errors import InputError
+
+from .decode import png_pixels
+from .handlers import generated_handler, user_instance, web_app
 
 pytestmark = pytest.mark.runtime
 

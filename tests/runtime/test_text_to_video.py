@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import generated_handler, user_instance
-from helpers import mp4_frames
 
 from modalfleet.runtime.errors import InputError
+
+from .decode import mp4_frames
+from .handlers import generated_handler, user_instance
 
 pytestmark = pytest.mark.runtime
 

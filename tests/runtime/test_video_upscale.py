@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import generated_handler
-from helpers import mp4_frames, png, png_pixels
 
 from modalfleet.runtime import video_upscale
 from modalfleet.runtime.encode import mp4_bytes
 from modalfleet.runtime.errors import InputError, UpstreamError
+
+from .decode import mp4_frames, png, png_pixels
+from .handlers import generated_handler
 
 pytestmark = pytest.mark.runtime
 

@@ -1,0 +1,1 @@
+"""Runtime tests: generated handlers running on tiny random weights (pytest -m runtime)."""

@@ -1,0 +1,58 @@
+"""Loading the generated handler modules and reaching what Modal builds around them."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+STRATEGY = "hybrid"  # every strategy renders the same inference code; only the GPU differs
+
+
+def load_generated(model_module: str, strategy: str = STRATEGY) -> ModuleType:
+    """Import generated/<strategy>/<model_module>.py by path, as `modal deploy` would."""
+    path = REPO / "generated" / strategy / f"{model_module}.py"
+    name = f"generated_{strategy.replace('-', '_')}_{model_module}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader, path
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextmanager
+def generated_handler(model_module: str, weights: Path) -> Iterator[tuple[ModuleType, Any]]:
+    """The generated module and one Model() whose @enter hook loads the tiny weights at `weights`."""
+    from modalfleet.runtime.weights import WEIGHTS_DIR_ENV
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(WEIGHTS_DIR_ENV, str(weights))
+        module = load_generated(model_module)
+        yield module, module.Model()
+
+
+def user_instance(model_obj: Any) -> Any:
+    """The user-class instance behind Model() that .local() calls ran @enter on (modal 1.6.4)."""
+    return model_obj._cached_user_cls_instance()
+
+
+def web_app(module: ModuleType, model_obj: Any):
+    """The FastAPI app Modal builds for the module's @modal.fastapi_endpoint inside a container.
+
+    Modal binds the endpoint's raw function to the (entered) user instance and wraps it with
+    modal._runtime.asgi.magic_fastapi_app; this does exactly that, so the pydantic request model,
+    the handler body and the error mapping all run as deployed.
+    """
+    from modal._runtime.asgi import magic_fastapi_app
+
+    instance = user_instance(model_obj)
+    endpoint = module.Model._get_user_cls().__dict__["web"]._get_raw_f().__get__(instance)
+    return magic_fastapi_app(endpoint, "POST", docs=True)
