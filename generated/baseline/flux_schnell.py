@@ -78,6 +78,7 @@ image = (
         "fastapi[standard]==0.165.0",
         "pydantic==2.13.4",
         "torchao==0.18.0",
+        "bitsandbytes==0.50.2",
         "sentencepiece==0.2.3",
         "protobuf==7.36.2",
     )
@@ -156,6 +157,8 @@ class Model:
             content = text_to_image.generate(self.handle, **fields)
         except errors.InputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
+        except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
+            raise HTTPException(status_code=502, detail=str(exc)) from exc
         return Response(content=content, media_type="image/png")
 
 

@@ -165,6 +165,8 @@ class Model:
             content = video_upscale.generate(self.handle, **fields)
         except errors.InputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
+        except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
+            raise HTTPException(status_code=502, detail=str(exc)) from exc
         # The answer has the input's kind: an image in, a PNG out; a video in, an MP4 out.
         media_type = "image/png" if content.startswith(b"\x89PNG") else "video/mp4"
         return Response(content=content, media_type=media_type)

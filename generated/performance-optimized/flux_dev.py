@@ -152,6 +152,8 @@ class Model:
             content = text_to_image.generate(self.handle, **fields)
         except errors.InputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
+        except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
+            raise HTTPException(status_code=502, detail=str(exc)) from exc
         return Response(content=content, media_type="image/png")
 
 
