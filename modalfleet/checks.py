@@ -48,6 +48,7 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
     models_doc = loaded.documents[MODELS_FILE]
     found: list[Problem] = []
     found += check_secrets(loaded.documents.values())
+    found += check_catalog_names(fleet.catalog, loaded.documents[GPUS_FILE])
     found += check_strategy_names(fleet, loaded.documents)
     found += check_model_names(fleet, models_doc)
     found += check_strategy_containers(fleet, loaded.documents)
@@ -145,6 +146,26 @@ def check_secrets(documents) -> list[Problem]:
                         hint="store it in a Modal Secret (modal secret create NAME KEY=...) and list the secret's name under secrets:",
                     )
                 )
+    return found
+
+
+def check_catalog_names(catalog: Catalog, doc: Document) -> list[Problem]:
+    """Every GPU name and alias must mean one GPU: an alias equal to another name is ambiguous."""
+    found = []
+    owner: dict[str, str] = {name.upper(): name for name in catalog.gpus}
+    for gpu in catalog.gpus.values():
+        for index, alias in enumerate(gpu.aliases):
+            other = owner.get(alias.upper())
+            if other is not None and other != gpu.name:
+                found.append(
+                    problem(
+                        "name",
+                        doc.where(("gpus", gpu.name, "aliases", index)),
+                        f"alias {alias!r} of {gpu.name} already names {other}",
+                        hint="each GPU name and alias must be unique (case-insensitive)",
+                    )
+                )
+            owner.setdefault(alias.upper(), gpu.name)
     return found
 
 
