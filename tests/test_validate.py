@@ -183,11 +183,12 @@ def test_real_subprocess_from_repo_root(repo_root):
 
 
 def test_validate_does_not_import_heavy_modules(repo_root):
-    completed = run_subprocess_code(
-        "import sys; from modalfleet.cli import main; code = main(['validate', '--root', %r]);"
-        "heavy = [m for m in ('modal', 'torch', 'rich', 'diffusers') if m in sys.modules]; print(heavy)"
-        % str(repo_root)
+    code = (
+        "import sys; from modalfleet.cli import main; "
+        f"main(['validate', '--root', {str(repo_root)!r}]); "
+        "print([m for m in ('modal', 'torch', 'rich', 'diffusers') if m in sys.modules])"
     )
+    completed = run_subprocess_code(code)
     assert completed.stdout.strip().endswith("[]"), completed.stdout + completed.stderr
 
 
