@@ -208,9 +208,12 @@ def _too_deep(text: str) -> tuple[int, int] | None:
     flow nesting by the bracket depth, so ordinary files skip the exact, event-by-event count.
     """
     depth = deepest = 0
-    for bracket in _BRACKETS.findall(text):
-        depth = depth + 1 if bracket in "[{" else max(0, depth - 1)
+    first_too_deep: int | None = None  # offset of the first bracket past MAX_DEPTH
+    for match in _BRACKETS.finditer(text):
+        depth = depth + 1 if match.group() in "[{" else max(0, depth - 1)
         deepest = max(deepest, depth)
+        if depth > MAX_DEPTH and first_too_deep is None:
+            first_too_deep = match.start()
     longest = max(map(len, text.splitlines()), default=0)
     if 2 * (longest + 1) + deepest <= _COMPOSE_SAFE_DEPTH:
         return None
@@ -225,6 +228,11 @@ def _too_deep(text: str) -> tuple[int, int] | None:
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError:
+        # Newer libyaml builds stop at their own nesting limit while scanning ahead, before the
+        # events reach MAX_DEPTH: then the bracket count says where the document went too deep.
+        if first_too_deep is not None:
+            line = text.count("\n", 0, first_too_deep) + 1
+            return line, first_too_deep - (text.rfind("\n", 0, first_too_deep) + 1) + 1
         return None  # composing reports the syntax error, with its position
     finally:
         loader.dispose()
