@@ -99,14 +99,8 @@ def with_token(monkeypatch):
 
 
 @pytest.fixture
-def fleet(fleet_dir: Path) -> Path:
-    """The bundled fleet with generated/ rendered fresh (whatever state the checkout's copy is in)."""
-    from modalfleet.load import load_fleet
-    from modalfleet.render import render_tree, write_tree
-
-    loaded_fleet = load_fleet(fleet_dir).fleet
-    write_tree(fleet_dir, render_tree(loaded_fleet, fleet_dir / "templates"))
-    return fleet_dir
+def fleet(rendered_fleet_dir: Path) -> Path:
+    return rendered_fleet_dir
 
 
 @pytest.fixture

@@ -64,12 +64,8 @@ def isolated_modal_settings(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def fleet(fleet_dir: Path) -> Path:
-    from modalfleet.load import load_fleet
-    from modalfleet.render import render_tree, write_tree
-
-    write_tree(fleet_dir, render_tree(load_fleet(fleet_dir).fleet, fleet_dir / "templates"))
-    return fleet_dir
+def fleet(rendered_fleet_dir: Path) -> Path:
+    return rendered_fleet_dir
 
 
 @pytest.fixture
