@@ -211,7 +211,15 @@ def make_environment(templates_dir: Path):
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["py"] = py_literal
+
+    def py_filter(value: Any, indent: int = 0) -> str:
+        # A misspelt name reaches the filter as StrictUndefined; str() raises the UndefinedError
+        # that names it, instead of py_literal's "cannot emit a StrictUndefined".
+        if isinstance(value, jinja2.Undefined):
+            str(value)
+        return py_literal(value, indent)
+
+    env.filters["py"] = py_filter
     env.filters["kwargs"] = keyword_args
     env.filters["call"] = layout_call
     env.globals["param_default"] = param_default

@@ -281,6 +281,19 @@ def test_an_undefined_template_variable_names_the_file_and_line(fleet_dir, tmp_p
     assert snapshot(fleet_dir / "generated") == before
 
 
+def test_an_undefined_attribute_through_the_py_filter_names_the_attribute(fleet_dir, tmp_path):
+    folder, line = broken_templates(
+        tmp_path, "base.py.j2", "import modal", "NOPE = {{ model.nope | py }}"
+    )
+    result = run_cli("render", "--templates", str(folder), root=fleet_dir)
+    assert result.exit_code == 1
+    assert (
+        f"base.py.j2:{line}: template error: UndefinedError: "
+        "'modalfleet.spec.Model object' has no attribute 'nope'"
+    ) in result.stderr
+    assert "Traceback" not in result.text
+
+
 def test_a_template_syntax_error_names_the_file_and_line(fleet_dir, tmp_path):
     folder, line = broken_templates(
         tmp_path, "text_to_image.py.j2", '{% extends "base.py.j2" %}', "{% if %}"
