@@ -99,6 +99,12 @@ def check_generated(
         result = render.compare_tree(root, rendered, strategies=[strategy])
     except render.RenderError as exc:
         raise PreflightError(f"cannot render {GENERATED_DIR}/{strategy}: {exc}", PROBLEMS) from None
+    except OSError as exc:  # an unwritable generated/ or its lock; write_tree left it as it was
+        raise PreflightError(
+            f"cannot render {GENERATED_DIR}/{strategy}: {exc.filename or ''}: "
+            f"{exc.strerror or exc}; {GENERATED_DIR}/ left as it was",
+            PROBLEMS,
+        ) from None
     if not result.current:
         stale = [f"changed:  {GENERATED_DIR}/{p}" for p in result.changed]
         stale += [f"missing:  {GENERATED_DIR}/{p}" for p in result.missing]

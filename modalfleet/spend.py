@@ -64,9 +64,14 @@ def parse_since(text: str) -> timedelta:
     if not match or int(match.group(1)) == 0:
         raise SpendError(f"--since {text!r} is not a duration like 7d, 24h or 2w")
     count, unit = int(match.group(1)), match.group(2).lower()
-    return {"h": timedelta(hours=count), "d": timedelta(days=count), "w": timedelta(weeks=count)}[
-        unit
-    ]
+    try:
+        return {
+            "h": timedelta(hours=count),
+            "d": timedelta(days=count),
+            "w": timedelta(weeks=count),
+        }[unit]
+    except OverflowError:  # timedelta stops at 999999999 days
+        raise SpendError(f"--since {text!r} reaches back before the year 1") from None
 
 
 def _floor(moment: datetime, resolution: str) -> datetime:
@@ -80,7 +85,10 @@ def period_since(now: datetime, since: timedelta, resolution: str = "d") -> Peri
     """The last `since` of complete intervals before now (Modal leaves out a partial last one)."""
     _check_resolution(resolution)
     end = _floor(now, resolution)
-    start = _floor(end - since, resolution)
+    try:
+        start = _floor(end - since, resolution)
+    except OverflowError:  # datetime stops at the year 1
+        raise SpendError(f"--since of {since.days} days reaches back before the year 1") from None
     if since < RESOLUTIONS[resolution]:
         raise SpendError(
             f"--since is shorter than one {'day' if resolution == 'd' else 'hour'} interval"

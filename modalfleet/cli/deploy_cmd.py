@@ -6,6 +6,7 @@ rich is imported only for the live display, and only on a terminal in text mode.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,18 @@ ENV = click.option(
     "environment",
     help="Modal environment (default: MODAL_ENVIRONMENT, else the workspace's).",
 )
+
+
+class Seconds(click.FloatRange):
+    """A float range of seconds; click's FloatRange lets nan (and inf when unbounded) through."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value} is not a number of seconds", param, ctx)
+        return seconds
 
 
 def _fail(exc) -> None:
@@ -75,7 +88,7 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozense
 )
 @click.option(
     "--backoff",
-    type=click.FloatRange(0, 60),
+    type=Seconds(0, 60),
     default=2.0,
     show_default=True,
     help="Seconds before the first retry; doubles each retry.",
@@ -83,7 +96,7 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozense
 @click.option(
     "--timeout",
     "timeout_s",
-    type=click.FloatRange(1, None),
+    type=Seconds(1, None),
     default=1800,
     show_default=True,
     help="Seconds one app's deploy may take.",

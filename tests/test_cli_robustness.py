@@ -1,0 +1,60 @@
+"""Hostile use of the CLI: each case once broke the contract (exit 0/1/2, a one-line reason,
+no traceback, no "internal error" from main()'s safety net, nothing half-written).
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import run_cli
+
+NO_MODAL = ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_PROFILE", "MODAL_SERVER_URL")
+
+
+@pytest.fixture
+def no_credentials(tmp_path, monkeypatch):
+    for name in NO_MODAL:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(home / ".modal.toml"))
+
+
+def assert_clean(result, exit_code: int) -> None:
+    assert result.exit_code == exit_code, result.text
+    assert "Traceback" not in result.text
+    assert "internal error" not in result.text
+
+
+@pytest.mark.parametrize("since", ["99999999999w", "1000000d", "999999999999999999999h"])
+def test_spend_since_beyond_the_calendar_is_a_usage_error(since, no_credentials):
+    result = run_cli("spend", "--since", since)
+    assert_clean(result, 2)
+    assert "reaches back before the year 1" in result.stderr
+
+
+def test_deploy_render_into_an_unwritable_generated_is_a_preflight_failure(
+    fleet_dir, no_credentials
+):
+    # A folder where the render lock must go: the lock cannot be taken, even as root.
+    models = fleet_dir / "models.yaml"
+    models.write_text(models.read_text().replace("steps: 4, guidance", "steps: 5, guidance"))
+    lock = fleet_dir / "generated" / ".render.lock"
+    lock.mkdir()
+    before = {p: p.read_bytes() for p in (fleet_dir / "generated").rglob("*.py")}
+
+    result = run_cli("deploy", "--strategy", "hybrid", "--render", root=fleet_dir)
+
+    assert_clean(result, 1)
+    assert (
+        f"error: cannot render generated/hybrid: {lock}: Is a directory; generated/ left as it was"
+        in result.stderr
+    )
+    assert {p: p.read_bytes() for p in (fleet_dir / "generated").rglob("*.py")} == before
+
+
+@pytest.mark.parametrize("flag", ["--timeout", "--backoff"])
+def test_deploy_rejects_nan_seconds(flag, fleet_dir, no_credentials):
+    result = run_cli("deploy", "--strategy", "hybrid", "--dry-run", flag, "nan", root=fleet_dir)
+    assert_clean(result, 2)
+    assert f"Invalid value for '{flag}': nan is not a number of seconds" in result.stderr
