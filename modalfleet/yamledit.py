@@ -119,5 +119,8 @@ def write_measured_seconds(
         raise EditError(f"cannot read {path}: {exc.strerror}") from None
     after = with_measured_seconds(before, model, seconds_by_gpu)
     if after != before:
-        atomic_write(path, after)
+        try:
+            atomic_write(path, after)
+        except OSError as exc:  # a read-only folder or file system; the old file stays
+            raise EditError(f"cannot write {path}: {exc.strerror or exc}") from None
     return before, after

@@ -58,3 +58,18 @@ def test_deploy_rejects_nan_seconds(flag, fleet_dir, no_credentials):
     result = run_cli("deploy", "--strategy", "hybrid", "--dry-run", flag, "nan", root=fleet_dir)
     assert_clean(result, 2)
     assert f"Invalid value for '{flag}': nan is not a number of seconds" in result.stderr
+
+
+def test_bench_write_into_an_unwritable_folder_is_an_edit_error(fleet_dir, monkeypatch):
+    from modalfleet import yamledit
+
+    def read_only_folder(*_, dir=None, **__):
+        raise PermissionError(13, "Permission denied", str(dir))
+
+    models = fleet_dir / "models.yaml"
+    before = models.read_text()
+    monkeypatch.setattr(yamledit.tempfile, "mkstemp", read_only_folder)
+    with pytest.raises(yamledit.EditError) as caught:
+        yamledit.write_measured_seconds(models, "lora", {"T4": 4.0})
+    assert str(caught.value) == f"cannot write {models}: Permission denied"
+    assert models.read_text() == before
