@@ -28,6 +28,11 @@ class ModalExecutor:
     """
 
     def __init__(self, app_name: str, environment: str | None = None):
+        from .modal_backend import config_problem
+
+        problem = config_problem()
+        if problem is not None:  # importing modal would fail on it
+            raise BenchError(problem)
         import modal
         import modal.exception
 
@@ -81,6 +86,11 @@ class LocalExecutor:
     def _load(self):
         if not self._path.is_file():
             raise BenchError(f"{self._path} does not exist: run `modalfleet render` first")
+        from .modal_backend import config_problem
+
+        problem = config_problem()
+        if problem is not None:  # the module imports modal, which would fail on it
+            raise BenchError(problem)
         name = f"_modalfleet_bench_{self._path.stem}"
         spec = importlib.util.spec_from_file_location(name, self._path)
         if spec is None or spec.loader is None:

@@ -67,8 +67,11 @@ def fetch_report(start: datetime, end: datetime, resolution: str = "d") -> list[
 
     Raises BillingError with one sentence: no credentials, no billing access, Modal unreachable.
     """
-    from .modal_backend import find_credentials
+    from .modal_backend import config_problem, find_credentials
 
+    problem = config_problem()
+    if problem is not None:
+        raise BillingError(problem)
     if find_credentials() is None:
         raise BillingError(NO_CREDENTIALS)
     import modal

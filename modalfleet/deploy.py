@@ -31,6 +31,7 @@ from .modal_backend import (
     DeployedApp,
     DeployRequest,
     HistoryEntry,
+    config_problem,
     find_credentials,
 )
 from .resolve import resolve
@@ -126,6 +127,9 @@ def _by_generated_path(rendered: Mapping[str, str]) -> dict[str, str]:
 
 def require_credentials(environ: Mapping[str, str] | None = None) -> str:
     """Where the credentials come from, or PreflightError with how to create a token."""
+    problem = config_problem(environ)
+    if problem is not None:
+        raise PreflightError(problem, PROBLEMS)
     source = find_credentials(environ)
     if source is None:
         raise PreflightError(TOKEN_HELP, PROBLEMS)

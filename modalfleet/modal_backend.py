@@ -92,6 +92,34 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(environ.get("MODAL_CONFIG_PATH") or os.path.expanduser("~/.modal.toml"))
 
 
+def config_problem(environ: Mapping[str, str] | None = None) -> str | None:
+    """Why the SDK would refuse its config file, as a sentence; None when it would read it.
+
+    modal 1.6.4 reads ~/.modal.toml (MODAL_CONFIG_PATH) at import time and raises InvalidError
+    from the import itself, after printing a banner to stdout. Mirroring its check (same
+    parser) lets every command stop first with one line and a clean stdout.
+    """
+    environ = os.environ if environ is None else environ
+    path = config_path(environ)
+    if environ.get("MODAL_IS_REMOTE") == "1" or not os.path.exists(path):
+        return None
+    import toml  # the SDK's own parser (a dependency of modal), so both agree on the file
+
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = toml.load(stream)
+    except Exception as exc:  # toml raises TomlDecodeError, OSError, UnicodeDecodeError...
+        reason = f"{exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+    else:
+        if all(isinstance(value, dict) for value in data.values()):
+            return None
+        reason = "every setting must sit in a [profile] table"
+    return (
+        f"cannot read the Modal configuration {path}: {reason}; fix it or move it aside "
+        "(the Modal SDK refuses to start with it)"
+    )
+
+
 def find_credentials(environ: Mapping[str, str] | None = None) -> str | None:
     """Where the SDK would take its credentials from, or None when it has none.
 

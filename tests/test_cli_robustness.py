@@ -73,3 +73,38 @@ def test_bench_write_into_an_unwritable_folder_is_an_edit_error(fleet_dir, monke
         yamledit.write_measured_seconds(models, "lora", {"T4": 4.0})
     assert str(caught.value) == f"cannot write {models}: Permission denied"
     assert models.read_text() == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status",),
+        ("spend",),
+        ("deploy", "--strategy", "hybrid", "--model", "lora", "--retries", "0"),
+        ("bench", "--model", "lora", "--gpus", "T4", "--requests", "1", "--warmup", "0"),
+        ("bench", "--model", "lora", "--local", "--requests", "1", "--warmup", "0"),
+    ],
+    ids=["status", "spend", "deploy", "bench", "bench-local"],
+)
+@pytest.mark.parametrize("broken", ["not toml", "a folder", "no tables"])
+def test_a_broken_modal_config_file_is_named_before_modal_is_imported(
+    args, broken, fleet_dir, tmp_path, monkeypatch
+):
+    # The SDK reads ~/.modal.toml when imported: a broken one raised InvalidError from the
+    # import (and printed a banner to stdout), which reached main()'s safety net.
+    config = tmp_path / "modal.toml"
+    if broken == "a folder":
+        config.mkdir()
+    else:
+        config.write_text("this is [not toml\n" if broken == "not toml" else "token_id = 'x'\n")
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(config))
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-x")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-x")
+    monkeypatch.setenv("MODAL_SERVER_URL", "http://127.0.0.1:9")
+
+    result = run_cli(*args, root=fleet_dir)
+
+    assert_clean(result, 1)
+    assert f"cannot read the Modal configuration {config}: " in result.stderr
+    assert "fix it or move it aside" in result.stderr
+    assert result.output == ""
