@@ -108,3 +108,32 @@ def test_a_broken_modal_config_file_is_named_before_modal_is_imported(
     assert f"cannot read the Modal configuration {config}: " in result.stderr
     assert "fix it or move it aside" in result.stderr
     assert result.output == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code", "message"),
+    [
+        # An empty value was read as "not given": cost costed every strategy, plan compared
+        # with git HEAD instead of the strategy asked for, spend took the last 7 days.
+        (("cost", "--strategy", ""), 2, "unknown strategy ''"),
+        (("cost", "--baseline", ""), 2, "unknown strategy ''"),
+        (("cost", "--strategy", "hybrid", "--chart", ""), 2, "--chart needs a file path"),
+        (("plan", "--strategy", "hybrid", "--from-strategy", ""), 2, "unknown strategy ''"),
+        (("plan", "--strategy", "hybrid", "--against", ""), 1, "'' is not a commit"),
+        (("spend", "--since", ""), 2, "--since '' is not a duration like 7d, 24h or 2w"),
+        (("spend", "--start", ""), 2, "--start '' is not a date like 2026-11-01"),
+        (("bench", "--model", "lora", "--gpus", ""), 2, "--gpus names no GPU"),
+        (
+            ("bench", "--model", "lora", "--baseline-gpu", ""),
+            2,
+            "unknown GPU '' for --baseline-gpu",
+        ),
+    ],
+)
+def test_an_empty_value_is_not_taken_for_a_missing_option(
+    args, exit_code, message, fleet_dir, no_credentials
+):
+    result = run_cli(*args, root=fleet_dir)
+    assert_clean(result, exit_code)
+    assert message in result.stderr
+    assert result.output == ""

@@ -223,13 +223,17 @@ def bench(
         require_strategy(fleet, strategy)
     model = fleet.models[model_name]
 
-    baseline = baseline_gpu or (model.gpu.get("baseline") or ("L40S",))[0]
+    # An empty --baseline-gpu or --gpus is a bad value, not "option not given".
+    if baseline_gpu is not None:
+        baseline = baseline_gpu
+    else:
+        baseline = (model.gpu.get("baseline") or ("L40S",))[0]
     if fleet.catalog.resolve(baseline) is None:
         raise click.UsageError(
             f"unknown GPU {baseline!r} for --baseline-gpu; the catalog has {', '.join(fleet.catalog.gpus)}"
         )
     baseline = fleet.catalog.modal_name(baseline)
-    targets = _gpu_list(gpus, fleet) if gpus else _default_gpus(model, fleet, baseline)
+    targets = _gpu_list(gpus, fleet) if gpus is not None else _default_gpus(model, fleet, baseline)
     if not local and baseline not in targets:
         targets.append(baseline)  # the latency and saving verdicts need the baseline measured
         click.echo(
@@ -357,18 +361,19 @@ def spend(root, since, start, end, resolution, strategy, threshold, fmt):
         to_dict,
     )
 
-    if since and (start or end):
+    # `is not None` throughout: an empty value is a bad one, not "option not given".
+    if since is not None and (start is not None or end is not None):
         raise click.UsageError("use --since or --start/--end, not both")
-    if end and not start:
+    if end is not None and start is None:
         raise click.UsageError("--end needs --start")
     try:
         threshold_pct = parse_threshold(threshold)
         now = datetime.now(UTC)
-        if start:
-            last = parse_date(end, "--end") if end else now.date()
+        if start is not None:
+            last = parse_date(end, "--end") if end is not None else now.date()
             period = period_between(parse_date(start, "--start"), last, resolution)
         else:
-            period = period_since(now, parse_since(since or "7d"), resolution)
+            period = period_since(now, parse_since("7d" if since is None else since), resolution)
     except SpendError as exc:
         raise click.UsageError(str(exc)) from None
 

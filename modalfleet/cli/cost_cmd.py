@@ -46,14 +46,17 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     """Cost per model and in total for a strategy, and the savings against its baseline."""
     from ..cost import CostError, compare
 
-    if strategy and all_strategies:
+    # `is not None` throughout: an empty value is a bad name, not "option not given".
+    if strategy is not None and all_strategies:
         raise click.UsageError("use --strategy S or --all, not both")
+    if chart is not None and not str(chart).strip():
+        raise click.UsageError("--chart needs a file path")
     fleet = load_valid_fleet(root, show_warnings=False)
-    if strategy:
+    if strategy is not None:
         require_strategy(fleet, strategy)
-    if baseline:
+    if baseline is not None:
         require_strategy(fleet, baseline)
-    names = [strategy] if strategy else list(fleet.strategies)
+    names = [strategy] if strategy is not None else list(fleet.strategies)
     try:
         comparisons = [compare(fleet, name, baseline, period, speed_model) for name in names]
     except CostError as exc:
@@ -385,12 +388,12 @@ def plan(root, strategy, ref, from_strategy, fmt, speed_model, detailed_exitcode
     from ..cost import CostError
     from ..plan import PlanError, build_plan, fleet_at, format_markdown, format_text, to_json
 
-    if ref and from_strategy:
+    if ref is not None and from_strategy is not None:
         raise click.UsageError("use --against REF or --from-strategy T, not both")
     after = load_valid_fleet(root, show_warnings=False)
     require_strategy(after, strategy)
     try:
-        if from_strategy:
+        if from_strategy is not None:  # an empty name is unknown, not "compare with HEAD"
             require_strategy(after, from_strategy)
             result = build_plan(
                 after,
@@ -402,7 +405,7 @@ def plan(root, strategy, ref, from_strategy, fmt, speed_model, detailed_exitcode
                 speed_model=speed_model,
             )
         else:
-            ref = ref or "HEAD"
+            ref = "HEAD" if ref is None else ref
             before = fleet_at(root, ref)
             result = build_plan(
                 before, after, strategy, ref, "working tree", speed_model=speed_model
