@@ -137,3 +137,23 @@ def test_an_empty_value_is_not_taken_for_a_missing_option(
     assert_clean(result, exit_code)
     assert message in result.stderr
     assert result.output == ""
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--local", "--gpus", "T4,L4"), "--local runs on this machine, not on a GPU: drop --gpus"),
+        (
+            ("--local", "--baseline-gpu", "T4"),
+            "--local runs on this machine, not on a GPU: drop --baseline-gpu",
+        ),
+        (("--strategy", "hybrid"), "--strategy picks the module --local runs"),
+    ],
+)
+def test_bench_options_that_the_mode_would_ignore_are_usage_errors(
+    extra, message, fleet_dir, no_credentials
+):
+    # They were silently ignored: a user asking for T4 and L4 locally got one "local" row.
+    result = run_cli("bench", "--model", "lora", *extra, root=fleet_dir)
+    assert_clean(result, 2)
+    assert message in result.stderr

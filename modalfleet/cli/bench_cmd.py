@@ -215,6 +215,21 @@ def bench(
         raise click.UsageError(
             "--local figures come from this machine, not a GPU: they are never written (drop --write)"
         )
+    if local:
+        ignored = [
+            flag
+            for flag, value in (("--gpus", gpus), ("--baseline-gpu", baseline_gpu))
+            if value is not None
+        ]
+        if ignored:
+            raise click.UsageError(
+                f"--local runs on this machine, not on a GPU: drop {' and '.join(ignored)}"
+            )
+    elif strategy is not None:
+        raise click.UsageError(
+            "--strategy picks the module --local runs; on Modal bench measures the deployed app "
+            "(add --local or drop --strategy)"
+        )
     fleet = load_valid_fleet(
         root, show_warnings=False
     )  # validate reports them; here they are noise
