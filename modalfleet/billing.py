@@ -76,6 +76,7 @@ def fetch_report(start: datetime, end: datetime, resolution: str = "d") -> list[
         raise BillingError(NO_CREDENTIALS)
     import modal
     import modal.exception as errors
+    from grpclib.exceptions import StreamTerminatedError  # a server that hangs up mid-call
 
     try:
         connect_quickly()
@@ -89,7 +90,7 @@ def fetch_report(start: datetime, end: datetime, resolution: str = "d") -> list[
         raise BillingError(
             f"this Modal workspace has no access to billing reports (plan or role): {_first_line(exc)}"
         ) from None
-    except (errors.ConnectionError, ConnectionError, TimeoutError) as exc:
+    except (errors.ConnectionError, ConnectionError, TimeoutError, StreamTerminatedError) as exc:
         raise BillingError(
             f"cannot reach Modal to read the billing report: {_first_line(exc)}"
         ) from None

@@ -157,3 +157,47 @@ def test_bench_options_that_the_mode_would_ignore_are_usage_errors(
     result = run_cli("bench", "--model", "lora", *extra, root=fleet_dir)
     assert_clean(result, 2)
     assert message in result.stderr
+
+
+def test_spend_against_a_server_that_hangs_up_is_a_connection_failure(fleet_dir, tmp_path):
+    # grpclib's StreamTerminatedError (not a modal or builtin ConnectionError) reached main()'s
+    # safety net. A subprocess: the SDK keeps its client for the life of the process.
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    from conftest import REPO
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
+    def hang_up_on_everyone():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            connection.recv(100)
+            connection.close()
+
+    threading.Thread(target=hang_up_on_everyone, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL")}
+    env.update(
+        MODAL_TOKEN_ID="ak-dummy",
+        MODAL_TOKEN_SECRET="as-dummy",
+        MODAL_SERVER_URL=f"http://127.0.0.1:{listener.getsockname()[1]}",
+        MODAL_CONFIG_PATH=str(tmp_path / "no-such.toml"),
+    )
+    command = [sys.executable, str(REPO / "cli.py"), "spend", "--root", str(fleet_dir)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    finally:
+        listener.close()
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == (
+        "spend: cannot reach Modal to read the billing report: Connection lost"
+    )
+    assert done.stdout == ""
