@@ -76,7 +76,7 @@ def build_requests(
     explicit overrides (e.g. a smaller image for a CPU run).
     """
     if kind in INPUT_ARGUMENT and input_bytes is None:
-        raise BenchError(f"a {kind} model needs an input file: pass --input PATH")
+        raise BenchError(f"the {kind} kind needs an input file: pass --input PATH")
     prompts = PROMPTS.get(kind, PROMPTS["text-to-image"])
     requests = []
     for index in range(count):

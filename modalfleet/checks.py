@@ -114,6 +114,25 @@ def check_measured_gpus(fleet: Fleet, model: Model, doc: Document) -> list[Probl
                     hint=_did_you_mean(name, fleet.catalog.all_names()),
                 )
             )
+    if model.traffic.seconds_per_request is None:
+        # No flat figure: every GPU a strategy may run on needs its own measured seconds, or
+        # `cost`, `optimize` and `plan` cannot price the model.
+        measured = {fleet.catalog.modal_name(name) for name in model.traffic.seconds_by_gpu}
+        for strategy, choices in model.gpu.items():
+            missing = [
+                gpu
+                for gpu in choices
+                if fleet.catalog.resolve(gpu) and fleet.catalog.modal_name(gpu) not in measured
+            ]
+            for gpu in missing:
+                found.append(
+                    problem(
+                        "traffic",
+                        doc.where(("models", model.name, "traffic", "seconds_per_request")),
+                        f"{model.name} has no seconds_per_request for {fleet.catalog.modal_name(gpu)} (strategy {strategy})",
+                        hint="measure it (bench --write) or add a default: key with the flat figure",
+                    )
+                )
     return found
 
 

@@ -162,7 +162,8 @@ def test_measured_seconds_win_over_the_flat_figure(fleet_dir):
     )
 
 
-def test_measured_map_without_default_fails_clearly_for_an_unmeasured_gpu(fleet_dir):
+def test_measured_map_without_default_is_refused_before_costing(fleet_dir):
+    # validate refuses it (cost could not price the baseline's L40S), so cost never starts.
     edit(
         fleet_dir / "models.yaml",
         SCHNELL_TRAFFIC,
@@ -170,7 +171,10 @@ def test_measured_map_without_default_fails_clearly_for_an_unmeasured_gpu(fleet_
     )
     result = run_cli("cost", "--strategy", "baseline", root=fleet_dir)
     assert result.exit_code == 1
-    assert "flux-schnell: no seconds per request for L40S (measured: T4)" in result.stderr
+    assert (
+        "error[traffic] flux-schnell has no seconds_per_request for L40S (strategy baseline)"
+        in result.stderr
+    )
     assert "Traceback" not in result.text
 
 
