@@ -28,7 +28,7 @@ class ModalExecutor:
     """
 
     def __init__(self, app_name: str, environment: str | None = None):
-        from .modal_backend import config_problem
+        from .modal_backend import BackendError, bounded_connect, config_problem
 
         problem = config_problem()
         if problem is not None:  # importing modal would fail on it
@@ -37,18 +37,21 @@ class ModalExecutor:
         import modal.exception
 
         self._errors = modal.exception
+        self._backend_error = BackendError
         self._app_name = app_name
-        from .billing import connect_quickly
-
         self._cls = modal.Cls.from_name(app_name, CLASS_NAME, environment_name=environment)
         try:
-            connect_quickly()  # a few attempts, not the SDK's minute of retries
+            # A few attempts and a time bound (MODALFLEET_CONNECT_TIMEOUT), not the SDK's
+            # minutes of retries against a server that is unreachable or never answers.
+            bounded_connect()
             self._cls.hydrate()  # the lookup: fails here, once, when the app is not deployed
         except Exception as exc:
             raise BenchError(self._explain(exc)) from None
 
     def _explain(self, exc: Exception) -> str:
         errors = self._errors
+        if isinstance(exc, self._backend_error):  # the server did not answer the hello in time
+            return f"cannot reach Modal: {exc.message}"
         if isinstance(exc, errors.AuthError):
             return "no Modal credentials: run `modal token new` or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET"
         if isinstance(exc, errors.NotFoundError):

@@ -67,7 +67,7 @@ def fetch_report(start: datetime, end: datetime, resolution: str = "d") -> list[
 
     Raises BillingError with one sentence: no credentials, no billing access, Modal unreachable.
     """
-    from .modal_backend import config_problem, find_credentials
+    from .modal_backend import BackendError, bounded_connect, config_problem, find_credentials
 
     problem = config_problem()
     if problem is not None:
@@ -79,11 +79,17 @@ def fetch_report(start: datetime, end: datetime, resolution: str = "d") -> list[
     from grpclib.exceptions import StreamTerminatedError  # a server that hangs up mid-call
 
     try:
-        connect_quickly()
+        # A few connection attempts and a time bound: an unreachable or silent server fails in
+        # seconds (MODALFLEET_CONNECT_TIMEOUT) instead of the SDK's minutes of retries.
+        bounded_connect()
         workspace = modal.Workspace.from_context()
         items = workspace.billing.report(
             start=start, end=end, resolution=resolution, tag_names=list(TAG_NAMES)
         )
+    except BackendError as exc:  # the server did not answer the hello in time
+        raise BillingError(
+            f"cannot reach Modal to read the billing report: {exc.message}"
+        ) from None
     except errors.AuthError:
         raise BillingError(NO_CREDENTIALS + " (the ones configured were refused)") from None
     except (errors.PermissionDeniedError, errors.UnimplementedError) as exc:
@@ -99,21 +105,6 @@ def fetch_report(start: datetime, end: datetime, resolution: str = "d") -> list[
             f"Modal refused the billing report: {type(exc).__name__}: {_first_line(exc)}"
         ) from None
     return [row_from_item(item) for item in items]
-
-
-def connect_quickly(attempts: int = 3) -> None:
-    """Say hello to Modal with a few connection attempts, so an unreachable server fails in
-    seconds rather than after the SDK's minute of retries. Raises the SDK's own exceptions."""
-    import modal
-    from modal._utils import async_utils
-
-    # The SDK's own knob (its tests use it) caps the attempts of its retried channel creation.
-    previous = getattr(async_utils, "RETRY_N_ATTEMPTS_OVERRIDE", None)
-    async_utils.RETRY_N_ATTEMPTS_OVERRIDE = attempts
-    try:
-        modal.Client.from_env().hello()
-    finally:
-        async_utils.RETRY_N_ATTEMPTS_OVERRIDE = previous
 
 
 def _first_line(exc: BaseException) -> str:

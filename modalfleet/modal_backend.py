@@ -303,8 +303,12 @@ def _describe(exc: BaseException) -> str:
 # --- in the SDK ------------------------------------------------------------------------------
 
 
-def _bounded_connect() -> None:
+def bounded_connect() -> None:
     """Open the SDK's channel and say hello, bounded in attempts and time.
+
+    Every command that talks to Modal (deploy, status, spend, bench) calls this before its first
+    SDK call. Raises BackendError when the server does not answer in time, else the SDK's own
+    exceptions (ConnectionError, AuthError...), which each caller explains in its own words.
 
     An unreachable server then fails in about a second and a server that accepts but never
     answers in MODALFLEET_CONNECT_TIMEOUT seconds, instead of the SDK's minutes.
@@ -343,7 +347,7 @@ def _read_deployed(apps: list[str], environment: str | None) -> dict[str, Deploy
     from modal.client import _Client
     from modal_proto import api_pb2
 
-    _bounded_connect()
+    bounded_connect()
     retry = Retry(attempt_timeout=READ_ATTEMPT_TIMEOUT_S, total_timeout=READ_TOTAL_TIMEOUT_S)
     rollback_type = api_pb2.DEPLOYMENT_TYPE_ROLLBACK
 
@@ -453,7 +457,7 @@ def _deploy_in_this_process(
             "error": f"importing {file.name} failed: {_describe(exc)}",
         }
     try:
-        _bounded_connect()
+        bounded_connect()
         app.deploy(name=name, environment_name=environment, tag=tag)
     except Exception as exc:
         return {"ok": False, "transient": _is_transient(exc), "error": _describe(exc)}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,3 +103,41 @@ def run_subprocess(
         text=True,
         timeout=timeout,
     )
+
+
+SILENT_CONNECT_TIMEOUT_S = 2  # MODALFLEET_CONNECT_TIMEOUT under silent_modal_env
+
+
+@pytest.fixture
+def silent_modal_env(tmp_path: Path):
+    """Environment for a CLI subprocess whose Modal server (on 127.0.0.1) accepts connections
+    and never answers: dummy token, no ~/.modal.toml, a 2 s connect limit. A subprocess,
+    because the SDK keeps its client for the life of the process."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted: list[socket.socket] = []
+
+    def accept_and_stay_silent() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:  # closed: the test is over
+                return
+
+    thread = threading.Thread(target=accept_and_stay_silent, daemon=True)
+    thread.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL")}
+    env.update(
+        MODAL_TOKEN_ID="ak-dummy",
+        MODAL_TOKEN_SECRET="as-dummy",
+        MODAL_SERVER_URL=f"http://127.0.0.1:{listener.getsockname()[1]}",
+        MODAL_CONFIG_PATH=str(tmp_path / "no-such.toml"),
+        MODALFLEET_CONNECT_TIMEOUT=str(SILENT_CONNECT_TIMEOUT_S),
+    )
+    yield env
+    listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (close alone does not)
+    listener.close()
+    thread.join(5)
+    for connection in accepted:
+        connection.close()

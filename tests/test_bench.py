@@ -11,10 +11,13 @@ import dataclasses
 import difflib
 import json
 import re
+import subprocess
+import sys
+import time
 from decimal import Decimal
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, SILENT_CONNECT_TIMEOUT_S, run_cli
 
 from modalfleet import bench
 from modalfleet.bench import Criteria, build_requests, evaluate, percentile, run_bench
@@ -379,13 +382,6 @@ def test_write_errors():
 # --- the CLI against a fake Modal SDK -------------------------------------------------------
 
 
-class FakeClient:
-    """The SDK client: bench says hello once to fail fast when Modal is unreachable."""
-
-    def hello(self):
-        return None
-
-
 class FakeCls:
     """What modal.Cls.from_name returns, with scripted outcomes per GPU (None = success)."""
 
@@ -402,6 +398,11 @@ class FakeCls:
         self.interrupt_at = interrupt_at
         self.calls = []
         self.looked_up: tuple = ()
+        self.hellos = 0
+
+    def hello(self):
+        """Stands for modal_backend.bounded_connect: the bounded hello before the lookup."""
+        self.hellos += 1
 
     def hydrate(self):
         if self.missing:
@@ -435,6 +436,8 @@ class FakeCls:
 def fake_modal(monkeypatch):
     import modal
 
+    from modalfleet import modal_backend
+
     holder = {}
 
     def install(**kwargs):
@@ -445,7 +448,7 @@ def fake_modal(monkeypatch):
             return fake
 
         monkeypatch.setattr(modal.Cls, "from_name", from_name)
-        monkeypatch.setattr(modal.Client, "from_env", staticmethod(lambda *a, **k: FakeClient()))
+        monkeypatch.setattr(modal_backend, "bounded_connect", fake.hello)
         holder["fake"] = fake
         return fake
 
@@ -460,6 +463,7 @@ def test_cli_bench_on_modal_json(fake_modal, fleet_dir):
     )
     assert result.exit_code == 0, result.text
     assert fake.looked_up == ("flux-schnell", "Model", "staging")
+    assert fake.hellos == 1  # the bounded hello, once, before the lookup
     data = json.loads(result.output)
     # GPU names normalised through the catalog; the baseline L40S added for the comparison.
     assert [g["gpu"] for g in data["gpus"]] == ["T4", "A10", "L40S"]
@@ -589,3 +593,27 @@ def test_cli_bench_local_runs_the_generated_module_on_tiny_weights(
     assert re.search(
         r"^local +\d+\.\d\d +\d+\.\d\d .* 100\.0% +- +n/a +pass +n/a +pass$", text.output, re.M
     )
+
+
+def test_cli_bench_against_a_server_that_never_answers_fails_in_bounded_time(
+    silent_modal_env, fleet_dir
+):
+    # It waited ~160 s for the SDK's own retries (and ignored Ctrl-C meanwhile); now the same
+    # bounded hello as deploy and status, before the class lookup.
+    command = [sys.executable, str(REPO / "cli.py"), "bench", "--model", "flux-schnell"]
+    started = time.monotonic()
+    done = subprocess.run(
+        [*command, "--root", str(fleet_dir)],
+        capture_output=True,
+        text=True,
+        env=silent_modal_env,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        "bench: cannot reach Modal: "
+        f"the Modal server did not answer within {SILENT_CONNECT_TIMEOUT_S} s\n"
+    )
+    assert done.stdout == ""
+    assert elapsed < 30, elapsed

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, SILENT_CONNECT_TIMEOUT_S, run_cli
 
 from modalfleet import spend
 from modalfleet.billing import BillingRow
@@ -81,18 +84,16 @@ def week_rows() -> list:
     return rows
 
 
-class FakeClient:
-    """The SDK client: spend says hello once to fail fast when Modal is unreachable."""
-
-    def hello(self):
-        return None
-
-
 class FakeBilling:
     def __init__(self, rows=None, error: Exception | None = None):
         self.rows = rows if rows is not None else week_rows()
         self.error = error
         self.asked: dict | None = None
+        self.hellos = 0
+
+    def hello(self):
+        """Stands for modal_backend.bounded_connect: the bounded hello before the first call."""
+        self.hellos += 1
 
     def report(self, *, start, end=None, resolution="d", tag_names=None):
         self.asked = {"start": start, "end": end, "resolution": resolution, "tag_names": tag_names}
@@ -106,6 +107,8 @@ def billing(monkeypatch, tmp_path):
     """Install a fake workspace; credentials come from the environment as the SDK reads them."""
     import modal
 
+    from modalfleet import modal_backend
+
     monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
     monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test")
     monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-test")
@@ -117,7 +120,7 @@ def billing(monkeypatch, tmp_path):
             billing = fake
 
         monkeypatch.setattr(modal.Workspace, "from_context", staticmethod(lambda **_: Workspace()))
-        monkeypatch.setattr(modal.Client, "from_env", staticmethod(lambda *a, **k: FakeClient()))
+        monkeypatch.setattr(modal_backend, "bounded_connect", fake.hello)
         return fake
 
     return install
@@ -232,6 +235,7 @@ def test_cli_json_contract(billing):
     fake = billing()
     result = run_cli("spend", *WEEK, "--format", "json", root=REPO)
     assert result.exit_code == 0, result.text
+    assert fake.hellos == 1  # the bounded hello, once, before the report
     assert fake.asked == {
         "start": datetime(2025, 3, 10, tzinfo=UTC),
         "end": datetime(2025, 3, 17, tzinfo=UTC),
@@ -392,3 +396,24 @@ def test_threshold_and_since_parsing():
     )
     hourly = spend.period_since(now, timedelta(hours=6), "h")
     assert (hourly.start.hour, hourly.end.hour, hourly.days) == (9, 15, Decimal("0.25"))
+
+
+def test_spend_against_a_server_that_never_answers_fails_in_bounded_time(silent_modal_env):
+    # It waited ~160 s for the SDK's own retries (and ignored Ctrl-C meanwhile); now the same
+    # bounded hello as deploy and status.
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(REPO / "cli.py"), "spend", "--root", str(REPO)],
+        capture_output=True,
+        text=True,
+        env=silent_modal_env,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        "spend: cannot reach Modal to read the billing report: "
+        f"the Modal server did not answer within {SILENT_CONNECT_TIMEOUT_S} s\n"
+    )
+    assert done.stdout == ""
+    assert elapsed < 30, elapsed
