@@ -63,11 +63,16 @@ def _save_atomically(figure, path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ChartError(f"cannot write {path}: folder {folder} does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=".chart-", suffix=".svg", dir=folder)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=".chart-", suffix=".svg", dir=folder)
+    except OSError as exc:
+        raise ChartError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             figure.savefig(stream, format="svg", metadata={"Date": None})
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # name the user's path, not our temporary file beside it
+            raise ChartError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise

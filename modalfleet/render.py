@@ -18,7 +18,8 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -476,13 +477,14 @@ def _write_locked(
                 created_dirs.append(target.parent)
             temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             temps[target] = temp
-            with open(temp, "wb") as handle:
+            with _naming(target), open(temp, "wb") as handle:
                 handle.write(data)
         # No fsync: temp file + rename already makes a failed or killed render leave the old
         # tree. Only a power loss could leave a short file, which `render --check` reports and
         # `render` repairs; a per-file fsync made a 4000-file render several times slower.
         for target, temp in temps.items():
-            os.replace(temp, target)
+            with _naming(target):
+                os.replace(temp, target)
             done.append(target)
         for relative in orphaned:
             target = generated / relative
@@ -501,6 +503,18 @@ def _write_locked(
             _remove_pycache(folder)
         _remove_empty_dirs(generated, stale)
     return result
+
+
+@contextmanager
+def _naming(target: Path) -> Iterator[None]:
+    """Report an OSError as about target: the user knows generated/S/x.py, not the temporary
+    .x.py.<pid>.tmp beside it that the failing call was given."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
 
 
 def _rollback(

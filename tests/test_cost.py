@@ -347,6 +347,15 @@ def test_cost_chart_into_missing_folder_fails_cleanly(tmp_path):
     assert not (tmp_path / "nope").exists()
 
 
+def test_cost_chart_into_a_folder_that_refuses_files_names_the_chart_path():
+    # sysfs refuses new files, even to root (a chmod'ed folder would not stop root). The error
+    # named the temporary .chart-XXXX.svg made beside the target instead of the user's path.
+    result = run_cli("cost", "--all", "--chart", "/sys/costs.svg", root=REPO)
+    assert result.exit_code == 1
+    assert result.stderr == "error: cannot write /sys/costs.svg: Permission denied\n"
+    assert result.output == ""
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

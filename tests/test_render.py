@@ -478,6 +478,18 @@ def test_the_cli_reports_a_disk_error_without_a_traceback(fleet_dir, monkeypatch
     assert snapshot(fleet_dir / "generated") == before
 
 
+def test_a_directory_in_place_of_a_module_is_reported_by_its_own_path(fleet_dir):
+    # os.replace's error named the temporary .lora.py.<pid>.tmp, a file the user never sees.
+    target = fleet_dir / "generated/hybrid/lora.py"
+    target.unlink()
+    target.mkdir()
+    before = snapshot(fleet_dir / "generated")
+    result = run_cli("render", root=fleet_dir)
+    assert result.exit_code == 1
+    assert result.stderr == f"render: {target}: Is a directory; generated/ left as it was\n"
+    assert snapshot(fleet_dir / "generated") == before  # no temp file left, nothing replaced
+
+
 def test_a_symlinked_generated_folder_is_refused(fleet_dir, tmp_path):
     outside = tmp_path / "outside"
     shutil.move(str(fleet_dir / "generated"), outside)
