@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from .spec import Catalog, Model
+from .tables import table
 
 # Fixed prompts per kind and fixed seeds: two runs of bench send the same requests, so their
 # figures are comparable (diffusion latency does not depend on the prompt, but success can).
@@ -585,15 +586,9 @@ def _conclusion(report: BenchReport) -> str:
 
 
 def format_text(report: BenchReport) -> str:
-    rows = [_HEADERS, *_rows(report)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADERS))]
-    lines = [_headline(report), ""]
-    for row in rows:
-        cells = [
-            cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    lines.append("")
+    # The GPU name left-aligned, every figure right-aligned.
+    right = [i > 0 for i in range(len(_HEADERS))]
+    lines = [_headline(report), "", *table(_HEADERS, _rows(report), right), ""]
     for r in report.results:
         for verdict in r.verdicts:
             lines.append(f"{r.figures.gpu} {verdict.criterion}: {verdict.status}: {verdict.detail}")

@@ -14,7 +14,6 @@ Where seconds per request come from, in order:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
@@ -326,33 +325,6 @@ def seconds_text(seconds: Decimal) -> str:
 def number(value: Decimal) -> int | float:
     """A Decimal as a JSON number: integral values as ints, the rest as the nearest float."""
     return int(value) if value == value.to_integral_value() else float(value)
-
-
-def table(
-    header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool] = ()
-) -> list[str]:
-    """An aligned plain-text table: columns padded to their widest cell, two spaces apart."""
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = []
-        for i, cell in enumerate(row):
-            align_right = right[i] if i < len(right) else False
-            cells.append(str(cell).rjust(widths[i]) if align_right else str(cell).ljust(widths[i]))
-        lines.append("  ".join(cells).rstrip())
-    return lines
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], right=()) -> list[str]:
-    def escape(cell: str) -> str:
-        return str(cell).replace("|", "\\|")
-
-    align = [
-        ("---:" if (right[i] if i < len(right) else False) else "---") for i in range(len(header))
-    ]
-    lines = ["| " + " | ".join(escape(c) for c in header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
-    return lines
 
 
 def to_dict(comparison: Comparison) -> dict:

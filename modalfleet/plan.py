@@ -20,7 +20,6 @@ from .cost import (
     per_period,
     percent,
     reference_gpu,
-    table,
     usd,
     usd_cents,
 )
@@ -28,6 +27,7 @@ from .load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR
 from .optimize import vram_need_gb
 from .resolve import resolve
 from .spec import ContainerPolicy, Fleet
+from .tables import markdown_table, table
 
 COMMENT_MARKER = "<!-- modalfleet-plan -->"  # lets CI find and update its one comment
 
@@ -311,8 +311,6 @@ def format_text(plan: Plan) -> str:
 
 
 def format_markdown(plan: Plan) -> str:
-    from .cost import markdown_table
-
     lines = [
         COMMENT_MARKER,
         f"### modalfleet plan: strategy `{plan.strategy}`",

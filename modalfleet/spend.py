@@ -21,6 +21,7 @@ from typing import Any
 
 from .billing import MANAGED_BY, TAG_MANAGED_BY, TAG_MODEL, TAG_STRATEGY, BillingRow
 from .spec import Fleet
+from .tables import table
 
 RESOLUTIONS = {"d": timedelta(days=1), "h": timedelta(hours=1)}
 ZERO = Decimal(0)
@@ -450,16 +451,14 @@ def _footer(report: SpendReport) -> list[str]:
 
 
 def format_text(report: SpendReport) -> str:
-    rows: list[Sequence[str]] = [_HEADER, *_model_rows(report)]
+    rows: list[Sequence[str]] = [*_model_rows(report)]
     rows.append(("total", "", _usd(report.total_actual), _usd(report.total_estimate), "", ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
-    lines = [_headline(report), ""]
-    for index, row in enumerate(rows):
-        cells = [
-            cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        ]
-        lines.append("  ".join(cells).rstrip())
-        model = report.models[index - 1] if 0 < index <= len(report.models) else None
+    # Model and strategy left-aligned, the figures right-aligned.
+    header_line, *row_lines = table(_HEADER, rows, [i >= 2 for i in range(len(_HEADER))])
+    lines = [_headline(report), "", header_line]
+    for index, line in enumerate(row_lines):
+        lines.append(line)
+        model = report.models[index] if index < len(report.models) else None
         if model is not None and model.resources:
             lines.append(f"  by resource: {_resources(model.resources)}")
     footer = _footer(report)

@@ -88,7 +88,8 @@ def _estimate_label(is_estimate: bool) -> str:
 
 
 def _one_strategy(comparison, markdown: bool) -> str:
-    from ..cost import markdown_table, pct, per_period, seconds_text, table, usd
+    from ..cost import pct, per_period, seconds_text, usd
+    from ..tables import markdown_table, table
 
     period = comparison.period
     current = comparison.current
@@ -167,7 +168,8 @@ def _totals_line(comparison) -> str:
 
 
 def _side_by_side(comparisons, markdown: bool) -> str:
-    from ..cost import markdown_table, pct, per_period, table, usd
+    from ..cost import pct, per_period, usd
+    from ..tables import markdown_table, table
 
     period = comparisons[0].period
     header = ["MODEL", *[c.current.strategy.upper() for c in comparisons]]
@@ -295,7 +297,8 @@ def _optimize_dict(result) -> dict:
 
 
 def _optimize_text(result) -> str:
-    from ..cost import pct, seconds_text, table, usd
+    from ..cost import pct, seconds_text, usd
+    from ..tables import table
 
     lines = [
         f"Cheapest feasible GPU per model (objective {result.objective}, per day)"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from ..tables import table
 from .common import ExitCode, load_valid_fleet, require_models, root_option
 
 FORMAT = click.option(
@@ -46,16 +47,8 @@ def _fail(exc) -> None:
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-
-    def line(cells) -> str:
-        parts = [
-            str(c).rjust(w) if i in right else str(c).ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    return "\n".join([line(headers), *(line(row) for row in rows)])
+    aligned_right = [i in right for i in range(len(headers))]
+    return "\n".join(table(headers, rows, aligned_right))
 
 
 @click.command()
