@@ -29,7 +29,3 @@ def resolve(fleet: Fleet, strategy_name: str) -> list[Deployment]:
             )
         )
     return deployments
-
-
-def resolve_all(fleet: Fleet) -> dict[str, list[Deployment]]:
-    return {name: resolve(fleet, name) for name in fleet.strategies}

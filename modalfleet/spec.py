@@ -146,9 +146,6 @@ class Model:
         # app, so clients keep their endpoint.
         return self.name
 
-    def weights_by_role(self, role: str) -> list[Weights]:
-        return [w for w in self.weights if w.role == role]
-
 
 @dataclass(frozen=True)
 class Fleet:
