@@ -87,13 +87,8 @@ class Weights:
 class Traffic:
     requests_per_day: Decimal
     seconds_per_request: Decimal | None  # the flat figure (the seed's assumption)
-    seconds_by_gpu: dict[str, Decimal] = field(default_factory=dict)  # measured per GPU
-
-    def seconds_for(self, gpu: str) -> tuple[Decimal | None, str]:
-        """Seconds per request on gpu, and where the figure comes from: measured or flat."""
-        if gpu in self.seconds_by_gpu:
-            return self.seconds_by_gpu[gpu], "measured"
-        return self.seconds_per_request, "flat"
+    # Measured per GPU; cost.seconds_on picks between these and the flat figure.
+    seconds_by_gpu: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

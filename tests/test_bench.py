@@ -21,6 +21,7 @@ from conftest import REPO, SILENT_CONNECT_TIMEOUT_S, run_cli
 
 from modalfleet import bench
 from modalfleet.bench import Criteria, build_requests, evaluate, percentile, run_bench
+from modalfleet.cost import Seconds, seconds_on
 from modalfleet.load import load_fleet
 from modalfleet.yamledit import EditError, with_measured_seconds, write_measured_seconds
 
@@ -364,9 +365,9 @@ def test_written_file_loads_with_measured_seconds(fleet_dir):
     write_measured_seconds(fleet_dir / "models.yaml", "flux-schnell", {"T4": 3.2, "L40S": 1.8})
     loaded = load_fleet(fleet_dir)
     assert loaded.ok, loaded.problems
-    traffic = loaded.fleet.models["flux-schnell"].traffic
-    assert traffic.seconds_for("T4") == (Decimal("3.2"), "measured")
-    assert traffic.seconds_for("A10") == (Decimal("10"), "flat")
+    model, catalog = loaded.fleet.models["flux-schnell"], loaded.fleet.catalog
+    assert seconds_on(model, "T4", catalog) == Seconds(Decimal("3.2"), "measured")
+    assert seconds_on(model, "A10", catalog) == Seconds(Decimal("10"), "flat")
     assert not list(fleet_dir.glob(".models.yaml.*"))  # no temporary file left behind
 
 
