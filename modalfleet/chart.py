@@ -7,11 +7,10 @@ when a chart is asked for, so `cost` without --chart stays light. The SVG is mad
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from .atomic import replace_file
 from .cost import StrategyCost, per_period, usd
 
 
@@ -64,15 +63,8 @@ def _save_atomically(figure, path: Path) -> None:
     if not folder.is_dir():
         raise ChartError(f"cannot write {path}: folder {folder} does not exist")
     try:
-        handle, temporary = tempfile.mkstemp(prefix=".chart-", suffix=".svg", dir=folder)
-    except OSError as exc:
+        replace_file(
+            path, lambda stream: figure.savefig(stream, format="svg", metadata={"Date": None})
+        )
+    except OSError as exc:  # name the user's path, not our temporary file beside it
         raise ChartError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            figure.savefig(stream, format="svg", metadata={"Date": None})
-        os.replace(temporary, path)
-    except BaseException as exc:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(exc, OSError):  # name the user's path, not our temporary file beside it
-            raise ChartError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise

@@ -10,10 +10,10 @@ GPU that has no measurement.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+
+from .atomic import replace_file
 
 DEFAULT_KEY = "default"
 
@@ -93,21 +93,6 @@ def with_measured_seconds(text: str, model: str, seconds_by_gpu: Mapping[str, fl
     return out.getvalue()
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace path with text so that a reader sees the old file or the new one, never half."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o7777)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_measured_seconds(
     path: Path, model: str, seconds_by_gpu: Mapping[str, float]
 ) -> tuple[str, str]:
@@ -120,7 +105,7 @@ def write_measured_seconds(
     after = with_measured_seconds(before, model, seconds_by_gpu)
     if after != before:
         try:
-            atomic_write(path, after)
+            replace_file(path, lambda stream: stream.write(after.encode("utf-8")))
         except OSError as exc:  # a read-only folder or file system; the old file stays
             raise EditError(f"cannot write {path}: {exc.strerror or exc}") from None
     return before, after

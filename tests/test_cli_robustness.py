@@ -61,14 +61,14 @@ def test_deploy_rejects_nan_seconds(flag, fleet_dir, no_credentials):
 
 
 def test_bench_write_into_an_unwritable_folder_is_an_edit_error(fleet_dir, monkeypatch):
-    from modalfleet import yamledit
+    from modalfleet import atomic, yamledit
 
     def read_only_folder(*_, dir=None, **__):
         raise PermissionError(13, "Permission denied", str(dir))
 
     models = fleet_dir / "models.yaml"
     before = models.read_text()
-    monkeypatch.setattr(yamledit.tempfile, "mkstemp", read_only_folder)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", read_only_folder)
     with pytest.raises(yamledit.EditError) as caught:
         yamledit.write_measured_seconds(models, "lora", {"T4": 4.0})
     assert str(caught.value) == f"cannot write {models}: Permission denied"
