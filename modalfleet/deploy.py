@@ -34,6 +34,7 @@ from .modal_backend import (
     config_problem,
     find_credentials,
 )
+from .render import content_hash  # the figure render reports; the tag carries it
 from .resolve import resolve
 from .spec import Deployment, Fleet
 
@@ -169,13 +170,6 @@ class Target:
     content_hash: str
     tag: str
     environment: str | None
-
-
-def content_hash(text: str) -> str:
-    """12 hex digits of the sha256 of a file's text: the figure render reports."""
-    from .render import content_hash as render_hash
-
-    return render_hash(text)
 
 
 def files_on_disk(root: Path, deployments: list[Deployment]) -> dict[str, str]:
