@@ -7,7 +7,7 @@ import json
 import click
 
 from ..problems import format_json, format_text, has_errors
-from .common import ExitCode, root_option
+from .common import ExitCode, require_strategy, root_option
 
 
 @click.command()
@@ -22,14 +22,8 @@ def validate(root, strategy, strict, fmt):
     from ..checks import validate as run_validation
 
     loaded, problems = run_validation(root, only_strategy=strategy)
-    if (
-        strategy is not None
-        and loaded.fleet is not None
-        and strategy not in loaded.fleet.strategies
-    ):
-        raise click.UsageError(
-            f"unknown strategy {strategy!r}; known: {', '.join(loaded.fleet.strategies)}"
-        )
+    if strategy is not None and loaded.fleet is not None:
+        require_strategy(loaded.fleet, strategy)
     failed = has_errors(problems) or (strict and bool(problems))
     if fmt == "json":
         click.echo(format_json(problems))
