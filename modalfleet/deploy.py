@@ -34,12 +34,10 @@ from .modal_backend import (
     config_problem,
     find_credentials,
 )
-from .render import content_hash  # the figure render reports; the tag carries it
+from .render import GENERATED_DIR, TEMPLATES_DIR, content_hash
 from .resolve import resolve
 from .spec import Deployment, Fleet
 
-GENERATED_DIR = "generated"
-TEMPLATES_DIR = "templates"
 DEFAULT_PARALLEL = 4
 DEFAULT_RETRIES = 2
 DEFAULT_BACKOFF_S = 2.0

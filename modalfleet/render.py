@@ -27,6 +27,7 @@ from typing import Any
 from .spec import Deployment, Fleet, Model
 
 GENERATED_DIR = "generated"
+TEMPLATES_DIR = "templates"
 TEMPLATE_SUFFIX = ".py.j2"
 LOCK_NAME = ".render.lock"
 INDENT = "    "

@@ -54,13 +54,15 @@ def _gpu_list(text: str, fleet) -> list[str]:
 
 
 def _local_module(root: Path, fleet, model, strategy: str | None) -> Path:
+    from ..render import GENERATED_DIR
+
     if strategy is not None:
-        return root / "generated" / strategy / f"{model.module_name}.py"
+        return root / GENERATED_DIR / strategy / f"{model.module_name}.py"
     for name in ("baseline", *fleet.strategies):  # any strategy's module runs the same code
-        path = root / "generated" / name / f"{model.module_name}.py"
+        path = root / GENERATED_DIR / name / f"{model.module_name}.py"
         if path.is_file():
             return path
-    return root / "generated" / "baseline" / f"{model.module_name}.py"
+    return root / GENERATED_DIR / "baseline" / f"{model.module_name}.py"
 
 
 class _Progress:

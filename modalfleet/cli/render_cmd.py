@@ -31,10 +31,17 @@ def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates
     Validates first: with problems nothing is written. The write is atomic: on any failure
     generated/ stays as it was. Files no longer produced are removed.
     """
-    from ..render import GENERATED_DIR, RenderError, check_tree, render_tree, write_tree
+    from ..render import (
+        GENERATED_DIR,
+        TEMPLATES_DIR,
+        RenderError,
+        check_tree,
+        render_tree,
+        write_tree,
+    )
 
     fleet = load_valid_fleet(root, strategy, show_warnings=False)
-    templates = templates_dir if templates_dir is not None else root / "templates"
+    templates = templates_dir if templates_dir is not None else root / TEMPLATES_DIR
     strategies = [strategy] if strategy else None
     try:
         if check:
