@@ -94,14 +94,16 @@ def cli():
 
 
 def run_subprocess(
-    *args: str, cwd: Path = REPO, timeout: float = 120
+    *args: str, cwd: Path = REPO, timeout: float = 120, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
+    """Run `python cli.py ARGS` in a real child process (env: its whole environment, if given)."""
     return subprocess.run(
         [sys.executable, str(REPO / "cli.py"), *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env=env,
     )
 
 

@@ -11,13 +11,11 @@ import dataclasses
 import difflib
 import json
 import re
-import subprocess
-import sys
 import time
 from decimal import Decimal
 
 import pytest
-from conftest import REPO, SILENT_CONNECT_TIMEOUT_S, run_cli
+from conftest import REPO, SILENT_CONNECT_TIMEOUT_S, run_cli, run_subprocess
 
 from modalfleet import bench
 from modalfleet.bench import Criteria, build_requests, evaluate, percentile, run_bench
@@ -601,12 +599,13 @@ def test_cli_bench_against_a_server_that_never_answers_fails_in_bounded_time(
 ):
     # It waited ~160 s for the SDK's own retries (and ignored Ctrl-C meanwhile); now the same
     # bounded hello as deploy and status, before the class lookup.
-    command = [sys.executable, str(REPO / "cli.py"), "bench", "--model", "flux-schnell"]
     started = time.monotonic()
-    done = subprocess.run(
-        [*command, "--root", str(fleet_dir)],
-        capture_output=True,
-        text=True,
+    done = run_subprocess(
+        "bench",
+        "--model",
+        "flux-schnell",
+        "--root",
+        str(fleet_dir),
         env=silent_modal_env,
         timeout=60,
     )

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import REPO, SILENT_CONNECT_TIMEOUT_S, run_cli
+from conftest import REPO, SILENT_CONNECT_TIMEOUT_S, run_cli, run_subprocess
 
 from modalfleet import spend
 from modalfleet.billing import BillingRow
@@ -402,13 +400,7 @@ def test_spend_against_a_server_that_never_answers_fails_in_bounded_time(silent_
     # It waited ~160 s for the SDK's own retries (and ignored Ctrl-C meanwhile); now the same
     # bounded hello as deploy and status.
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, str(REPO / "cli.py"), "spend", "--root", str(REPO)],
-        capture_output=True,
-        text=True,
-        env=silent_modal_env,
-        timeout=60,
-    )
+    done = run_subprocess("spend", "--root", str(REPO), env=silent_modal_env, timeout=60)
     elapsed = time.monotonic() - started
     assert done.returncode == 1, done.stderr
     assert done.stderr == (
