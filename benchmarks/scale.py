@@ -84,8 +84,8 @@ def median_run(argv: list[str], repeat: int, before=None) -> tuple[float, float,
 
 def in_process_breakdown(root: Path) -> dict[str, float]:
     """Where a render's time goes, without interpreter start and imports."""
-    from modalfleet.checks import validate
-    from modalfleet.render import render_tree, write_tree
+    from modalfleet.fleet.checks import validate
+    from modalfleet.generate.render import render_tree, write_tree
 
     shutil.rmtree(root / "generated", ignore_errors=True)
     started = time.perf_counter()

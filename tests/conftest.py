@@ -45,8 +45,8 @@ def fleet_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def rendered_fleet_dir(fleet_dir: Path) -> Path:
     """The bundled fleet with generated/ rendered fresh (whatever state the checkout's copy is in)."""
-    from modalfleet.load import load_fleet
-    from modalfleet.render import render_tree, write_tree
+    from modalfleet.fleet.load import load_fleet
+    from modalfleet.generate.render import render_tree, write_tree
 
     write_tree(fleet_dir, render_tree(load_fleet(fleet_dir).fleet, fleet_dir / "templates"))
     return fleet_dir

@@ -17,11 +17,11 @@ from decimal import Decimal
 import pytest
 from conftest import REPO, SILENT_CONNECT_TIMEOUT_S, run_cli, run_subprocess
 
-from modalfleet import bench
-from modalfleet.bench import Criteria, build_requests, evaluate, percentile, run_bench
-from modalfleet.cost import Seconds, seconds_on
-from modalfleet.load import load_fleet
-from modalfleet.yamledit import EditError, with_measured_seconds, write_measured_seconds
+from modalfleet.economics.cost import Seconds, seconds_on
+from modalfleet.fleet.load import load_fleet
+from modalfleet.fleet.yamledit import EditError, with_measured_seconds, write_measured_seconds
+from modalfleet.platform import bench
+from modalfleet.platform.bench import Criteria, build_requests, evaluate, percentile, run_bench
 
 
 @pytest.fixture(scope="module")
@@ -435,7 +435,7 @@ class FakeCls:
 def fake_modal(monkeypatch):
     import modal
 
-    from modalfleet import modal_backend
+    from modalfleet.platform import modal_backend
 
     holder = {}
 

@@ -151,7 +151,7 @@ def assert_inert_output(root: Path, expect: dict) -> None:
 
 def test_corpus_covers_every_problem_code() -> None:
     """One folder per problem code (plus ok/ for hostile input that must be accepted)."""
-    from modalfleet import checks
+    from modalfleet.fleet import checks
 
     codes = {path.name for path in CASES.iterdir() if path.is_dir()}
     # checks.py documents its codes in its docstring; the loader adds the yaml-* and schema ones.
@@ -182,7 +182,7 @@ def test_corpus_covers_every_problem_code() -> None:
     ids=case_id,
 )
 def test_alias_bomb_fails_fast_with_bounded_memory(case_dir: Path) -> None:
-    from modalfleet.yamlread import parse_yaml
+    from modalfleet.fleet.yamlread import parse_yaml
 
     expect = load_case(case_dir)
     raw = (case_dir / "models.yaml").read_bytes()

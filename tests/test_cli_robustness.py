@@ -61,7 +61,7 @@ def test_deploy_rejects_nan_seconds(flag, fleet_dir, no_credentials):
 
 
 def test_bench_write_into_an_unwritable_folder_is_an_edit_error(fleet_dir, monkeypatch):
-    from modalfleet import atomic, yamledit
+    from modalfleet.fleet import atomic, yamledit
 
     def read_only_folder(*_, dir=None, **__):
         raise PermissionError(13, "Permission denied", str(dir))

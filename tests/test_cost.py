@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
-from modalfleet.cost import (
+from modalfleet.economics.cost import (
     compare,
     gpu_savings_pct,
     idle_cost_per_day,
     per_period,
     seconds_on,
     strategy_cost,
-    usd,
 )
-from modalfleet.load import load_fleet
+from modalfleet.fleet.load import load_fleet
+from modalfleet.report.money import usd
 
 D = Decimal
 SCHNELL_TRAFFIC = "traffic: {requests_per_day: 400, seconds_per_request: 10}"

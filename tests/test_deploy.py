@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
-from modalfleet import deploy as core
-from modalfleet.modal_backend import (
+from modalfleet.platform import deploy as core
+from modalfleet.platform.modal_backend import (
     TOKEN_HELP,
     BackendError,
     Deployed,
@@ -418,7 +418,7 @@ def test_retries_are_bounded(fleet, fake, with_token):
 
 
 def targets_of(fleet_root: Path, models: list[str]) -> list[core.Target]:
-    from modalfleet.load import load_fleet
+    from modalfleet.fleet.load import load_fleet
 
     loaded = load_fleet(fleet_root).fleet
     deployments = core.select(loaded, "hybrid", models)
@@ -637,7 +637,7 @@ def test_url_of_a_web_endpoint_on_the_generated_class(fleet, monkeypatch):
     from modal._utils.async_utils import synchronizer
     from modal_proto import api_pb2
 
-    from modalfleet.modal_backend import _find_app, _import_generated, _web_url
+    from modalfleet.platform.modal_backend import _find_app, _import_generated, _web_url
 
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.delitem(sys.modules, "flux_schnell", raising=False)

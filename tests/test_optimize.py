@@ -11,8 +11,8 @@ import yaml
 from conftest import REPO, run_cli
 from test_cost import SCHNELL_TRAFFIC, edit
 
-from modalfleet.load import load_fleet
-from modalfleet.optimize import choose, evaluate, optimize
+from modalfleet.economics.optimize import choose, evaluate, optimize
+from modalfleet.fleet.load import load_fleet
 
 D = Decimal
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
-from modalfleet import render as render_mod
-from modalfleet.load import load_fleet
-from modalfleet.render import (
+from modalfleet.fleet.load import load_fleet
+from modalfleet.generate import render as render_mod
+from modalfleet.generate.render import (
     RenderError,
     RenderLock,
     check_tree,
@@ -289,7 +289,7 @@ def test_an_undefined_attribute_through_the_py_filter_names_the_attribute(fleet_
     assert result.exit_code == 1
     assert (
         f"base.py.j2:{line}: template error: UndefinedError: "
-        "'modalfleet.spec.Model object' has no attribute 'nope'"
+        "'modalfleet.fleet.spec.Model object' has no attribute 'nope'"
     ) in result.stderr
     assert "Traceback" not in result.text
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, copy_fleet, run_cli
 
-from modalfleet import render
+from modalfleet.generate import render
 
 CLI = str(REPO / "cli.py")
 

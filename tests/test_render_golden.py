@@ -13,9 +13,9 @@ from pathlib import Path
 
 from conftest import REPO
 
-from modalfleet.checks import validate
-from modalfleet.problems import has_errors
-from modalfleet.render import render_tree
+from modalfleet.fleet.checks import validate
+from modalfleet.fleet.problems import has_errors
+from modalfleet.generate.render import render_tree
 
 GOLDEN = REPO / "tests/golden"
 

@@ -18,8 +18,8 @@ from conftest import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modalfleet.load import load_fleet
-from modalfleet.render import model_literal, render_tree
+from modalfleet.fleet.load import load_fleet
+from modalfleet.generate.render import model_literal, render_tree
 
 TEMPLATES = REPO / "templates"
 

@@ -26,9 +26,9 @@ from decimal import Decimal
 import pytest
 from conftest import REPO, SILENT_CONNECT_TIMEOUT_S, run_cli, run_subprocess
 
-from modalfleet import spend
-from modalfleet.billing import BillingRow
-from modalfleet.load import load_fleet
+from modalfleet.fleet.load import load_fleet
+from modalfleet.platform import spend
+from modalfleet.platform.billing import BillingRow
 
 START = datetime(2025, 3, 10, tzinfo=UTC)
 WEEK = ["--start", "2025-03-10", "--end", "2025-03-17"]
@@ -105,7 +105,7 @@ def billing(monkeypatch, tmp_path):
     """Install a fake workspace; credentials come from the environment as the SDK reads them."""
     import modal
 
-    from modalfleet import modal_backend
+    from modalfleet.platform import modal_backend
 
     monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
     monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test")
@@ -132,7 +132,7 @@ def fleet():
 
 
 def rows_as_billing_rows() -> list[BillingRow]:
-    from modalfleet.billing import row_from_item
+    from modalfleet.platform.billing import row_from_item
 
     return [row_from_item(item) for item in week_rows()]
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_cli
 
-from modalfleet import deploy as core
-from modalfleet.modal_backend import TOKEN_HELP, BackendError, DeployedApp, HistoryEntry
+from modalfleet.platform import deploy as core
+from modalfleet.platform.modal_backend import TOKEN_HELP, BackendError, DeployedApp, HistoryEntry
 
 MODELS = ["flux-schnell", "flux-dev", "instantid", "lora", "wan2-1", "seedvr2"]
 MODAL_SETTINGS = (

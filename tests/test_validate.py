@@ -8,10 +8,10 @@ from decimal import Decimal
 
 from conftest import run_cli, run_subprocess
 
-from modalfleet.checks import validate
-from modalfleet.load import load_fleet
-from modalfleet.resolve import resolve
-from modalfleet.sizes import loaded_weights_gb
+from modalfleet.fleet.checks import validate
+from modalfleet.fleet.load import load_fleet
+from modalfleet.fleet.resolve import resolve
+from modalfleet.fleet.sizes import loaded_weights_gb
 
 
 def _line_of(path, needle: str) -> int:

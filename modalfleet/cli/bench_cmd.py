@@ -54,7 +54,7 @@ def _gpu_list(text: str, fleet) -> list[str]:
 
 
 def _local_module(root: Path, fleet, model, strategy: str | None) -> Path:
-    from ..render import GENERATED_DIR
+    from ..generate.render import GENERATED_DIR
 
     if strategy is not None:
         return root / GENERATED_DIR / strategy / f"{model.module_name}.py"
@@ -202,7 +202,7 @@ def bench(
     above 95%, it saves more than 30% per request, and it meets the model's latency_target_s.
     The recommendation is the cheapest GPU that passes all four.
     """
-    from ..bench import (
+    from ..platform.bench import (
         BenchError,
         build_requests,
         evaluate,
@@ -269,11 +269,11 @@ def bench(
             input_path.name if input_path else "",
         )
         if local:
-            from ..bench_exec import LocalExecutor
+            from ..platform.bench_exec import LocalExecutor
 
             executor = LocalExecutor(_local_module(root, fleet, model, strategy))
         else:
-            from ..bench_exec import ModalExecutor
+            from ..platform.bench_exec import ModalExecutor
 
             executor = ModalExecutor(model.app_name, environment)
         with _Progress() as progress:
@@ -307,8 +307,8 @@ def bench(
 
 
 def _write(root: Path, model_name: str, seconds: dict[str, float]) -> None:
-    from ..load import MODELS_FILE
-    from ..yamledit import EditError, write_measured_seconds
+    from ..fleet.load import MODELS_FILE
+    from ..fleet.yamledit import EditError, write_measured_seconds
 
     if not seconds:
         click.echo(
@@ -364,8 +364,8 @@ def spend(root, since, start, end, resolution, strategy, threshold, fmt):
     Apps are attributed through the tags deploy sets (model, strategy, managed-by). Apps managed
     by modalfleet whose model is no longer in models.yaml are listed as orphans.
     """
-    from ..billing import BillingError, fetch_report
-    from ..spend import (
+    from ..platform.billing import BillingError, fetch_report
+    from ..platform.spend import (
         SpendError,
         build_report,
         format_markdown,

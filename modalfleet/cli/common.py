@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..problems import Problem, format_json, format_text, has_errors
+from ..fleet.problems import Problem, format_json, format_text, has_errors
 
 
 class ExitCode(IntEnum):
@@ -38,7 +38,7 @@ def report(problems: list[Problem], fmt: str = "text", stream=None) -> None:
 
 def load_valid_fleet(root: Path, strategy: str | None = None, show_warnings: bool = True):
     """Validated fleet, or exit 1 after printing the problems. Warnings go to stderr."""
-    from ..checks import validate
+    from ..fleet.checks import validate
 
     loaded, problems = validate(root, only_strategy=strategy)
     if has_errors(problems):

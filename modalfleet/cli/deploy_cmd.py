@@ -1,4 +1,4 @@
-"""`deploy` and `status`: parse, run the pre-flight and the deploy (modalfleet.deploy), report.
+"""`deploy` and `status`: parse, run the pre-flight and the deploy (modalfleet.platform.deploy), report.
 
 rich is imported only for the live display, and only on a terminal in text mode.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from ..tables import table
+from ..report.tables import table
 from .common import ExitCode, load_valid_fleet, require_models, root_option
 
 FORMAT = click.option(
@@ -114,8 +114,8 @@ def deploy(
     stale generated/<strategy> (or --render), missing credentials. Exit 0 when every app
     deployed, 1 when any failed or the pre-flight refused, 2 for usage errors.
     """
-    from .. import deploy as core
-    from ..modal_backend import default_environment
+    from ..platform import deploy as core
+    from ..platform.modal_backend import default_environment
 
     fleet = load_valid_fleet(root, strategy)
     require_models(fleet, models)
@@ -282,8 +282,8 @@ def status(root, strategy, environment, fmt):
     Exit 0 when every app runs its current file, 2 when any drifts (not deployed, out of date,
     rolled back, untracked), 1 on error.
     """
-    from .. import deploy as core
-    from ..modal_backend import BackendError, default_environment
+    from ..platform import deploy as core
+    from ..platform.modal_backend import BackendError, default_environment
 
     fleet = load_valid_fleet(root, strategy)
     strategies = [strategy] if strategy else list(fleet.strategies)

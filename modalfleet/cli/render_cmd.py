@@ -31,7 +31,7 @@ def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates
     Validates first: with problems nothing is written. The write is atomic: on any failure
     generated/ stays as it was. Files no longer produced are removed.
     """
-    from ..render import (
+    from ..generate.render import (
         GENERATED_DIR,
         TEMPLATES_DIR,
         RenderError,

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..problems import format_json, format_text, has_errors
+from ..fleet.problems import format_json, format_text, has_errors
 from .common import ExitCode, require_strategy, root_option
 
 
@@ -19,7 +19,7 @@ from .common import ExitCode, require_strategy, root_option
 )
 def validate(root, strategy, strict, fmt):
     """Load the fleet, check it against the schemas and the semantic rules, print every problem."""
-    from ..checks import validate as run_validation
+    from ..fleet.checks import validate as run_validation
 
     loaded, problems = run_validation(root, only_strategy=strategy)
     if strategy is not None and loaded.fleet is not None:
@@ -44,14 +44,14 @@ def validate(root, strategy, strict, fmt):
 )
 def gpus(root, fmt):
     """The GPU catalog: VRAM, $/h, $/s, bf16 and fp8 support."""
-    from ..load import GPUS_FILE, _read  # the catalog alone: models.yaml may be broken
+    from ..fleet.load import GPUS_FILE, _read  # the catalog alone: models.yaml may be broken
 
     problems: list = []
     doc = _read(root, GPUS_FILE, "gpus", {}, problems)
     if doc is None:
         click.echo(format_text(problems), err=True)
         raise SystemExit(ExitCode.PROBLEMS)
-    from ..load import _catalog
+    from ..fleet.load import _catalog
 
     catalog = _catalog(doc.data)
     rows = [

@@ -61,14 +61,14 @@ def test_unknown_component_or_scheme_is_refused():
 
 
 def test_runtime_schemes_are_the_ones_sizes_accounts_for():
-    from modalfleet.sizes import QUANTIZATION_FACTORS
+    from modalfleet.fleet.sizes import QUANTIZATION_FACTORS
 
     assert set(quantize.SCHEME_DEVICES) == set(QUANTIZATION_FACTORS) - {"none"}
 
 
 def test_every_generated_model_quantizes_only_components_its_weights_break_down():
     """The generated MODEL dicts carry the quantization that sizes.py counted, component by component."""
-    from modalfleet.load import load_fleet
+    from modalfleet.fleet.load import load_fleet
 
     fleet = load_fleet(REPO).fleet
     for name, model in fleet.models.items():

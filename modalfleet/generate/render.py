@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .spec import Deployment, Fleet, Model
+from ..fleet.spec import Deployment, Fleet, Model
 
 GENERATED_DIR = "generated"
 TEMPLATES_DIR = "templates"
@@ -240,7 +240,7 @@ def render_tree(
     Paths are relative to generated/: "<strategy>/<model module>.py". Raises RenderError for a
     missing template or a template error (naming the template file and line).
     """
-    from .resolve import resolve
+    from ..fleet.resolve import resolve
 
     names = list(fleet.strategies) if strategies is None else list(strategies)
     env = make_environment(Path(templates_dir))

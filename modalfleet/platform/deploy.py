@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..fleet.resolve import resolve
+from ..fleet.spec import Deployment, Fleet
+from ..generate.render import GENERATED_DIR, TEMPLATES_DIR, content_hash
 from .modal_backend import (
     TOKEN_HELP,
     BackendError,
@@ -34,9 +37,6 @@ from .modal_backend import (
     config_problem,
     find_credentials,
 )
-from .render import GENERATED_DIR, TEMPLATES_DIR, content_hash
-from .resolve import resolve
-from .spec import Deployment, Fleet
 
 DEFAULT_PARALLEL = 4
 DEFAULT_RETRIES = 2
@@ -88,7 +88,7 @@ def check_generated(
     With render_first the tree is brought up to date first (written unless write is False,
     as for a dry run, which then describes what rendering would produce).
     """
-    from . import render
+    from ..generate import render
 
     try:
         rendered = render.render_tree(fleet, root / TEMPLATES_DIR, strategies=[strategy])

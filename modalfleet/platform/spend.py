@@ -19,9 +19,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ..fleet.spec import Fleet
+from ..report.tables import table
 from .billing import MANAGED_BY, TAG_MANAGED_BY, TAG_MODEL, TAG_STRATEGY, BillingRow
-from .spec import Fleet
-from .tables import table
 
 RESOLUTIONS = {"d": timedelta(days=1), "h": timedelta(hours=1)}
 ZERO = Decimal(0)
@@ -204,8 +204,8 @@ def daily_estimates(fleet: Fleet, strategy: str) -> tuple[dict[str, Decimal], di
     Models the cost model cannot price (no seconds for their GPU) come back in the second
     mapping with the reason.
     """
-    from .cost import CostError, model_cost
-    from .resolve import resolve
+    from ..economics.cost import CostError, model_cost
+    from ..fleet.resolve import resolve
 
     daily: dict[str, Decimal] = {}
     missing: dict[str, str] = {}
@@ -383,7 +383,7 @@ def to_dict(report: SpendReport) -> dict[str, Any]:
 
 
 def _usd(value: Decimal | None) -> str:
-    from .cost import usd
+    from ..report.money import usd
 
     return "-" if value is None else usd(value)
 

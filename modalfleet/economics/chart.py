@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .atomic import replace_file
-from .cost import StrategyCost, per_period, usd
+from ..fleet.atomic import replace_file
+from ..report.money import usd
+from .cost import StrategyCost, per_period
 
 
 class ChartError(Exception):

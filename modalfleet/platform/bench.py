@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from .spec import Catalog, Model
-from .tables import table
+from ..fleet.spec import Catalog, Model
+from ..report.tables import table
 
 # Fixed prompts per kind and fixed seeds: two runs of bench send the same requests, so their
 # figures are comparable (diffusion latency does not depend on the prompt, but success can).

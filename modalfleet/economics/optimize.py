@@ -13,18 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ..fleet.sizes import loaded_weights_gb, scheme_for
+from ..fleet.spec import Fleet, Gpu, Model
+from ..report.money import usd
+from ..report.numbers import seconds_text
 from .cost import (
     CostError,
     Seconds,
     percent,
     reference_gpu,
     seconds_on,
-    seconds_text,
     strategy_cost,
-    usd,
 )
-from .sizes import loaded_weights_gb, scheme_for
-from .spec import Fleet, Gpu, Model
 
 
 @dataclass(frozen=True)

@@ -14,20 +14,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from ..fleet.load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR
+from ..fleet.resolve import resolve
+from ..fleet.spec import ContainerPolicy, Fleet
+from ..report.money import pct, usd, usd_cents
+from ..report.tables import markdown_table, table
 from .cost import (
     model_cost,
-    pct,
     per_period,
     percent,
     reference_gpu,
-    usd,
-    usd_cents,
 )
-from .load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR
 from .optimize import vram_need_gb
-from .resolve import resolve
-from .spec import ContainerPolicy, Fleet
-from .tables import markdown_table, table
 
 COMMENT_MARKER = "<!-- modalfleet-plan -->"  # lets CI find and update its one comment
 
@@ -215,8 +213,8 @@ def read_fleet_at(root: Path, ref: str, dest: Path) -> None:
 
 def fleet_at(root: Path, ref: str) -> Fleet:
     """The validated fleet as committed at ref, or PlanError with its problems."""
-    from .checks import validate
-    from .problems import format_text, has_errors
+    from ..fleet.checks import validate
+    from ..fleet.problems import format_text, has_errors
 
     with tempfile.TemporaryDirectory(prefix="modalfleet-plan-") as folder:
         dest = Path(folder)

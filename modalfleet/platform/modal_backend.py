@@ -4,7 +4,7 @@ This is the only module of modalfleet that imports `modal`, and only inside func
 `validate`, `render`, `cost` and `plan` stay fast. Everything above it (deploy.py) talks to a
 `Backend`; tests put a fake in its place.
 
-Each app is deployed by a child process (`python -m modalfleet.modal_backend deploy ...`):
+Each app is deployed by a child process (`python -m modalfleet.platform.modal_backend deploy ...`):
 importing a generated module runs its top-level code (image definitions, decorators), and a
 broken module, a hung upload or a crash in the SDK must not take the other apps down with it.
 The child prints one result line (RESULT_MARKER + JSON) that the parent reads.
@@ -182,13 +182,19 @@ class ModalBackend:
         self.timeout_s = timeout_s
 
     def deploy(self, request: DeployRequest) -> Deployed:
-        command = [sys.executable, "-m", "modalfleet.modal_backend", "deploy", str(request.file)]
+        command = [
+            sys.executable,
+            "-m",
+            "modalfleet.platform.modal_backend",
+            "deploy",
+            str(request.file),
+        ]
         command += ["--name", request.app, "--tag", request.tag, "--module", request.module]
         if request.environment:
             command += ["--env", request.environment]
         # The child runs in the fleet repository; make sure it finds this modalfleet even when
         # it is run from a checkout rather than installed.
-        package_parent = str(Path(__file__).resolve().parent.parent)
+        package_parent = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
         try:
@@ -467,7 +473,7 @@ def _deploy_in_this_process(
 def _worker_main(argv: list[str]) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m modalfleet.modal_backend")
+    parser = argparse.ArgumentParser(prog="python -m modalfleet.platform.modal_backend")
     commands = parser.add_subparsers(dest="command", required=True)
     deploy = commands.add_parser("deploy", help="deploy one generated module")
     deploy.add_argument("file", type=Path)

@@ -15,11 +15,12 @@ Where seconds per request come from, in order:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Literal
 
-from .resolve import resolve
-from .spec import Catalog, Deployment, Fleet, Gpu, Model
+from ..fleet.resolve import resolve
+from ..fleet.spec import Catalog, Deployment, Fleet, Gpu, Model
+from ..report.numbers import number
 
 SpeedModel = Literal["flat", "relative"]
 SPEED_MODELS: tuple[str, ...] = ("flat", "relative")
@@ -278,53 +279,6 @@ def compare(
 
 
 # --- display helpers (pure: they return strings) ---------------------------------------------
-
-
-def _quantize(value: Decimal, places: int) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-
-
-def usd(value: Decimal, sign: bool = False, fine: bool = False) -> str:
-    """Dollars for a reader: $162.60, $2.168, $0.00164 (rounded here and only here).
-
-    Tens of dollars and up show cents; smaller sums keep up to three decimals (the seed's
-    $2.168 per day); sub-cent sums, and every sum under $1 when fine (a price per request),
-    keep six; trailing zeros are dropped.
-    """
-    magnitude = abs(value)
-    if magnitude >= 10 or magnitude == 0:
-        text = f"{_quantize(magnitude, 2):.2f}"
-    else:
-        places = 6 if magnitude < Decimal("0.01") or (fine and magnitude < 1) else 3
-        text = f"{_quantize(magnitude, places):f}".rstrip("0")
-        whole, _, decimals = text.partition(".")
-        text = f"{whole}.{decimals.ljust(2, '0')}"
-    prefix = "-" if value < 0 else ("+" if sign and value > 0 else "")
-    return f"{prefix}${text}"
-
-
-def usd_cents(value: Decimal, sign: bool = False) -> str:
-    """Dollars to the cent, as a headline shows them: $2.36."""
-    text = f"{_quantize(abs(value), 2):.2f}"
-    prefix = "-" if value < 0 else ("+" if sign and value > 0 else "")
-    return f"{prefix}${text}"
-
-
-def pct(value: Decimal | None, sign: bool = True) -> str:
-    if value is None:
-        return "n/a"
-    text = f"{_quantize(value, 1):.1f}"
-    return f"+{text}%" if sign and value > 0 else f"{text}%"
-
-
-def seconds_text(seconds: Decimal) -> str:
-    text = f"{_quantize(seconds, 2):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def number(value: Decimal) -> int | float:
-    """A Decimal as a JSON number: integral values as ints, the rest as the nearest float."""
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def to_dict(comparison: Comparison) -> dict:
