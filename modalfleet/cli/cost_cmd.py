@@ -69,19 +69,34 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
         except (ChartError, OSError) as exc:
             raise _fail(str(exc)) from None
 
+    from ..economics.fleet_simulation import FleetSimulator
+
+    simulator = FleetSimulator(fleet)
+    simulated = [
+        simulator.compare(c.current.strategy, c.baseline.strategy, period) for c in comparisons
+    ]
     if fmt == "json":
         from ..economics.cost import to_dict
+        from ..economics.simulation_report import comparison_dict
 
-        data = [to_dict(c) for c in comparisons]
+        data = [
+            {**to_dict(c), "simulated": comparison_dict(s)}
+            for c, s in zip(comparisons, simulated, strict=True)
+        ]
         click.echo(json.dumps(data[0] if strategy else data, indent=2))
     else:
         from ..economics.cost_report import format_side_by_side, format_strategy
+        from ..economics.simulation_report import format_comparison, format_totals
 
         markdown = fmt == "markdown"
         if strategy:
             click.echo(format_strategy(comparisons[0], markdown))
+            click.echo("")
+            click.echo(format_comparison(simulated[0], comparisons[0], markdown))
         else:
             click.echo(format_side_by_side(comparisons, markdown))
+            click.echo("")
+            click.echo(format_totals(simulated, comparisons, markdown))
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
 
