@@ -142,6 +142,9 @@ class FleetSimulator:
             self._done[name] = simulate_strategy(self.fleet, name, self.days, self.seed)
         return self._done[name]
 
+    def model(self, strategy: str, model: str) -> ModelSimulation:
+        return next(sim for sim in self.strategy(strategy) if sim.model == model)
+
     def compare(self, strategy: str, baseline: str, period: str) -> SimulatedComparison:
         return SimulatedComparison(
             strategy=strategy,
