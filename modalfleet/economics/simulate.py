@@ -1,13 +1,55 @@
 """Modal's autoscaler, simulated: what one model under one strategy is billed, and how long its
 requests wait (the serving model of issue #12, implemented exactly as its contract states).
 
-The interface below is fixed; the event loop lands with the simulation work.
+The serving model, for a horizon of T seconds:
+
+- Each container serves up to `max_inputs` requests at once; a request takes `service_time_s`
+  once it has a slot.
+- `min_containers` containers are ready from time 0 and the count never drops below it.
+- Requests wait in one FIFO queue. Whenever a slot is free on a ready container, the oldest
+  waiting request takes it. Among containers with a free slot the one with the most requests in
+  flight wins, then the one busy most recently, then the oldest container.
+- When a request arrives and cannot start at once, one new container starts if the waiting
+  requests (the new one included) exceed `max_inputs` x (containers still starting) and fewer
+  than `max_containers` exist. It is ready `cold_start_s` later and takes whatever is waiting
+  then: a slot elsewhere may have freed first, so it can find the queue empty.
+- A ready container with no request in flight is idle (the queue is then empty: a waiting
+  request would have taken its slot). After `scaledown_window_s` idle it shuts down, unless
+  that would leave fewer than `min_containers` containers (starting ones count).
+- Billed seconds: the sum over containers of min(shutdown, T) - start. Latency: finish -
+  arrival. Percentiles are nearest-rank. Every request arriving in [0, T) is served to its
+  end, past T if need be; billing stops at T.
+
+Readings of the contract where it leaves a choice (the tests pin each one):
+
+- "Busy most recently": a container with a request in flight is busy now, so it ranks above
+  every idle one (such ties go to the oldest); an idle one ranks by the time its last request
+  finished; one that has never served a request ranks below all that have.
+- Events at the same instant, in this order: requests finishing and containers becoming ready
+  (all of them first, then the waiting requests take the freed slots by the rule above, so
+  which event is handled first does not matter), then arrivals, then scaledowns. Finishes and
+  readiness first so a request arriving just as a slot frees takes it instead of starting a
+  container; scaledowns last so a container idle for exactly the window serves a request
+  arriving at that instant instead of shutting down under it. Containers whose windows end at
+  the same instant shut down youngest first, so when min_containers keeps one it is the oldest,
+  the one the slot rule prefers.
+- cold_start_rate: the share of requests whose wait ended because a container became ready,
+  i.e. that took a slot at the instant its container finished its cold start, having arrived
+  before that instant. A request that waited for a busy slot to free is not counted, even if a
+  container was starting meanwhile; with cold_start_s 0 nothing counts (nothing waits).
 """
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, insort
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+
+class SimulationError(ValueError):
+    """Arrivals, horizon or policy the serving model cannot take; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -37,8 +79,285 @@ class SimResult:
     latency_p99_s: float
     max_containers_used: int
     latencies: tuple[float, ...]  # per request, in arrival order
+    # (start, min(shutdown, horizon)) per container, warm pool first, then in start order.
+    container_spans: tuple[tuple[float, float], ...] = ()
+    # Indices (arrival order) of the requests counted in cold_start_rate.
+    cold_start_requests: tuple[int, ...] = ()
+    # The container (index into container_spans) each request ran on, in arrival order.
+    request_containers: tuple[int, ...] = ()
+
+    @property
+    def containers_started(self) -> int:
+        """Every container that ran, the warm pool included."""
+        return len(self.container_spans)
 
 
 def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float) -> SimResult:
-    """Serve `arrivals` (seconds from 0, any order, each < horizon_s) under `policy`."""
-    raise NotImplementedError("the event loop lands with issue #12")
+    """Serve `arrivals` (seconds from 0, any order, each < horizon_s) under `policy`.
+
+    Raises SimulationError for a policy, horizon or arrival the serving model cannot take.
+    """
+    _check_policy(policy)
+    horizon = _checked_horizon(horizon_s)
+    times = _checked_arrivals(arrivals, horizon)
+
+    service = float(policy.service_time_s)
+    cold_start = float(policy.cold_start_s)
+    window = float(policy.scaledown_window_s)
+    slots = policy.max_inputs
+    floor = policy.min_containers
+    ceiling = policy.max_containers
+    count = len(times)
+    inf = math.inf
+
+    # Containers are numbered in start order (0 = oldest); their state lives in parallel lists.
+    start_at: list[float] = [0.0] * floor  # the warm pool: started and ready at 0
+    in_flight: list[int] = [0] * floor
+    idle_since: list[float] = [0.0] * floor  # while idle: its last finish, or its readiness
+    shutdown_at: list[float] = [inf] * floor  # inf while it runs
+    held: list[bool] = [False] * floor  # idle past its window but kept by min_containers
+    busy_from: list[float] = [0.0] * floor  # when in_flight last went from 0 to 1
+    occupied = 0.0  # seconds within the horizon that a container had a request in flight
+
+    # Ready containers with a free slot, in three lists each sorted so the slot rule's winner
+    # is last (all are small: at most max_containers long):
+    partial: list[tuple[int, int]] = []  # (in flight, -number): busy now, room for more
+    recent: list[int] = []  # idle, served before: by (last finish, -number)
+    fresh: list[int] = sorted(-number for number in range(floor))  # idle, never served: -number
+    # Service time is one figure and slots are taken in time order, so requests finish in the
+    # order they started, and containers become ready in the order they started: plain lists
+    # and queues stand in for an event heap.
+    # Requests start in arrival order (FIFO), so request i's finish and container sit at index
+    # i; `finished` counts the requests whose finish has been handled.
+    finish_times: list[float] = []
+    served_by: list[int] = []
+    finished = 0
+    ready_times: deque[float] = deque()
+    ready_containers: deque[int] = deque()
+
+    alive = floor  # containers running: starting or ready
+    starting = 0
+    most_alive = floor
+    # A lower bound on when the first idle container's window ends: scaledowns are applied
+    # lazily, just before the next arrival that could see them, and at the end.
+    next_shutdown = window if floor else inf
+
+    latencies: list[float] = []
+    cold_waited: list[int] = []
+    started = 0  # requests that have had a slot: the FIFO queue is times[started:arrived]
+    arrived = 0
+    next_arrival = times[0] if count else inf
+
+    def take_slot(now: float) -> int:
+        """The container whose free slot the slot rule picks at `now`, marked one busier."""
+        if partial:
+            flying, negative = partial.pop()
+            number = -negative
+        elif recent:
+            number = recent.pop()
+            flying = 0
+        else:
+            number = -fresh.pop()
+            flying = 0
+        if not flying:
+            busy_from[number] = now
+            held[number] = False
+        flying += 1
+        in_flight[number] = flying
+        if flying < slots:
+            insort(partial, (flying, -number))
+        return number
+
+    def shut_down_idle(before: float) -> None:
+        """Shut down, in time order, idle containers whose window ended before `before`."""
+        nonlocal alive, next_shutdown
+        idle = recent + [-negative for negative in fresh]
+        due = sorted(
+            (idle_since[number] + window, -number)  # ties: the youngest goes first
+            for number in idle
+            if not held[number] and idle_since[number] + window < before
+        )
+        gone = set()
+        for at, negative in due:
+            if alive > floor:
+                alive -= 1
+                shutdown_at[-negative] = at
+                gone.add(-negative)
+            else:
+                held[-negative] = True
+        if gone:
+            recent[:] = [number for number in recent if number not in gone]
+            fresh[:] = [negative for negative in fresh if -negative not in gone]
+        next_shutdown = min(
+            (idle_since[n] + window for n in idle if n not in gone and not held[n]), default=inf
+        )
+
+    while True:
+        now = finish_times[finished] if finished < started else inf
+        if ready_times and ready_times[0] < now:
+            now = ready_times[0]
+
+        if now <= next_arrival:
+            if now == inf:
+                break
+            # 1. Slots freed at `now`: finished requests and containers whose cold start ends.
+            while finished < started and finish_times[finished] == now:
+                number = served_by[finished]
+                finished += 1
+                flying = in_flight[number]
+                if flying < slots:  # it had a free slot already: its place changes
+                    del partial[bisect_left(partial, (flying, -number))]
+                flying -= 1
+                in_flight[number] = flying
+                if flying:
+                    insort(partial, (flying, -number))
+                    continue
+                occupied += min(now, horizon) - min(busy_from[number], horizon)
+                idle_since[number] = now
+                # Idle containers that finished together rank oldest last (the winner).
+                place = len(recent)
+                while place and idle_since[recent[place - 1]] == now and recent[place - 1] < number:
+                    place -= 1
+                recent.insert(place, number)
+                if now + window < next_shutdown:  # a bound: a waiting request may take it
+                    next_shutdown = now + window
+            readied = ()
+            if ready_times and ready_times[0] == now:
+                readied = []
+                while ready_times and ready_times[0] == now:
+                    ready_times.popleft()
+                    number = ready_containers.popleft()
+                    starting -= 1
+                    idle_since[number] = now
+                    insort(fresh, -number)
+                    readied.append(number)
+                if now + window < next_shutdown:
+                    next_shutdown = now + window
+            # 2. The oldest waiting requests take the freed slots, the slot rule's winner first.
+            while started < arrived and (partial or recent or fresh):
+                number = take_slot(now)
+                waited = now - times[started]
+                if waited > 0 and number in readied:
+                    cold_waited.append(started)
+                latencies.append(waited + service)
+                finish_times.append(now + service)
+                served_by.append(number)
+                started += 1
+            if now < next_arrival:
+                continue
+
+        # 3. Arrivals at `now`: a free slot at once, or the queue and perhaps a new container.
+        now = next_arrival
+        if next_shutdown < now:
+            shut_down_idle(now)
+        while next_arrival == now:
+            arrived += 1
+            next_arrival = times[arrived] if arrived < count else inf
+            if partial or recent or fresh:  # a slot is free, so nobody is waiting
+                served_by.append(take_slot(now))
+                finish_times.append(now + service)
+                latencies.append(service)
+                started += 1
+            elif arrived - started > slots * starting and alive < ceiling:
+                ready_containers.append(len(start_at))
+                ready_times.append(now + cold_start)
+                start_at.append(now)
+                in_flight.append(0)
+                idle_since.append(now)
+                shutdown_at.append(inf)
+                held.append(False)
+                busy_from.append(now)
+                starting += 1
+                alive += 1
+                if alive > most_alive:
+                    most_alive = alive
+        # 4. Scaledowns at `now` come last: shut_down_idle applies them before the next arrival.
+
+    shut_down_idle(inf)
+
+    spans = tuple(
+        (start, min(end, horizon)) for start, end in zip(start_at, shutdown_at, strict=True)
+    )
+    billed = sum(end - start for start, end in spans)
+    warming = sum(min(start + cold_start, horizon) - start for start, _ in spans[floor:])
+    waited_sorted = sorted(latency for latency in latencies if latency != service)
+    return SimResult(
+        requests=count,
+        horizon_s=horizon,
+        busy_seconds=count * service,
+        billed_seconds=billed,
+        idle_seconds=max(0.0, billed - warming - occupied),
+        starting_seconds=warming,
+        cold_starts=len(start_at) - floor,
+        cold_start_rate=len(cold_waited) / count if count else 0.0,
+        latency_p50_s=_nearest_rank(50, count, service, waited_sorted),
+        latency_p95_s=_nearest_rank(95, count, service, waited_sorted),
+        latency_p99_s=_nearest_rank(99, count, service, waited_sorted),
+        max_containers_used=most_alive,
+        latencies=tuple(latencies),
+        container_spans=spans,
+        cold_start_requests=tuple(cold_waited),
+        request_containers=tuple(served_by),
+    )
+
+
+def _nearest_rank(percent: int, count: int, service: float, waited_sorted: list[float]) -> float:
+    """The nearest-rank percentile of `count` latencies: those that did not wait are exactly
+    `service` (the smallest possible), the rest are `waited_sorted`, so only they need sorting."""
+    if not count:
+        return 0.0
+    rank = math.ceil(percent * count / 100)  # 1-based
+    plain = count - len(waited_sorted)
+    return service if rank <= plain else waited_sorted[rank - plain - 1]
+
+
+def _check_policy(policy: ServingPolicy) -> None:
+    for name in ("service_time_s", "cold_start_s", "scaledown_window_s"):
+        value = getattr(policy, name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise SimulationError(f"{name} must be a finite number of seconds, got {value!r}")
+    if policy.service_time_s <= 0:
+        raise SimulationError(f"service_time_s must be above 0, got {policy.service_time_s!r}")
+    for name in ("cold_start_s", "scaledown_window_s"):
+        if getattr(policy, name) < 0:
+            raise SimulationError(f"{name} must be 0 or more, got {getattr(policy, name)!r}")
+    for name, least in (("min_containers", 0), ("max_containers", 1), ("max_inputs", 1)):
+        value = getattr(policy, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise SimulationError(f"{name} must be a whole number >= {least}, got {value!r}")
+    if policy.min_containers > policy.max_containers:
+        raise SimulationError(
+            f"min_containers ({policy.min_containers}) exceeds max_containers "
+            f"({policy.max_containers})"
+        )
+
+
+def _checked_horizon(horizon_s: float) -> float:
+    if isinstance(horizon_s, bool) or not isinstance(horizon_s, int | float):
+        raise SimulationError(f"the horizon must be a number of seconds, got {horizon_s!r}")
+    horizon = float(horizon_s)
+    if not (math.isfinite(horizon) and horizon > 0):
+        raise SimulationError(
+            f"the horizon must be a finite number of seconds above 0, got {horizon_s!r}"
+        )
+    return horizon
+
+
+def _checked_arrivals(arrivals: Sequence[float], horizon: float) -> list[float]:
+    try:
+        times = sorted(map(float, arrivals))
+    except (TypeError, ValueError) as error:
+        raise SimulationError(f"arrival times must be numbers of seconds: {error}") from None
+    if math.isnan(sum(times)):  # NaN sorts anywhere, so look at the sum, not the ends
+        raise SimulationError("arrival times must be numbers of seconds, got NaN")
+    if times and times[0] < 0:
+        raise SimulationError(f"arrival times must be 0 or more, got {times[0]!r}")
+    if times and not times[-1] < horizon:
+        raise SimulationError(
+            f"arrival at {times[-1]!r} s is not before the horizon ({horizon!r} s)"
+        )
+    return times
