@@ -79,7 +79,7 @@ def simulate_model(
             serving, policy=dataclasses.replace(serving.policy, **dict(overrides))
         )
     if arrivals is None:
-        arrivals = arrivals_for(fleet, fleet.models[model], horizon_s, seed)
+        arrivals = arrivals_for(fleet, model, horizon_s, seed)
     result = simulate(arrivals, serving.policy, horizon_s)
     return ModelSimulation(
         model=model,

@@ -133,10 +133,17 @@ def max_inputs_choices(fleet: Fleet, model: Model, strategy: str) -> tuple[int, 
 
 
 def search_model(
-    fleet: Fleet, model: Model, strategy: str, days: int = SEARCH_DAYS, seed: int = DEFAULT_SEED
+    fleet: Fleet,
+    model: Model,
+    strategy: str,
+    days: int = SEARCH_DAYS,
+    seed: int = DEFAULT_SEED,
+    prune: bool = True,
 ) -> ModelSearch:
+    """The cheapest policy meeting the model's target; prune=False simulates every policy (the
+    test that the bounds never discard the optimum compares the two)."""
     horizon = days * SECONDS_PER_DAY
-    arrivals = arrivals_for(fleet, model, horizon, seed)
+    arrivals = arrivals_for(fleet, model.name, horizon, seed)
     ruled_out: list[str] = []
     gpus: list[str] = []
     for gpu in fleet.catalog.by_price():
@@ -149,19 +156,19 @@ def search_model(
 
     evaluated: list[Evaluated] = []
     best: Evaluated | None = None
-    pruned = 0
+    space = 0  # every policy the grid holds; those not simulated were pruned
     busy = Decimal(len(arrivals))
     for gpu in gpus:
         serving = serving_policy(fleet, model.name, strategy, gpu=gpu)
         rate = serving.usd_per_second
         service = Decimal(str(serving.policy.service_time_s))
-        for max_inputs in max_inputs_choices(fleet, model, strategy):
-            for min_containers in MIN_CONTAINERS:
-                if min_containers > serving.policy.max_containers:
-                    break
+        mins = [m for m in MIN_CONTAINERS if m <= serving.policy.max_containers]
+        choices = max_inputs_choices(fleet, model, strategy)
+        space += len(choices) * len(mins) * len(WINDOWS_S)
+        for max_inputs in choices:
+            for min_containers in mins:
                 floor = max(busy * service / max_inputs, Decimal(min_containers * horizon))
-                if best is not None and floor * rate / days >= best.cost_per_day:
-                    pruned += len(WINDOWS_S)
+                if prune and best is not None and floor * rate / days >= best.cost_per_day:
                     break  # more warm containers only raise the floor
                 met_at_shortest = False
                 for index, window in enumerate(WINDOWS_S):
@@ -185,14 +192,11 @@ def search_model(
                         if best is None or item.cost_per_day < best.cost_per_day:
                             best = item
                         met_at_shortest = index == 0
-                        pruned += len(WINDOWS_S) - index - 1
-                        break
-                if met_at_shortest:
-                    pruned += len(WINDOWS_S) * (
-                        len([m for m in MIN_CONTAINERS if m > min_containers])
-                    )
+                        if prune:
+                            break
+                if prune and met_at_shortest:
                     break
-    return ModelSearch(model, tuple(evaluated), best, tuple(ruled_out), pruned)
+    return ModelSearch(model, tuple(evaluated), best, tuple(ruled_out), space - len(evaluated))
 
 
 def search(
