@@ -144,7 +144,10 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
     # lazily, just before the next arrival that could see them, and at the end.
     next_shutdown = window if floor else inf
 
-    latencies: list[float] = []
+    # Per request in arrival order: service time unless it waited (then written over), and the
+    # latencies of those that went through the queue, which alone need sorting for percentiles.
+    latencies: list[float] = [service] * count
+    queued_latencies: list[float] = []
     cold_waited: list[int] = []
     started = 0  # requests that have had a slot: the FIFO queue is times[started:arrived]
     arrived = 0
@@ -166,6 +169,21 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
         if flying < slots:
             insort(partial, (flying, -number))
         return number
+
+    def start_container(now: float) -> None:
+        """The autoscaler starts a container at `now`, for the requests waiting."""
+        nonlocal starting, alive, most_alive
+        ready_containers.append(len(start_at))
+        ready_times.append(now + cold_start)
+        start_at.append(now)
+        in_flight.append(0)
+        idle_since.append(now)
+        shutdown_at.append(inf)
+        held_since.append(-inf)
+        busy_from.append(now)
+        starting += 1
+        alive += 1
+        most_alive = max(most_alive, alive)
 
     def shut_down_idle(before: float) -> None:
         """Shut down, in time order, idle containers whose window ended before `before`."""
@@ -205,10 +223,39 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
         waiting = started < arrived
         limit = next_arrival
         if waiting:
-            if finished < started and finish_times[finished] < limit:
-                limit = finish_times[finished]
-            if ready_times and ready_times[0] < limit:
-                limit = ready_times[0]
+            free_at = finish_times[finished] if finished < started else inf
+            if ready_times and ready_times[0] < free_at:
+                free_at = ready_times[0]
+            # Arrivals before any slot frees join the queue, perhaps starting containers (no
+            # container is idle while requests wait, so no scaledown is due among them).
+            while next_arrival < free_at:
+                arrived += 1
+                if arrived - started > slots * starting and alive < ceiling:
+                    start_container(next_arrival)
+                    if ready_times[-1] < free_at:
+                        free_at = ready_times[-1]
+                next_arrival = times[arrived] if arrived < count else inf
+            limit = free_at if free_at < next_arrival else next_arrival
+        if (
+            single
+            and waiting
+            and finished < started
+            and finish_times[finished] == limit
+            and (finished + 1 == started or finish_times[finished + 1] != limit)
+            and not (ready_times and ready_times[0] == limit)
+        ):
+            # The busy case, short: one request finishes, alone at its instant, and its
+            # container, the only free one, takes the oldest waiting request at once.
+            number = served_by[finished]
+            finished += 1
+            latency = limit - times[started] + service
+            latencies[started] = latency
+            queued_latencies.append(latency)
+            finish_times.append(limit + service)
+            served_by.append(number)
+            started += 1
+            if limit < next_arrival:
+                continue
         while finished < started and finish_times[finished] <= limit:
             now = finish_times[finished]
             number = served_by[finished]
@@ -257,7 +304,9 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
                 waited = limit - times[started]
                 if waited > 0 and number in readied:
                     cold_waited.append(started)
-                latencies.append(waited + service)
+                latency = waited + service
+                latencies[started] = latency
+                queued_latencies.append(latency)
                 finish_times.append(limit + service)
                 served_by.append(number)
                 started += 1
@@ -277,24 +326,11 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
                 served_by.append(recent.pop())
             elif partial or recent or fresh:  # a slot is free, so nobody is waiting
                 served_by.append(take_slot(now))
-            elif arrived - started > slots * starting and alive < ceiling:
-                ready_containers.append(len(start_at))
-                ready_times.append(now + cold_start)
-                start_at.append(now)
-                in_flight.append(0)
-                idle_since.append(now)
-                shutdown_at.append(inf)
-                held_since.append(-inf)
-                busy_from.append(now)
-                starting += 1
-                alive += 1
-                if alive > most_alive:
-                    most_alive = alive
-                continue
             else:
+                if arrived - started > slots * starting and alive < ceiling:
+                    start_container(now)
                 continue
             finish_times.append(now + service)
-            latencies.append(service)
             started += 1
         # 4. Scaledowns at `now` come last: shut_down_idle applies them before the next arrival.
 
@@ -311,7 +347,7 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
     )
     billed = sum(end - start for start, end in spans)
     warming = sum(min(start + cold_start, horizon) - start for start, _ in spans[floor:])
-    waited_sorted = sorted(latency for latency in latencies if latency != service)
+    waited_sorted = sorted(queued_latencies)
     return SimResult(
         requests=count,
         horizon_s=horizon,
