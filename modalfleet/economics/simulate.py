@@ -188,33 +188,26 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
     def shut_down_idle(before: float) -> None:
         """Shut down, in time order, idle containers whose window ended before `before`."""
         nonlocal alive, next_shutdown
-        idle = [
-            number
-            for number in recent + [-negative for negative in fresh]
-            if held_since[number] != idle_since[number]
-        ]
-        due = sorted(
-            (idle_since[number] + window, -number)  # ties: the youngest goes first
-            for number in idle
-            if idle_since[number] + window < before
-        )
-        for at, negative in due:
-            if alive > floor:
-                alive -= 1
-                shutdown_at[-negative] = at
-            else:
-                held_since[-negative] = idle_since[-negative]
+        due = []
+        soonest = inf  # the first window to end among the idle containers that stay
+        for number in recent + [-negative for negative in fresh]:
+            if held_since[number] != idle_since[number]:  # not kept by min_containers
+                at = idle_since[number] + window
+                if at < before:
+                    due.append((at, -number))  # ties: the youngest goes first
+                elif at < soonest:
+                    soonest = at
         if due:
+            due.sort()
+            for at, negative in due:
+                if alive > floor:
+                    alive -= 1
+                    shutdown_at[-negative] = at
+                else:
+                    held_since[-negative] = idle_since[-negative]
             recent[:] = [number for number in recent if shutdown_at[number] == inf]
             fresh[:] = [negative for negative in fresh if shutdown_at[-negative] == inf]
-        next_shutdown = min(
-            (
-                idle_since[number] + window
-                for number in idle
-                if shutdown_at[number] == inf and held_since[number] != idle_since[number]
-            ),
-            default=inf,
-        )
+        next_shutdown = soonest
 
     while True:
         # 1. Free the slots of finished requests and of containers whose cold start ended: all
