@@ -36,7 +36,13 @@ Readings of the contract where it leaves a choice (the tests pin each one):
 - cold_start_rate: the share of requests whose wait ended because a container became ready,
   i.e. that took a slot at the instant its container finished its cold start, having arrived
   before that instant. A request that waited for a busy slot to free is not counted, even if a
-  container was starting meanwhile; with cold_start_s 0 nothing counts (nothing waits).
+  container was starting meanwhile; with cold_start_s 0 none counts (a container is ready the
+  instant it starts).
+- Which containers min_containers keeps is decided at each window's end: the warm pool may
+  shut down and a younger container stay. One kept past its window stays until a request takes
+  it (no container can start meanwhile: a start needs every slot busy).
+- Results per request (latencies, cold_start_requests, request_containers) are in arrival
+  order: index i is the i-th arrival once `arrivals` is sorted (they may come in any order).
 """
 
 from __future__ import annotations
