@@ -84,6 +84,7 @@ def test_diurnal_with_ratio_one_is_flat():
         (lambda: poisson(math.inf, DAY), "requests_per_day must be a finite number >= 0"),
         (lambda: poisson("many", DAY), "requests_per_day must be a number, got 'many'"),
         (lambda: poisson(1, 0), "the horizon must be a finite number of seconds above 0"),
+        (lambda: poisson(1, "a week"), "the horizon must be a finite number of seconds above 0"),
         (lambda: diurnal(1, DAY, 0.5), "peak_to_trough must be a finite number >= 1, got 0.5"),
         (lambda: diurnal(1, DAY, math.nan), "peak_to_trough must be a finite number >= 1"),
     ],

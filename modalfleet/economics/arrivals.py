@@ -243,7 +243,10 @@ def _rate(requests_per_day: float) -> float:
 
 
 def _horizon(horizon_s: float) -> float:
-    horizon = float(horizon_s)
+    try:
+        horizon = float(horizon_s)
+    except (TypeError, ValueError):
+        horizon = math.nan  # refused below, with the value as given
     if not (math.isfinite(horizon) and horizon > 0):
         raise ArrivalsError(
             f"the horizon must be a finite number of seconds above 0, got {horizon_s!r}"
