@@ -34,8 +34,10 @@ def test_golden_fleet_renders_the_expected_files():
     assert sorted(files) == [
         "cheap/tiny_flux.py",
         "cheap/tiny_lora.py",
+        "cheap/tiny_upscale.py",
         "fast/tiny_flux.py",
         "fast/tiny_lora.py",
+        "fast/tiny_upscale.py",
     ]
     assert sorted(expected) == sorted(files), "expected files differ from rendered ones"
     diffs = [

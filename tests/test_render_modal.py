@@ -60,6 +60,15 @@ CONTAINERS = {
     "performance-optimized": (0, 20, 900, 900),
     "hybrid": (0, 10, 300, 600),
 }
+# models.yaml resources: (cores, MiB). Flux loads 31.4 GiB of bf16 weights through host memory.
+RESOURCES = {
+    "flux_schnell": (4.0, 40 * 1024),
+    "flux_dev": (4.0, 40 * 1024),
+    "instantid": (4.0, 16 * 1024),  # defaults: {cpu: 4, memory_gb: 16}
+    "lora": (4.0, 16 * 1024),
+    "wan2_1": (4.0, 24 * 1024),
+    "seedvr2": (8.0, 32 * 1024),
+}
 APP_NAMES = {
     "flux_schnell": "flux-schnell",
     "flux_dev": "flux-dev",
@@ -134,6 +143,10 @@ def app_spec(module: ModuleType) -> dict:
         "methods": sorted(partials),
         "web_method": partials["web"].params.webhook_config.method,
         "gpu": service._spec.gpus,
+        "cpu": service._spec.cpu,
+        "memory_mib": service._spec.memory,
+        # @modal.concurrent(max_inputs=N) on the class; None when the module leaves it off (1).
+        "max_inputs": closure["max_concurrent_inputs"],
         "timeout": closure["timeout"],
         "min_containers": autoscaler.min_containers,
         "max_containers": autoscaler.max_containers,
@@ -162,6 +175,9 @@ def test_every_bundled_module_deploys_its_models_gpu_and_strategys_containers(st
             "methods": ["generate", "load", "web"],
             "web_method": "POST",
             "gpu": gpu,
+            "cpu": RESOURCES[module_name][0],
+            "memory_mib": RESOURCES[module_name][1],
+            "max_inputs": None,  # no bundled model serves two requests at once
             "timeout": timeout,
             "min_containers": minimum,
             "max_containers": maximum,
@@ -201,6 +217,21 @@ def test_golden_fleet_fallback_list_model_containers_volume_and_secrets():
         3,
         300,
     )
+
+
+def test_golden_fleet_resources_and_concurrency_reach_modal():
+    # defaults: {cpu: 2, memory_gb: 8} -> 2.0 cores, 8 x 1024 = 8192 MiB
+    flux = app_spec(import_generated(GOLDEN / "cheap/tiny_flux.py"))
+    assert (flux["cpu"], flux["memory_mib"], flux["max_inputs"]) == (2.0, 8192, None)
+    # tiny-lora's own {cpu: 0.5, memory_gb: 4.5}: 4.5 x 1024 = 4608 MiB
+    lora = app_spec(import_generated(GOLDEN / "fast/tiny_lora.py"))
+    assert (lora["cpu"], lora["memory_mib"], lora["max_inputs"]) == (0.5, 4608, None)
+    # tiny-upscale's containers {max_inputs: 2, scaledown_window_s: 3600} beat both strategies'
+    for strategy, minimum in (("cheap", 0), ("fast", 1)):
+        upscale = app_spec(import_generated(GOLDEN / f"{strategy}/tiny_upscale.py"))
+        assert upscale["max_inputs"] == 2
+        assert upscale["scaledown_window"] == 3600  # Modal's ceiling, accepted by modal 1.6.4
+        assert upscale["min_containers"] == minimum  # not overridden: the strategy's
 
 
 def test_generate_signature_defaults_are_the_models_params():

@@ -110,6 +110,8 @@ with image.imports():
 @app.cls(
     image=image,
     gpu="L40S",
+    cpu=4.0,  # physical cores reserved (and billed) per container
+    memory=40960,  # MiB (Modal's unit; models.yaml gives GiB), reserved and billed
     timeout=600,
     scaledown_window=300,
     min_containers=0,

@@ -132,6 +132,8 @@ with image.imports():
 @app.cls(
     image=image,
     gpu="A10",
+    cpu=4.0,  # physical cores reserved (and billed) per container
+    memory=16384,  # MiB (Modal's unit; models.yaml gives GiB), reserved and billed
     timeout=900,
     scaledown_window=900,
     min_containers=0,

@@ -102,6 +102,8 @@ with image.imports():
 @app.cls(
     image=image,
     gpu="A100-80GB",
+    cpu=4.0,  # physical cores reserved (and billed) per container
+    memory=24576,  # MiB (Modal's unit; models.yaml gives GiB), reserved and billed
     timeout=900,
     scaledown_window=900,
     min_containers=0,

@@ -1,13 +1,15 @@
 """Semantic checks on a loaded fleet. Each returns problems with the position of the node at fault.
 
 Codes (documented in the README): name, strategy-coverage, unknown-gpu, gpu-list, vram-fit,
-dtype-support, weights-pin, weights-size, weights-role, quantization, params, secret-literal.
+dtype-support, weights-pin, weights-size, weights-role, quantization, params, secret-literal,
+concurrency, trace, resources.
 (traffic and latency are enforced with the schema and carry those codes from there.)
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 from .load import GPUS_FILE, MODELS_FILE, Loaded
 from .problems import WARNING, Problem, problem
 from .sizes import loaded_weights_gb, quantized_components, scheme_for
-from .spec import Catalog, Fleet, Gpu, Model, is_python_keyword, module_name
+from .spec import Catalog, Fleet, Gpu, Model, Strategy, is_python_keyword, module_name
 from .yamlread import Document
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -56,7 +58,174 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
         found += check_model(fleet, model, models_doc, only_strategy)
         found += check_model_containers(fleet, model, models_doc)
         found += check_measured_gpus(fleet, model, models_doc)
+        found += check_concurrency(fleet, model, loaded.documents)
+        found += check_traffic_profile(model, models_doc)
+        found += check_resources(model, models_doc)
     return found
+
+
+# Why a kind's runtime cannot serve two requests at once in one container (@modal.concurrent
+# runs a sync method's inputs on threads that share the loaded pipeline). Every diffusers
+# pipeline keeps its denoising state on itself: scheduler.set_timesteps() and the scheduler's
+# step index are per-call state held by the one shared object, so two interleaved requests
+# corrupt each other's sampling. lora and instantid add per-request settings on top. The SeedVR2
+# CLI runs in a subprocess per request, so video-upscale is safe (its VRAM need is per request).
+CONCURRENCY_BLOCKERS: dict[str, str] = {
+    "text-to-image": "its diffusers pipeline keeps the scheduler's timesteps and step index on the one pipeline every request shares",
+    "text-to-video": "its diffusers pipeline keeps the scheduler's timesteps and step index on the one pipeline every request shares",
+    "lora": "each request calls set_adapters() on the shared pipeline, so concurrent requests would swap each other's adapter",
+    "instantid": "each request calls set_ip_adapter_scale() on the shared pipeline, so concurrent requests would change each other's identity strength",
+}
+
+
+def concurrency_blocker(kind: str) -> str | None:
+    """Why a model of this kind must keep max_inputs at 1; None when it may serve several."""
+    return CONCURRENCY_BLOCKERS.get(kind)
+
+
+def check_concurrency(fleet: Fleet, model: Model, documents: dict[str, Document]) -> list[Problem]:
+    """max_inputs > 1 only where the runtime allows it, and only where N requests fit the GPU."""
+    found: list[Problem] = []
+    reason = concurrency_blocker(model.kind)
+    if reason is not None and model.containers.get("max_inputs", 1) > 1:
+        # The model's own override: one problem, whatever the strategies say.
+        return [
+            problem(
+                "concurrency",
+                documents[MODELS_FILE].where(("models", model.name, "containers", "max_inputs")),
+                f"{model.name} ({model.kind}) cannot serve {model.containers['max_inputs']} requests at once: {reason}",
+                hint="set max_inputs: 1 (or remove it); scale with max_containers instead",
+            )
+        ]
+    for strategy in fleet.strategies.values():
+        max_inputs = strategy.containers.merged(model.containers).max_inputs
+        if max_inputs <= 1:
+            continue
+        where = _max_inputs_where(model, strategy, documents)
+        if reason is not None:
+            found.append(
+                problem(
+                    "concurrency",
+                    where,
+                    f"{model.name} ({model.kind}) cannot serve {max_inputs} requests at once (strategy {strategy.name}): {reason}",
+                    hint=f"give {model.name} containers: {{max_inputs: 1}} in models.yaml, or keep max_inputs at 1 in the strategy",
+                )
+            )
+            continue
+        # Each request in flight holds its own activations (here: its own CLI process and copy
+        # of the weights), so N at once need N times the model's VRAM.
+        for name in model.gpu.get(strategy.name, ()):
+            resolved = fleet.catalog.resolve(name)
+            if resolved is None:
+                continue
+            gpu = resolved[0]
+            need = max_inputs * model.vram_gb
+            if need > gpu.vram_gb:
+                found.append(
+                    problem(
+                        "concurrency",
+                        where,
+                        f"{model.name} with max_inputs {max_inputs} needs {need:g} GB ({max_inputs} x {model.vram_gb:g}) but {gpu.name} (strategy {strategy.name}) has {gpu.vram_gb:g} GB",
+                        hint=f"lower max_inputs to {max(1, int(gpu.vram_gb // model.vram_gb))} or use a bigger GPU",
+                    )
+                )
+    return found
+
+
+def _max_inputs_where(
+    model: Model, strategy: Strategy, documents: dict[str, Document]
+) -> tuple[str, int, int]:
+    # The node that set the value: the model's own override, else the strategy's.
+    if "max_inputs" in model.containers:
+        return documents[MODELS_FILE].where(("models", model.name, "containers", "max_inputs"))
+    return documents[strategy.file].where(("containers", "max_inputs"))
+
+
+def check_traffic_profile(model: Model, doc: Document) -> list[Problem]:
+    """A profile's options must belong to it, and a trace must be a readable file."""
+    traffic = model.traffic
+    base = ("models", model.name, "traffic")
+    found: list[Problem] = []
+    if traffic.peak_to_trough is not None and traffic.profile != "diurnal":
+        found.append(
+            problem(
+                "traffic",
+                doc.where(base + ("peak_to_trough",), key=True),
+                f"{model.name}: peak_to_trough applies only to profile: diurnal (profile is {traffic.profile})",
+                hint="set profile: diurnal or remove peak_to_trough",
+            )
+        )
+    if traffic.trace is None:
+        return found
+    where = doc.where(base + ("trace",))
+    if traffic.profile != "poisson" or traffic.peak_to_trough is not None:
+        found.append(
+            problem(
+                "traffic",
+                where,
+                f"{model.name}: a trace replays recorded arrivals; profile {traffic.profile} would be ignored",
+                hint="remove profile and peak_to_trough, or remove trace",
+            )
+        )
+    reason = _unreadable(traffic.trace)
+    if reason:
+        written = doc.data["models"][model.name]["traffic"]["trace"]  # as the user wrote it
+        found.append(
+            problem(
+                "trace",
+                where,
+                f"{model.name}: trace file {written!r} {reason}",
+                hint="a trace is a text file of arrival times, one a line, relative to the folder of models.yaml",
+            )
+        )
+    return found
+
+
+def _unreadable(path) -> str | None:
+    """Why path cannot be read as a trace; None when it can (its content is read later)."""
+    if not path.exists():
+        return "does not exist"
+    if not path.is_file():
+        return "is not a regular file"
+    if not os.access(path, os.R_OK):
+        return "is not readable"
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        return f"cannot be opened: {exc.strerror or exc}"
+    return None
+
+
+GIB = 2**30
+PROCESS_OVERHEAD_GIB = 3  # Python, torch, CUDA context host-side state
+
+
+def check_resources(model: Model, doc: Document) -> list[Problem]:
+    """Memory reserved below what loading the weights takes: billed at use, and OOM-prone."""
+    weights_gib = sum(w.size_gb for w in model.weights) * 1e9 / GIB
+    need = weights_gib + PROCESS_OVERHEAD_GIB
+    reserved = float(model.resources.memory_gib)
+    if reserved >= need:
+        return []
+    # The node that set the figure: the model's own resources, the defaults', or (neither: Modal's
+    # 128 MiB default applies) the model's name.
+    entry = doc.data["models"][model.name]
+    if "resources" in entry:
+        where = doc.where(("models", model.name, "resources", "memory_gb"))
+    elif "resources" in doc.data.get("defaults", {}):
+        where = doc.where(("defaults", "resources", "memory_gb"))
+    else:
+        where = doc.where(("models", model.name), key=True)
+    return [
+        problem(
+            "resources",
+            where,
+            f"{model.name} reserves {reserved:g} GiB of memory but loads {weights_gib:.1f} GiB of weights through host memory (+{PROCESS_OVERHEAD_GIB} GiB for the process)",
+            hint=f"set resources: {{memory_gb: {int(-(-need // 1))}}} or more: Modal bills the higher of reservation and use, so the estimate is low, and a container above its reservation can be OOM-killed",
+            severity=WARNING,
+        )
+    ]
 
 
 def _containers_problem(where: tuple[str, int, int], owner: str, low: int, high: int) -> Problem:

@@ -19,7 +19,18 @@ import jsonschema
 from referencing import Registry, Resource
 
 from .problems import Problem, has_errors, problem
-from .spec import Catalog, ContainerPolicy, Fleet, Gpu, Model, Strategy, Traffic, Weights
+from .spec import (
+    MODAL_DEFAULT_RESOURCES,
+    Catalog,
+    ContainerPolicy,
+    Fleet,
+    Gpu,
+    Model,
+    Resources,
+    Strategy,
+    Traffic,
+    Weights,
+)
 from .yamlread import Document, non_finite_numbers, read_yaml
 
 MODELS_FILE = "models.yaml"
@@ -124,6 +135,9 @@ def _explain(error: jsonschema.ValidationError, doc: Document) -> list[Problem]:
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [problem(code, where, f"{label} is missing required key {missing!r}")]
     if validator in ("anyOf", "oneOf"):
+        inner = _same_type_branch_error(error)
+        if inner is not None:  # right shape, wrong content: say what is wrong inside it
+            return _explain(inner, doc)
         return [problem(code, where, f"{label}: {_describe_any_of(error)}")]
     if validator == "enum":
         choices = ", ".join(repr(choice) for choice in error.validator_value)
@@ -175,6 +189,20 @@ def _explain(error: jsonschema.ValidationError, doc: Document) -> list[Problem]:
         ]
     message = error.message if len(error.message) < 200 else error.message[:200] + "..."
     return [problem(code, where, f"{label}: {message}")]
+
+
+def _same_type_branch_error(error: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
+    """For a number-or-mapping value given as a mapping (or a list): the first error inside the
+    branch of that type, e.g. a negative figure in a map, rather than "expected a number or a
+    mapping, got a mapping"."""
+    if not isinstance(error.instance, dict | list):
+        return None
+    wanted = "object" if isinstance(error.instance, dict) else "array"
+    for inner in error.context or ():
+        branch = error.validator_value[inner.relative_schema_path[0]]
+        if branch.get("type") == wanted and inner.validator != "type":
+            return inner
+    return None
 
 
 def _describe_any_of(error: jsonschema.ValidationError) -> str:
@@ -293,7 +321,7 @@ def load_fleet(root: Path) -> Loaded:
     if has_errors(problems) or gpus_doc is None or models_doc is None:
         return Loaded(None, problems, documents)
     fleet = Fleet(
-        models=_models(models_doc.data),
+        models=_models(models_doc.data, root),
         strategies=_strategies(strategy_docs),
         catalog=_catalog(gpus_doc.data),
         vram_headroom_gb=float(models_doc.data.get("defaults", {}).get("vram_headroom_gb", 0)),
@@ -317,7 +345,16 @@ def _catalog(data: dict) -> Catalog:
         for name, entry in data["gpus"].items()
     }
     prices = data.get("prices", {})
-    return Catalog(gpus=gpus, source=prices.get("source", ""), as_of=prices.get("as_of", ""))
+    cpu_memory = data.get("cpu_memory", {})
+    return Catalog(
+        gpus=gpus,
+        source=prices.get("source", ""),
+        as_of=prices.get("as_of", ""),
+        usd_per_core_second=_money(cpu_memory.get("usd_per_core_second", 0)),
+        usd_per_gib_second=_money(cpu_memory.get("usd_per_gib_second", 0)),
+        cpu_memory_source=cpu_memory.get("source", ""),
+        cpu_memory_as_of=cpu_memory.get("as_of", ""),
+    )
 
 
 def _strategies(docs: list[Document]) -> dict[str, Strategy]:
@@ -335,6 +372,7 @@ def _strategies(docs: list[Document]) -> dict[str, Strategy]:
                 max_containers=containers["max_containers"],
                 scaledown_window_s=containers["scaledown_window_s"],
                 timeout_s=containers["timeout_s"],
+                max_inputs=containers.get("max_inputs", 1),
             ),
             file=doc.file,
         )
@@ -343,19 +381,28 @@ def _strategies(docs: list[Document]) -> dict[str, Strategy]:
     return strategies
 
 
-def _models(data: dict) -> dict[str, Model]:
+def _flat_and_measured(value: float | dict | None) -> tuple[float | None, dict[str, float]]:
+    """A number, or a map GPU -> measured figure that may carry "default": the flat figure for
+    the GPUs it does not name (traffic.seconds_per_request and cold_start_s share this shape)."""
+    if isinstance(value, dict):
+        return value.get("default"), {k: v for k, v in value.items() if k != "default"}
+    return value, {}
+
+
+def _resources(entry: dict | None, fallback: Resources) -> Resources:
+    if entry is None:
+        return fallback
+    return Resources(cpu=_money(entry["cpu"]), memory_gb=_money(entry["memory_gb"]))
+
+
+def _models(data: dict, root: Path) -> dict[str, Model]:
     defaults = data.get("defaults", {})
+    default_resources = _resources(defaults.get("resources"), MODAL_DEFAULT_RESOURCES)
     models: dict[str, Model] = {}
     for name, entry in data["models"].items():
         traffic = entry["traffic"]
-        seconds = traffic["seconds_per_request"]
-        # A map of measured seconds per GPU may carry "default": the flat figure for the others.
-        flat = seconds.get("default") if isinstance(seconds, dict) else seconds
-        measured = (
-            {k: v for k, v in seconds.items() if k != "default"}
-            if isinstance(seconds, dict)
-            else {}
-        )
+        flat, measured = _flat_and_measured(traffic["seconds_per_request"])
+        cold_flat, cold_measured = _flat_and_measured(entry.get("cold_start_s"))
         quantization = entry.get("quantization", {})
         if isinstance(quantization, str):
             quantization = {"*": quantization}
@@ -385,6 +432,11 @@ def _models(data: dict) -> dict[str, Model]:
                 requests_per_day=_money(traffic["requests_per_day"]),
                 seconds_per_request=None if flat is None else _money(flat),
                 seconds_by_gpu={k: _money(v) for k, v in measured.items()},
+                profile=traffic.get("profile", "poisson"),
+                peak_to_trough=(
+                    float(traffic["peak_to_trough"]) if "peak_to_trough" in traffic else None
+                ),
+                trace=root / traffic["trace"] if "trace" in traffic else None,
             ),
             gpu={
                 str(strategy): tuple(choice) if isinstance(choice, list) else (choice,)
@@ -394,5 +446,8 @@ def _models(data: dict) -> dict[str, Model]:
             volume=entry.get("volume", defaults.get("volume", "model-weights")),
             secrets=tuple(entry.get("secrets", defaults.get("secrets", ()))),
             containers=dict(entry.get("containers", {})),
+            resources=_resources(entry.get("resources"), default_resources),
+            cold_start_s=None if cold_flat is None else float(cold_flat),
+            cold_start_by_gpu={str(k): float(v) for k, v in cold_measured.items()},
         )
     return models

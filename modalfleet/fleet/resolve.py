@@ -16,16 +16,19 @@ def resolve(fleet: Fleet, strategy_name: str) -> list[Deployment]:
     """
     if strategy_name not in fleet.strategies:
         raise UnknownStrategy(strategy_name)
+    return [deployment(fleet, strategy_name, name) for name in fleet.models]
+
+
+def deployment(fleet: Fleet, strategy_name: str, model_name: str) -> Deployment:
+    """One model under one strategy: its GPUs and its container policy, the model's own
+    `containers:` overriding the strategy's key by key. Same assumptions as resolve()."""
+    if strategy_name not in fleet.strategies:
+        raise UnknownStrategy(strategy_name)
     strategy = fleet.strategies[strategy_name]
-    deployments = []
-    for model in fleet.models.values():
-        gpus = tuple(fleet.catalog.modal_name(name) for name in model.gpu[strategy_name])
-        deployments.append(
-            Deployment(
-                model=model,
-                strategy=strategy,
-                gpus=gpus,
-                containers=strategy.containers.merged(model.containers),
-            )
-        )
-    return deployments
+    model = fleet.models[model_name]
+    return Deployment(
+        model=model,
+        strategy=strategy,
+        gpus=tuple(fleet.catalog.modal_name(name) for name in model.gpu[strategy_name]),
+        containers=strategy.containers.merged(model.containers),
+    )

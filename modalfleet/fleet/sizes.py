@@ -20,17 +20,22 @@ def scheme_for(model: Model, component: str) -> str:
     return model.quantization.get(component, model.quantization.get("*", "none"))
 
 
-def loaded_weights_gb(model: Model) -> float:
-    """Weights in VRAM after quantization, in GB (rounded to 0.01)."""
+def loaded_weights_gb(model: Model, factors: dict[str, float] = QUANTIZATION_FACTORS) -> float:
+    """Weights in VRAM after quantization, in GB (rounded to 0.01).
+
+    `factors` maps a scheme to the fraction of the 16-bit size counted: by default what each
+    scheme leaves in VRAM; the cold-start estimate passes its own (what crosses PCIe, or the
+    seconds each scheme takes per GB) and sums the same breakdown.
+    """
     total = 0.0
     for weights in model.weights:
         if weights.components:
             for component, size in weights.components.items():
-                total += size * QUANTIZATION_FACTORS[scheme_for(model, component)]
+                total += size * factors[scheme_for(model, component)]
             # Whatever the breakdown does not name stays 16-bit.
-            total += max(0.0, weights.size_gb - sum(weights.components.values()))
+            total += max(0.0, weights.size_gb - sum(weights.components.values())) * factors["none"]
         else:
-            total += weights.size_gb * QUANTIZATION_FACTORS[model.quantization.get("*", "none")]
+            total += weights.size_gb * factors[model.quantization.get("*", "none")]
     return round(total, 2)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import keyword
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 STRATEGY_SUFFIXES = ("!", "+")  # Modal: "H100!" pins the exact GPU, "B200+" allows an upgrade
@@ -41,6 +43,17 @@ class Catalog:
     gpus: dict[str, Gpu]
     source: str = ""
     as_of: str = ""
+    # Modal bills CPU and memory per second beside the GPU, at the higher of the reservation
+    # and the use (gpus.yaml cpu_memory:). Zero when a catalog does not state them: then
+    # has_cpu_memory_prices is False and a simulated bill covers the GPU only.
+    usd_per_core_second: Decimal = Decimal(0)  # per physical core
+    usd_per_gib_second: Decimal = Decimal(0)
+    cpu_memory_source: str = ""
+    cpu_memory_as_of: str = ""
+
+    @property
+    def has_cpu_memory_prices(self) -> bool:
+        return bool(self.cpu_memory_source)
 
     def resolve(self, name: str) -> tuple[Gpu, str] | None:
         """Catalog GPU and Modal suffix for a GPU string; aliases are case-insensitive."""
@@ -83,12 +96,50 @@ class Weights:
     components: dict[str, float] = field(default_factory=dict)
 
 
+TRAFFIC_PROFILES = ("poisson", "diurnal")
+
+
 @dataclass(frozen=True)
 class Traffic:
     requests_per_day: Decimal
     seconds_per_request: Decimal | None  # the flat figure (the seed's assumption)
     # Measured per GPU; cost.seconds_on picks between these and the flat figure.
     seconds_by_gpu: dict[str, Decimal] = field(default_factory=dict)
+    # How requests arrive over a day, for the serving simulation (economics.arrivals).
+    profile: str = "poisson"  # one of TRAFFIC_PROFILES
+    peak_to_trough: float | None = None  # diurnal only: busiest hour's rate / quietest hour's
+    # A file of recorded arrival times to replay instead of a profile, resolved against the
+    # fleet root when loaded (models.yaml writes it relative to that root).
+    trace: Path | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """CPU cores and memory reserved per container (@app.cls(cpu=..., memory=...)).
+
+    Modal bills both per second at the higher of the reservation and the use, so the cost
+    model prices exactly what the template reserves: memory_mib, not the YAML's GiB figure.
+    """
+
+    cpu: Decimal  # physical cores (Modal's unit), may be fractional
+    memory_gb: Decimal  # GiB (2**30 bytes): Modal bills memory per GiB-second
+
+    @property
+    def memory_mib(self) -> int:
+        # Modal's `memory=` is an integer number of MiB; round up so the reservation is never
+        # below what models.yaml asks for.
+        return math.ceil(self.memory_gb * 1024)
+
+    @property
+    def memory_gib(self) -> Decimal:
+        """The reserved memory as rendered, in GiB: what is billed."""
+        return Decimal(self.memory_mib) / 1024
+
+
+# What Modal reserves when @app.cls names no cpu/memory: 0.125 cores and 128 MiB
+# (modal.com/docs/guide/resources). A model without `resources` (its own or in `defaults:`) is
+# rendered and priced with these, and validate warns when its weights need more memory.
+MODAL_DEFAULT_RESOURCES = Resources(cpu=Decimal("0.125"), memory_gb=Decimal("0.125"))
 
 
 @dataclass(frozen=True)
@@ -97,6 +148,7 @@ class ContainerPolicy:
     max_containers: int
     scaledown_window_s: int
     timeout_s: int
+    max_inputs: int = 1  # requests one container serves at once (@modal.concurrent)
 
     def merged(self, override: dict[str, int]) -> ContainerPolicy:
         values = {**self.__dict__, **override}
@@ -130,6 +182,12 @@ class Model:
     volume: str
     secrets: tuple[str, ...]
     containers: dict[str, int] = field(default_factory=dict)
+    resources: Resources = field(default_factory=lambda: MODAL_DEFAULT_RESOURCES)
+    # Seconds from a container's start until it serves (models.yaml cold_start_s): a flat figure
+    # and/or measured per GPU (bench --write). Where neither applies, economics.coldstart
+    # estimates it from the weights and labels it ESTIMATE.
+    cold_start_s: float | None = None
+    cold_start_by_gpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def module_name(self) -> str:

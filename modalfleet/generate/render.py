@@ -197,6 +197,9 @@ def template_context(deployment: Deployment, strategy_name: str) -> dict[str, An
         "template_name": template_name(model.kind),
         "gpu": gpus[0] if len(gpus) == 1 else gpus,
         "containers": deployment.containers,
+        # Modal takes cores as a float and memory as integer MiB (models.yaml says GiB).
+        "cpu": float(model.resources.cpu),
+        "memory_mib": model.resources.memory_mib,
         "module_name": model.module_name,
     }
 

@@ -91,6 +91,8 @@ with image.imports():
 @app.cls(
     image=image,
     gpu="T4",
+    cpu=2.0,  # physical cores reserved (and billed) per container
+    memory=8192,  # MiB (Modal's unit; models.yaml gives GiB), reserved and billed
     timeout=300,
     scaledown_window=60,
     min_containers=0,

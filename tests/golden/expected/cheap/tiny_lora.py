@@ -108,6 +108,8 @@ with image.imports():
 @app.cls(
     image=image,
     gpu="T4",
+    cpu=0.5,  # physical cores reserved (and billed) per container
+    memory=4608,  # MiB (Modal's unit; models.yaml gives GiB), reserved and billed
     timeout=300,
     scaledown_window=60,
     min_containers=0,

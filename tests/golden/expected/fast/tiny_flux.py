@@ -94,6 +94,8 @@ with image.imports():
         "A10",
         "L40S",
     ],
+    cpu=2.0,  # physical cores reserved (and billed) per container
+    memory=8192,  # MiB (Modal's unit; models.yaml gives GiB), reserved and billed
     timeout=900,
     scaledown_window=600,
     min_containers=1,

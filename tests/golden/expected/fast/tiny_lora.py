@@ -108,6 +108,8 @@ with image.imports():
 @app.cls(
     image=image,
     gpu="A10",
+    cpu=0.5,  # physical cores reserved (and billed) per container
+    memory=4608,  # MiB (Modal's unit; models.yaml gives GiB), reserved and billed
     timeout=900,
     scaledown_window=600,
     min_containers=1,
