@@ -7,6 +7,8 @@ import math
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modalfleet.economics import arrivals
 from modalfleet.economics.arrivals import (
@@ -82,6 +84,7 @@ def test_diurnal_with_ratio_one_is_flat():
         (lambda: poisson(math.inf, DAY), "requests_per_day must be a finite number >= 0"),
         (lambda: poisson("many", DAY), "requests_per_day must be a number, got 'many'"),
         (lambda: poisson(1, 0), "the horizon must be a finite number of seconds above 0"),
+        (lambda: poisson(1, "a week"), "the horizon must be a finite number of seconds above 0"),
         (lambda: diurnal(1, DAY, 0.5), "peak_to_trough must be a finite number >= 1, got 0.5"),
         (lambda: diurnal(1, DAY, math.nan), "peak_to_trough must be a finite number >= 1"),
     ],
@@ -184,3 +187,27 @@ def test_a_billion_line_file_fails_fast_without_reading_it_all(tmp_path):
     with pytest.raises(TraceError) as caught:
         read_trace(trace)
     assert caught.value.line == MAX_TRACE_LINES + 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=30),
+            st.floats(allow_nan=True).map(repr),
+            st.datetimes().map(lambda moment: moment.isoformat()),
+            st.sampled_from(["", "# note", "12 # note", "-0", "1_000", "2026-01-21T00:00:00Z"]),
+        ),
+        max_size=12,
+    )
+)
+def test_any_text_gives_arrivals_or_a_trace_error(lines):
+    text = "\n".join(lines)
+    try:
+        times = read_trace(text)
+    except TraceError as error:
+        assert 1 <= error.line <= max(1, len(text.splitlines()))
+        assert str(error).startswith(f"line {error.line}: ")
+    else:
+        assert times == sorted(times)
+        assert all(0 <= at < math.inf for at in times)

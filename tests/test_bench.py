@@ -157,6 +157,21 @@ def test_verdicts_and_recommendation(fleet):
     assert report.recommended == "A10"
     assert report.reason == "cheapest GPU that passes every criterion (38.2% saved against L40S)"
     assert bench.measured_seconds(report) == pytest.approx({"T4": 4.0, "A10": 2.3, "L40S": 2.1})
+    # Cold start = first request - warm mean: 40 - 4.0, 35 - 2.3, 30 - 2.1.
+    assert bench.measured_cold_starts(report) == pytest.approx(
+        {"T4": 36.0, "A10": 32.7, "L40S": 27.9}
+    )
+
+
+def test_a_first_request_that_was_not_cold_records_no_cold_start(fleet):
+    clock = FakeClock()
+    # T4's first request is 0.9 s slower than its warm mean of 4.0 (under the 1 s floor: its
+    # container was already up); A10's is 1.0 s slower, the floor itself.
+    executor = ScriptedExecutor(clock, {"T4": [4.9, 4.0, 4.0], "A10": [3.3, 2.3, 2.3]})
+    requests = build_requests("text-to-image", 2)
+    runs, _ = run_bench(executor, ["T4", "A10"], requests, warmup=0, clock=clock)
+    report = evaluate(fleet.models["flux-schnell"], fleet.catalog, runs, "A10", 2, 0)
+    assert bench.measured_cold_starts(report) == pytest.approx({"A10": 1.0})
 
 
 def test_no_gpu_passes(fleet):
@@ -339,6 +354,30 @@ def test_write_changes_only_the_traffic_line():
     ]
 
 
+def test_write_adds_cold_start_s_after_traffic_and_updates_it_in_place():
+    before = (REPO / "models.yaml").read_text()
+    after = with_measured_seconds(before, "flux-dev", {"L40S": 9.5}, {"L40S": 44.567})
+    diff = [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
+    assert diff == [
+        "-    traffic: {requests_per_day: 300, seconds_per_request: 10}",
+        "+    traffic: {requests_per_day: 300, seconds_per_request: {default: 10, L40S: 9.5}}",
+        "+    cold_start_s: {L40S: 44.57}",
+    ]
+    again = with_measured_seconds(after, "flux-dev", {}, {"A10G": 38, "L40S": 40.1})
+    assert again == after.replace(
+        "cold_start_s: {L40S: 44.57}", "cold_start_s: {L40S: 40.1, A10G: 38.0}"
+    )
+    # A flat cold_start_s is kept as the default for the GPUs not measured.
+    flat = after.replace("cold_start_s: {L40S: 44.57}", "cold_start_s: 50")
+    assert "cold_start_s: {default: 50, T4: 60.0}" in with_measured_seconds(
+        flat, "flux-dev", {}, {"T4": 60}
+    )
+
+
 def test_write_keeps_a_block_layout_and_its_indentation():
     before = (
         "version: 1\n"
@@ -391,7 +430,9 @@ class FakeCls:
         failures: dict[str, set[int]] | None = None,
         missing: Exception | None = None,
         interrupt_at: int | None = None,
+        cold_s: dict[str, float] | None = None,
     ):
+        self.cold_s = cold_s or {}  # GPU -> seconds its first request sleeps (a container start)
         self.failures = failures or {}
         self.missing = missing
         self.interrupt_at = interrupt_at
@@ -423,6 +464,8 @@ class FakeCls:
                     raise KeyboardInterrupt
                 if index in fake.failures.get(gpu, set()):
                     raise RuntimeError("container crashed")
+                if index == 0 and gpu in fake.cold_s:
+                    time.sleep(fake.cold_s[gpu])
                 return b"\x89PNG fake"
 
         class Instance:
@@ -495,7 +538,35 @@ def test_cli_bench_write_records_measured_seconds(fake_modal, fleet_dir):
         changed[0][1],
     )
     assert "wrote models.yaml lora.traffic.seconds_per_request: T4 " in result.stderr
+    # Instant fake answers: no first request was slower, so no cold start is written.
+    assert "no cold start recorded for T4, L40S" in result.stderr
     assert run_cli("validate", root=fleet_dir).exit_code == 0
+
+
+def test_cli_bench_write_records_the_cold_start_after_the_traffic_line(fake_modal, fleet_dir):
+    # T4's first request sleeps 1.2 s (a container start); L40S's container was already up.
+    fake_modal(cold_s={"T4": 1.2})
+    before = (fleet_dir / "models.yaml").read_text()
+    result = run_cli(
+        *"bench --model lora --gpus T4 --baseline-gpu L40S --requests 2 --warmup 0 --write".split(),
+        root=fleet_dir,
+    )
+    assert result.exit_code == 0, result.text
+    after = (fleet_dir / "models.yaml").read_text()
+    added = [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+        if line[:1] == "+" and not line.startswith("+++")
+    ]
+    assert added[0].startswith("+    traffic: {requests_per_day: 100, seconds_per_request: {")
+    assert re.fullmatch(r"\+    cold_start_s: \{T4: 1\.2\d?\}", added[1]), added
+    assert len(added) == 2
+    assert "wrote models.yaml lora.cold_start_s: T4 1.2" in result.stderr
+    assert "no cold start recorded for L40S" in result.stderr
+    loaded = load_fleet(fleet_dir)
+    assert loaded.ok, loaded.problems
+    model = loaded.fleet.models["lora"]
+    assert 1.2 <= model.cold_start_by_gpu["T4"] < 1.3 and model.cold_start_s is None
 
 
 def test_cli_bench_errors(fake_modal, fleet_dir):

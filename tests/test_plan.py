@@ -316,3 +316,41 @@ def test_pre_commit_hooks_run_existing_commands():
         assert hook["pass_filenames"] is False and hook["language"] == "python"
         assert_cli_accepts(cli_invocations(hook["entry"])[0])
     assert hooks[1]["entry"] == "modalfleet render --check"
+
+
+def test_plan_against_a_ref_reads_the_traces_committed_there(tmp_path):
+    """validate checks that a model's traffic.trace exists: the fleet at the ref carries its own
+    trace file (as committed there), and a trace missing at the ref is that fleet's problem."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "test@example.com")
+    git(root, "config", "user.name", "test")
+    fleet = copy_fleet(root / "infra", with_generated=False)
+    (fleet / "traces").mkdir()
+    (fleet / "traces" / "lora.txt").write_text("# seconds\n0\n30.5\n")
+    edit(
+        fleet / "models.yaml",
+        "traffic: {requests_per_day: 100, seconds_per_request: 10}",
+        "traffic: {requests_per_day: 100, seconds_per_request: 10, trace: traces/lora.txt}",
+    )
+    git(root, "add", "infra")
+    git(root, "commit", "-q", "-m", "lora replays its trace")
+    (fleet / "traces" / "lora.txt").unlink()  # gone from the working tree, still at HEAD
+    result = run_cli("plan", "--strategy", "hybrid", "--against", "HEAD", root=fleet)
+    # The working tree's fleet is the one missing its trace; HEAD's loads.
+    assert result.exit_code == 1, result.text
+    assert "the fleet at HEAD has problems" not in result.text
+    assert "trace file 'traces/lora.txt' does not exist" in result.text
+    (fleet / "traces" / "lora.txt").write_text("0\n")
+    result = run_cli("plan", "--strategy", "hybrid", "--against", "HEAD", root=fleet)
+    assert result.exit_code == 0, result.text
+    # A ref whose own models.yaml names a trace it never committed: that fleet's problem.
+    edit(fleet / "models.yaml", "trace: traces/lora.txt", "trace: traces/other.txt")
+    (fleet / "traces" / "other.txt").write_text("0\n")
+    git(root, "add", "infra/models.yaml")
+    git(root, "commit", "-q", "-m", "points at an uncommitted trace")
+    result = run_cli("plan", "--strategy", "hybrid", "--against", "HEAD", root=fleet)
+    assert result.exit_code == 1
+    assert "the fleet at HEAD has problems" in result.text
+    assert "trace file 'traces/other.txt' does not exist" in result.text

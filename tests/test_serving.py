@@ -189,3 +189,27 @@ def test_a_catalog_without_cpu_memory_prices_bills_the_gpu_alone(fleet_dir):
     )
     assert not fleet.catalog.has_cpu_memory_prices
     assert serving_policy(fleet, "flux-schnell", "hybrid").usd_per_second == D("0.000164")
+
+
+def test_traffic_profile_and_trace_load_into_the_spec(fleet_dir):
+    (fleet_dir / "traces").mkdir()
+    (fleet_dir / "traces" / "week.txt").write_text("0.5\n61\n")
+    fleet = edited_fleet(
+        fleet_dir,
+        "models.yaml",
+        "traffic: {requests_per_day: 300, seconds_per_request: 10}",
+        "traffic: {requests_per_day: 300, seconds_per_request: 10, trace: traces/week.txt}",
+    )
+    fleet = edited_fleet(
+        fleet_dir,
+        "models.yaml",
+        "traffic: {requests_per_day: 200, seconds_per_request: 10}",
+        "traffic: {requests_per_day: 200, seconds_per_request: 10, profile: diurnal, peak_to_trough: 4}",
+    )
+    dev, instantid, lora = (
+        fleet.models[name].traffic for name in ("flux-dev", "instantid", "lora")
+    )
+    # The trace is resolved against the fleet root, not the working directory.
+    assert dev.trace == fleet_dir / "traces" / "week.txt" and dev.profile == "poisson"
+    assert (instantid.profile, instantid.peak_to_trough, instantid.trace) == ("diurnal", 4.0, None)
+    assert (lora.profile, lora.peak_to_trough, lora.trace) == ("poisson", None, None)

@@ -152,7 +152,7 @@ class _Progress:
 @click.option(
     "--write",
     is_flag=True,
-    help="Record the measured seconds per GPU in models.yaml (traffic.seconds_per_request).",
+    help="Record the measured seconds and cold start per GPU in models.yaml (traffic.seconds_per_request, cold_start_s).",
 )
 @click.option(
     "--local",
@@ -208,6 +208,7 @@ def bench(
         evaluate,
         format_markdown,
         format_text,
+        measured_cold_starts,
         measured_seconds,
         run_bench,
         to_dict,
@@ -302,11 +303,13 @@ def bench(
         click.echo("bench: every request failed", err=True)
         raise SystemExit(ExitCode.PROBLEMS)
     if write:
-        _write(root, model_name, measured_seconds(report))
+        _write(root, model_name, measured_seconds(report), measured_cold_starts(report))
     raise SystemExit(ExitCode.OK)
 
 
-def _write(root: Path, model_name: str, seconds: dict[str, float]) -> None:
+def _write(
+    root: Path, model_name: str, seconds: dict[str, float], cold_starts: dict[str, float]
+) -> None:
     from ..fleet.load import MODELS_FILE
     from ..fleet.yamledit import EditError, write_measured_seconds
 
@@ -316,7 +319,7 @@ def _write(root: Path, model_name: str, seconds: dict[str, float]) -> None:
         )
         raise SystemExit(ExitCode.PROBLEMS)
     try:
-        before, after = write_measured_seconds(root / MODELS_FILE, model_name, seconds)
+        before, after = write_measured_seconds(root / MODELS_FILE, model_name, seconds, cold_starts)
     except EditError as exc:
         click.echo(f"bench: {exc}", err=True)
         raise SystemExit(ExitCode.PROBLEMS) from None
@@ -326,6 +329,16 @@ def _write(root: Path, model_name: str, seconds: dict[str, float]) -> None:
         f"bench: {state} {MODELS_FILE} {model_name}.traffic.seconds_per_request: {figures}",
         err=True,
     )
+    if cold_starts:
+        colds = ", ".join(f"{gpu} {value:.2f} s" for gpu, value in cold_starts.items())
+        click.echo(f"bench: {state} {MODELS_FILE} {model_name}.cold_start_s: {colds}", err=True)
+    not_cold = [gpu for gpu in seconds if gpu not in cold_starts]
+    if not_cold:
+        click.echo(
+            f"bench: no cold start recorded for {', '.join(not_cold)}: the first request was not "
+            "clearly slower than the warm ones (a container was already up?)",
+            err=True,
+        )
 
 
 @click.command()

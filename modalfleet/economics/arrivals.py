@@ -9,6 +9,7 @@ every platform and version, so the same fleet gives the same figures on every ma
 
 from __future__ import annotations
 
+import io
 import math
 import random
 from array import array
@@ -102,7 +103,8 @@ def read_trace(source: Path | str | Iterable[str]) -> list[float]:
     timestamp (2026-01-21T09:30:00Z; without an offset it is taken as UTC), not both kinds in
     one trace. Timestamps count from midnight UTC of the earliest one's day, so the cycle of
     the day is kept. Blank lines and `#` comments (whole lines or after a value) are skipped;
-    the order of lines does not matter. Raises TraceError naming the line of the first problem.
+    the order of lines does not matter. Raises TraceError naming the line of the first problem
+    (OSError if the file cannot be opened). A str is always the trace's text, never a path.
     """
     if isinstance(source, Path):
         _count_lines(source)
@@ -111,7 +113,8 @@ def read_trace(source: Path | str | Iterable[str]) -> list[float]:
     if isinstance(source, str):
         if source.count("\n") >= MAX_TRACE_LINES + 1:
             raise _too_many()
-        return _parse(iter(source.splitlines()))
+        # Lines split as in a file (\n, \r\n or \r), so line numbers match the file's.
+        return _parse(_bounded_lines(io.StringIO(source, newline=None)))
     return _parse(iter(source))
 
 
@@ -240,7 +243,10 @@ def _rate(requests_per_day: float) -> float:
 
 
 def _horizon(horizon_s: float) -> float:
-    horizon = float(horizon_s)
+    try:
+        horizon = float(horizon_s)
+    except (TypeError, ValueError):
+        horizon = math.nan  # refused below, with the value as given
     if not (math.isfinite(horizon) and horizon > 0):
         raise ArrivalsError(
             f"the horizon must be a finite number of seconds above 0, got {horizon_s!r}"

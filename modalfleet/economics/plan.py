@@ -219,7 +219,8 @@ def build_plan(
 
 
 def read_fleet_at(root: Path, ref: str, dest: Path) -> None:
-    """Write models.yaml, gpus.yaml and strategies/*.yaml as they are at ref into dest."""
+    """Write models.yaml, gpus.yaml, strategies/*.yaml and the traffic traces models.yaml names,
+    as they are at ref, into dest."""
 
     def git(*args: str) -> bytes:
         try:
@@ -248,6 +249,36 @@ def read_fleet_at(root: Path, ref: str, dest: Path) -> None:
         name = Path(path).name
         if name.endswith((".yaml", ".yml")):
             (dest / STRATEGIES_DIR / name).write_bytes(git("show", f"{ref}:./{path}"))
+    for trace in _trace_paths(dest / MODELS_FILE):
+        # validate checks that a trace exists: copy each as committed at ref. One missing there,
+        # or pointing outside the repository, stays missing and is reported as the fleet's.
+        target = (dest / trace).resolve()
+        if not target.is_relative_to(dest.resolve()):
+            continue
+        try:
+            content = git("show", f"{ref}:./{Path(trace).as_posix()}")
+        except PlanError:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+
+
+def _trace_paths(models_file: Path) -> list[str]:
+    """traffic.trace of every model in models_file, as written (nothing when it cannot be read:
+    validate reports that)."""
+    from ..fleet.yamlread import read_yaml
+
+    doc, problems = read_yaml(models_file, MODELS_FILE)
+    models = doc.data.get("models") if not problems and isinstance(doc.data, dict) else None
+    if not isinstance(models, dict):
+        return []
+    found = []
+    for entry in models.values():
+        traffic = entry.get("traffic") if isinstance(entry, dict) else None
+        trace = traffic.get("trace") if isinstance(traffic, dict) else None
+        if isinstance(trace, str) and trace and "\0" not in trace:
+            found.append(trace)
+    return found
 
 
 def fleet_at(root: Path, ref: str) -> Fleet:

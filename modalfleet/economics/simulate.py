@@ -36,13 +36,19 @@ Readings of the contract where it leaves a choice (the tests pin each one):
 - cold_start_rate: the share of requests whose wait ended because a container became ready,
   i.e. that took a slot at the instant its container finished its cold start, having arrived
   before that instant. A request that waited for a busy slot to free is not counted, even if a
-  container was starting meanwhile; with cold_start_s 0 nothing counts (nothing waits).
+  container was starting meanwhile; with cold_start_s 0 none counts (a container is ready the
+  instant it starts).
+- Which containers min_containers keeps is decided at each window's end: the warm pool may
+  shut down and a younger container stay. One kept past its window stays until a request takes
+  it (no container can start meanwhile: a start needs every slot busy).
+- Results per request (latencies, cold_start_requests, request_containers) are in arrival
+  order: index i is the i-th arrival once `arrivals` is sorted (they may come in any order).
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,12 +118,15 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
 
     # Containers are numbered in start order (0 = oldest); their state lives in parallel lists.
     start_at: list[float] = [0.0] * floor  # the warm pool: started and ready at 0
-    in_flight: list[int] = [0] * floor
+    in_flight: list[int] = [0] * floor  # kept only when max_inputs > 1 (else: busy = not idle)
     idle_since: list[float] = [0.0] * floor  # while idle: its last finish, or its readiness
     shutdown_at: list[float] = [inf] * floor  # inf while it runs
-    held: list[bool] = [False] * floor  # idle past its window but kept by min_containers
-    busy_from: list[float] = [0.0] * floor  # when in_flight last went from 0 to 1
-    occupied = 0.0  # seconds within the horizon that a container had a request in flight
+    # The idle_since of the idle spell in which min_containers kept it past its window; a new
+    # spell has a later idle_since, so the mark lapses by itself when the container is used.
+    held_since: list[float] = [-inf] * floor
+    busy_from: list[float] = [0.0] * floor  # max_inputs > 1: when in_flight went from 0 to 1
+    occupied = 0.0  # max_inputs > 1: seconds within the horizon with a request in flight
+    single = slots == 1
 
     # Ready containers with a free slot, in three lists each sorted so the slot rule's winner
     # is last (all are small: at most max_containers long):
@@ -125,13 +134,12 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
     recent: list[int] = []  # idle, served before: by (last finish, -number)
     fresh: list[int] = sorted(-number for number in range(floor))  # idle, never served: -number
     # Service time is one figure and slots are taken in time order, so requests finish in the
-    # order they started, and containers become ready in the order they started: plain lists
-    # and queues stand in for an event heap.
-    # Requests start in arrival order (FIFO), so request i's finish and container sit at index
-    # i; `finished` counts the requests whose finish has been handled.
+    # order they started and containers become ready in the order they started: lists and
+    # queues in time order stand in for an event heap. Requests start in arrival order (FIFO),
+    # so request i's finish and container are at index i of finish_times and served_by.
     finish_times: list[float] = []
     served_by: list[int] = []
-    finished = 0
+    finished = 0  # requests whose finish has been handled
     ready_times: deque[float] = deque()
     ready_containers: deque[int] = deque()
 
@@ -142,7 +150,10 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
     # lazily, just before the next arrival that could see them, and at the end.
     next_shutdown = window if floor else inf
 
-    latencies: list[float] = []
+    # Per request in arrival order: service time unless it waited (then written over), and the
+    # latencies of those that went through the queue, which alone need sorting for percentiles.
+    latencies: list[float] = [service] * count
+    queued_latencies: list[float] = []
     cold_waited: list[int] = []
     started = 0  # requests that have had a slot: the FIFO queue is times[started:arrived]
     arrived = 0
@@ -153,57 +164,102 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
         if partial:
             flying, negative = partial.pop()
             number = -negative
-        elif recent:
-            number = recent.pop()
-            flying = 0
         else:
-            number = -fresh.pop()
-            flying = 0
-        if not flying:
+            number = recent.pop() if recent else -fresh.pop()
+            if single:
+                return number
             busy_from[number] = now
-            held[number] = False
+            flying = 0
         flying += 1
         in_flight[number] = flying
         if flying < slots:
             insort(partial, (flying, -number))
         return number
 
+    def start_container(now: float) -> None:
+        """The autoscaler starts a container at `now`, for the requests waiting."""
+        nonlocal starting, alive, most_alive
+        ready_containers.append(len(start_at))
+        ready_times.append(now + cold_start)
+        start_at.append(now)
+        in_flight.append(0)
+        idle_since.append(now)
+        shutdown_at.append(inf)
+        held_since.append(-inf)
+        busy_from.append(now)
+        starting += 1
+        alive += 1
+        most_alive = max(most_alive, alive)
+
     def shut_down_idle(before: float) -> None:
         """Shut down, in time order, idle containers whose window ended before `before`."""
         nonlocal alive, next_shutdown
-        idle = recent + [-negative for negative in fresh]
-        due = sorted(
-            (idle_since[number] + window, -number)  # ties: the youngest goes first
-            for number in idle
-            if not held[number] and idle_since[number] + window < before
-        )
-        gone = set()
-        for at, negative in due:
-            if alive > floor:
-                alive -= 1
-                shutdown_at[-negative] = at
-                gone.add(-negative)
-            else:
-                held[-negative] = True
-        if gone:
-            recent[:] = [number for number in recent if number not in gone]
-            fresh[:] = [negative for negative in fresh if -negative not in gone]
-        next_shutdown = min(
-            (idle_since[n] + window for n in idle if n not in gone and not held[n]), default=inf
-        )
+        due = []
+        soonest = inf  # the first window to end among the idle containers that stay
+        for number in recent + [-negative for negative in fresh]:
+            if held_since[number] != idle_since[number]:  # not kept by min_containers
+                at = idle_since[number] + window
+                if at < before:
+                    due.append((at, -number))  # ties: the youngest goes first
+                elif at < soonest:
+                    soonest = at
+        if due:
+            due.sort()
+            for at, negative in due:
+                if alive > floor:
+                    alive -= 1
+                    shutdown_at[-negative] = at
+                else:
+                    held_since[-negative] = idle_since[-negative]
+            recent[:] = [number for number in recent if shutdown_at[number] == inf]
+            fresh[:] = [negative for negative in fresh if shutdown_at[-negative] == inf]
+        next_shutdown = soonest
 
     while True:
-        now = finish_times[finished] if finished < started else inf
-        if ready_times and ready_times[0] < now:
-            now = ready_times[0]
-
-        if now <= next_arrival:
-            if now == inf:
-                break
-            # 1. Slots freed at `now`: finished requests and containers whose cold start ends.
-            while finished < started and finish_times[finished] == now:
-                number = served_by[finished]
-                finished += 1
+        # 1. Free the slots of finished requests and of containers whose cold start ended: all
+        #    of them up to the next arrival while nobody waits (their order cannot matter
+        #    then), else one instant at a time, the earliest, so waiting requests see each.
+        waiting = started < arrived
+        limit = next_arrival
+        if waiting:
+            free_at = finish_times[finished] if finished < started else inf
+            if ready_times and ready_times[0] < free_at:
+                free_at = ready_times[0]
+            # Arrivals before any slot frees join the queue, perhaps starting containers (no
+            # container is idle while requests wait, so no scaledown is due among them).
+            while next_arrival < free_at:
+                arrived += 1
+                if arrived - started > slots * starting and alive < ceiling:
+                    start_container(next_arrival)
+                    if ready_times[-1] < free_at:
+                        free_at = ready_times[-1]
+                next_arrival = times[arrived] if arrived < count else inf
+            limit = free_at if free_at < next_arrival else next_arrival
+        if (
+            single
+            and waiting
+            and finished < started
+            and finish_times[finished] == limit
+            and (finished + 1 == started or finish_times[finished + 1] != limit)
+            and not (ready_times and ready_times[0] == limit)
+        ):
+            # The busy case, short: one request finishes, alone at its instant, and its
+            # container, the only free one, takes the oldest waiting request at once.
+            number = served_by[finished]
+            finished += 1
+            latency = limit - times[started] + service
+            latencies[started] = latency
+            queued_latencies.append(latency)
+            finish_times.append(limit + service)
+            served_by.append(number)
+            started += 1
+            if limit < next_arrival:
+                continue
+        while finished < started and finish_times[finished] <= limit:
+            now = finish_times[finished]
+            number = served_by[finished]
+            finished += 1
+            if not single:
                 flying = in_flight[number]
                 if flying < slots:  # it had a free slot already: its place changes
                     del partial[bisect_left(partial, (flying, -number))]
@@ -213,38 +269,50 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
                     insort(partial, (flying, -number))
                     continue
                 occupied += min(now, horizon) - min(busy_from[number], horizon)
-                idle_since[number] = now
-                # Idle containers that finished together rank oldest last (the winner).
-                place = len(recent)
+            idle_since[number] = now
+            if recent and idle_since[recent[-1]] == now and recent[-1] < number:
+                # Finished together: the older container ranks higher (nearer the end).
+                place = len(recent) - 1
                 while place and idle_since[recent[place - 1]] == now and recent[place - 1] < number:
                     place -= 1
                 recent.insert(place, number)
-                if now + window < next_shutdown:  # a bound: a waiting request may take it
-                    next_shutdown = now + window
-            readied = ()
-            if ready_times and ready_times[0] == now:
-                readied = []
-                while ready_times and ready_times[0] == now:
-                    ready_times.popleft()
-                    number = ready_containers.popleft()
-                    starting -= 1
-                    idle_since[number] = now
-                    insort(fresh, -number)
-                    readied.append(number)
+            else:
+                recent.append(number)
+            if now + window < next_shutdown:  # a bound: a waiting request may take it
+                next_shutdown = now + window
+        readied = ()
+        if ready_times and ready_times[0] <= limit:
+            readied = []
+            while ready_times and ready_times[0] <= limit:
+                now = ready_times.popleft()
+                number = ready_containers.popleft()
+                starting -= 1
+                idle_since[number] = now
+                insort(fresh, -number)
+                readied.append(number)
                 if now + window < next_shutdown:
                     next_shutdown = now + window
-            # 2. The oldest waiting requests take the freed slots, the slot rule's winner first.
+
+        # 2. The oldest waiting requests take the slots freed at `limit`, the rule's winner first.
+        if waiting:
             while started < arrived and (partial or recent or fresh):
-                number = take_slot(now)
-                waited = now - times[started]
+                if single:  # inlined take_slot: an idle container, the one that served last
+                    number = recent.pop() if recent else -fresh.pop()
+                else:
+                    number = take_slot(limit)
+                waited = limit - times[started]
                 if waited > 0 and number in readied:
                     cold_waited.append(started)
-                latencies.append(waited + service)
-                finish_times.append(now + service)
+                latency = waited + service
+                latencies[started] = latency
+                queued_latencies.append(latency)
+                finish_times.append(limit + service)
                 served_by.append(number)
                 started += 1
-            if now < next_arrival:
+            if limit < next_arrival:
                 continue
+        if next_arrival == inf:
+            break
 
         # 3. Arrivals at `now`: a free slot at once, or the queue and perhaps a new container.
         now = next_arrival
@@ -253,34 +321,32 @@ def simulate(arrivals: Sequence[float], policy: ServingPolicy, horizon_s: float)
         while next_arrival == now:
             arrived += 1
             next_arrival = times[arrived] if arrived < count else inf
-            if partial or recent or fresh:  # a slot is free, so nobody is waiting
+            if single and recent:  # the common case, inlined: an idle container that served
+                served_by.append(recent.pop())
+            elif partial or recent or fresh:  # a slot is free, so nobody is waiting
                 served_by.append(take_slot(now))
-                finish_times.append(now + service)
-                latencies.append(service)
-                started += 1
-            elif arrived - started > slots * starting and alive < ceiling:
-                ready_containers.append(len(start_at))
-                ready_times.append(now + cold_start)
-                start_at.append(now)
-                in_flight.append(0)
-                idle_since.append(now)
-                shutdown_at.append(inf)
-                held.append(False)
-                busy_from.append(now)
-                starting += 1
-                alive += 1
-                if alive > most_alive:
-                    most_alive = alive
+            else:
+                if arrived - started > slots * starting and alive < ceiling:
+                    start_container(now)
+                continue
+            finish_times.append(now + service)
+            started += 1
         # 4. Scaledowns at `now` come last: shut_down_idle applies them before the next arrival.
 
     shut_down_idle(inf)
+
+    if single:  # one request at a time: occupied = the service times, cut at the horizon
+        within = bisect_right(finish_times, horizon)  # finish_times is in time order
+        occupied = within * service + sum(
+            max(0.0, horizon - (end - service)) for end in finish_times[within:]
+        )
 
     spans = tuple(
         (start, min(end, horizon)) for start, end in zip(start_at, shutdown_at, strict=True)
     )
     billed = sum(end - start for start, end in spans)
     warming = sum(min(start + cold_start, horizon) - start for start, _ in spans[floor:])
-    waited_sorted = sorted(latency for latency in latencies if latency != service)
+    waited_sorted = sorted(queued_latencies)
     return SimResult(
         requests=count,
         horizon_s=horizon,

@@ -86,19 +86,29 @@ def concurrency_blocker(kind: str) -> str | None:
 def check_concurrency(fleet: Fleet, model: Model, documents: dict[str, Document]) -> list[Problem]:
     """max_inputs > 1 only where the runtime allows it, and only where N requests fit the GPU."""
     found: list[Problem] = []
+    reason = concurrency_blocker(model.kind)
+    if reason is not None and model.containers.get("max_inputs", 1) > 1:
+        # The model's own override: one problem, whatever the strategies say.
+        return [
+            problem(
+                "concurrency",
+                documents[MODELS_FILE].where(("models", model.name, "containers", "max_inputs")),
+                f"{model.name} ({model.kind}) cannot serve {model.containers['max_inputs']} requests at once: {reason}",
+                hint="set max_inputs: 1 (or remove it); scale with max_containers instead",
+            )
+        ]
     for strategy in fleet.strategies.values():
         max_inputs = strategy.containers.merged(model.containers).max_inputs
         if max_inputs <= 1:
             continue
         where = _max_inputs_where(model, strategy, documents)
-        reason = concurrency_blocker(model.kind)
         if reason is not None:
             found.append(
                 problem(
                     "concurrency",
                     where,
                     f"{model.name} ({model.kind}) cannot serve {max_inputs} requests at once (strategy {strategy.name}): {reason}",
-                    hint=f"set containers: {{max_inputs: 1}} on {model.name}; scale with max_containers instead",
+                    hint=f"give {model.name} containers: {{max_inputs: 1}} in models.yaml, or keep max_inputs at 1 in the strategy",
                 )
             )
             continue
@@ -159,11 +169,12 @@ def check_traffic_profile(model: Model, doc: Document) -> list[Problem]:
         )
     reason = _unreadable(traffic.trace)
     if reason:
+        written = doc.data["models"][model.name]["traffic"]["trace"]  # as the user wrote it
         found.append(
             problem(
                 "trace",
                 where,
-                f"{model.name}: trace file {str(traffic.trace)!r} {reason}",
+                f"{model.name}: trace file {written!r} {reason}",
                 hint="a trace is a text file of arrival times, one a line, relative to the folder of models.yaml",
             )
         )

@@ -135,6 +135,9 @@ def _explain(error: jsonschema.ValidationError, doc: Document) -> list[Problem]:
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [problem(code, where, f"{label} is missing required key {missing!r}")]
     if validator in ("anyOf", "oneOf"):
+        inner = _same_type_branch_error(error)
+        if inner is not None:  # right shape, wrong content: say what is wrong inside it
+            return _explain(inner, doc)
         return [problem(code, where, f"{label}: {_describe_any_of(error)}")]
     if validator == "enum":
         choices = ", ".join(repr(choice) for choice in error.validator_value)
@@ -186,6 +189,20 @@ def _explain(error: jsonschema.ValidationError, doc: Document) -> list[Problem]:
         ]
     message = error.message if len(error.message) < 200 else error.message[:200] + "..."
     return [problem(code, where, f"{label}: {message}")]
+
+
+def _same_type_branch_error(error: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
+    """For a number-or-mapping value given as a mapping (or a list): the first error inside the
+    branch of that type, e.g. a negative figure in a map, rather than "expected a number or a
+    mapping, got a mapping"."""
+    if not isinstance(error.instance, dict | list):
+        return None
+    wanted = "object" if isinstance(error.instance, dict) else "array"
+    for inner in error.context or ():
+        branch = error.validator_value[inner.relative_schema_path[0]]
+        if branch.get("type") == wanted and inner.validator != "type":
+            return inner
+    return None
 
 
 def _describe_any_of(error: jsonschema.ValidationError) -> str:

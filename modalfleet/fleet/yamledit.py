@@ -1,10 +1,10 @@
 """Record measured seconds per GPU in models.yaml without disturbing anything else in the file.
 
 models.yaml is written by people: its comments, key order, quoting and flow mappings are part of
-what they review. A ruamel.yaml round trip keeps them, so `bench --write` changes exactly one
-node, traffic.seconds_per_request of one model, and the pull request shows a one-line diff.
-The flat figure it replaces is kept under the `default` key: the cost model uses it for every
-GPU that has no measurement.
+what they review. A ruamel.yaml round trip keeps them, so `bench --write` changes exactly two
+nodes of one model, traffic.seconds_per_request and cold_start_s, and the pull request shows a
+one- or two-line diff. A flat figure it replaces is kept under the `default` key: the cost model
+uses it for every GPU that has no measurement.
 """
 
 from __future__ import annotations
@@ -55,11 +55,18 @@ def _faithful_yaml(text: str):
     raise EditError("models.yaml's layout cannot be kept by a YAML round trip (mixed indentation?)")
 
 
-def with_measured_seconds(text: str, model: str, seconds_by_gpu: Mapping[str, float]) -> str:
-    """models.yaml text with model's seconds_per_request holding the measured seconds per GPU.
+def with_measured_seconds(
+    text: str,
+    model: str,
+    seconds_by_gpu: Mapping[str, float],
+    cold_start_by_gpu: Mapping[str, float] | None = None,
+) -> str:
+    """models.yaml text with model's seconds_per_request holding the measured seconds per GPU,
+    and its cold_start_s the measured cold starts (when given).
 
     A flat figure becomes {default: <flat>, <GPU>: <seconds>, ...}; an existing map keeps its
-    keys and order, measured GPUs are updated in place and new ones appended.
+    keys and order, measured GPUs are updated in place and new ones appended. A model without
+    cold_start_s gets `cold_start_s: {<GPU>: <seconds>}` on the line after its traffic.
     """
     from ruamel.yaml.comments import CommentedMap
 
@@ -67,11 +74,38 @@ def with_measured_seconds(text: str, model: str, seconds_by_gpu: Mapping[str, fl
     models = data.get("models") if isinstance(data, Mapping) else None
     if not isinstance(models, Mapping) or model not in models:
         raise EditError(f"models.yaml has no model {model!r}")
-    traffic = models[model].get("traffic")
+    entry = models[model]
+    traffic = entry.get("traffic") if isinstance(entry, CommentedMap) else None
     if not isinstance(traffic, CommentedMap):
         raise EditError(f"models.yaml: {model} has no traffic mapping to record seconds in")
 
-    current = traffic.get("seconds_per_request")
+    if seconds_by_gpu:
+        traffic["seconds_per_request"] = _measured_map(
+            traffic.get("seconds_per_request"),
+            seconds_by_gpu,
+            flow=traffic.fa.flow_style(),
+            floor=0.01,
+        )
+    if cold_start_by_gpu:
+        current = entry.get("cold_start_s")
+        # A new key goes on one line after traffic: a one-line addition in the pull request.
+        figures = _measured_map(current, cold_start_by_gpu, flow=True, floor=0.0)
+        if "cold_start_s" in entry:
+            entry["cold_start_s"] = figures
+        else:
+            entry.insert(list(entry).index("traffic") + 1, "cold_start_s", figures)
+
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def _measured_map(current, figures_by_gpu: Mapping[str, float], flow: bool, floor: float):
+    """current (None, a flat figure or a map) as a map holding figures_by_gpu; a flat figure is
+    kept under `default`. Hundredths of a second are plenty for a cost estimate; never below
+    floor (the schema's)."""
+    from ruamel.yaml.comments import CommentedMap
+
     if isinstance(current, CommentedMap):
         figures = current
     else:
@@ -79,22 +113,20 @@ def with_measured_seconds(text: str, model: str, seconds_by_gpu: Mapping[str, fl
         if current is not None:
             figures[DEFAULT_KEY] = current
         # A flow mapping cannot hold a block one; a block parent gets a block map like its own.
-        if traffic.fa.flow_style():
+        if flow:
             figures.fa.set_flow_style()
         else:
             figures.fa.set_block_style()
-    for gpu, seconds in seconds_by_gpu.items():
-        # Hundredths of a second are plenty for a cost estimate; never 0 (the schema's floor).
-        figures[gpu] = max(round(float(seconds), 2), 0.01)
-    traffic["seconds_per_request"] = figures
-
-    out = io.StringIO()
-    yaml.dump(data, out)
-    return out.getvalue()
+    for gpu, seconds in figures_by_gpu.items():
+        figures[gpu] = max(round(float(seconds), 2), floor)
+    return figures
 
 
 def write_measured_seconds(
-    path: Path, model: str, seconds_by_gpu: Mapping[str, float]
+    path: Path,
+    model: str,
+    seconds_by_gpu: Mapping[str, float],
+    cold_start_by_gpu: Mapping[str, float] | None = None,
 ) -> tuple[str, str]:
     """Edit models.yaml at path in place (atomically). Returns the text before and after."""
     path = Path(path)
@@ -102,7 +134,7 @@ def write_measured_seconds(
         before = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise EditError(f"cannot read {path}: {exc.strerror}") from None
-    after = with_measured_seconds(before, model, seconds_by_gpu)
+    after = with_measured_seconds(before, model, seconds_by_gpu, cold_start_by_gpu)
     if after != before:
         try:
             replace_file(path, lambda stream: stream.write(after.encode("utf-8")))

@@ -481,6 +481,29 @@ def measured_seconds(report: BenchReport) -> dict[str, float]:
     return {r.figures.gpu: r.figures.mean_s for r in report.results if r.figures.mean_s is not None}
 
 
+# A container start and a weight load take seconds. A first request less than this much slower
+# than the warm mean met a container that was already up (a previous run's, still inside its
+# scaledown window): it measured no cold start, so none is recorded.
+MIN_COLD_START_S = 1.0
+
+
+def measured_cold_starts(report: BenchReport) -> dict[str, float]:
+    """Cold start per GPU, for models.yaml cold_start_s: the first request's seconds minus the
+    warm mean, i.e. what the serving simulation adds to a request that waits for a container
+    (never from a local run; GPUs whose first request was not cold are left out)."""
+    if report.local:
+        return {}
+    found = {}
+    for result in report.results:
+        fig = result.figures
+        if fig.cold_start_s is None or fig.mean_s is None:
+            continue
+        extra = fig.cold_start_s - fig.mean_s
+        if extra >= MIN_COLD_START_S:
+            found[fig.gpu] = extra
+    return found
+
+
 # --- output ---------------------------------------------------------------------------------
 
 
