@@ -217,10 +217,10 @@ def plan(root, strategy, ref, from_strategy, fmt, speed_model, detailed_exitcode
             )
         else:
             ref = "HEAD" if ref is None else ref
-            before = fleet_at(root, ref)
-            result = build_plan(
-                before, after, strategy, ref, "working tree", speed_model=speed_model
-            )
+            with fleet_at(root, ref) as before:
+                result = build_plan(
+                    before, after, strategy, ref, "working tree", speed_model=speed_model
+                )
     except (PlanError, CostError) as exc:
         raise _fail(str(exc)) from None
     output = {"json": to_json, "markdown": format_markdown, "text": format_text}[fmt](result)

@@ -10,14 +10,17 @@ seconds; cost, plan, optimize and spend show it beside the busy-seconds figure.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
-from ..fleet.spec import Fleet
+from ..fleet.spec import Fleet, Model
 from .arrivals import DEFAULT_SEED
 from .cost import PERIOD_DAYS, percent
 from .serving import Serving, arrivals_for, serving_policy
+from .sim_cache import cached
 from .simulate import SimResult, simulate
 
 SECONDS_PER_DAY = 86400
@@ -71,16 +74,36 @@ def simulate_model(
     arrivals: Sequence[float] | None = None,
     overrides: Mapping[str, float] | None = None,
     gpu: str | None = None,
+    traffic_arrivals: Sequence[float] | None = None,
 ) -> ModelSimulation:
-    """Simulate `model` under `strategy`; `overrides` replace ServingPolicy fields (what-ifs)."""
+    """Simulate `model` under `strategy`; `overrides` replace ServingPolicy fields (what-ifs).
+
+    arrivals: replay these instead of the model's traffic (never cached). traffic_arrivals: the
+    model's own arrivals for (horizon_s, seed) computed once by a caller that simulates many
+    policies; results for the model's traffic are kept in sim_cache either way.
+    """
     serving = serving_policy(fleet, model, strategy, gpu=gpu)
     if overrides:
         serving = dataclasses.replace(
             serving, policy=dataclasses.replace(serving.policy, **dict(overrides))
         )
-    if arrivals is None:
-        arrivals = arrivals_for(fleet, model, horizon_s, seed)
-    result = simulate(arrivals, serving.policy, horizon_s)
+    if arrivals is not None:
+        result = simulate(arrivals, serving.policy, horizon_s)
+    else:
+
+        def compute() -> SimResult:
+            times = traffic_arrivals
+            if times is None:
+                times = arrivals_for(fleet, model, horizon_s, seed)
+            return simulate(times, serving.policy, horizon_s)
+
+        parts = {
+            "traffic": traffic_key(fleet.models[model]),
+            "horizon_s": horizon_s,
+            "seed": seed,
+            "policy": dataclasses.asdict(serving.policy),
+        }
+        result = cached(parts, compute)
     return ModelSimulation(
         model=model,
         strategy=strategy,
@@ -88,6 +111,20 @@ def simulate_model(
         result=result,
         latency_target_s=fleet.models[model].latency_target_s,
     )
+
+
+def traffic_key(model: Model) -> dict:
+    """What decides a model's arrivals, for the cache key: a trace by its bytes, not its path."""
+    traffic = model.traffic
+    trace = None
+    if traffic.trace is not None:
+        trace = hashlib.sha256(Path(traffic.trace).read_bytes()).hexdigest()
+    return {
+        "profile": traffic.profile,
+        "requests_per_day": str(traffic.requests_per_day),
+        "peak_to_trough": traffic.peak_to_trough,
+        "trace": trace,
+    }
 
 
 def simulate_strategy(

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -281,8 +283,13 @@ def _trace_paths(models_file: Path) -> list[str]:
     return found
 
 
-def fleet_at(root: Path, ref: str) -> Fleet:
-    """The validated fleet as committed at ref, or PlanError with its problems."""
+@contextmanager
+def fleet_at(root: Path, ref: str) -> Iterator[Fleet]:
+    """The validated fleet as committed at ref, or PlanError with its problems.
+
+    A context: the fleet's files (a traffic trace among them) stay on disk until it closes,
+    because simulating the fleet reads its traces.
+    """
     from ..fleet.checks import validate
     from ..fleet.problems import format_text, has_errors
 
@@ -290,10 +297,10 @@ def fleet_at(root: Path, ref: str) -> Fleet:
         dest = Path(folder)
         read_fleet_at(root, ref, dest)
         loaded, problems = validate(dest)
-    errors = [p for p in problems if p.is_error]
-    if has_errors(problems) or loaded.fleet is None:
-        raise PlanError(f"the fleet at {ref} has problems:\n{format_text(errors)}")
-    return loaded.fleet
+        errors = [p for p in problems if p.is_error]
+        if has_errors(problems) or loaded.fleet is None:
+            raise PlanError(f"the fleet at {ref} has problems:\n{format_text(errors)}")
+        yield loaded.fleet
 
 
 # --- output -----------------------------------------------------------------------------------

@@ -178,7 +178,8 @@ def search_model(
                         model.name,
                         strategy,
                         horizon_s=horizon,
-                        arrivals=arrivals,
+                        seed=seed,
+                        traffic_arrivals=arrivals,
                         gpu=gpu,
                         overrides={
                             "scaledown_window_s": window,
