@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# Simulation results are cached between runs (economics/sim_cache.py): tests keep theirs in a
+# folder of their own, never in the user's ~/.cache, and subprocesses inherit it.
+os.environ["MODALFLEET_CACHE_DIR"] = tempfile.mkdtemp(prefix="modalfleet-test-cache-")
 FLEET_FILES = ("models.yaml", "gpus.yaml", "strategies", "templates", "generated")
 
 

@@ -293,8 +293,18 @@ def test_cost_all_side_by_side_and_markdown():
         "A10",
         "$1.224",
     ]
-    assert lines[-2].split() == ["TOTAL", "$5.42", "$3.058", "$3.058", "$4.24"]
-    assert lines[-1].split() == ["VS", "baseline", "-", "-43.6%", "-43.6%", "-21.8%"]
+    total = next(i for i, line in enumerate(lines) if line.startswith("TOTAL"))
+    assert lines[total].split() == ["TOTAL", "$5.42", "$3.058", "$3.058", "$4.24"]
+    assert lines[total + 1].split() == ["VS", "baseline", "-", "-43.6%", "-43.6%", "-21.8%"]
+    # Then the simulated bill of each strategy, labelled as the estimate it is.
+    assert lines[total + 3].startswith("Simulated on Modal's autoscaler (30 days of arrivals)")
+    assert lines[total + 3].endswith("- ESTIMATE")
+    assert [line.split()[0] for line in lines[total + 6 : total + 10]] == [
+        "baseline",
+        "cost-optimized",
+        "hybrid",
+        "performance-optimized",
+    ]
     assert run_cli("cost", root=REPO).output == result.output  # --all is the default
 
     md = run_cli("cost", "--strategy", "hybrid", "--format", "markdown", root=REPO).output

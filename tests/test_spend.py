@@ -29,6 +29,7 @@ from conftest import REPO, SILENT_CONNECT_TIMEOUT_S, run_cli, run_subprocess
 from modalfleet.fleet.load import load_fleet
 from modalfleet.platform import spend
 from modalfleet.platform.billing import BillingRow
+from modalfleet.report.money import usd
 
 START = datetime(2025, 3, 10, tzinfo=UTC)
 WEEK = ["--start", "2025-03-10", "--end", "2025-03-17"]
@@ -229,6 +230,25 @@ def test_a_strategy_switch_is_estimated_per_strategy_for_its_own_days(fleet):
     )
 
 
+def _simulated_week(model: str) -> Decimal:
+    """What the simulated autoscaler estimates for model under hybrid over the report's 7 days."""
+    from modalfleet.economics.fleet_simulation import simulate_model
+    from modalfleet.fleet.load import load_fleet
+
+    fleet = load_fleet(REPO).fleet
+    return simulate_model(fleet, model, "hybrid").cost_per_day * 7
+
+
+def _week_total() -> Decimal:
+    return sum(
+        (
+            _simulated_week(m)
+            for m in ("flux-schnell", "flux-dev", "instantid", "lora", "wan2-1", "seedvr2")
+        ),
+        Decimal(0),
+    )
+
+
 def test_cli_json_contract(billing):
     fake = billing()
     result = run_cli("spend", *WEEK, "--format", "json", root=REPO)
@@ -249,6 +269,7 @@ def test_cli_json_contract(billing):
         "days": 7,
     }
     flux = data["models"][0]
+    simulated = _simulated_week("flux-schnell")
     assert flux == {
         "model": "flux-schnell",
         "strategy": "hybrid",
@@ -256,9 +277,20 @@ def test_cli_json_contract(billing):
         "estimate": 4.592,
         "delta_pct": 21.95,
         "flag": True,
+        "simulated": float(round(simulated, 6)),
+        "simulated_delta_pct": round(float((Decimal("5.6") - simulated) / simulated * 100), 2),
         "days": 7,
         "resources": {"CPU": 0.35, "GPU (T4)": 5.04, "Memory": 0.21},
     }
+    assert data["total_simulated"] == pytest.approx(
+        float(
+            sum(
+                _simulated_week(m)
+                for m in ("flux-schnell", "flux-dev", "instantid", "lora", "wan2-1", "seedvr2")
+            )
+        ),
+        abs=1e-5,
+    )
     assert [(m["model"], m["flag"]) for m in data["models"]] == [
         ("flux-schnell", True),
         ("flux-dev", False),
@@ -285,14 +317,22 @@ def test_cli_text_and_markdown(billing):
     result = run_cli("spend", *WEEK, root=REPO)
     assert result.exit_code == 0, result.text
     text = result.output
-    assert (
-        text.splitlines()[0]
-        == "spend 2025-03-10 to 2025-03-16 (7 days, daily rows): actual $10.70 vs estimate $21.41"
+    assert text.splitlines()[0] == (
+        "spend 2025-03-10 to 2025-03-16 (7 days, daily rows): actual $10.70 vs estimate $21.41 "
+        f"(busy seconds) and {usd(_week_total())} (simulated autoscaler, ESTIMATE)"
     )
-    assert re.search(r"^flux-schnell +hybrid +\$5\.60 +\$4\.592 +\+22\.0% +OVER$", text, re.M)
+    sim = usd(_simulated_week("flux-schnell"))
+    vs_sim = f"{(Decimal('5.6') - _simulated_week('flux-schnell')) / _simulated_week('flux-schnell') * 100:+.1f}%"
+    assert re.search(
+        rf"^flux-schnell +hybrid +\$5\.60 +\$4\.592 +\+22\.0% +{re.escape(sim)} +{re.escape(vs_sim)} +OVER$",
+        text,
+        re.M,
+    )
     assert "  by resource: GPU (T4) $5.04, CPU $0.35, Memory $0.21" in text
-    assert re.search(r"^flux-dev +hybrid +\$0\.00 +\$11\.38 +-100\.0%$", text, re.M)
-    assert re.search(r"^total +\$10\.70 +\$21\.41$", text, re.M)
+    assert re.search(
+        r"^flux-dev +hybrid +\$0\.00 +\$11\.38 +-100\.0% +\$[0-9.]+ +-100\.0%$", text, re.M
+    )
+    assert re.search(r"^total +\$10\.70 +\$21\.41 +\$[0-9.]+$", text, re.M)
     assert "flagged: flux-schnell costs +22.0% against its estimate (threshold 20%)" in text
     assert "flagged: seedvr2 cost $0.30 where the estimate is $0 (no traffic declared)" in text
     assert (
@@ -305,10 +345,10 @@ def test_cli_text_and_markdown(billing):
         "spend", *WEEK, "--format", "markdown", "--threshold", "25%", root=REPO
     ).output
     assert (
-        "| flux-schnell | hybrid | $5.60 | $4.592 | +22.0% |  | GPU (T4) $5.04, CPU $0.35, Memory $0.21 |"
-        in markdown
-    )
-    assert "| **total** | | **$10.70** | **$21.41** | | | |" in markdown
+        f"| flux-schnell | hybrid | $5.60 | $4.592 | +22.0% | {sim} | {vs_sim} |  | "
+        "GPU (T4) $5.04, CPU $0.35, Memory $0.21 |"
+    ) in markdown
+    assert "| **total** | | **$10.70** | **$21.41** | | **$" in markdown
     assert "- orphan: app old-sdxl (ap-old)" in markdown
 
 

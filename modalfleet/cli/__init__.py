@@ -16,6 +16,7 @@ from .common import ExitCode
 from .cost_cmd import cost, optimize, plan
 from .deploy_cmd import deploy, status
 from .render_cmd import render
+from .simulate_cmd import simulate
 from .validate_cmd import gpus, validate
 
 
@@ -30,6 +31,7 @@ cli.add_command(render)
 cli.add_command(gpus)
 cli.add_command(cost)
 cli.add_command(optimize)
+cli.add_command(simulate)
 cli.add_command(plan)
 cli.add_command(deploy)
 cli.add_command(status)

@@ -69,19 +69,34 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
         except (ChartError, OSError) as exc:
             raise _fail(str(exc)) from None
 
+    from ..economics.fleet_simulation import FleetSimulator
+
+    simulator = FleetSimulator(fleet)
+    simulated = [
+        simulator.compare(c.current.strategy, c.baseline.strategy, period) for c in comparisons
+    ]
     if fmt == "json":
         from ..economics.cost import to_dict
+        from ..economics.simulation_report import comparison_dict
 
-        data = [to_dict(c) for c in comparisons]
+        data = [
+            {**to_dict(c), "simulated": comparison_dict(s)}
+            for c, s in zip(comparisons, simulated, strict=True)
+        ]
         click.echo(json.dumps(data[0] if strategy else data, indent=2))
     else:
         from ..economics.cost_report import format_side_by_side, format_strategy
+        from ..economics.simulation_report import format_comparison, format_totals
 
         markdown = fmt == "markdown"
         if strategy:
             click.echo(format_strategy(comparisons[0], markdown))
+            click.echo("")
+            click.echo(format_comparison(simulated[0], comparisons[0], markdown))
         else:
             click.echo(format_side_by_side(comparisons, markdown))
+            click.echo("")
+            click.echo(format_totals(simulated, comparisons, markdown))
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
 
@@ -100,24 +115,61 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     show_default=True,
 )
 @speed_model_option
-def optimize(root, objective, fmt, speed_model):
-    """The cheapest GPU per model that fits its VRAM, dtype and latency target; each strategy's gap to it."""
+@click.option(
+    "--strategy",
+    help="Whose container limits (max_containers) the serving-policy search keeps "
+    "(default: the strategy named by --write, else the first in strategies/).",
+)
+@click.option(
+    "--days",
+    type=click.IntRange(1, 365),
+    help="Days of arrivals each policy is simulated on (default 7).",
+)
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write an SVG of simulated cost against p95 latency per model.",
+)
+def optimize(root, objective, fmt, speed_model, strategy, days, chart):
+    """The cheapest GPU per model that fits its VRAM, dtype and latency target, and the cheapest
+    serving policy (GPU, scaledown_window, min_containers, max_inputs) on the simulated autoscaler."""
     from ..economics.cost import CostError
     from ..economics.optimize import optimize as run_optimize
+    from ..economics.optimize_report import format_text, to_dict, to_yaml
+    from ..economics.policy_search import SEARCH_DAYS, search
 
+    if chart is not None and not str(chart).strip():
+        raise click.UsageError("--chart needs a file path")
     fleet = load_valid_fleet(root, show_warnings=False)
+    if strategy is not None:
+        require_strategy(fleet, strategy)
     try:
         result = run_optimize(fleet, objective, speed_model)
     except CostError as exc:
         raise _fail(str(exc)) from None
-    from ..economics.optimize_report import format_text, to_dict, to_yaml
-
     if fmt == "yaml":
         click.echo(to_yaml(result))
-    elif fmt == "json":
-        click.echo(json.dumps(to_dict(result), indent=2))
+        return
+    policies = search(fleet, strategy or next(iter(fleet.strategies)), days or SEARCH_DAYS)
+    if chart:
+        from ..economics.chart import ChartError, write_frontier_chart
+
+        try:
+            write_frontier_chart(policies, chart)
+        except (ChartError, OSError) as exc:
+            raise _fail(str(exc)) from None
+    from ..economics import policy_report
+
+    if fmt == "json":
+        click.echo(
+            json.dumps({**to_dict(result), "policies": policy_report.to_dict(policies)}, indent=2)
+        )
     else:
         click.echo(format_text(result))
+        click.echo("")
+        click.echo(policy_report.format_text(policies))
+    if chart and fmt != "json":
+        click.echo(f"chart written to {chart}", err=True)
 
 
 # --- plan ---------------------------------------------------------------------------------------
@@ -165,10 +217,10 @@ def plan(root, strategy, ref, from_strategy, fmt, speed_model, detailed_exitcode
             )
         else:
             ref = "HEAD" if ref is None else ref
-            before = fleet_at(root, ref)
-            result = build_plan(
-                before, after, strategy, ref, "working tree", speed_model=speed_model
-            )
+            with fleet_at(root, ref) as before:
+                result = build_plan(
+                    before, after, strategy, ref, "working tree", speed_model=speed_model
+                )
     except (PlanError, CostError) as exc:
         raise _fail(str(exc)) from None
     output = {"json": to_json, "markdown": format_markdown, "text": format_text}[fmt](result)

@@ -13,14 +13,14 @@ from pathlib import Path
 from ..fleet.atomic import replace_file
 from ..report.money import usd
 from .cost import StrategyCost, per_period
+from .policy_search import PolicySearch, describe
 
 
 class ChartError(Exception):
     """The chart could not be written; the message says why."""
 
 
-def write_chart(costs: Sequence[StrategyCost], period: str, path: Path) -> None:
-    """Bars: one group per model, one bar per strategy; totals in the legend."""
+def _pyplot():
     try:
         import matplotlib
 
@@ -28,13 +28,19 @@ def write_chart(costs: Sequence[StrategyCost], period: str, path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ChartError("--chart needs matplotlib: pip install 'modalfleet[chart]'") from exc
+    plt.rcParams["svg.hashsalt"] = "modalfleet"
+    plt.rcParams["svg.fonttype"] = "none"  # text stays text: searchable, smaller, diffable
+    return plt
+
+
+def write_chart(costs: Sequence[StrategyCost], period: str, path: Path) -> None:
+    """Bars: one group per model, one bar per strategy; totals in the legend."""
+    plt = _pyplot()
     if not costs:
         raise ChartError("no strategy to chart")
 
     models = [m.model for m in costs[0].models]
     width = 0.8 / len(costs)
-    plt.rcParams["svg.hashsalt"] = "modalfleet"
-    plt.rcParams["svg.fonttype"] = "none"  # text stays text: searchable, smaller, diffable
     figure, axes = plt.subplots(figsize=(max(6.0, 1.4 * len(models) + 2), 4.5))
     try:
         for index, strategy in enumerate(costs):
@@ -52,6 +58,67 @@ def write_chart(costs: Sequence[StrategyCost], period: str, path: Path) -> None:
         axes.set_title(f"Cost per model per strategy{' (estimate)' if estimate else ''}")
         axes.legend(title="strategy (total)")
         axes.grid(axis="y", alpha=0.3)
+        figure.tight_layout()
+        _save_atomically(figure, Path(path))
+    finally:
+        plt.close(figure)
+
+
+def write_frontier_chart(search: PolicySearch, path: Path) -> None:
+    """One panel per model with traffic: simulated $/day against p95 latency of every policy
+    the search evaluated, the cost/latency frontier joined, the target dashed, the choice ringed."""
+    plt = _pyplot()
+    models = [m for m in search.models if any(e.p95 is not None for e in m.evaluated)]
+    if not models:
+        raise ChartError("no model with traffic: nothing to chart")
+    columns = min(3, len(models))
+    rows = (len(models) + columns - 1) // columns
+    figure, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
+    try:
+        for axes in grid.flat[len(models) :]:
+            axes.set_visible(False)
+        for axes, found in zip(grid.flat, models, strict=False):
+            points = [e for e in found.evaluated if e.p95 is not None]
+            axes.scatter(
+                [e.p95 for e in points],
+                [float(e.cost_per_day) for e in points],
+                s=10,
+                alpha=0.4,
+                label="policies simulated",
+            )
+            front = [e for e in found.frontier if e.p95 is not None]
+            axes.plot(
+                [e.p95 for e in front],
+                [float(e.cost_per_day) for e in front],
+                "-o",
+                ms=3,
+                label="frontier",
+            )
+            if found.model.latency_target_s is not None:
+                axes.axvline(
+                    found.model.latency_target_s,
+                    linestyle="--",
+                    color="grey",
+                    label="latency target",
+                )
+            if found.chosen is not None and found.chosen.p95 is not None:
+                axes.scatter(
+                    [found.chosen.p95],
+                    [float(found.chosen.cost_per_day)],
+                    s=80,
+                    facecolors="none",
+                    edgecolors="red",
+                    label=describe(found.chosen.policy),
+                )
+            axes.set_xscale("log")
+            axes.set_title(found.model.name)
+            axes.set_xlabel("p95 latency, s (log)")
+            axes.set_ylabel("$ per day")
+            axes.legend(fontsize=6)
+            axes.grid(alpha=0.3)
+        figure.suptitle(
+            f"Serving policies on the simulated autoscaler ({search.days} days) - ESTIMATE"
+        )
         figure.tight_layout()
         _save_atomically(figure, Path(path))
     finally:

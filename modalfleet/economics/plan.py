@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +27,7 @@ from .cost import (
     percent,
     reference_gpu,
 )
+from .fleet_simulation import simulate_model
 from .optimize import vram_need_gb
 
 COMMENT_MARKER = "<!-- modalfleet-plan -->"  # lets CI find and update its one comment
@@ -44,6 +47,16 @@ class Side:
     containers: ContainerPolicy
     daily: Decimal
     seconds_source: str
+    # The same model simulated on Modal's autoscaler (fleet_simulation.py): an ESTIMATE.
+    simulated_daily: Decimal = Decimal(0)
+    latency_p95_s: float | None = None  # None when the model has no traffic
+    latency_target_s: float | None = None
+
+    @property
+    def meets_target(self) -> bool | None:
+        if self.latency_p95_s is None or self.latency_target_s is None:
+            return None
+        return self.latency_p95_s <= self.latency_target_s
 
     @property
     def fits(self) -> bool:
@@ -78,6 +91,18 @@ class Row:
             self.before.daily if self.before else Decimal(0)
         )
 
+    @property
+    def simulated_delta(self) -> Decimal:
+        return (self.after.simulated_daily if self.after else Decimal(0)) - (
+            self.before.simulated_daily if self.before else Decimal(0)
+        )
+
+    @property
+    def pushed_over_target(self) -> bool:
+        """After the change the p95 latency misses the target it met (or had no figure for)."""
+        missed_before = self.before is not None and self.before.meets_target is False
+        return self.after is not None and self.after.meets_target is False and not missed_before
+
     def container_changes(self) -> list[str]:
         if self.before is None or self.after is None:
             return []
@@ -109,6 +134,18 @@ class Plan:
     @property
     def delta_pct(self) -> Decimal | None:
         return percent(self.delta, self.daily_before)
+
+    @property
+    def simulated_before(self) -> Decimal:
+        return sum((r.before.simulated_daily for r in self.rows if r.before), Decimal(0))
+
+    @property
+    def simulated_after(self) -> Decimal:
+        return sum((r.after.simulated_daily for r in self.rows if r.after), Decimal(0))
+
+    @property
+    def pushed_over_target(self) -> list[Row]:
+        return [row for row in self.rows if row.pushed_over_target]
 
     @property
     def changed(self) -> bool:
@@ -147,6 +184,7 @@ def sides(fleet: Fleet, strategy: str, speed_model: str = "flat") -> dict[str, S
     for deployment in resolve(fleet, strategy):
         model = deployment.model
         cost = model_cost(deployment, fleet.catalog, speed_model, reference_gpu(fleet, model))
+        sim = simulate_model(fleet, model.name, strategy)
         vram = [fleet.catalog.resolve(gpu) for gpu in deployment.gpus]
         found[model.name] = Side(
             gpus=deployment.gpus,
@@ -155,6 +193,9 @@ def sides(fleet: Fleet, strategy: str, speed_model: str = "flat") -> dict[str, S
             containers=deployment.containers,
             daily=cost.daily,
             seconds_source=cost.seconds.source,
+            simulated_daily=sim.cost_per_day,
+            latency_p95_s=sim.result.latency_p95_s if sim.result.requests else None,
+            latency_target_s=model.latency_target_s,
         )
     return found
 
@@ -242,8 +283,13 @@ def _trace_paths(models_file: Path) -> list[str]:
     return found
 
 
-def fleet_at(root: Path, ref: str) -> Fleet:
-    """The validated fleet as committed at ref, or PlanError with its problems."""
+@contextmanager
+def fleet_at(root: Path, ref: str) -> Iterator[Fleet]:
+    """The validated fleet as committed at ref, or PlanError with its problems.
+
+    A context: the fleet's files (a traffic trace among them) stay on disk until it closes,
+    because simulating the fleet reads its traces.
+    """
     from ..fleet.checks import validate
     from ..fleet.problems import format_text, has_errors
 
@@ -251,10 +297,10 @@ def fleet_at(root: Path, ref: str) -> Fleet:
         dest = Path(folder)
         read_fleet_at(root, ref, dest)
         loaded, problems = validate(dest)
-    errors = [p for p in problems if p.is_error]
-    if has_errors(problems) or loaded.fleet is None:
-        raise PlanError(f"the fleet at {ref} has problems:\n{format_text(errors)}")
-    return loaded.fleet
+        errors = [p for p in problems if p.is_error]
+        if has_errors(problems) or loaded.fleet is None:
+            raise PlanError(f"the fleet at {ref} has problems:\n{format_text(errors)}")
+        yield loaded.fleet
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -305,6 +351,24 @@ def _monthly(plan: Plan, arrow: str) -> str:
     )
 
 
+def _simulated(plan: Plan, arrow: str) -> str:
+    before, after = plan.simulated_before, plan.simulated_after
+    month_before, month_after = per_period(before, "month"), per_period(after, "month")
+    return (
+        f"simulated on Modal's autoscaler (ESTIMATE): per day {usd(before)} {arrow} {usd(after)}, "
+        f"per month {usd(month_before)} {arrow} {usd(month_after)} "
+        f"({usd(month_after - month_before, sign=True)})"
+    )
+
+
+def _latency_flags(plan: Plan) -> list[str]:
+    return [
+        f"latency: {row.model}'s simulated p95 {row.after.latency_p95_s:.1f} s is over its "
+        f"{row.after.latency_target_s:g} s target after this change (ESTIMATE)"
+        for row in plan.pushed_over_target
+    ]
+
+
 def _seconds_note(plan: Plan) -> str:
     if plan.speed_model == "relative":
         return (
@@ -325,6 +389,8 @@ def format_text(plan: Plan) -> str:
     lines += table(HEADER, [_row_cells(row, "->") for row in plan.rows], RIGHT)
     lines.append("")
     lines.append(f"total: {_monthly(plan, '->')}")
+    lines.append(_simulated(plan, "->"))
+    lines += _latency_flags(plan)
     for row in plan.rows:
         changes = row.container_changes()
         if changes:
@@ -348,7 +414,12 @@ def format_markdown(plan: Plan) -> str:
         "",
         f"`{plan.before_label}` → `{plan.after_label}`: {_monthly(plan, '→')}.",
         "",
+        f"{_simulated(plan, '→')}.",
+        "",
     ]
+    lines += [f"> :warning: {flag}" for flag in _latency_flags(plan)]
+    if plan.pushed_over_target:
+        lines.append("")
     if plan.note:
         lines += [f"> {plan.note}", ""]
     shown = [row for row in plan.rows if row.status != "unchanged"]
@@ -391,6 +462,10 @@ def _side_json(side: Side | None) -> dict | None:
         "containers": dict(side.containers.__dict__),
         "cost": float(side.daily),
         "seconds_source": side.seconds_source,
+        "simulated_cost": float(side.simulated_daily),
+        "latency_p95_s": side.latency_p95_s,
+        "latency_target_s": side.latency_target_s,
+        "meets_target": side.meets_target,
     }
 
 
@@ -418,6 +493,16 @@ def to_json(plan: Plan) -> str:
             }
             for row in plan.rows
         ],
+        "simulated": {
+            "estimate": True,
+            "total_before": float(plan.simulated_before),
+            "total_after": float(plan.simulated_after),
+            "delta": float(plan.simulated_after - plan.simulated_before),
+            "monthly_delta": float(
+                per_period(plan.simulated_after - plan.simulated_before, "month")
+            ),
+            "pushed_over_target": [row.model for row in plan.pushed_over_target],
+        },
         "added": [row.model for row in plan.by_status("added")],
         "removed": [row.model for row in plan.by_status("removed")],
     }

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from ..fleet.resolve import deployment
 from ..fleet.spec import Catalog, Fleet, Model
+from . import arrivals
 from .coldstart import ColdStart, cold_start_on
 from .cost import CostError, Seconds, catalog_gpu, reference_gpu, seconds_on
 from .simulate import ServingPolicy
@@ -125,9 +126,6 @@ def arrivals_for(
     diurnal generates them from requests_per_day with `seed` (arrivals.DEFAULT_SEED when None),
     so the same fleet gives the same arrivals on every machine.
     """
-    # Imported here, not at the top: arrivals.py is written alongside this module (#12).
-    from . import arrivals
-
     traffic = fleet.models[model_name].traffic
     seed = arrivals.DEFAULT_SEED if seed is None else seed
     if traffic.trace is not None:

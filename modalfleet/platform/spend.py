@@ -146,12 +146,22 @@ class ModelSpend:
     resources: dict[str, Decimal]
     threshold_pct: Decimal
     note: str = ""
+    # The same days simulated on Modal's autoscaler (economics/fleet_simulation.py): billed
+    # container-seconds at GPU + CPU + memory rates. Set beside the busy-seconds estimate so a
+    # user learns which of the two to trust.
+    simulated: Decimal | None = None
 
     @property
     def delta_pct(self) -> Decimal | None:
         if self.estimate is None or self.estimate == 0:
             return None
         return (self.actual - self.estimate) / self.estimate * 100
+
+    @property
+    def simulated_delta_pct(self) -> Decimal | None:
+        if self.simulated is None or self.simulated == 0:
+            return None
+        return (self.actual - self.simulated) / self.simulated * 100
 
     @property
     def flag(self) -> bool:
@@ -192,6 +202,10 @@ class SpendReport:
     @property
     def total_estimate(self) -> Decimal:
         return sum((m.estimate for m in self.models if m.estimate is not None), ZERO)
+
+    @property
+    def total_simulated(self) -> Decimal:
+        return sum((m.simulated for m in self.models if m.simulated is not None), ZERO)
 
     @property
     def flagged(self) -> list[ModelSpend]:
@@ -276,6 +290,9 @@ def build_report(
                 intervals[(name, deployed)] = set()
 
     estimates: dict[str, tuple[dict[str, Decimal], dict[str, str]]] = {}
+    from ..economics.fleet_simulation import FleetSimulator
+
+    simulator = FleetSimulator(fleet)
     strategies_per_model: dict[str, int] = {}
     for model, _ in actual:
         strategies_per_model[model] = strategies_per_model.get(model, 0) + 1
@@ -293,6 +310,7 @@ def build_report(
         else:
             days = len(intervals[(model, used)]) * period.interval_days
         estimate: Decimal | None = None
+        simulated: Decimal | None = None
         note = ""
         if used not in fleet.strategies:
             note = f"strategy {used!r} is not in strategies/: no estimate"
@@ -302,6 +320,7 @@ def build_report(
             daily, missing = estimates[used]
             if model in daily:
                 estimate = daily[model] * days
+                simulated = simulator.model(used, model).cost_per_day * days
             else:
                 note = missing.get(model, "no estimate")
         if note:
@@ -316,6 +335,7 @@ def build_report(
                 resources=dict(sorted(resources[(model, used)].items())),
                 threshold_pct=threshold_pct,
                 note=note,
+                simulated=simulated,
             )
         )
     return SpendReport(
@@ -360,6 +380,10 @@ def to_dict(report: SpendReport) -> dict[str, Any]:
                 "estimate": _number(m.estimate),
                 "delta_pct": None if m.delta_pct is None else round(float(m.delta_pct), 2),
                 "flag": m.flag,
+                "simulated": _number(m.simulated),
+                "simulated_delta_pct": None
+                if m.simulated_delta_pct is None
+                else round(float(m.simulated_delta_pct), 2),
                 "days": _number(m.days, 4),
                 "resources": {name: _number(cost) for name, cost in m.resources.items()},
             }
@@ -377,6 +401,7 @@ def to_dict(report: SpendReport) -> dict[str, Any]:
         ],
         "total_actual": _number(report.total_actual),
         "total_estimate": _number(report.total_estimate),
+        "total_simulated": _number(report.total_simulated),
         "threshold_pct": _number(report.threshold_pct, 2),
         "unmanaged_actual": _number(report.unmanaged_actual),
     }
@@ -406,13 +431,16 @@ def _model_rows(report: SpendReport) -> list[tuple[str, ...]]:
             _usd(m.actual),
             _usd(m.estimate),
             _delta(m.delta_pct),
+            _usd(m.simulated),
+            _delta(m.simulated_delta_pct),
             "OVER" if m.flag else "",
         )
         for m in report.models
     ]
 
 
-_HEADER = ("model", "strategy", "actual", "estimate", "delta", "flag")
+# estimate: the busy-seconds formula; simulated: Modal's autoscaler simulated (an ESTIMATE too).
+_HEADER = ("model", "strategy", "actual", "estimate", "delta", "simulated", "vs sim", "flag")
 
 
 def _headline(report: SpendReport) -> str:
@@ -420,7 +448,8 @@ def _headline(report: SpendReport) -> str:
     unit = "daily" if period.resolution == "d" else "hourly"
     return (
         f"spend {period.label()} ({period.days.normalize():f} days, {unit} rows): "
-        f"actual {_usd(report.total_actual)} vs estimate {_usd(report.total_estimate)}"
+        f"actual {_usd(report.total_actual)} vs estimate {_usd(report.total_estimate)} "
+        f"(busy seconds) and {_usd(report.total_simulated)} (simulated autoscaler, ESTIMATE)"
     )
 
 
@@ -452,7 +481,18 @@ def _footer(report: SpendReport) -> list[str]:
 
 def format_text(report: SpendReport) -> str:
     rows: list[Sequence[str]] = [*_model_rows(report)]
-    rows.append(("total", "", _usd(report.total_actual), _usd(report.total_estimate), "", ""))
+    rows.append(
+        (
+            "total",
+            "",
+            _usd(report.total_actual),
+            _usd(report.total_estimate),
+            "",
+            _usd(report.total_simulated),
+            "",
+            "",
+        )
+    )
     # Model and strategy left-aligned, the figures right-aligned.
     header_line, *row_lines = table(_HEADER, rows, [i >= 2 for i in range(len(_HEADER))])
     lines = [_headline(report), "", header_line]
@@ -470,12 +510,15 @@ def format_text(report: SpendReport) -> str:
 
 def format_markdown(report: SpendReport) -> str:
     lines = [f"**{_headline(report)}**", ""]
-    lines.append("| model | strategy | actual | estimate | delta | flag | by resource |")
-    lines.append("|---|---|---:|---:|---:|---|---|")
+    lines.append(
+        "| model | strategy | actual | estimate | delta | simulated | vs sim | flag | by resource |"
+    )
+    lines.append("|---|---|---:|---:|---:|---:|---:|---|---|")
     for m, row in zip(report.models, _model_rows(report), strict=True):
         lines.append("| " + " | ".join([*row, _resources(m.resources)]) + " |")
     lines.append(
-        f"| **total** | | **{_usd(report.total_actual)}** | **{_usd(report.total_estimate)}** | | | |"
+        f"| **total** | | **{_usd(report.total_actual)}** | **{_usd(report.total_estimate)}** | "
+        f"| **{_usd(report.total_simulated)}** | | | |"
     )
     footer = _footer(report)
     if footer:

@@ -1,0 +1,207 @@
+"""The cheapest serving policy per model that meets its latency target, on the simulated autoscaler.
+
+For each model the search walks GPU x scaledown_window x min_containers x max_inputs, simulates
+each policy on the model's arrivals and keeps the cheapest whose p95 latency meets the model's
+latency_target_s. GPUs the model cannot run on (VRAM, dtype, no seconds figure) are never
+simulated (optimize.evaluate rules them out).
+
+Pruning, each step sound because billed seconds are non-decreasing in scaledown_window and in
+min_containers (the simulation's properties, tested in test_simulate.py):
+- a policy whose lower bound (busy seconds, or min_containers x horizon, at its $/s) already costs
+  more than the best policy found is not simulated;
+- for one GPU, min_containers and max_inputs, windows are tried shortest first and the first that
+  meets the target ends that row: a longer window bills at least as much;
+- for one GPU and max_inputs, once a min_containers meets the target with the shortest window,
+  more warm containers can only cost more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..fleet.spec import Fleet, Model
+from .arrivals import DEFAULT_SEED
+from .fleet_simulation import SECONDS_PER_DAY, ModelSimulation, simulate_model
+from .optimize import evaluate
+from .serving import arrivals_for, serving_policy
+
+# Modal's bounds are 2-3600 s; these steps span "gone at once" to "warm for the hour".
+WINDOWS_S: tuple[int, ...] = (2, 15, 60, 120, 300, 600, 1200)
+MIN_CONTAINERS: tuple[int, ...] = (0, 1, 2, 3)
+# The search simulates a week (the bundled traffic gives 700-2,800 requests per model): enough
+# for a stable p95, short enough to stay within seconds for the fleet.
+SEARCH_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Policy:
+    gpu: str
+    scaledown_window_s: int
+    min_containers: int
+    max_inputs: int
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    policy: Policy
+    sim: ModelSimulation
+
+    @property
+    def cost_per_day(self) -> Decimal:
+        return self.sim.cost_per_day
+
+    @property
+    def p95(self) -> float | None:
+        return self.sim.result.latency_p95_s if self.sim.result.requests else None
+
+    @property
+    def meets(self) -> bool:
+        return self.sim.meets_target is not False
+
+
+@dataclass(frozen=True)
+class ModelSearch:
+    model: Model
+    evaluated: tuple[Evaluated, ...]  # in the order simulated
+    chosen: Evaluated | None
+    ruled_out: tuple[str, ...]  # "T4: needs 36 GB, has 16 GB"
+    pruned: int  # policies skipped by a bound
+
+    @property
+    def frontier(self) -> tuple[Evaluated, ...]:
+        """Pareto-optimal policies: none cheaper with a p95 as low (no-traffic models: cheapest)."""
+        ranked = sorted(self.evaluated, key=lambda e: (e.cost_per_day, e.p95 or 0.0))
+        front: list[Evaluated] = []
+        best_p95 = float("inf")
+        for item in ranked:
+            p95 = item.p95 if item.p95 is not None else 0.0
+            if p95 < best_p95:
+                front.append(item)
+                best_p95 = p95
+        return tuple(front)
+
+    @property
+    def binding(self) -> str:
+        """Which constraint decides the choice, in one phrase."""
+        if not self.evaluated:
+            return "no GPU can run it: " + "; ".join(self.ruled_out)
+        cheapest = min(self.evaluated, key=lambda e: e.cost_per_day)
+        if self.chosen is None:
+            best = min((e for e in self.evaluated if e.p95 is not None), key=lambda e: e.p95)
+            return (
+                f"no policy meets the {self.model.latency_target_s:g} s target "
+                f"(best simulated p95 {best.p95:.1f} s)"
+            )
+        if self.chosen is cheapest or self.chosen.cost_per_day == cheapest.cost_per_day:
+            return "nothing binds: the cheapest policy meets the latency target"
+        return (
+            f"the {self.model.latency_target_s:g} s latency target binds: the cheapest policy "
+            f"({describe(cheapest.policy)}, {cheapest.p95:.1f} s p95) misses it"
+        )
+
+
+def describe(policy: Policy) -> str:
+    text = f"{policy.gpu}, window {policy.scaledown_window_s} s, min {policy.min_containers}"
+    return text + (f", max_inputs {policy.max_inputs}" if policy.max_inputs > 1 else "")
+
+
+@dataclass(frozen=True)
+class PolicySearch:
+    strategy: str  # whose max_containers and other settings the search starts from
+    models: tuple[ModelSearch, ...]
+    days: int
+
+    @property
+    def evaluated(self) -> int:
+        return sum(len(m.evaluated) for m in self.models)
+
+    @property
+    def pruned(self) -> int:
+        return sum(m.pruned for m in self.models)
+
+    @property
+    def total_per_day(self) -> Decimal:
+        return sum((m.chosen.cost_per_day for m in self.models if m.chosen), Decimal(0))
+
+
+def max_inputs_choices(fleet: Fleet, model: Model, strategy: str) -> tuple[int, ...]:
+    """1, and up to the max_inputs the fleet already allows this model (validate refuses it for
+    kinds whose pipelines share per-request state): concurrency is the user's call, not ours."""
+    allowed = serving_policy(fleet, model.name, strategy).policy.max_inputs
+    return tuple(sorted({1, *(n for n in (2, 4, 8) if n <= allowed), allowed}))
+
+
+def search_model(
+    fleet: Fleet,
+    model: Model,
+    strategy: str,
+    days: int = SEARCH_DAYS,
+    seed: int = DEFAULT_SEED,
+    prune: bool = True,
+) -> ModelSearch:
+    """The cheapest policy meeting the model's target; prune=False simulates every policy (the
+    test that the bounds never discard the optimum compares the two)."""
+    horizon = days * SECONDS_PER_DAY
+    arrivals = arrivals_for(fleet, model.name, horizon, seed)
+    ruled_out: list[str] = []
+    gpus: list[str] = []
+    for gpu in fleet.catalog.by_price():
+        candidate = evaluate(fleet, model, gpu)
+        if not candidate.fits or not candidate.dtype_ok or candidate.seconds is None:
+            reasons = [r for r in candidate.rejections if "latency" not in r]
+            ruled_out.append(f"{gpu.name}: {'; '.join(reasons) or 'no seconds figure'}")
+            continue
+        gpus.append(gpu.name)
+
+    evaluated: list[Evaluated] = []
+    best: Evaluated | None = None
+    space = 0  # every policy the grid holds; those not simulated were pruned
+    busy = Decimal(len(arrivals))
+    for gpu in gpus:
+        serving = serving_policy(fleet, model.name, strategy, gpu=gpu)
+        rate = serving.usd_per_second
+        service = Decimal(str(serving.policy.service_time_s))
+        mins = [m for m in MIN_CONTAINERS if m <= serving.policy.max_containers]
+        choices = max_inputs_choices(fleet, model, strategy)
+        space += len(choices) * len(mins) * len(WINDOWS_S)
+        for max_inputs in choices:
+            for min_containers in mins:
+                floor = max(busy * service / max_inputs, Decimal(min_containers * horizon))
+                if prune and best is not None and floor * rate / days >= best.cost_per_day:
+                    break  # more warm containers only raise the floor
+                met_at_shortest = False
+                for index, window in enumerate(WINDOWS_S):
+                    policy = Policy(gpu, window, min_containers, max_inputs)
+                    sim = simulate_model(
+                        fleet,
+                        model.name,
+                        strategy,
+                        horizon_s=horizon,
+                        seed=seed,
+                        traffic_arrivals=arrivals,
+                        gpu=gpu,
+                        overrides={
+                            "scaledown_window_s": window,
+                            "min_containers": min_containers,
+                            "max_inputs": max_inputs,
+                        },
+                    )
+                    item = Evaluated(policy, sim)
+                    evaluated.append(item)
+                    if item.meets:
+                        if best is None or item.cost_per_day < best.cost_per_day:
+                            best = item
+                        met_at_shortest = index == 0
+                        if prune:
+                            break
+                if prune and met_at_shortest:
+                    break
+    return ModelSearch(model, tuple(evaluated), best, tuple(ruled_out), space - len(evaluated))
+
+
+def search(
+    fleet: Fleet, strategy: str, days: int = SEARCH_DAYS, seed: int = DEFAULT_SEED
+) -> PolicySearch:
+    models = tuple(search_model(fleet, m, strategy, days, seed) for m in fleet.models.values())
+    return PolicySearch(strategy, models, days)
