@@ -54,9 +54,10 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
     found += check_strategy_names(fleet, loaded.documents)
     found += check_model_names(fleet, models_doc)
     found += check_strategy_containers(fleet, loaded.documents)
+    found += check_strategy_models(fleet, loaded.documents)
     for model in fleet.models.values():
         found += check_model(fleet, model, models_doc, only_strategy)
-        found += check_model_containers(fleet, model, models_doc)
+        found += check_model_containers(fleet, model, loaded.documents)
         found += check_measured_gpus(fleet, model, models_doc)
         found += check_concurrency(fleet, model, loaded.documents)
         found += check_traffic_profile(model, models_doc)
@@ -98,7 +99,7 @@ def check_concurrency(fleet: Fleet, model: Model, documents: dict[str, Document]
             )
         ]
     for strategy in fleet.strategies.values():
-        max_inputs = strategy.containers.merged(model.containers).max_inputs
+        max_inputs = strategy.policy_for(model).max_inputs
         if max_inputs <= 1:
             continue
         where = _max_inputs_where(model, strategy, documents)
@@ -136,6 +137,8 @@ def _max_inputs_where(
     model: Model, strategy: Strategy, documents: dict[str, Document]
 ) -> tuple[str, int, int]:
     # The node that set the value: the model's own override, else the strategy's.
+    if "max_inputs" in strategy.model_containers.get(model.name, {}):
+        return documents[strategy.file].where(("models", model.name, "max_inputs"))
     if "max_inputs" in model.containers:
         return documents[MODELS_FILE].where(("models", model.name, "containers", "max_inputs"))
     return documents[strategy.file].where(("containers", "max_inputs"))
@@ -252,19 +255,45 @@ def check_strategy_containers(fleet: Fleet, documents: dict[str, Document]) -> l
     return found
 
 
-def check_model_containers(fleet: Fleet, model: Model, doc: Document) -> list[Problem]:
-    """A model's containers override, merged with each strategy's policy."""
-    if not model.containers:
-        return []
+def check_model_containers(
+    fleet: Fleet, model: Model, documents: dict[str, Document]
+) -> list[Problem]:
+    """A model's containers overrides (its own, and each strategy's `models:` entry for it),
+    merged with each strategy's policy."""
     for strategy in fleet.strategies.values():
+        in_strategy = model.name in strategy.model_containers
+        if not model.containers and not in_strategy:
+            continue
         if strategy.containers.min_containers > strategy.containers.max_containers:
             continue  # the strategy itself is reported
-        policy = strategy.containers.merged(model.containers)
+        policy = strategy.policy_for(model)
         if policy.min_containers > policy.max_containers:
-            where = doc.where(("models", model.name, "containers"))
+            if in_strategy:
+                where = documents[strategy.file].where(("models", model.name))
+            else:
+                where = documents[MODELS_FILE].where(("models", model.name, "containers"))
             owner = f"{model.name} under strategy {strategy.name}"
             return [_containers_problem(where, owner, policy.min_containers, policy.max_containers)]
     return []
+
+
+def check_strategy_models(fleet: Fleet, documents: dict[str, Document]) -> list[Problem]:
+    """A strategy's `models:` overrides name models that exist."""
+    found = []
+    for strategy in fleet.strategies.values():
+        for name in strategy.model_containers:
+            if name in fleet.models:
+                continue
+            close = difflib.get_close_matches(name, list(fleet.models), n=1)
+            found.append(
+                problem(
+                    "unknown-model",
+                    documents[strategy.file].where(("models", name), key=True),
+                    f"strategy {strategy.name} sets containers for {name!r}, which is not in models.yaml",
+                    hint=f"did you mean {close[0]!r}?" if close else "remove the entry, or add the model",
+                )
+            )
+    return found
 
 
 def check_measured_gpus(fleet: Fleet, model: Model, doc: Document) -> list[Problem]:

@@ -375,6 +375,9 @@ def _strategies(docs: list[Document]) -> dict[str, Strategy]:
                 max_inputs=containers.get("max_inputs", 1),
             ),
             file=doc.file,
+            model_containers={
+                name: dict(values) for name, values in (data.get("models") or {}).items()
+            },
         )
         # Keyed by file stem: checks report a stem that differs from the name key.
         strategies[Path(doc.file).stem] = strategy

@@ -21,7 +21,8 @@ def resolve(fleet: Fleet, strategy_name: str) -> list[Deployment]:
 
 def deployment(fleet: Fleet, strategy_name: str, model_name: str) -> Deployment:
     """One model under one strategy: its GPUs and its container policy, the model's own
-    `containers:` overriding the strategy's key by key. Same assumptions as resolve()."""
+    `containers:` overriding the strategy's key by key, and the strategy's `models:` entry for
+    the model overriding both (Strategy.policy_for). Same assumptions as resolve()."""
     if strategy_name not in fleet.strategies:
         raise UnknownStrategy(strategy_name)
     strategy = fleet.strategies[strategy_name]
@@ -30,5 +31,5 @@ def deployment(fleet: Fleet, strategy_name: str, model_name: str) -> Deployment:
         model=model,
         strategy=strategy,
         gpus=tuple(fleet.catalog.modal_name(name) for name in model.gpu[strategy_name]),
-        containers=strategy.containers.merged(model.containers),
+        containers=strategy.policy_for(model),
     )

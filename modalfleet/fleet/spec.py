@@ -163,6 +163,15 @@ class Strategy:
     compare_to: str
     containers: ContainerPolicy
     file: str
+    # Per-model settings under this strategy (`models:` in the strategy file).
+    model_containers: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def policy_for(self, model: Model) -> ContainerPolicy:
+        """The strategy's containers, then the model's own override, then this strategy's
+        override for the model: the most specific setting wins, key by key."""
+        return self.containers.merged(model.containers).merged(
+            self.model_containers.get(model.name, {})
+        )
 
 
 @dataclass(frozen=True)
