@@ -130,7 +130,14 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     type=click.Path(dir_okay=False, writable=True),
     help="Also write an SVG of simulated cost against p95 latency per model.",
 )
-def optimize(root, objective, fmt, speed_model, strategy, days, chart):
+@click.option(
+    "--write",
+    "write_strategy",
+    metavar="STRATEGY",
+    help="Write the chosen GPUs (models.yaml) and container settings (strategies/STRATEGY.yaml, "
+    "created when new) so `render` deploys them; comments and order are kept.",
+)
+def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_strategy):
     """The cheapest GPU per model that fits its VRAM, dtype and latency target, and the cheapest
     serving policy (GPU, scaledown_window, min_containers, max_inputs) on the simulated autoscaler."""
     from ..economics.cost import CostError
@@ -143,6 +150,16 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart):
     fleet = load_valid_fleet(root, show_warnings=False)
     if strategy is not None:
         require_strategy(fleet, strategy)
+    if write_strategy is not None:
+        from ..fleet.checks import name_problem
+
+        reason = name_problem(write_strategy)
+        if reason:
+            raise click.UsageError(f"--write {write_strategy!r}: a strategy name {reason}")
+        if fmt == "yaml":
+            raise click.UsageError("--write edits the files itself: drop --format yaml")
+        if strategy is None and write_strategy in fleet.strategies:
+            strategy = write_strategy
     try:
         result = run_optimize(fleet, objective, speed_model)
     except CostError as exc:
@@ -170,6 +187,16 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart):
         click.echo(policy_report.format_text(policies))
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
+    if write_strategy is not None:
+        from ..economics.policy_files import write_policy
+        from ..economics.policy_search import policy_write
+        from ..fleet.yamledit import EditError
+
+        try:
+            summary = write_policy(root, policy_write(fleet, write_strategy, policies), policies)
+        except EditError as exc:
+            raise _fail(str(exc)) from None
+        click.echo(summary, err=True)
 
 
 # --- plan ---------------------------------------------------------------------------------------

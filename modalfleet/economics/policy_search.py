@@ -205,3 +205,58 @@ def search(
 ) -> PolicySearch:
     models = tuple(search_model(fleet, m, strategy, days, seed) for m in fleet.models.values())
     return PolicySearch(strategy, models, days)
+
+
+@dataclass(frozen=True)
+class PolicyWrite:
+    """What `optimize --write STRATEGY` changes: a GPU per model under STRATEGY (models.yaml)
+    and per-model container settings (the strategy file's `models:`), only where they differ
+    from what the model resolves to today."""
+
+    strategy: str
+    gpus: dict[str, str]  # model -> the chosen GPU, where it differs from the primary
+    containers: dict[str, dict[str, int]]  # model -> settings that differ
+    kept: tuple[str, ...]  # models with no policy meeting the target: left as they are
+    new_strategy_containers: dict[str, int] | None  # the new file's containers, when it is new
+
+
+SETTINGS = ("scaledown_window_s", "min_containers", "max_inputs")
+
+
+def policy_write(fleet: Fleet, strategy: str, found: PolicySearch) -> PolicyWrite:
+    """The edits that make STRATEGY deploy the search's choices (a new strategy starts from the
+    containers of the strategy the search ran under)."""
+    exists = strategy in fleet.strategies
+    base = fleet.strategies[strategy if exists else found.strategy]
+    gpus: dict[str, str] = {}
+    containers: dict[str, dict[str, int]] = {}
+    kept: list[str] = []
+    for search_result in found.models:
+        model = search_result.model
+        current_gpus = model.gpu.get(strategy) or model.gpu[found.strategy]
+        current_primary = fleet.catalog.modal_name(current_gpus[0])
+        chosen = search_result.chosen
+        if chosen is None:
+            kept.append(model.name)
+            if not exists:  # a new strategy still needs a GPU for every model
+                gpus[model.name] = current_primary
+            continue
+        if chosen.policy.gpu != current_primary or not exists:
+            gpus[model.name] = chosen.policy.gpu
+        if not model.traffic.requests_per_day:
+            continue  # no traffic: every window and pool bills the same $0; keep what is there
+        policy = base.policy_for(model)
+        differ = {
+            key: getattr(chosen.policy, key)
+            for key in SETTINGS
+            if getattr(chosen.policy, key) != getattr(policy, key)
+        }
+        if differ:
+            containers[model.name] = differ
+    return PolicyWrite(
+        strategy=strategy,
+        gpus=gpus,
+        containers=containers,
+        kept=tuple(kept),
+        new_strategy_containers=None if exists else dict(base.containers.__dict__),
+    )

@@ -284,13 +284,12 @@ def check_strategy_models(fleet: Fleet, documents: dict[str, Document]) -> list[
         for name in strategy.model_containers:
             if name in fleet.models:
                 continue
-            close = difflib.get_close_matches(name, list(fleet.models), n=1)
             found.append(
                 problem(
                     "unknown-model",
                     documents[strategy.file].where(("models", name), key=True),
                     f"strategy {strategy.name} sets containers for {name!r}, which is not in models.yaml",
-                    hint=f"did you mean {close[0]!r}?" if close else "remove the entry, or add the model",
+                    hint=_did_you_mean(name, fleet.models),
                 )
             )
     return found
@@ -386,7 +385,8 @@ def check_catalog_names(catalog: Catalog, doc: Document) -> list[Problem]:
     return found
 
 
-def _name_problem(name: str) -> str | None:
+def name_problem(name: str) -> str | None:
+    """Why a model or strategy name is not allowed, or None."""
     if not NAME_RE.match(name):
         return "must be lowercase letters, digits and single hyphens, starting with a letter"
     if len(name) > MAX_NAME:
@@ -401,7 +401,7 @@ def check_model_names(fleet: Fleet, doc: Document) -> list[Problem]:
     seen: dict[str, str] = {}
     for name in fleet.models:
         where = doc.where(("models", name), key=True)
-        reason = _name_problem(name)
+        reason = name_problem(name)
         if reason:
             suggestion = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
             hint = f"for example {suggestion!r}" if suggestion and NAME_RE.match(suggestion) else ""
@@ -423,7 +423,7 @@ def check_strategy_names(fleet: Fleet, documents: dict[str, Document]) -> list[P
     found = []
     for stem, strategy in fleet.strategies.items():
         doc = documents[strategy.file]
-        reason = _name_problem(stem)
+        reason = name_problem(stem)
         if reason:
             found.append(
                 problem("name", (strategy.file, 1, 1), f"strategy file name {stem!r} {reason}")

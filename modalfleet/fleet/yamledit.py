@@ -32,7 +32,7 @@ def _yaml(mapping: int, offset: int):
     return yaml
 
 
-def _faithful_yaml(text: str):
+def _faithful_yaml(text: str, name: str = "models.yaml"):
     """The round-trip settings under which text dumps back byte for byte, and its data.
 
     ruamel.yaml applies one indentation to the whole file and its own guess misreads the usual
@@ -47,12 +47,12 @@ def _faithful_yaml(text: str):
             try:
                 data = yaml.load(text)
             except YAMLError as exc:
-                raise EditError(f"models.yaml is not valid YAML: {exc}") from None
+                raise EditError(f"{name} is not valid YAML: {exc}") from None
             out = io.StringIO()
             yaml.dump(data, out)
             if out.getvalue() == text:
                 return yaml, data
-    raise EditError("models.yaml's layout cannot be kept by a YAML round trip (mixed indentation?)")
+    raise EditError(f"{name}'s layout cannot be kept by a YAML round trip (mixed indentation?)")
 
 
 def with_measured_seconds(
@@ -120,6 +120,75 @@ def _measured_map(current, figures_by_gpu: Mapping[str, float], flow: bool, floo
     for gpu, seconds in figures_by_gpu.items():
         figures[gpu] = max(round(float(seconds), 2), floor)
     return figures
+
+
+def _dump(yaml, data) -> str:
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def with_strategy_gpus(text: str, strategy: str, gpus: Mapping[str, str]) -> str:
+    """models.yaml text with each named model's GPU under strategy set (a new key appended to
+    the model's gpu: map, an existing one replaced in place)."""
+    yaml, data = _faithful_yaml(text)
+    models = data.get("models") if isinstance(data, Mapping) else None
+    if not isinstance(models, Mapping):
+        raise EditError("models.yaml has no models mapping")
+    for model, gpu in gpus.items():
+        entry = models.get(model)
+        choices = entry.get("gpu") if isinstance(entry, Mapping) else None
+        if not isinstance(choices, Mapping):
+            raise EditError(f"models.yaml: {model} has no gpu mapping to set {strategy} in")
+        if choices.get(strategy) != gpu:
+            choices[strategy] = gpu
+    return _dump(yaml, data)
+
+
+def with_model_containers(text: str, name: str, overrides: Mapping[str, Mapping[str, int]]) -> str:
+    """A strategy file's text with `models: {<model>: {<setting>: <value>}}` holding overrides
+    (a block mapping after the strategy's containers when the file has none)."""
+    from ruamel.yaml.comments import CommentedMap
+
+    yaml, data = _faithful_yaml(text, name)
+    if not isinstance(data, CommentedMap):
+        raise EditError(f"{name} is not a mapping")
+    models = data.get("models")
+    if models is None:
+        models = CommentedMap()
+        data["models"] = models
+    if not isinstance(models, CommentedMap):
+        raise EditError(f"{name}: models is not a mapping")
+    for model, settings in overrides.items():
+        entry = models.get(model)
+        if entry is None:
+            entry = CommentedMap()
+            entry.fa.set_flow_style()  # one line per model: a one-line diff per choice
+            models[model] = entry
+        for key, value in settings.items():
+            entry[key] = value
+    return _dump(yaml, data)
+
+
+def replace_files(changes: Mapping[Path, tuple[str | None, str]]) -> None:
+    """Write each path's new text; if one write fails, put back what was written before it
+    (a file that did not exist is removed), so a multi-file edit lands whole or not at all."""
+    done: list[tuple[Path, str | None]] = []
+    try:
+        for path, (before, after) in changes.items():
+            if before == after:
+                continue
+            replace_file(path, lambda stream, text=after: stream.write(text.encode("utf-8")))
+            done.append((path, before))
+    except OSError as exc:
+        for path, before in reversed(done):
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                replace_file(path, lambda stream, text=before: stream.write(text.encode("utf-8")))
+        raise EditError(
+            f"cannot write {path}: {exc.strerror or exc}; nothing was changed"
+        ) from None
 
 
 def write_measured_seconds(
