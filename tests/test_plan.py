@@ -86,13 +86,13 @@ def test_plan_against_previous_commit_text(repo):
     assert lines[1] == "Daily estimate decreases by $2.36 (-43.6%)"
     rows = {line.split()[0]: line.split() for line in lines[4:11]}
     assert rows["flux-schnell"][:5] == ["flux-schnell", "changed", "L40S", "->", "T4"]
-    assert rows["flux-schnell"][-4:] == ["$2.168", "$0.656", "-$1.512", "(-69.7%)"]
+    assert rows["flux-schnell"][-4:] == ["$2.17", "$0.66", "-$1.51", "(-69.7%)"]
     assert rows["flux-dev"][:3] == ["flux-dev", "unchanged", "L40S"]
-    assert rows["instantid"][-4:] == ["$1.084", "$0.612", "-$0.472", "(-43.5%)"]
+    assert rows["instantid"][-4:] == ["$1.08", "$0.61", "-$0.47", "(-43.5%)"]
     assert rows["seedvr2"][:5] == ["seedvr2", "changed", "L40S", "->", "A10"]
     assert rows["lora-anime"][:4] == ["lora-anime", "added", "(new)", "T4"]
     assert "12/48 GB fits -> 12/16 GB fits" in " ".join(rows["lora"])
-    assert "total: per day $5.42 -> $3.058, per month $162.60 -> $91.74 (-$70.86)" in lines
+    assert "total: per day $5.42 -> $3.06, per month $162.60 -> $91.74 (-$70.86)" in lines
     assert "models added: lora-anime" in lines
 
 
@@ -103,7 +103,7 @@ def test_plan_markdown_is_a_pr_comment(repo):
     assert md.startswith("<!-- modalfleet-plan -->\n### modalfleet plan: strategy `hybrid`")
     assert "**Daily estimate decreases by $2.36 (-43.6%)**" in md
     assert (
-        "| flux-schnell | changed | L40S → T4 | 12/48 GB fits → 12/16 GB fits | $2.168 | $0.656 | -$1.512 (-69.7%) |"
+        "| flux-schnell | changed | L40S → T4 | 12/48 GB fits → 12/16 GB fits | $2.17 | $0.66 | -$1.51 (-69.7%) |"
         in md
     )
     assert "| lora-anime | added | (new) T4 | (new) 12/16 GB fits | - | $0.00 | - |" in md

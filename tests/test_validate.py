@@ -145,7 +145,9 @@ def test_gpu_aliases_are_normalised(fleet_dir):
 def test_gpus_command_text_and_json(repo_root):
     text = run_cli("gpus", root=repo_root)
     assert text.exit_code == 0
-    assert "T4               16GB     0.59   0.000164  no    no" in text.output
+    lines = text.output.splitlines()
+    assert lines[0].split() == ["GPU", "VRAM", "$/HOUR", "$/SECOND", "BF16", "FP8"]
+    assert lines[1].split() == ["T4", "16", "GB", "$0.59", "$0.000164", "no", "no"]
     rows = json.loads(run_cli("gpus", "--format", "json", root=repo_root).output)
     t4 = next(row for row in rows if row["name"] == "T4")
     assert t4 == {

@@ -68,11 +68,22 @@ def gpus(root, fmt):
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'GPU':<14} {'VRAM':>6} {'$/hour':>8} {'$/second':>10}  bf16  fp8")
-    for gpu in catalog.gpus.values():
-        click.echo(
-            f"{gpu.name:<14} {gpu.vram_gb:>4g}GB {gpu.usd_per_hour:>8.2f} {gpu.usd_per_second:>10}  "
-            f"{'yes' if gpu.bf16 else 'no':<4}  {'yes' if gpu.fp8 else 'no'}"
-        )
+    from ..report.money import usd, usd_rate
+    from ..report.tables import table
+
+    header = ["GPU", "VRAM", "$/HOUR", "$/SECOND", "BF16", "FP8"]
+    rows = [
+        [
+            gpu.name,
+            f"{gpu.vram_gb:g} GB",
+            usd(gpu.usd_per_hour),
+            usd_rate(gpu.usd_per_second),
+            "yes" if gpu.bf16 else "no",
+            "yes" if gpu.fp8 else "no",
+        ]
+        for gpu in catalog.gpus.values()
+    ]
+    for line in table(header, rows, right=[False, True, True, True]):
+        click.echo(line)
     if catalog.source:
         click.echo(f"prices: {catalog.source} as of {catalog.as_of}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..fleet.load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR
 from ..fleet.resolve import resolve
 from ..fleet.spec import ContainerPolicy, Fleet
-from ..report.money import pct, usd, usd_cents
+from ..report.money import pct, usd
 from ..report.tables import markdown_table, table
 from .cost import (
     model_cost,
@@ -127,10 +127,10 @@ class Plan:
     def headline(self) -> str:
         estimate = " (estimate)" if self.is_estimate else ""
         if self.delta == 0:
-            return f"Daily estimate is unchanged at {usd_cents(self.daily_after)}{estimate}"
+            return f"Daily estimate is unchanged at {usd(self.daily_after)}{estimate}"
         direction = "increases" if self.delta > 0 else "decreases"
         change = pct(self.delta_pct) if self.delta_pct is not None else "from $0.00"
-        return f"Daily estimate {direction} by {usd_cents(abs(self.delta))} ({change}){estimate}"
+        return f"Daily estimate {direction} by {usd(abs(self.delta))} ({change}){estimate}"
 
     def by_status(self, status: str) -> list[Row]:
         return [row for row in self.rows if row.status == status]

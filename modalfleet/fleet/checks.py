@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..report.money import usd
 from .load import GPUS_FILE, MODELS_FILE, Loaded
 from .problems import WARNING, Problem, problem
 from .sizes import loaded_weights_gb, quantized_components, scheme_for
@@ -266,7 +267,7 @@ def fit_hint(catalog: Catalog, need_gb: float) -> str:
     fits = cheapest_fitting(catalog, need_gb)
     if not fits:
         return f"no GPU in {GPUS_FILE} has {need_gb:g} GB; quantize the model or lower vram_gb"
-    names = ", ".join(f"{gpu.name} {gpu.vram_gb:g} GB at ${gpu.usd_per_hour:.2f}/h" for gpu in fits)
+    names = ", ".join(f"{gpu.name} {gpu.vram_gb:g} GB at {usd(gpu.usd_per_hour)}/h" for gpu in fits)
     return f"use a GPU with >= {need_gb:g} GB ({names})"
 
 
