@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from . import term
 from .bench_cmd import bench, spend
 from .common import ExitCode
 from .cost_cmd import cost, optimize, plan
@@ -21,8 +22,20 @@ from .validate_cmd import gpus, validate
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="modalfleet")
-def cli():
+@click.option(
+    "--no-color",
+    is_flag=True,
+    help="Plain text even on a terminal (as the NO_COLOR environment variable does).",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Hide the warnings acknowledged in models.yaml (a model's `acknowledge:` list).",
+)
+def cli(no_color: bool, quiet: bool):
     """modalfleet: declare generative models once, pick a GPU per strategy, render and deploy Modal handlers."""
+    term.reset(no_color=no_color, quiet=quiet)
 
 
 cli.add_command(validate)
@@ -37,15 +50,31 @@ cli.add_command(bench)
 cli.add_command(spend)
 
 
+def _show(exc: click.ClickException) -> None:
+    """click's own message (usage, hint, `Error: ...`), its error line red on a terminal."""
+    import io
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    lines = buffer.getvalue().rstrip("\n").split("\n")
+    head = [line for line in lines if not line.startswith("Error:")]
+    if head:
+        click.echo("\n".join(head), err=True)
+    for line in lines:
+        if line.startswith("Error:"):
+            term.error(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: never shows a traceback for bad input (MODALFLEET_DEBUG=1 shows it)."""
+    term.reset()  # one invocation's settings: tests call main() many times in one process
     try:
         cli.main(args=argv, prog_name="modalfleet", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
-        exc.show()
+        _show(exc)
         return ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0

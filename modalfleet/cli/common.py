@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..fleet.problems import Problem, format_json, format_text, has_errors
+from . import term
 
 
 class ExitCode(IntEnum):
@@ -33,7 +34,7 @@ def report(problems: list[Problem], fmt: str = "text", stream=None) -> None:
     if fmt == "json":
         click.echo(format_json(problems), file=stream)
     elif problems:
-        click.echo(format_text(problems), file=stream)
+        term.echo(format_text(problems), "problems", err=stream is sys.stderr)
 
 
 def load_valid_fleet(root: Path, strategy: str | None = None, show_warnings: bool = True):

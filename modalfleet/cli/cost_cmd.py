@@ -7,6 +7,7 @@ import json
 
 import click
 
+from . import term
 from .common import ExitCode, load_valid_fleet, require_strategy, root_option
 
 FORMATS = click.Choice(["text", "markdown", "json"])
@@ -21,7 +22,7 @@ speed_model_option = click.option(
 
 
 def _fail(message: str) -> SystemExit:
-    click.echo(f"error: {message}", err=True)
+    term.error(f"error: {message}")
     return SystemExit(ExitCode.PROBLEMS)
 
 
@@ -79,9 +80,10 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
 
         markdown = fmt == "markdown"
         if strategy:
-            click.echo(format_strategy(comparisons[0], markdown))
+            text = format_strategy(comparisons[0], markdown)
         else:
-            click.echo(format_side_by_side(comparisons, markdown))
+            text = format_side_by_side(comparisons, markdown)
+        term.echo(text, None if markdown else "table")
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
 
@@ -117,7 +119,7 @@ def optimize(root, objective, fmt, speed_model):
     elif fmt == "json":
         click.echo(json.dumps(to_dict(result), indent=2))
     else:
-        click.echo(format_text(result))
+        term.echo(format_text(result), "table")
 
 
 # --- plan ---------------------------------------------------------------------------------------
@@ -172,7 +174,7 @@ def plan(root, strategy, ref, from_strategy, fmt, speed_model, detailed_exitcode
     except (PlanError, CostError) as exc:
         raise _fail(str(exc)) from None
     output = {"json": to_json, "markdown": format_markdown, "text": format_text}[fmt](result)
-    click.echo(output)
+    term.echo(output, "table" if fmt == "text" else None)
     if detailed_exitcode and result.changed:
         raise SystemExit(2)  # Terraform's convention: 2 = changes present
     raise SystemExit(ExitCode.OK)

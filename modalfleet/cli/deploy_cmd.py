@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from ..report.tables import table
+from . import term
 from .common import ExitCode, load_valid_fleet, require_models, root_option
 
 FORMAT = click.option(
@@ -40,7 +41,7 @@ class Seconds(click.FloatRange):
 
 def _fail(exc) -> None:
     """Print a PreflightError (message, then its details) and exit with its code."""
-    click.echo(f"error: {exc.message}", err=True)
+    term.error(f"error: {exc.message}")
     for line in exc.details:
         click.echo(f"  {line}", err=True)
     raise SystemExit(exc.exit_code)
@@ -302,7 +303,7 @@ def status(root, strategy, environment, fmt):
     try:
         deployed = core.make_backend().deployed_apps(apps, environment)
     except BackendError as exc:
-        click.echo(f"error: cannot read the deployed apps from Modal: {exc.message}", err=True)
+        term.error(f"error: cannot read the deployed apps from Modal: {exc.message}")
         raise SystemExit(ExitCode.PROBLEMS) from None
     statuses = core.compare(targets, deployed)
     if fmt == "json":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from . import term
 from .common import ExitCode, load_valid_fleet, root_option
 
 
@@ -50,12 +51,11 @@ def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates
             files = render_tree(fleet, templates, strategies)
             written = write_tree(root, files, strategies)
     except RenderError as exc:
-        click.echo(f"render: {exc}", err=True)
+        term.error(f"render: {exc}")
         raise SystemExit(ExitCode.PROBLEMS) from None
     except OSError as exc:
-        click.echo(
-            f"render: {exc.filename or ''}: {exc.strerror or exc}; generated/ left as it was",
-            err=True,
+        term.error(
+            f"render: {exc.filename or ''}: {exc.strerror or exc}; generated/ left as it was"
         )
         raise SystemExit(ExitCode.PROBLEMS) from None
 
@@ -65,20 +65,17 @@ def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates
         )
         return
     if result.current:
-        click.echo(f"{GENERATED_DIR}/ is current")
+        term.echo(f"{GENERATED_DIR}/ is current", "diff")
         return
-    click.echo(
-        f"{GENERATED_DIR}/ is out of date; run `python cli.py render` and commit the result:"
-    )
+    lines = [f"{GENERATED_DIR}/ is out of date; run `python cli.py render` and commit the result:"]
     for label, names in (
         ("changed", result.changed),
         ("missing", result.missing),
         ("orphaned", result.orphaned),
     ):
-        for name in names:
-            click.echo(f"  {label + ':':<9} {GENERATED_DIR}/{name}")
+        lines += [f"  {label + ':':<9} {GENERATED_DIR}/{name}" for name in names]
     if not quiet:
         for name in result.changed:
-            click.echo("")
-            click.echo(result.diffs[name].rstrip("\n"))
+            lines += ["", result.diffs[name].rstrip("\n")]
+    term.echo("\n".join(lines), "diff")
     raise SystemExit(ExitCode.PROBLEMS)

@@ -7,6 +7,7 @@ import json
 import click
 
 from ..fleet.problems import format_json, format_text, has_errors
+from . import term
 from .common import ExitCode, require_strategy, root_option
 
 
@@ -28,11 +29,12 @@ def validate(root, strategy, strict, fmt):
     if fmt == "json":
         click.echo(format_json(problems))
     elif problems:
-        click.echo(format_text(problems))
+        term.echo(format_text(problems), "problems")
     if fmt == "text" and not failed:
         fleet = loaded.fleet
-        click.echo(
-            f"ok: {len(fleet.models)} models, {len(fleet.strategies)} strategies, {len(fleet.catalog.gpus)} GPUs"
+        term.echo(
+            f"ok: {len(fleet.models)} models, {len(fleet.strategies)} strategies, {len(fleet.catalog.gpus)} GPUs",
+            "problems",
         )
     raise SystemExit(ExitCode.PROBLEMS if failed else ExitCode.OK)
 
@@ -49,7 +51,7 @@ def gpus(root, fmt):
     problems: list = []
     doc = _read(root, GPUS_FILE, "gpus", {}, problems)
     if doc is None:
-        click.echo(format_text(problems), err=True)
+        term.echo(format_text(problems), "problems", err=True)
         raise SystemExit(ExitCode.PROBLEMS)
     from ..fleet.load import _catalog
 
@@ -83,7 +85,6 @@ def gpus(root, fmt):
         ]
         for gpu in catalog.gpus.values()
     ]
-    for line in table(header, rows, right=[False, True, True, True]):
-        click.echo(line)
+    term.echo("\n".join(table(header, rows, right=[False, True, True, True])), "table")
     if catalog.source:
         click.echo(f"prices: {catalog.source} as of {catalog.as_of}")
