@@ -38,15 +38,24 @@ def report(problems: list[Problem], fmt: str = "text", stream=None) -> None:
 
 
 def load_valid_fleet(root: Path, strategy: str | None = None, show_warnings: bool = True):
-    """Validated fleet, or exit 1 after printing the problems. Warnings go to stderr."""
-    from ..fleet.checks import validate
+    """Validated fleet, or exit 1 after printing the problems. Warnings go to stderr, once per
+    command however often it loads the fleet, and not those acknowledged in models.yaml under
+    --quiet."""
+    from ..fleet.checks import acknowledgements, validate
 
     loaded, problems = validate(root, only_strategy=strategy)
     if has_errors(problems):
         report(problems)
         raise SystemExit(ExitCode.PROBLEMS)
-    if show_warnings and problems:
-        report(problems)
+    acknowledged = acknowledgements(loaded.fleet, problems)
+    fresh = [
+        p
+        for p in problems
+        if p not in term.settings.shown and not (term.settings.quiet and p in acknowledged)
+    ]
+    term.settings.shown.update(problems)
+    if show_warnings and fresh:
+        term.echo(format_text(fresh, acknowledged), "problems", err=True)
     if strategy is not None:
         require_strategy(loaded.fleet, strategy)
     return loaded.fleet

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..fleet.problems import format_json, format_text, has_errors
+from ..fleet.problems import acknowledged_summary, format_json, format_text, has_errors
 from . import term
 from .common import ExitCode, require_strategy, root_option
 
@@ -14,22 +14,39 @@ from .common import ExitCode, require_strategy, root_option
 @click.command()
 @root_option
 @click.option("--strategy", help="Check GPU choices of this strategy only.")
-@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option(
+    "--strict", is_flag=True, help="Treat warnings as errors (acknowledged ones excepted)."
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Hide acknowledged warnings (one summary line stays); as `modalfleet --quiet`.",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def validate(root, strategy, strict, fmt):
+def validate(root, strategy, strict, quiet, fmt):
     """Load the fleet, check it against the schemas and the semantic rules, print every problem."""
+    from ..fleet.checks import acknowledgements
     from ..fleet.checks import validate as run_validation
 
+    quiet = quiet or term.settings.quiet
     loaded, problems = run_validation(root, only_strategy=strategy)
     if strategy is not None and loaded.fleet is not None:
         require_strategy(loaded.fleet, strategy)
-    failed = has_errors(problems) or (strict and bool(problems))
-    if fmt == "json":
+    acknowledged = acknowledgements(loaded.fleet, problems)
+    # An acknowledged warning has been looked at: --strict does not fail on it.
+    failed = has_errors(problems) or (strict and any(p not in acknowledged for p in problems))
+    shown = [p for p in problems if not (quiet and p in acknowledged)]
+    if fmt == "json":  # the contract: every problem, acknowledged or not
         click.echo(format_json(problems))
-    elif problems:
-        term.echo(format_text(problems), "problems")
+    else:
+        text = format_text(shown, acknowledged) if shown else ""
+        if acknowledged:
+            text += ("\n" if text else "") + acknowledged_summary(acknowledged, hidden=quiet)
+        if text:
+            term.echo(text, "problems")
     if fmt == "text" and not failed:
         fleet = loaded.fleet
         term.echo(

@@ -385,6 +385,7 @@ def check_model(
                         f"{model.name} is bfloat16 but {gpu.name} (strategy {strategy}) has no bf16; the handler runs it in float16",
                         hint="expected on Turing GPUs; check output quality on this GPU",
                         severity=WARNING,
+                        model=model.name,
                     )
                 )
             fp8_parts = sorted(c for c in model.quantization if scheme_for(model, c) == "fp8")
@@ -407,6 +408,7 @@ def check_model(
                     f"{weights.repo} revision {weights.revision!r} is not a commit SHA; a branch or tag can move under you",
                     hint="pin the 40-character commit hash shown on the repository's commit history",
                     severity=WARNING,
+                    model=model.name,
                 )
             )
     found += check_roles(model, doc)
@@ -472,6 +474,22 @@ def check_roles(model: Model, doc: Document) -> list[Problem]:
                 hint=_did_you_mean(str(default), adapters) if adapters else "",
             )
         )
+    return found
+
+
+def acknowledgements(fleet: Fleet | None, problems: list[Problem]) -> dict[Problem, str]:
+    """The warnings a model acknowledges in models.yaml, each with the reason given there.
+
+    Only warnings: an error with the same code (fp8 on a GPU without fp8 is dtype-support too)
+    is never acknowledged.
+    """
+    if fleet is None:
+        return {}
+    found = {}
+    for p in problems:
+        model = fleet.models.get(p.model) if p.model and not p.is_error else None
+        if model is not None and p.code in model.acknowledge:
+            found[p] = model.acknowledge[p.code]
     return found
 
 

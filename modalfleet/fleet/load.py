@@ -394,5 +394,6 @@ def _models(data: dict) -> dict[str, Model]:
             volume=entry.get("volume", defaults.get("volume", "model-weights")),
             secrets=tuple(entry.get("secrets", defaults.get("secrets", ()))),
             containers=dict(entry.get("containers", {})),
+            acknowledge={item["code"]: item["reason"] for item in entry.get("acknowledge", ())},
         )
     return models

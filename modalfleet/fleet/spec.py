@@ -130,6 +130,8 @@ class Model:
     volume: str
     secrets: tuple[str, ...]
     containers: dict[str, int] = field(default_factory=dict)
+    # Warning code -> why it is acceptable (models.yaml `acknowledge:`): --quiet hides those.
+    acknowledge: dict[str, str] = field(default_factory=dict)
 
     @property
     def module_name(self) -> str:
