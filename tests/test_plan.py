@@ -316,3 +316,36 @@ def test_pre_commit_hooks_run_existing_commands():
         assert hook["pass_filenames"] is False and hook["language"] == "python"
         assert_cli_accepts(cli_invocations(hook["entry"])[0])
     assert hooks[1]["entry"] == "modalfleet render --check"
+
+
+def test_plan_all_plans_every_strategy_at_once():
+    args = ("plan", "--all", "--from-strategy", "baseline")
+    text = run_cli(*args, root=REPO)
+    assert text.exit_code == 0, text.text
+    heads = [line for line in text.output.splitlines() if line.startswith("Plan for strategy")]
+    assert heads == [
+        "Plan for strategy baseline: strategy baseline -> strategy baseline",
+        "Plan for strategy cost-optimized: strategy baseline -> strategy cost-optimized",
+        "Plan for strategy hybrid: strategy baseline -> strategy hybrid",
+        "Plan for strategy performance-optimized: strategy baseline -> strategy performance-optimized",
+    ]
+    single = run_cli("plan", "--strategy", "hybrid", "--from-strategy", "baseline", root=REPO)
+    assert single.output.strip() in text.output  # each section is that strategy's own plan
+
+    data = json.loads(run_cli(*args, "--format", "json", root=REPO).output)
+    assert [(p["strategy"], p["total_after"]) for p in data] == [
+        ("baseline", 5.42),
+        ("cost-optimized", 3.058),
+        ("hybrid", 3.058),
+        ("performance-optimized", 4.24),
+    ]
+    markdown = run_cli(*args, "--format", "markdown", root=REPO).output
+    assert markdown.startswith("<!-- modalfleet-plan -->\n")
+    assert markdown.count("<!-- modalfleet-plan -->") == 1  # one comment for CI to update
+    assert markdown.count("### modalfleet plan: strategy") == 4
+
+    assert run_cli(*args, "--detailed-exitcode", root=REPO).exit_code == 2  # some change
+    both = run_cli("plan", "--all", "--strategy", "hybrid", root=REPO)
+    assert both.exit_code == 2 and "use --strategy S or --all, not both" in both.stderr
+    neither = run_cli("plan", root=REPO)
+    assert neither.exit_code == 2 and "Missing option '--strategy' (or --all" in neither.stderr

@@ -19,8 +19,52 @@ from .deploy_cmd import deploy, status
 from .render_cmd import render
 from .validate_cmd import gpus, validate
 
+# `--help` lists commands in the order of the user's loop, not alphabetically. A command added
+# later and not named here is listed after these, alphabetically; add its name here to place it.
+WORKFLOW_ORDER = (
+    "validate",
+    "render",
+    "cost",
+    "optimize",
+    "simulate",
+    "plan",
+    "deploy",
+    "status",
+    "destroy",
+    "bench",
+    "spend",
+    "gpus",
+    "init",
+)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class WorkflowGroup(click.Group):
+    """A click group listing its commands in workflow order, each summary whole (no "...")."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        known = [name for name in WORKFLOW_ORDER if name in names]
+        return known + sorted(name for name in names if name not in WORKFLOW_ORDER)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                # click cuts a summary at the terminal's width with "..."; the formatter wraps it.
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(
+    cls=WorkflowGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Run `modalfleet COMMAND --help` for a command's flags and examples. Shell "
+    "completion (bash, zsh, fish), strategy and model names included: see the manual's "
+    "getting-started page.",
+)
 @click.version_option(package_name="modalfleet")
 @click.option(
     "--no-color",

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import click
 
-from .common import ExitCode, load_valid_fleet, require_models, require_strategy, root_option
+from .common import (
+    ExitCode,
+    complete_models,
+    complete_strategies,
+    load_valid_fleet,
+    require_models,
+    require_strategy,
+    root_option,
+    with_examples,
+)
 
 INTERRUPTED = 130
 
@@ -111,10 +120,19 @@ class _Progress:
         self.bar.update(self.tasks[gpu], completed=done)
 
 
+@with_examples(
+    "modalfleet bench --model flux-schnell --gpus T4,A10,L40S",
+    "modalfleet bench --model flux-schnell --requests 10 --write",
+    "modalfleet bench --model flux-schnell --local --strategy hybrid --requests 5",
+)
 @click.command()
 @root_option
 @click.option(
-    "--model", "model_name", required=True, help="The model to measure (a name in models.yaml)."
+    "--model",
+    "model_name",
+    shell_complete=complete_models,
+    required=True,
+    help="The model to measure (a name in models.yaml).",
 )
 @click.option(
     "--gpus",
@@ -147,6 +165,7 @@ class _Progress:
 )
 @click.option(
     "--strategy",
+    shell_complete=complete_strategies,
     help="With --local: whose generated module to run (default: baseline's, else any).",
 )
 @click.option(
@@ -328,6 +347,11 @@ def _write(root: Path, model_name: str, seconds: dict[str, float]) -> None:
     )
 
 
+@with_examples(
+    "modalfleet spend --since 7d",
+    "modalfleet spend --start 2025-03-10 --end 2025-03-17",
+    "modalfleet spend --since 30d --format markdown",
+)
 @click.command()
 @root_option
 @click.option(
@@ -343,7 +367,9 @@ def _write(root: Path, model_name: str, seconds: dict[str, float]) -> None:
     help="Daily or hourly rows.",
 )
 @click.option(
-    "--strategy", help="The strategy deployed during the period (default: the apps' strategy tag)."
+    "--strategy",
+    shell_complete=complete_strategies,
+    help="The strategy deployed during the period (default: the apps' strategy tag).",
 )
 @click.option(
     "--threshold",

@@ -8,7 +8,14 @@ import json
 import click
 
 from . import term
-from .common import ExitCode, load_valid_fleet, require_strategy, root_option
+from .common import (
+    ExitCode,
+    complete_strategies,
+    load_valid_fleet,
+    require_strategy,
+    root_option,
+    with_examples,
+)
 
 FORMATS = click.Choice(["text", "markdown", "json"])
 speed_model_option = click.option(
@@ -29,11 +36,24 @@ def _fail(message: str) -> SystemExit:
 # --- cost ---------------------------------------------------------------------------------------
 
 
+@with_examples(
+    "modalfleet cost --strategy hybrid",
+    "modalfleet cost --all --period month",
+    "modalfleet cost --strategy hybrid --baseline performance-optimized --format markdown",
+)
 @click.command()
 @root_option
-@click.option("--strategy", help="Cost this strategy (default: every strategy, as --all).")
+@click.option(
+    "--strategy",
+    help="Cost this strategy (default: every strategy, as --all).",
+    shell_complete=complete_strategies,
+)
 @click.option("--all", "all_strategies", is_flag=True, help="Every strategy side by side.")
-@click.option("--baseline", help="Compare with this strategy (default: each one's compare_to).")
+@click.option(
+    "--baseline",
+    help="Compare with this strategy (default: each one's compare_to).",
+    shell_complete=complete_strategies,
+)
 @click.option("--period", type=click.Choice(["day", "month"]), default="day", show_default=True)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @speed_model_option
@@ -91,6 +111,11 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
 # --- optimize -----------------------------------------------------------------------------------
 
 
+@with_examples(
+    "modalfleet optimize",
+    "modalfleet optimize --format yaml",
+    "modalfleet optimize --speed-model relative --format json",
+)
 @click.command()
 @root_option
 @click.option("--objective", type=click.Choice(["cost"]), default="cost", show_default=True)
@@ -125,11 +150,25 @@ def optimize(root, objective, fmt, speed_model):
 # --- plan ---------------------------------------------------------------------------------------
 
 
+@with_examples(
+    "modalfleet plan --strategy hybrid --from-strategy baseline",
+    "modalfleet plan --strategy hybrid --against origin/main --format markdown",
+    "modalfleet plan --all --detailed-exitcode",
+)
 @click.command()
 @root_option
-@click.option("--strategy", required=True, help="The working tree's strategy to plan.")
+@click.option(
+    "--strategy", help="The working tree's strategy to plan.", shell_complete=complete_strategies
+)
+@click.option(
+    "--all", "all_strategies", is_flag=True, help="Plan every strategy, one after another."
+)
 @click.option("--against", "ref", help="Compare with the fleet at this git ref (default HEAD).")
-@click.option("--from-strategy", help="Compare with another strategy of the working tree instead.")
+@click.option(
+    "--from-strategy",
+    help="Compare with another strategy of the working tree instead.",
+    shell_complete=complete_strategies,
+)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @speed_model_option
 @click.option(
@@ -137,44 +176,48 @@ def optimize(root, objective, fmt, speed_model):
     is_flag=True,
     help="Exit 0 when nothing changes, 2 when something does, 1 on error (as Terraform).",
 )
-def plan(root, strategy, ref, from_strategy, fmt, speed_model, detailed_exitcode):
-    """What a change does to STRATEGY: per model GPU, VRAM, containers and $/day, before -> after."""
+def plan(root, strategy, all_strategies, ref, from_strategy, fmt, speed_model, detailed_exitcode):
+    """What a change does to a strategy: per model GPU, VRAM, containers and $/day, before -> after."""
     from ..economics.cost import CostError
-    from ..economics.plan import (
-        PlanError,
-        build_plan,
-        fleet_at,
-        format_markdown,
-        format_text,
-        to_json,
-    )
+    from ..economics.plan import PlanError, build_plan, fleet_at, format_plans
 
     if ref is not None and from_strategy is not None:
         raise click.UsageError("use --against REF or --from-strategy T, not both")
+    if strategy is not None and all_strategies:
+        raise click.UsageError("use --strategy S or --all, not both")
+    if strategy is None and not all_strategies:
+        raise click.UsageError("Missing option '--strategy' (or --all for every strategy).")
     after = load_valid_fleet(root, show_warnings=False)
-    require_strategy(after, strategy)
+    if strategy is not None:
+        require_strategy(after, strategy)
+    names = list(after.strategies) if all_strategies else [strategy]
     try:
         if from_strategy is not None:  # an empty name is unknown, not "compare with HEAD"
             require_strategy(after, from_strategy)
-            result = build_plan(
-                after,
-                after,
-                strategy,
-                f"strategy {from_strategy}",
-                f"strategy {strategy}",
-                before_strategy=from_strategy,
-                speed_model=speed_model,
-            )
+            results = [
+                build_plan(
+                    after,
+                    after,
+                    name,
+                    f"strategy {from_strategy}",
+                    f"strategy {name}",
+                    before_strategy=from_strategy,
+                    speed_model=speed_model,
+                )
+                for name in names
+            ]
         else:
             ref = "HEAD" if ref is None else ref
             before = fleet_at(root, ref)
-            result = build_plan(
-                before, after, strategy, ref, "working tree", speed_model=speed_model
-            )
+            results = [
+                build_plan(before, after, name, ref, "working tree", speed_model=speed_model)
+                for name in names
+            ]
     except (PlanError, CostError) as exc:
         raise _fail(str(exc)) from None
-    output = {"json": to_json, "markdown": format_markdown, "text": format_text}[fmt](result)
-    term.echo(output, "table" if fmt == "text" else None)
-    if detailed_exitcode and result.changed:
+    term.echo(
+        format_plans(results, fmt, as_list=all_strategies), "table" if fmt == "text" else None
+    )
+    if detailed_exitcode and any(result.changed for result in results):
         raise SystemExit(2)  # Terraform's convention: 2 = changes present
     raise SystemExit(ExitCode.OK)

@@ -15,7 +15,15 @@ import click
 
 from ..report.tables import table
 from . import term
-from .common import ExitCode, load_valid_fleet, require_models, root_option
+from .common import (
+    ExitCode,
+    complete_models,
+    complete_strategies,
+    load_valid_fleet,
+    require_models,
+    root_option,
+    with_examples,
+)
 
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -52,10 +60,26 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozense
     return "\n".join(table(headers, rows, aligned_right))
 
 
+@with_examples(
+    "modalfleet deploy --strategy hybrid --dry-run",
+    "modalfleet deploy --strategy hybrid",
+    "modalfleet deploy --strategy hybrid --model flux-dev --env staging",
+)
 @click.command()
 @root_option
-@click.option("--strategy", required=True, help="The strategy whose generated apps to deploy.")
-@click.option("--model", "models", multiple=True, help="Deploy only this model (repeatable).")
+@click.option(
+    "--strategy",
+    required=True,
+    help="The strategy whose generated apps to deploy.",
+    shell_complete=complete_strategies,
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="Deploy only this model (repeatable).",
+    shell_complete=complete_models,
+)
 @ENV
 @click.option(
     "--dry-run", is_flag=True, help="Print what would be deployed; needs no credentials or network."
@@ -272,9 +296,18 @@ class _Display:
         return table
 
 
+@with_examples(
+    "modalfleet status",
+    "modalfleet status --strategy hybrid --env main",
+    "modalfleet status --format json",
+)
 @click.command()
 @root_option
-@click.option("--strategy", help="Compare with this strategy's files (default: any strategy's).")
+@click.option(
+    "--strategy",
+    help="Compare with this strategy's files (default: any strategy's).",
+    shell_complete=complete_strategies,
+)
 @ENV
 @FORMAT
 def status(root, strategy, environment, fmt):

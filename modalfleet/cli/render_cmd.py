@@ -7,12 +7,21 @@ from pathlib import Path
 import click
 
 from . import term
-from .common import ExitCode, load_valid_fleet, root_option
+from .common import ExitCode, complete_strategies, load_valid_fleet, root_option, with_examples
 
 
+@with_examples(
+    "modalfleet render",
+    "modalfleet render --check",
+    "modalfleet render --strategy hybrid --check --quiet",
+)
 @click.command()
 @root_option
-@click.option("--strategy", help="Render (or check) this strategy's files only.")
+@click.option(
+    "--strategy",
+    help="Render (or check) this strategy's files only.",
+    shell_complete=complete_strategies,
+)
 @click.option(
     "--check",
     is_flag=True,

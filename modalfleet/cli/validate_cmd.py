@@ -8,12 +8,21 @@ import click
 
 from ..fleet.problems import acknowledged_summary, format_json, format_text, has_errors
 from . import term
-from .common import ExitCode, require_strategy, root_option
+from .common import ExitCode, complete_strategies, require_strategy, root_option, with_examples
 
 
+@with_examples(
+    "modalfleet validate",
+    "modalfleet validate --strategy baseline --strict",
+    "modalfleet validate --quiet --format json",
+)
 @click.command()
 @root_option
-@click.option("--strategy", help="Check GPU choices of this strategy only.")
+@click.option(
+    "--strategy",
+    help="Check GPU choices of this strategy only.",
+    shell_complete=complete_strategies,
+)
 @click.option(
     "--strict", is_flag=True, help="Treat warnings as errors (acknowledged ones excepted)."
 )
@@ -56,6 +65,10 @@ def validate(root, strategy, strict, quiet, fmt):
     raise SystemExit(ExitCode.PROBLEMS if failed else ExitCode.OK)
 
 
+@with_examples(
+    "modalfleet gpus",
+    "modalfleet gpus --format json",
+)
 @click.command()
 @root_option
 @click.option(

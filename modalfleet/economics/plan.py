@@ -391,3 +391,17 @@ def to_json(plan: Plan) -> str:
         "removed": [row.model for row in plan.by_status("removed")],
     }
     return json.dumps(data, indent=2)
+
+
+def format_plans(plans: list[Plan], fmt: str, as_list: bool = False) -> str:
+    """One plan, or several (plan --all) one after another: text and markdown sections (one
+    comment marker, at the top, so CI still finds its comment), JSON a list when as_list."""
+    if fmt == "json":
+        if not as_list:
+            return to_json(plans[0])
+        return json.dumps([json.loads(to_json(plan)) for plan in plans], indent=2)
+    if fmt == "markdown":
+        sections = [format_markdown(plan) for plan in plans]
+        rest = [section.removeprefix(COMMENT_MARKER + "\n") for section in sections[1:]]
+        return "\n\n".join([sections[0], *rest])
+    return "\n\n".join(format_text(plan) for plan in plans)

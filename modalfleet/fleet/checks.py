@@ -7,14 +7,14 @@ dtype-support, weights-pin, weights-size, weights-role, quantization, params, se
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..report.money import usd
-from .load import GPUS_FILE, MODELS_FILE, Loaded
+from ..report.suggest import closest, did_you_mean
+from .load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR, Loaded
 from .problems import WARNING, Problem, problem
 from .sizes import loaded_weights_gb, quantized_components, scheme_for
 from .spec import Catalog, Fleet, Gpu, Model, is_python_keyword, module_name
@@ -112,7 +112,7 @@ def check_measured_gpus(fleet: Fleet, model: Model, doc: Document) -> list[Probl
                     "unknown-gpu",
                     where,
                     f"{model.name} has measured seconds for unknown GPU {name!r}",
-                    hint=_did_you_mean(name, fleet.catalog.all_names()),
+                    hint=did_you_mean(name, fleet.catalog.all_names()),
                 )
             )
     if model.traffic.seconds_per_request is None:
@@ -189,6 +189,25 @@ def check_catalog_names(catalog: Catalog, doc: Document) -> list[Problem]:
     return found
 
 
+def strategy_skeleton(name: str) -> str:
+    """The smallest valid strategies/<name>.yaml (the schema's required keys, today's policy)."""
+    return (
+        "version: 1\n"
+        f"name: {name}\n"
+        "compare_to: baseline\n"
+        "containers: {min_containers: 0, max_containers: 10, scaledown_window_s: 300, timeout_s: 600}"
+    )
+
+
+def missing_strategy_hint(name: str, known) -> str:
+    """A model names a strategy with no file: the closest known name, and the file to create."""
+    match = closest(name, known)
+    lead = f"did you mean {match!r}? If not, " if match else ""
+    if _name_problem(name) is not None:  # no file can define it: only the suggestion is useful
+        return did_you_mean(name, known)
+    return f"{lead}create {STRATEGIES_DIR}/{name}.yaml:\n{strategy_skeleton(name)}"
+
+
 def _name_problem(name: str) -> str | None:
     if not NAME_RE.match(name):
         return "must be lowercase letters, digits and single hyphens, starting with a letter"
@@ -246,17 +265,10 @@ def check_strategy_names(fleet: Fleet, documents: dict[str, Document]) -> list[P
                     "strategy-coverage",
                     doc.where(("compare_to",)),
                     f"compare_to names unknown strategy {strategy.compare_to!r}",
-                    hint=_did_you_mean(strategy.compare_to, fleet.strategies),
+                    hint=did_you_mean(strategy.compare_to, fleet.strategies),
                 )
             )
     return found
-
-
-def _did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return "known: " + ", ".join(choices)
 
 
 def cheapest_fitting(catalog: Catalog, need_gb: float, count: int = 2) -> list[Gpu]:
@@ -286,7 +298,7 @@ def check_model(
                     "strategy-coverage",
                     doc.where(base + ("gpu", strategy), key=True),
                     f"{model.name} names unknown strategy {strategy!r}",
-                    hint=_did_you_mean(strategy, fleet.strategies),
+                    hint=missing_strategy_hint(strategy, fleet.strategies),
                 )
             )
     for strategy in fleet.strategies:
@@ -344,7 +356,7 @@ def check_model(
                         "unknown-gpu",
                         where,
                         f"unknown GPU {name!r} for {model.name} (strategy {strategy})",
-                        hint=_did_you_mean(name, catalog.all_names()),
+                        hint=did_you_mean(name, catalog.all_names()),
                     )
                 )
                 continue
@@ -471,7 +483,7 @@ def check_roles(model: Model, doc: Document) -> list[Problem]:
                 "params",
                 doc.where(base + ("params", "adapter")),
                 f"{model.name}: default adapter {default!r} is not among its adapters",
-                hint=_did_you_mean(str(default), adapters) if adapters else "",
+                hint=did_you_mean(str(default), adapters) if adapters else "",
             )
         )
     return found

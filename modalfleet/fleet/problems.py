@@ -33,7 +33,8 @@ class Problem:
     def to_text(self) -> str:
         text = f"{self.file}:{self.line}:{self.column}: {self.severity}[{self.code}] {self.message}"
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            # A hint may hold a snippet to paste (a file skeleton): its lines stay indented.
+            text += "\n  hint: " + self.hint.replace("\n", "\n    ")
         return text
 
     def to_dict(self) -> dict:
