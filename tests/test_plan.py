@@ -4,6 +4,7 @@ that run it on pull requests."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -248,7 +249,7 @@ def cli_invocations(script: str) -> list[list[str]]:
     """Every `python cli.py ...` / `modalfleet ...` command line in a shell script."""
     found = []
     for line in script.splitlines():
-        words = shlex.split(line.split(">>")[0], comments=True)
+        words = shlex.split(re.split(r">>?", line)[0], comments=True)
         for start in range(len(words)):
             if words[start : start + 2] == ["python", "cli.py"]:
                 found.append(words[start + 2 :])
@@ -281,7 +282,7 @@ def test_workflow_parses_and_runs_existing_commands():
     assert [c[:2] for c in commands] == [
         ["validate"],
         ["render", "--check"],
-        ["plan", "--strategy"],
+        ["plan", "--all"],
     ]
     plan_args = commands[2]
     assert plan_args[plan_args.index("--against") + 1] == "origin/$BASE_REF"

@@ -215,7 +215,7 @@ def bench(
     environment,
     fmt,
 ):
-    """The seed's GPU test plan: latency, success rate and $/request per GPU, judged against the baseline.
+    """The Modal GPU requirements document's GPU test plan: latency, success rate and $/request per GPU, judged against the baseline.
 
     A GPU passes when its p50 latency is within 20% of the baseline GPU's, its success rate is
     above 95%, it saves more than 30% per request, and it meets the model's latency_target_s.
