@@ -157,3 +157,11 @@ def test_user_facing_text_calls_the_document_by_its_name():
             continue
         text = page.read_text()
         assert not re.search(r"\bsource document\b|\bthe seed\b|\bseed's\b", text, re.I), page
+
+
+def test_the_readme_links_only_to_files_that_exist():
+    # mkdocs --strict checks the manual's links; the README is outside it, so it is checked here.
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", (REPO / "README.md").read_text())
+    local = [link for link in links if not link.startswith(("http://", "https://"))]
+    assert len(local) > 10
+    assert [link for link in local if not (REPO / link).is_file()] == []
