@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from . import term
 from .common import (
     ExitCode,
     complete_models,
@@ -300,7 +301,7 @@ def bench(
                 executor, targets, request_set, warmup, concurrency, on_progress=progress.update
             )
     except BenchError as exc:
-        click.echo(f"bench: {exc}", err=True)
+        term.error(f"bench: {exc}")
         raise SystemExit(ExitCode.PROBLEMS) from None
 
     report = evaluate(
@@ -311,7 +312,7 @@ def bench(
     elif fmt == "markdown":
         click.echo(format_markdown(report))
     else:
-        click.echo(format_text(report))
+        term.echo(format_text(report), "table")
 
     if interrupted:
         if write:
@@ -337,7 +338,7 @@ def _write(root: Path, model_name: str, seconds: dict[str, float]) -> None:
     try:
         before, after = write_measured_seconds(root / MODELS_FILE, model_name, seconds)
     except EditError as exc:
-        click.echo(f"bench: {exc}", err=True)
+        term.error(f"bench: {exc}")
         raise SystemExit(ExitCode.PROBLEMS) from None
     figures = ", ".join(f"{gpu} {value:.2f} s" for gpu, value in seconds.items())
     state = "wrote" if after != before else "unchanged"
@@ -424,7 +425,7 @@ def spend(root, since, start, end, resolution, strategy, threshold, fmt):
     try:
         rows = fetch_report(period.start, period.end, period.resolution)
     except BillingError as exc:
-        click.echo(f"spend: {exc}", err=True)
+        term.error(f"spend: {exc}")
         raise SystemExit(ExitCode.PROBLEMS) from None
     if not rows:
         click.echo(
@@ -440,5 +441,5 @@ def spend(root, since, start, end, resolution, strategy, threshold, fmt):
     elif fmt == "markdown":
         click.echo(format_markdown(report))
     else:
-        click.echo(format_text(report))
+        term.echo(format_text(report), "table")
     raise SystemExit(ExitCode.OK)

@@ -198,7 +198,7 @@ def _print_dry_run(targets, strategy: str, fmt: str) -> None:
         f"dry run: {len(targets)} app(s) of strategy {strategy}, environment {where}; nothing is sent to Modal"
     )
     rows = [[t.model, t.app, ",".join(t.gpus), t.file, t.content_hash, t.tag] for t in targets]
-    click.echo(_table(["MODEL", "APP", "GPU", "FILE", "HASH", "TAG"], rows))
+    term.echo(_table(["MODEL", "APP", "GPU", "FILE", "HASH", "TAG"], rows), "table")
 
 
 def _print_summary(results, targets) -> None:
@@ -206,7 +206,10 @@ def _print_summary(results, targets) -> None:
         [r.model, r.app, ",".join(r.gpus), r.status, f"{r.seconds:.1f}", r.url or r.error or ""]
         for r in results
     ]
-    click.echo(_table(["MODEL", "APP", "GPU", "STATUS", "SECONDS", "URL / ERROR"], rows, right={4}))
+    term.echo(
+        _table(["MODEL", "APP", "GPU", "STATUS", "SECONDS", "URL / ERROR"], rows, right={4}),
+        "table",
+    )
     failed = sum(not r.ok for r in results)
     where = targets[0].environment if targets and targets[0].environment else "default"
     tag = targets[0].tag.split("-", 1)[1] if targets else ""
@@ -354,7 +357,9 @@ def status(root, strategy, environment, fmt):
             ]
             for s in statuses
         ]
-        click.echo(_table(["MODEL", "STATUS", "LIVE", "TAG", "COMMIT", "CURRENT", "DETAIL"], rows))
+        term.echo(
+            _table(["MODEL", "STATUS", "LIVE", "TAG", "COMMIT", "CURRENT", "DETAIL"], rows), "table"
+        )
         drifting = sum(s.drift for s in statuses)
         click.echo(
             f"{len(statuses) - drifting} in sync, {drifting} drifting (environment {environment or 'default'})"

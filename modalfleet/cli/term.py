@@ -50,9 +50,9 @@ RULES: dict[str, tuple[tuple[str, str], ...]] = {
     "table": (
         (r"^ *[A-Z][A-Z0-9$/.?%() -]*  [A-Z0-9$/.?%() -]*$", "bold"),  # a table's header
         (r"^(?:Plan|Strategy|Cost|Cheapest|Strategies|Daily|bench|spend) .*$", "bold"),
-        (r"\b(changed|OVER|fail)\b", "yellow"),
-        (r"\b(added|pass|\u2714)\b", "green"),
-        (r"\b(removed)\b", "red"),
+        (r"\b(changed|OVER|fail|out-of-date|rolled-back|untracked)\b", "yellow"),
+        (r"(?<!-)\b(added|pass|deployed|in-sync|\u2714)\b", "green"),
+        (r"\b(removed|failed|not-deployed)\b", "red"),
         (r"^no changes$", "green"),
         *MONEY_RULES,
     ),
