@@ -17,7 +17,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def on_terminal(*args: str, env_extra: dict[str, str] | None = None, cwd=REPO) -> tuple[int, str]:
     """Run `python cli.py ARGS` with stdout and stderr on a pseudo-terminal; (exit code, text)."""
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    env.update(TERM="xterm-256color", COLUMNS="200", **(env_extra or {}))
+    env.update({"TERM": "xterm-256color", "COLUMNS": "200", **(env_extra or {})})
     leader, follower = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, str(REPO / "cli.py"), *args],
@@ -68,8 +68,9 @@ def test_no_colour_through_a_pipe():
         assert "\x1b" not in result.stdout + result.stderr, args
 
 
-def test_no_colour_with_NO_COLOR_or_no_color_flag():
-    for env, args in (({"NO_COLOR": "1"}, PLAN), ({}, ("--no-color", *PLAN))):
+def test_no_colour_with_NO_COLOR_no_color_flag_or_a_dumb_terminal():
+    cases = (({"NO_COLOR": "1"}, PLAN), ({}, ("--no-color", *PLAN)), ({"TERM": "dumb"}, PLAN))
+    for env, args in cases:
         code, text = on_terminal(*args, env_extra=env)
         assert code == 0
         assert "\x1b" not in text
