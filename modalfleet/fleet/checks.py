@@ -1,8 +1,9 @@
 """Semantic checks on a loaded fleet. Each returns problems with the position of the node at fault.
 
-Codes (documented in the README): name, strategy-coverage, unknown-gpu, gpu-list, vram-fit,
-dtype-support, weights-pin, weights-size, weights-role, quantization, params, secret-literal.
-(traffic and latency are enforced with the schema and carry those codes from there.)
+Codes (registered with their meaning in codes.py, from which the manual's problem-codes page is
+generated): name, strategy-coverage, unknown-gpu, gpu-list, vram-fit, dtype-support, weights-pin,
+weights-size, weights-role, quantization, params, secret-literal. (traffic and latency are
+enforced with the schema and carry those codes from there.)
 """
 
 from __future__ import annotations
