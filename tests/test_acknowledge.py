@@ -90,3 +90,17 @@ def test_deploy_dry_run_shows_each_warning_once_and_quiet_hides_acknowledged(fle
     quiet = run_cli("--quiet", *dry_run, root=fleet_dir)
     assert quiet.exit_code == 0
     assert quiet.stderr == ""
+
+
+def test_a_warning_is_printed_once_however_often_a_command_loads_the_fleet(fleet_dir, capsys):
+    from modalfleet.cli import common, term
+
+    term.reset()
+    common.load_valid_fleet(fleet_dir, "hybrid", show_warnings=False)  # silent: nothing recorded
+    common.load_valid_fleet(fleet_dir, "hybrid")
+    common.load_valid_fleet(fleet_dir, "hybrid")
+    common.load_valid_fleet(fleet_dir)  # adds cost-optimized's warning, not hybrid's again
+    err = capsys.readouterr().err
+    assert err.count(f"{WARNING} (strategy hybrid)") == 1
+    assert err.count(f"{WARNING} (strategy cost-optimized)") == 1
+    term.reset()

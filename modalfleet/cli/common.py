@@ -48,15 +48,16 @@ def load_valid_fleet(root: Path, strategy: str | None = None, show_warnings: boo
     if has_errors(problems):
         report(problems)
         raise SystemExit(ExitCode.PROBLEMS)
-    acknowledged = acknowledgements(loaded.fleet, problems)
-    fresh = [
-        p
-        for p in problems
-        if p not in term.settings.shown and not (term.settings.quiet and p in acknowledged)
-    ]
-    term.settings.shown.update(problems)
-    if show_warnings and fresh:
-        term.echo(format_text(fresh, acknowledged), "problems", err=True)
+    if show_warnings:
+        acknowledged = acknowledgements(loaded.fleet, problems)
+        fresh = [
+            p
+            for p in problems
+            if p not in term.settings.shown and not (term.settings.quiet and p in acknowledged)
+        ]
+        term.settings.shown.update(problems)
+        if fresh:
+            term.echo(format_text(fresh, acknowledged), "problems", err=True)
     if strategy is not None:
         require_strategy(loaded.fleet, strategy)
     return loaded.fleet
