@@ -143,7 +143,7 @@ def test_verdicts_and_recommendation(fleet):
     assert [a10.verdict(c).status for c in bench.CRITERIA_ORDER] == ["pass", "pass", "pass", "pass"]
     assert a10.verdict("latency").detail == "p50 2.30 s vs L40S 2.00 s (+15.0%; limit +20%)"
     assert a10.verdict("saving").detail == (
-        "$0.000704 vs L40S $0.001138 per request (38.2% saved; needs > 30%)"
+        "$0.0007038 vs L40S $0.0011382 per request (38.2% saved; needs > 30%)"
     )
     # T4: twice the latency, 11/12 ok (one OOM), 42.4% cheaper, 4 s < 5 s.
     assert [t4.verdict(c).status for c in bench.CRITERIA_ORDER] == ["fail", "fail", "pass", "pass"]
@@ -299,12 +299,12 @@ def test_formats(fleet):
         == "bench flux-schnell on Modal: 1 cold + 1 warm-up + 10 measured requests per GPU, concurrency 1, baseline L40S"
     )
     assert re.search(
-        r"^A10 +35\.00 +2\.30 +2\.30 +2\.30 +100\.0% +\$0\.000704 +pass +pass +pass +pass$",
+        r"^A10 +35\.00 +2\.30 +2\.30 +2\.30 +100\.0% +\$0\.0007038 +pass +pass +pass +pass$",
         text,
         re.M,
     )
     assert re.search(
-        r"^L40S \(baseline\) +30\.00 +2\.00 +2\.64 +3\.00 +100\.0% +\$0\.001138 +pass +pass +fail +pass$",
+        r"^L40S \(baseline\) +30\.00 +2\.00 +2\.64 +3\.00 +100\.0% +\$0\.0011382 +pass +pass +fail +pass$",
         text,
         re.M,
     )
@@ -314,7 +314,7 @@ def test_formats(fleet):
     )
     markdown = bench.format_markdown(report)
     assert (
-        "| A10 | 35.00 | 2.30 | 2.30 | 2.30 | 100.0% | $0.000704 | pass | pass | pass | pass |"
+        "| A10 | 35.00 | 2.30 | 2.30 | 2.30 | 100.0% | $0.0007038 | pass | pass | pass | pass |"
         in markdown
     )
     data = bench.to_dict(report)

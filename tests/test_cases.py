@@ -150,28 +150,11 @@ def assert_inert_output(root: Path, expect: dict) -> None:
 
 
 def test_corpus_covers_every_problem_code() -> None:
-    """One folder per problem code (plus ok/ for hostile input that must be accepted)."""
-    from modalfleet.fleet import checks
+    """One folder per registered problem code (plus ok/ for hostile input that must be accepted)."""
+    from modalfleet.fleet.codes import CODES
 
     codes = {path.name for path in CASES.iterdir() if path.is_dir()}
-    # checks.py documents its codes in its docstring; the loader adds the yaml-* and schema ones.
-    documented = checks.__doc__.split("Codes (documented in the README):")[1].split("(")[0]
-    semantic = {code.strip(" .\n") for code in documented.replace("\n", " ").split(",")}
-    loader = {
-        "yaml-empty",
-        "yaml-syntax",
-        "yaml-encoding",
-        "yaml-size",
-        "yaml-alias-bomb",
-        "yaml-tag",
-        "yaml-duplicate-key",
-        "missing-file",
-        "schema",
-        "unknown-key",
-        "traffic",
-        "latency",
-    }
-    missing = (semantic | loader) - codes
+    missing = {code.code for code in CODES} - codes
     assert not missing, f"no case folder for {sorted(missing)}"
     assert len(CASE_DIRS) >= 40
 

@@ -47,7 +47,7 @@ def test_lora_gets_a_t4(result):
     assert lora.chosen.gpu.name == "T4"
     assert lora.chosen.daily == D("0.164")
     l4 = lora.candidates[1]
-    assert lora.note_for(l4) == "feasible, $0.058/day more than T4"
+    assert lora.note_for(l4) == "feasible, $0.06/day more than T4"
 
 
 def test_flux_dev_cheapest_feasible_is_l40s_with_a_reason_per_rejected_gpu(result):
@@ -60,12 +60,12 @@ def test_flux_dev_cheapest_feasible_is_l40s_with_a_reason_per_rejected_gpu(resul
         "L4": "needs 36 GB, has 24 GB",
         "A10": "needs 36 GB, has 24 GB",
         "L40S": "",
-        "A100-40GB": "feasible, $0.042/day more than L40S",
-        "A100-80GB": "feasible, $0.456/day more than L40S",
+        "A100-40GB": "feasible, $0.04/day more than L40S",
+        "A100-80GB": "feasible, $0.46/day more than L40S",
         "RTX-PRO-6000": "feasible, $0.90/day more than L40S",
-        "H100": "feasible, $1.665/day more than L40S",
-        "H200": "feasible, $2.157/day more than L40S",
-        "B200": "feasible, $3.582/day more than L40S",
+        "H100": "feasible, $1.67/day more than L40S",
+        "H200": "feasible, $2.16/day more than L40S",
+        "B200": "feasible, $3.58/day more than L40S",
     }
 
 
@@ -143,11 +143,11 @@ def test_optimize_text_table_marks_the_chosen_gpu():
         "flat",
         "yes",
         "$0.00164",
-        "$0.164",
+        "$0.16",
         "\u2714",
     ]
     assert any(
-        line.split()[:5] == ["hybrid", "$2.402", "$2.118", "+$0.284", "+13.4%"] for line in lines
+        line.split()[:5] == ["hybrid", "$2.40", "$2.12", "+$0.28", "+13.4%"] for line in lines
     )
     assert "left out (no feasible GPU): flux-schnell" in lines
 

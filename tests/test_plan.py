@@ -4,6 +4,7 @@ that run it on pull requests."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -86,13 +87,13 @@ def test_plan_against_previous_commit_text(repo):
     assert lines[1] == "Daily estimate decreases by $2.36 (-43.6%)"
     rows = {line.split()[0]: line.split() for line in lines[4:11]}
     assert rows["flux-schnell"][:5] == ["flux-schnell", "changed", "L40S", "->", "T4"]
-    assert rows["flux-schnell"][-4:] == ["$2.168", "$0.656", "-$1.512", "(-69.7%)"]
+    assert rows["flux-schnell"][-4:] == ["$2.17", "$0.66", "-$1.51", "(-69.7%)"]
     assert rows["flux-dev"][:3] == ["flux-dev", "unchanged", "L40S"]
-    assert rows["instantid"][-4:] == ["$1.084", "$0.612", "-$0.472", "(-43.5%)"]
+    assert rows["instantid"][-4:] == ["$1.08", "$0.61", "-$0.47", "(-43.5%)"]
     assert rows["seedvr2"][:5] == ["seedvr2", "changed", "L40S", "->", "A10"]
     assert rows["lora-anime"][:4] == ["lora-anime", "added", "(new)", "T4"]
     assert "12/48 GB fits -> 12/16 GB fits" in " ".join(rows["lora"])
-    assert "total: per day $5.42 -> $3.058, per month $162.60 -> $91.74 (-$70.86)" in lines
+    assert "total: per day $5.42 -> $3.06, per month $162.60 -> $91.74 (-$70.86)" in lines
     assert "models added: lora-anime" in lines
 
 
@@ -103,7 +104,7 @@ def test_plan_markdown_is_a_pr_comment(repo):
     assert md.startswith("<!-- modalfleet-plan -->\n### modalfleet plan: strategy `hybrid`")
     assert "**Daily estimate decreases by $2.36 (-43.6%)**" in md
     assert (
-        "| flux-schnell | changed | L40S → T4 | 12/48 GB fits → 12/16 GB fits | $2.168 | $0.656 | -$1.512 (-69.7%) |"
+        "| flux-schnell | changed | L40S → T4 | 12/48 GB fits → 12/16 GB fits | $2.17 | $0.66 | -$1.51 (-69.7%) |"
         in md
     )
     assert "| lora-anime | added | (new) T4 | (new) 12/16 GB fits | - | $0.00 | - |" in md
@@ -248,7 +249,7 @@ def cli_invocations(script: str) -> list[list[str]]:
     """Every `python cli.py ...` / `modalfleet ...` command line in a shell script."""
     found = []
     for line in script.splitlines():
-        words = shlex.split(line.split(">>")[0], comments=True)
+        words = shlex.split(re.split(r">>?", line)[0], comments=True)
         for start in range(len(words)):
             if words[start : start + 2] == ["python", "cli.py"]:
                 found.append(words[start + 2 :])
@@ -281,7 +282,7 @@ def test_workflow_parses_and_runs_existing_commands():
     assert [c[:2] for c in commands] == [
         ["validate"],
         ["render", "--check"],
-        ["plan", "--strategy"],
+        ["plan", "--all"],
     ]
     plan_args = commands[2]
     assert plan_args[plan_args.index("--against") + 1] == "origin/$BASE_REF"
@@ -354,3 +355,36 @@ def test_plan_against_a_ref_reads_the_traces_committed_there(tmp_path):
     assert result.exit_code == 1
     assert "the fleet at HEAD has problems" in result.text
     assert "trace file 'traces/other.txt' does not exist" in result.text
+
+
+def test_plan_all_plans_every_strategy_at_once():
+    args = ("plan", "--all", "--from-strategy", "baseline")
+    text = run_cli(*args, root=REPO)
+    assert text.exit_code == 0, text.text
+    heads = [line for line in text.output.splitlines() if line.startswith("Plan for strategy")]
+    assert heads == [
+        "Plan for strategy baseline: strategy baseline -> strategy baseline",
+        "Plan for strategy cost-optimized: strategy baseline -> strategy cost-optimized",
+        "Plan for strategy hybrid: strategy baseline -> strategy hybrid",
+        "Plan for strategy performance-optimized: strategy baseline -> strategy performance-optimized",
+    ]
+    single = run_cli("plan", "--strategy", "hybrid", "--from-strategy", "baseline", root=REPO)
+    assert single.output.strip() in text.output  # each section is that strategy's own plan
+
+    data = json.loads(run_cli(*args, "--format", "json", root=REPO).output)
+    assert [(p["strategy"], p["total_after"]) for p in data] == [
+        ("baseline", 5.42),
+        ("cost-optimized", 3.058),
+        ("hybrid", 3.058),
+        ("performance-optimized", 4.24),
+    ]
+    markdown = run_cli(*args, "--format", "markdown", root=REPO).output
+    assert markdown.startswith("<!-- modalfleet-plan -->\n")
+    assert markdown.count("<!-- modalfleet-plan -->") == 1  # one comment for CI to update
+    assert markdown.count("### modalfleet plan: strategy") == 4
+
+    assert run_cli(*args, "--detailed-exitcode", root=REPO).exit_code == 2  # some change
+    both = run_cli("plan", "--all", "--strategy", "hybrid", root=REPO)
+    assert both.exit_code == 2 and "use --strategy S or --all, not both" in both.stderr
+    neither = run_cli("plan", root=REPO)
+    assert neither.exit_code == 2 and "Missing option '--strategy' (or --all" in neither.stderr

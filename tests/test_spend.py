@@ -6,10 +6,10 @@ exceptions), so billing.py's conversion and error mapping run for real.
 
 The week below (2025-03-10 .. 2025-03-16, hybrid deployed), against the cost model's hybrid
 estimate at the seed's flat 10 s per request:
-  flux-schnell  T4    400 req/day: $0.656/day -> $4.592; billed 7 x $0.80 = $5.60 (+21.95%)
-  flux-dev      L40S  300 req/day: $1.626/day -> $11.382; billed nothing
-  instantid     A10   200 req/day: $0.612/day -> $4.284; billed 7 x $0.55 = $3.85 (-10.13%)
-  lora          T4    100 req/day: $0.164/day -> $1.148; billed 3 x $0.05 = $0.15
+  flux-schnell  T4    400 req/day: $0.66/day -> $4.59; billed 7 x $0.80 = $5.60 (+21.95%)
+  flux-dev      L40S  300 req/day: $1.63/day -> $11.38; billed nothing
+  instantid     A10   200 req/day: $0.61/day -> $4.28; billed 7 x $0.55 = $3.85 (-10.13%)
+  lora          T4    100 req/day: $0.16/day -> $1.15; billed 3 x $0.05 = $0.15
   wan2-1, seedvr2     0 req/day: $0; seedvr2 billed $0.30 on one day (over a $0 estimate)
   old-sdxl      orphan (model sdxl-turbo is gone from models.yaml): 2 x $0.40 = $0.80
   notebook      not managed by modalfleet (no tags): 7 x $1.00, outside the totals
@@ -324,7 +324,7 @@ def test_cli_text_and_markdown(billing):
     sim = usd(_simulated_week("flux-schnell"))
     vs_sim = f"{(Decimal('5.6') - _simulated_week('flux-schnell')) / _simulated_week('flux-schnell') * 100:+.1f}%"
     assert re.search(
-        rf"^flux-schnell +hybrid +\$5\.60 +\$4\.592 +\+22\.0% +{re.escape(sim)} +{re.escape(vs_sim)} +OVER$",
+        rf"^flux-schnell +hybrid +\$5\.60 +\$4\.59 +\+22\.0% +{re.escape(sim)} +{re.escape(vs_sim)} +OVER$",
         text,
         re.M,
     )
@@ -345,7 +345,7 @@ def test_cli_text_and_markdown(billing):
         "spend", *WEEK, "--format", "markdown", "--threshold", "25%", root=REPO
     ).output
     assert (
-        f"| flux-schnell | hybrid | $5.60 | $4.592 | +22.0% | {sim} | {vs_sim} |  | "
+        f"| flux-schnell | hybrid | $5.60 | $4.59 | +22.0% | {sim} | {vs_sim} |  | "
         "GPU (T4) $5.04, CPU $0.35, Memory $0.21 |"
     ) in markdown
     assert "| **total** | | **$10.70** | **$21.41** | | **$" in markdown

@@ -145,7 +145,9 @@ def test_gpu_aliases_are_normalised(fleet_dir):
 def test_gpus_command_text_and_json(repo_root):
     text = run_cli("gpus", root=repo_root)
     assert text.exit_code == 0
-    assert "T4               16GB     0.59   0.000164  no    no" in text.output
+    lines = text.output.splitlines()
+    assert lines[0].split() == ["GPU", "VRAM", "$/HOUR", "$/SECOND", "BF16", "FP8"]
+    assert lines[1].split() == ["T4", "16", "GB", "$0.59", "$0.000164", "no", "no"]
     rows = json.loads(run_cli("gpus", "--format", "json", root=repo_root).output)
     t4 = next(row for row in rows if row["name"] == "T4")
     assert t4 == {
@@ -197,3 +199,42 @@ def run_subprocess_code(code: str):
     import sys
 
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_a_model_naming_a_strategy_with_no_file_gets_the_file_to_create(fleet_dir):
+    models = fleet_dir / "models.yaml"
+    text = models.read_text()
+    models.write_text(text.replace("hybrid: T4}", "hybrid: T4, fast: A10}", 1))
+    result = run_cli("validate", root=fleet_dir)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    start = lines.index(
+        "models.yaml:49:87: error[strategy-coverage] flux-schnell names unknown strategy 'fast'"
+    )
+    assert lines[start + 1 : start + 6] == [
+        "  hint: create strategies/fast.yaml:",
+        "    version: 1",
+        "    name: fast",
+        "    compare_to: baseline",
+        "    containers: {min_containers: 0, max_containers: 10, scaledown_window_s: 300, timeout_s: 600}",
+    ]
+    # The skeleton is a valid strategy file: written as the hint says, that error is gone and
+    # what is left is giving the other models a GPU under it.
+    skeleton = "\n".join(line[4:] for line in lines[start + 2 : start + 6]) + "\n"
+    (fleet_dir / "strategies" / "fast.yaml").write_text(skeleton)
+    after = json.loads(run_cli("validate", "--format", "json", root=fleet_dir).output)
+    assert {p["code"] for p in after if p["severity"] == "error"} == {"strategy-coverage"}
+    assert all(
+        "has no GPU for strategy 'fast'" in p["message"] for p in after if p["severity"] == "error"
+    )
+    assert len([p for p in after if p["severity"] == "error"]) == 5  # the other five models
+
+
+def test_a_misspelt_strategy_gets_a_did_you_mean_before_the_skeleton(fleet_dir):
+    models = fleet_dir / "models.yaml"
+    models.write_text(models.read_text().replace("hybrid: T4}", "hybird: T4}", 1))
+    problems = json.loads(run_cli("validate", "--format", "json", root=fleet_dir).output)
+    unknown = next(p for p in problems if "unknown strategy" in p["message"])
+    assert unknown["hint"].startswith(
+        "did you mean 'hybrid'? If not, create strategies/hybird.yaml:\nversion: 1\nname: hybird\n"
+    )

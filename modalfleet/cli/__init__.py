@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from . import term
 from .bench_cmd import bench, spend
 from .common import ExitCode
 from .cost_cmd import cost, optimize, plan
@@ -19,11 +20,67 @@ from .render_cmd import render
 from .simulate_cmd import simulate
 from .validate_cmd import gpus, validate
 
+# `--help` lists commands in the order of the user's loop, not alphabetically. A command added
+# later and not named here is listed after these, alphabetically; add its name here to place it.
+WORKFLOW_ORDER = (
+    "validate",
+    "render",
+    "cost",
+    "optimize",
+    "simulate",
+    "plan",
+    "deploy",
+    "status",
+    "destroy",
+    "bench",
+    "spend",
+    "gpus",
+    "init",
+)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class WorkflowGroup(click.Group):
+    """A click group listing its commands in workflow order, each summary whole (no "...")."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        known = [name for name in WORKFLOW_ORDER if name in names]
+        return known + sorted(name for name in names if name not in WORKFLOW_ORDER)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                # click cuts a summary at the terminal's width with "..."; the formatter wraps it.
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(
+    cls=WorkflowGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="Run `modalfleet COMMAND --help` for a command's flags and examples. Shell "
+    "completion (bash, zsh, fish), strategy and model names included: see the manual's "
+    "getting-started page.",
+)
 @click.version_option(package_name="modalfleet")
-def cli():
+@click.option(
+    "--no-color",
+    is_flag=True,
+    help="Plain text even on a terminal (as the NO_COLOR environment variable does).",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Hide the warnings acknowledged in models.yaml (a model's `acknowledge:` list).",
+)
+def cli(no_color: bool, quiet: bool):
     """modalfleet: declare generative models once, pick a GPU per strategy, render and deploy Modal handlers."""
+    term.reset(no_color=no_color, quiet=quiet)
 
 
 cli.add_command(validate)
@@ -39,15 +96,31 @@ cli.add_command(bench)
 cli.add_command(spend)
 
 
+def _show(exc: click.ClickException) -> None:
+    """click's own message (usage, hint, `Error: ...`), its error line red on a terminal."""
+    import io
+
+    buffer = io.StringIO()
+    exc.show(file=buffer)
+    lines = buffer.getvalue().rstrip("\n").split("\n")
+    head = [line for line in lines if not line.startswith("Error:")]
+    if head:
+        click.echo("\n".join(head), err=True)
+    for line in lines:
+        if line.startswith("Error:"):
+            term.error(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: never shows a traceback for bad input (MODALFLEET_DEBUG=1 shows it)."""
+    term.reset()  # one invocation's settings: tests call main() many times in one process
     try:
         cli.main(args=argv, prog_name="modalfleet", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
-        exc.show()
+        _show(exc)
         return ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0

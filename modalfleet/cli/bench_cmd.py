@@ -8,7 +8,17 @@ from pathlib import Path
 
 import click
 
-from .common import ExitCode, load_valid_fleet, require_models, require_strategy, root_option
+from . import term
+from .common import (
+    ExitCode,
+    complete_models,
+    complete_strategies,
+    load_valid_fleet,
+    require_models,
+    require_strategy,
+    root_option,
+    with_examples,
+)
 
 INTERRUPTED = 130
 
@@ -111,10 +121,19 @@ class _Progress:
         self.bar.update(self.tasks[gpu], completed=done)
 
 
+@with_examples(
+    "modalfleet bench --model flux-schnell --gpus T4,A10,L40S",
+    "modalfleet bench --model flux-schnell --requests 10 --write",
+    "modalfleet bench --model flux-schnell --local --strategy hybrid --requests 5",
+)
 @click.command()
 @root_option
 @click.option(
-    "--model", "model_name", required=True, help="The model to measure (a name in models.yaml)."
+    "--model",
+    "model_name",
+    shell_complete=complete_models,
+    required=True,
+    help="The model to measure (a name in models.yaml).",
 )
 @click.option(
     "--gpus",
@@ -147,6 +166,7 @@ class _Progress:
 )
 @click.option(
     "--strategy",
+    shell_complete=complete_strategies,
     help="With --local: whose generated module to run (default: baseline's, else any).",
 )
 @click.option(
@@ -196,7 +216,7 @@ def bench(
     environment,
     fmt,
 ):
-    """The seed's GPU test plan: latency, success rate and $/request per GPU, judged against the baseline.
+    """The Modal GPU requirements document's GPU test plan: latency, success rate and $/request per GPU, judged against the baseline.
 
     A GPU passes when its p50 latency is within 20% of the baseline GPU's, its success rate is
     above 95%, it saves more than 30% per request, and it meets the model's latency_target_s.
@@ -282,7 +302,7 @@ def bench(
                 executor, targets, request_set, warmup, concurrency, on_progress=progress.update
             )
     except BenchError as exc:
-        click.echo(f"bench: {exc}", err=True)
+        term.error(f"bench: {exc}")
         raise SystemExit(ExitCode.PROBLEMS) from None
 
     report = evaluate(
@@ -293,7 +313,7 @@ def bench(
     elif fmt == "markdown":
         click.echo(format_markdown(report))
     else:
-        click.echo(format_text(report))
+        term.echo(format_text(report), "table")
 
     if interrupted:
         if write:
@@ -321,7 +341,7 @@ def _write(
     try:
         before, after = write_measured_seconds(root / MODELS_FILE, model_name, seconds, cold_starts)
     except EditError as exc:
-        click.echo(f"bench: {exc}", err=True)
+        term.error(f"bench: {exc}")
         raise SystemExit(ExitCode.PROBLEMS) from None
     figures = ", ".join(f"{gpu} {value:.2f} s" for gpu, value in seconds.items())
     state = "wrote" if after != before else "unchanged"
@@ -341,6 +361,11 @@ def _write(
         )
 
 
+@with_examples(
+    "modalfleet spend --since 7d",
+    "modalfleet spend --start 2025-03-10 --end 2025-03-17",
+    "modalfleet spend --since 30d --format markdown",
+)
 @click.command()
 @root_option
 @click.option(
@@ -356,7 +381,9 @@ def _write(
     help="Daily or hourly rows.",
 )
 @click.option(
-    "--strategy", help="The strategy deployed during the period (default: the apps' strategy tag)."
+    "--strategy",
+    shell_complete=complete_strategies,
+    help="The strategy deployed during the period (default: the apps' strategy tag).",
 )
 @click.option(
     "--threshold",
@@ -411,7 +438,7 @@ def spend(root, since, start, end, resolution, strategy, threshold, fmt):
     try:
         rows = fetch_report(period.start, period.end, period.resolution)
     except BillingError as exc:
-        click.echo(f"spend: {exc}", err=True)
+        term.error(f"spend: {exc}")
         raise SystemExit(ExitCode.PROBLEMS) from None
     if not rows:
         click.echo(
@@ -427,5 +454,5 @@ def spend(root, since, start, end, resolution, strategy, threshold, fmt):
     elif fmt == "markdown":
         click.echo(format_markdown(report))
     else:
-        click.echo(format_text(report))
+        term.echo(format_text(report), "table")
     raise SystemExit(ExitCode.OK)

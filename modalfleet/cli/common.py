@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from ..fleet.problems import Problem, format_json, format_text, has_errors
+from ..report.suggest import closest
+from . import term
 
 
 class ExitCode(IntEnum):
@@ -33,34 +35,90 @@ def report(problems: list[Problem], fmt: str = "text", stream=None) -> None:
     if fmt == "json":
         click.echo(format_json(problems), file=stream)
     elif problems:
-        click.echo(format_text(problems), file=stream)
+        term.echo(format_text(problems), "problems", err=stream is sys.stderr)
 
 
 def load_valid_fleet(root: Path, strategy: str | None = None, show_warnings: bool = True):
-    """Validated fleet, or exit 1 after printing the problems. Warnings go to stderr."""
-    from ..fleet.checks import validate
+    """Validated fleet, or exit 1 after printing the problems. Warnings go to stderr, once per
+    command however often it loads the fleet, and not those acknowledged in models.yaml under
+    --quiet."""
+    from ..fleet.checks import acknowledgements, validate
 
     loaded, problems = validate(root, only_strategy=strategy)
     if has_errors(problems):
         report(problems)
         raise SystemExit(ExitCode.PROBLEMS)
-    if show_warnings and problems:
-        report(problems)
+    if show_warnings:
+        acknowledged = acknowledgements(loaded.fleet, problems)
+        fresh = [
+            p
+            for p in problems
+            if p not in term.settings.shown and not (term.settings.quiet and p in acknowledged)
+        ]
+        term.settings.shown.update(problems)
+        if fresh:
+            term.echo(format_text(fresh, acknowledged), "problems", err=True)
     if strategy is not None:
         require_strategy(loaded.fleet, strategy)
     return loaded.fleet
 
 
+def _unknown(what: str, names: list[str], known) -> click.UsageError:
+    """`unknown strategy 'hybird' (did you mean 'hybrid'?); known: ...`, as for GPU names."""
+    known = list(known)
+    guesses = [f"{name!r} -> {closest(name, known)!r}" for name in names if closest(name, known)]
+    hint = ""
+    if len(names) == 1 and guesses:
+        hint = f" (did you mean {closest(names[0], known)!r}?)"
+    elif guesses:
+        hint = f" (did you mean {', '.join(guesses)}?)"
+    return click.UsageError(
+        f"unknown {what} {', '.join(map(repr, names))}{hint}; known: {', '.join(known)}"
+    )
+
+
 def require_strategy(fleet, strategy: str) -> None:
     if strategy not in fleet.strategies:
-        raise click.UsageError(
-            f"unknown strategy {strategy!r}; known: {', '.join(fleet.strategies)}"
-        )
+        raise _unknown("strategy", [strategy], fleet.strategies)
 
 
 def require_models(fleet, names: tuple[str, ...]) -> None:
     unknown = [name for name in names if name not in fleet.models]
     if unknown:
-        raise click.UsageError(
-            f"unknown model(s) {', '.join(map(repr, unknown))}; known: {', '.join(fleet.models)}"
-        )
+        raise _unknown("model(s)", unknown, fleet.models)
+
+
+def with_examples(*examples: str):
+    """End a command's --help with two or three real examples (tests/test_help.py parses each).
+
+    Put it above @click.command(); every command has two or three.
+    """
+
+    def decorate(command: click.Command) -> click.Command:
+        # "\b" stops click from rewrapping the block, so each example keeps its own line.
+        block = "\n".join(f"  {example}" for example in examples)
+        command.epilog = f"Examples:\n\n\b\n{block}"  # the epilog: after the options
+        return command
+
+    return decorate
+
+
+def _root_being_completed(ctx: click.Context) -> Path:
+    root = ctx.params.get("root")  # set when --root came before the word being completed
+    return Path(root) if root else Path(".")
+
+
+def complete_strategies(ctx: click.Context, param, incomplete: str) -> list[str]:
+    """Shell completion of a strategy name: the fleet's strategies/*.yaml."""
+    from ..fleet.load import fleet_names
+
+    strategies, _ = fleet_names(_root_being_completed(ctx))
+    return [name for name in strategies if name.startswith(incomplete)]
+
+
+def complete_models(ctx: click.Context, param, incomplete: str) -> list[str]:
+    """Shell completion of a model name: the keys of models.yaml's `models:`."""
+    from ..fleet.load import fleet_names
+
+    _, models = fleet_names(_root_being_completed(ctx))
+    return [name for name in models if name.startswith(incomplete)]

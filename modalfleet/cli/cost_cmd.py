@@ -7,7 +7,15 @@ import json
 
 import click
 
-from .common import ExitCode, load_valid_fleet, require_strategy, root_option
+from . import term
+from .common import (
+    ExitCode,
+    complete_strategies,
+    load_valid_fleet,
+    require_strategy,
+    root_option,
+    with_examples,
+)
 
 FORMATS = click.Choice(["text", "markdown", "json"])
 speed_model_option = click.option(
@@ -21,18 +29,31 @@ speed_model_option = click.option(
 
 
 def _fail(message: str) -> SystemExit:
-    click.echo(f"error: {message}", err=True)
+    term.error(f"error: {message}")
     return SystemExit(ExitCode.PROBLEMS)
 
 
 # --- cost ---------------------------------------------------------------------------------------
 
 
+@with_examples(
+    "modalfleet cost --strategy hybrid",
+    "modalfleet cost --all --period month",
+    "modalfleet cost --strategy hybrid --baseline performance-optimized --format markdown",
+)
 @click.command()
 @root_option
-@click.option("--strategy", help="Cost this strategy (default: every strategy, as --all).")
+@click.option(
+    "--strategy",
+    help="Cost this strategy (default: every strategy, as --all).",
+    shell_complete=complete_strategies,
+)
 @click.option("--all", "all_strategies", is_flag=True, help="Every strategy side by side.")
-@click.option("--baseline", help="Compare with this strategy (default: each one's compare_to).")
+@click.option(
+    "--baseline",
+    help="Compare with this strategy (default: each one's compare_to).",
+    shell_complete=complete_strategies,
+)
 @click.option("--period", type=click.Choice(["day", "month"]), default="day", show_default=True)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @speed_model_option
@@ -90,13 +111,12 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
 
         markdown = fmt == "markdown"
         if strategy:
-            click.echo(format_strategy(comparisons[0], markdown))
-            click.echo("")
-            click.echo(format_comparison(simulated[0], comparisons[0], markdown))
+            text = format_strategy(comparisons[0], markdown)
+            text += "\n\n" + format_comparison(simulated[0], comparisons[0], markdown)
         else:
-            click.echo(format_side_by_side(comparisons, markdown))
-            click.echo("")
-            click.echo(format_totals(simulated, comparisons, markdown))
+            text = format_side_by_side(comparisons, markdown)
+            text += "\n\n" + format_totals(simulated, comparisons, markdown)
+        term.echo(text, None if markdown else "table")
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
 
@@ -104,6 +124,11 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
 # --- optimize -----------------------------------------------------------------------------------
 
 
+@with_examples(
+    "modalfleet optimize",
+    "modalfleet optimize --days 30 --chart frontier.svg",
+    "modalfleet optimize --write tuned",
+)
 @click.command()
 @root_option
 @click.option("--objective", type=click.Choice(["cost"]), default="cost", show_default=True)
@@ -119,6 +144,7 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     "--strategy",
     help="Whose container limits (max_containers) the serving-policy search keeps "
     "(default: the strategy named by --write, else the first in strategies/).",
+    shell_complete=complete_strategies,
 )
 @click.option(
     "--days",
@@ -182,9 +208,7 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
             json.dumps({**to_dict(result), "policies": policy_report.to_dict(policies)}, indent=2)
         )
     else:
-        click.echo(format_text(result))
-        click.echo("")
-        click.echo(policy_report.format_text(policies))
+        term.echo(format_text(result) + "\n\n" + policy_report.format_text(policies), "table")
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
     if write_strategy is not None:
@@ -202,11 +226,25 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
 # --- plan ---------------------------------------------------------------------------------------
 
 
+@with_examples(
+    "modalfleet plan --strategy hybrid --from-strategy baseline",
+    "modalfleet plan --strategy hybrid --against origin/main --format markdown",
+    "modalfleet plan --all --detailed-exitcode",
+)
 @click.command()
 @root_option
-@click.option("--strategy", required=True, help="The working tree's strategy to plan.")
+@click.option(
+    "--strategy", help="The working tree's strategy to plan.", shell_complete=complete_strategies
+)
+@click.option(
+    "--all", "all_strategies", is_flag=True, help="Plan every strategy, one after another."
+)
 @click.option("--against", "ref", help="Compare with the fleet at this git ref (default HEAD).")
-@click.option("--from-strategy", help="Compare with another strategy of the working tree instead.")
+@click.option(
+    "--from-strategy",
+    help="Compare with another strategy of the working tree instead.",
+    shell_complete=complete_strategies,
+)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @speed_model_option
 @click.option(
@@ -214,44 +252,48 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     is_flag=True,
     help="Exit 0 when nothing changes, 2 when something does, 1 on error (as Terraform).",
 )
-def plan(root, strategy, ref, from_strategy, fmt, speed_model, detailed_exitcode):
-    """What a change does to STRATEGY: per model GPU, VRAM, containers and $/day, before -> after."""
+def plan(root, strategy, all_strategies, ref, from_strategy, fmt, speed_model, detailed_exitcode):
+    """What a change does to a strategy: per model GPU, VRAM, containers and $/day, before -> after."""
     from ..economics.cost import CostError
-    from ..economics.plan import (
-        PlanError,
-        build_plan,
-        fleet_at,
-        format_markdown,
-        format_text,
-        to_json,
-    )
+    from ..economics.plan import PlanError, build_plan, fleet_at, format_plans
 
     if ref is not None and from_strategy is not None:
         raise click.UsageError("use --against REF or --from-strategy T, not both")
+    if strategy is not None and all_strategies:
+        raise click.UsageError("use --strategy S or --all, not both")
+    if strategy is None and not all_strategies:
+        raise click.UsageError("Missing option '--strategy' (or --all for every strategy).")
     after = load_valid_fleet(root, show_warnings=False)
-    require_strategy(after, strategy)
+    if strategy is not None:
+        require_strategy(after, strategy)
+    names = list(after.strategies) if all_strategies else [strategy]
     try:
         if from_strategy is not None:  # an empty name is unknown, not "compare with HEAD"
             require_strategy(after, from_strategy)
-            result = build_plan(
-                after,
-                after,
-                strategy,
-                f"strategy {from_strategy}",
-                f"strategy {strategy}",
-                before_strategy=from_strategy,
-                speed_model=speed_model,
-            )
+            results = [
+                build_plan(
+                    after,
+                    after,
+                    name,
+                    f"strategy {from_strategy}",
+                    f"strategy {name}",
+                    before_strategy=from_strategy,
+                    speed_model=speed_model,
+                )
+                for name in names
+            ]
         else:
             ref = "HEAD" if ref is None else ref
             with fleet_at(root, ref) as before:
-                result = build_plan(
-                    before, after, strategy, ref, "working tree", speed_model=speed_model
-                )
+                results = [
+                    build_plan(before, after, name, ref, "working tree", speed_model=speed_model)
+                    for name in names
+                ]
     except (PlanError, CostError) as exc:
         raise _fail(str(exc)) from None
-    output = {"json": to_json, "markdown": format_markdown, "text": format_text}[fmt](result)
-    click.echo(output)
-    if detailed_exitcode and result.changed:
+    term.echo(
+        format_plans(results, fmt, as_list=all_strategies), "table" if fmt == "text" else None
+    )
+    if detailed_exitcode and any(result.changed for result in results):
         raise SystemExit(2)  # Terraform's convention: 2 = changes present
     raise SystemExit(ExitCode.OK)

@@ -14,7 +14,16 @@ from pathlib import Path
 import click
 
 from ..report.tables import table
-from .common import ExitCode, load_valid_fleet, require_models, root_option
+from . import term
+from .common import (
+    ExitCode,
+    complete_models,
+    complete_strategies,
+    load_valid_fleet,
+    require_models,
+    root_option,
+    with_examples,
+)
 
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
@@ -40,7 +49,7 @@ class Seconds(click.FloatRange):
 
 def _fail(exc) -> None:
     """Print a PreflightError (message, then its details) and exit with its code."""
-    click.echo(f"error: {exc.message}", err=True)
+    term.error(f"error: {exc.message}")
     for line in exc.details:
         click.echo(f"  {line}", err=True)
     raise SystemExit(exc.exit_code)
@@ -51,10 +60,26 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozense
     return "\n".join(table(headers, rows, aligned_right))
 
 
+@with_examples(
+    "modalfleet deploy --strategy hybrid --dry-run",
+    "modalfleet deploy --strategy hybrid",
+    "modalfleet deploy --strategy hybrid --model flux-dev --env staging",
+)
 @click.command()
 @root_option
-@click.option("--strategy", required=True, help="The strategy whose generated apps to deploy.")
-@click.option("--model", "models", multiple=True, help="Deploy only this model (repeatable).")
+@click.option(
+    "--strategy",
+    required=True,
+    help="The strategy whose generated apps to deploy.",
+    shell_complete=complete_strategies,
+)
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    help="Deploy only this model (repeatable).",
+    shell_complete=complete_models,
+)
 @ENV
 @click.option(
     "--dry-run", is_flag=True, help="Print what would be deployed; needs no credentials or network."
@@ -173,7 +198,7 @@ def _print_dry_run(targets, strategy: str, fmt: str) -> None:
         f"dry run: {len(targets)} app(s) of strategy {strategy}, environment {where}; nothing is sent to Modal"
     )
     rows = [[t.model, t.app, ",".join(t.gpus), t.file, t.content_hash, t.tag] for t in targets]
-    click.echo(_table(["MODEL", "APP", "GPU", "FILE", "HASH", "TAG"], rows))
+    term.echo(_table(["MODEL", "APP", "GPU", "FILE", "HASH", "TAG"], rows), "table")
 
 
 def _print_summary(results, targets) -> None:
@@ -181,7 +206,10 @@ def _print_summary(results, targets) -> None:
         [r.model, r.app, ",".join(r.gpus), r.status, f"{r.seconds:.1f}", r.url or r.error or ""]
         for r in results
     ]
-    click.echo(_table(["MODEL", "APP", "GPU", "STATUS", "SECONDS", "URL / ERROR"], rows, right={4}))
+    term.echo(
+        _table(["MODEL", "APP", "GPU", "STATUS", "SECONDS", "URL / ERROR"], rows, right={4}),
+        "table",
+    )
     failed = sum(not r.ok for r in results)
     where = targets[0].environment if targets and targets[0].environment else "default"
     tag = targets[0].tag.split("-", 1)[1] if targets else ""
@@ -271,9 +299,18 @@ class _Display:
         return table
 
 
+@with_examples(
+    "modalfleet status",
+    "modalfleet status --strategy hybrid --env main",
+    "modalfleet status --format json",
+)
 @click.command()
 @root_option
-@click.option("--strategy", help="Compare with this strategy's files (default: any strategy's).")
+@click.option(
+    "--strategy",
+    help="Compare with this strategy's files (default: any strategy's).",
+    shell_complete=complete_strategies,
+)
 @ENV
 @FORMAT
 def status(root, strategy, environment, fmt):
@@ -302,7 +339,7 @@ def status(root, strategy, environment, fmt):
     try:
         deployed = core.make_backend().deployed_apps(apps, environment)
     except BackendError as exc:
-        click.echo(f"error: cannot read the deployed apps from Modal: {exc.message}", err=True)
+        term.error(f"error: cannot read the deployed apps from Modal: {exc.message}")
         raise SystemExit(ExitCode.PROBLEMS) from None
     statuses = core.compare(targets, deployed)
     if fmt == "json":
@@ -320,7 +357,9 @@ def status(root, strategy, environment, fmt):
             ]
             for s in statuses
         ]
-        click.echo(_table(["MODEL", "STATUS", "LIVE", "TAG", "COMMIT", "CURRENT", "DETAIL"], rows))
+        term.echo(
+            _table(["MODEL", "STATUS", "LIVE", "TAG", "COMMIT", "CURRENT", "DETAIL"], rows), "table"
+        )
         drifting = sum(s.drift for s in statuses)
         click.echo(
             f"{len(statuses) - drifting} in sync, {drifting} drifting (environment {environment or 'default'})"

@@ -6,12 +6,22 @@ from pathlib import Path
 
 import click
 
-from .common import ExitCode, load_valid_fleet, root_option
+from . import term
+from .common import ExitCode, complete_strategies, load_valid_fleet, root_option, with_examples
 
 
+@with_examples(
+    "modalfleet render",
+    "modalfleet render --check",
+    "modalfleet render --strategy hybrid --check --quiet",
+)
 @click.command()
 @root_option
-@click.option("--strategy", help="Render (or check) this strategy's files only.")
+@click.option(
+    "--strategy",
+    help="Render (or check) this strategy's files only.",
+    shell_complete=complete_strategies,
+)
 @click.option(
     "--check",
     is_flag=True,
@@ -50,12 +60,11 @@ def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates
             files = render_tree(fleet, templates, strategies)
             written = write_tree(root, files, strategies)
     except RenderError as exc:
-        click.echo(f"render: {exc}", err=True)
+        term.error(f"render: {exc}")
         raise SystemExit(ExitCode.PROBLEMS) from None
     except OSError as exc:
-        click.echo(
-            f"render: {exc.filename or ''}: {exc.strerror or exc}; generated/ left as it was",
-            err=True,
+        term.error(
+            f"render: {exc.filename or ''}: {exc.strerror or exc}; generated/ left as it was"
         )
         raise SystemExit(ExitCode.PROBLEMS) from None
 
@@ -65,20 +74,17 @@ def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates
         )
         return
     if result.current:
-        click.echo(f"{GENERATED_DIR}/ is current")
+        term.echo(f"{GENERATED_DIR}/ is current", "diff")
         return
-    click.echo(
-        f"{GENERATED_DIR}/ is out of date; run `python cli.py render` and commit the result:"
-    )
+    lines = [f"{GENERATED_DIR}/ is out of date; run `python cli.py render` and commit the result:"]
     for label, names in (
         ("changed", result.changed),
         ("missing", result.missing),
         ("orphaned", result.orphaned),
     ):
-        for name in names:
-            click.echo(f"  {label + ':':<9} {GENERATED_DIR}/{name}")
+        lines += [f"  {label + ':':<9} {GENERATED_DIR}/{name}" for name in names]
     if not quiet:
         for name in result.changed:
-            click.echo("")
-            click.echo(result.diffs[name].rstrip("\n"))
+            lines += ["", result.diffs[name].rstrip("\n")]
+    term.echo("\n".join(lines), "diff")
     raise SystemExit(ExitCode.PROBLEMS)

@@ -7,16 +7,41 @@ from pathlib import Path
 
 import click
 
-from .common import ExitCode, load_valid_fleet, require_models, require_strategy, root_option
+from .common import (
+    ExitCode,
+    complete_models,
+    complete_strategies,
+    load_valid_fleet,
+    require_models,
+    require_strategy,
+    root_option,
+    with_examples,
+)
 
 POSITIVE = click.FloatRange(min=0, min_open=True)
 NON_NEGATIVE = click.FloatRange(min=0)
 
 
+@with_examples(
+    "modalfleet simulate --model flux-schnell --strategy hybrid",
+    "modalfleet simulate --model lora --strategy hybrid --scaledown-window 60 --min-containers 1",
+    "modalfleet simulate --model instantid --strategy hybrid --days 7 --format json",
+)
 @click.command()
 @root_option
-@click.option("--model", "model_name", required=True, help="The model to simulate.")
-@click.option("--strategy", required=True, help="Whose GPU and container policy to use.")
+@click.option(
+    "--model",
+    "model_name",
+    required=True,
+    help="The model to simulate.",
+    shell_complete=complete_models,
+)
+@click.option(
+    "--strategy",
+    required=True,
+    help="Whose GPU and container policy to use.",
+    shell_complete=complete_strategies,
+)
 @click.option(
     "--trace",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),

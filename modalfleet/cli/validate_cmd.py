@@ -6,37 +6,69 @@ import json
 
 import click
 
-from ..fleet.problems import format_json, format_text, has_errors
-from .common import ExitCode, require_strategy, root_option
+from ..fleet.problems import acknowledged_summary, format_json, format_text, has_errors
+from . import term
+from .common import ExitCode, complete_strategies, require_strategy, root_option, with_examples
 
 
+@with_examples(
+    "modalfleet validate",
+    "modalfleet validate --strategy baseline --strict",
+    "modalfleet validate --quiet --format json",
+)
 @click.command()
 @root_option
-@click.option("--strategy", help="Check GPU choices of this strategy only.")
-@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option(
+    "--strategy",
+    help="Check GPU choices of this strategy only.",
+    shell_complete=complete_strategies,
+)
+@click.option(
+    "--strict", is_flag=True, help="Treat warnings as errors (acknowledged ones excepted)."
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Hide acknowledged warnings (one summary line stays); as `modalfleet --quiet`.",
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def validate(root, strategy, strict, fmt):
+def validate(root, strategy, strict, quiet, fmt):
     """Load the fleet, check it against the schemas and the semantic rules, print every problem."""
+    from ..fleet.checks import acknowledgements
     from ..fleet.checks import validate as run_validation
 
+    quiet = quiet or term.settings.quiet
     loaded, problems = run_validation(root, only_strategy=strategy)
     if strategy is not None and loaded.fleet is not None:
         require_strategy(loaded.fleet, strategy)
-    failed = has_errors(problems) or (strict and bool(problems))
-    if fmt == "json":
+    acknowledged = acknowledgements(loaded.fleet, problems)
+    # An acknowledged warning has been looked at: --strict does not fail on it.
+    failed = has_errors(problems) or (strict and any(p not in acknowledged for p in problems))
+    shown = [p for p in problems if not (quiet and p in acknowledged)]
+    if fmt == "json":  # the contract: every problem, acknowledged or not
         click.echo(format_json(problems))
-    elif problems:
-        click.echo(format_text(problems))
+    else:
+        text = format_text(shown, acknowledged) if shown else ""
+        if acknowledged:
+            text += ("\n" if text else "") + acknowledged_summary(acknowledged, hidden=quiet)
+        if text:
+            term.echo(text, "problems")
     if fmt == "text" and not failed:
         fleet = loaded.fleet
-        click.echo(
-            f"ok: {len(fleet.models)} models, {len(fleet.strategies)} strategies, {len(fleet.catalog.gpus)} GPUs"
+        term.echo(
+            f"ok: {len(fleet.models)} models, {len(fleet.strategies)} strategies, {len(fleet.catalog.gpus)} GPUs",
+            "problems",
         )
     raise SystemExit(ExitCode.PROBLEMS if failed else ExitCode.OK)
 
 
+@with_examples(
+    "modalfleet gpus",
+    "modalfleet gpus --format json",
+)
 @click.command()
 @root_option
 @click.option(
@@ -49,7 +81,7 @@ def gpus(root, fmt):
     problems: list = []
     doc = _read(root, GPUS_FILE, "gpus", {}, problems)
     if doc is None:
-        click.echo(format_text(problems), err=True)
+        term.echo(format_text(problems), "problems", err=True)
         raise SystemExit(ExitCode.PROBLEMS)
     from ..fleet.load import _catalog
 
@@ -68,11 +100,21 @@ def gpus(root, fmt):
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'GPU':<14} {'VRAM':>6} {'$/hour':>8} {'$/second':>10}  bf16  fp8")
-    for gpu in catalog.gpus.values():
-        click.echo(
-            f"{gpu.name:<14} {gpu.vram_gb:>4g}GB {gpu.usd_per_hour:>8.2f} {gpu.usd_per_second:>10}  "
-            f"{'yes' if gpu.bf16 else 'no':<4}  {'yes' if gpu.fp8 else 'no'}"
-        )
+    from ..report.money import usd, usd_rate
+    from ..report.tables import table
+
+    header = ["GPU", "VRAM", "$/HOUR", "$/SECOND", "BF16", "FP8"]
+    rows = [
+        [
+            gpu.name,
+            f"{gpu.vram_gb:g} GB",
+            usd(gpu.usd_per_hour),
+            usd_rate(gpu.usd_per_second),
+            "yes" if gpu.bf16 else "no",
+            "yes" if gpu.fp8 else "no",
+        ]
+        for gpu in catalog.gpus.values()
+    ]
+    term.echo("\n".join(table(header, rows, right=[False, True, True, True])), "table")
     if catalog.source:
         click.echo(f"prices: {catalog.source} as of {catalog.as_of}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..report.money import pct, usd
+from ..report.money import pct, usd, usd_rate
 from ..report.numbers import seconds_text
 from ..report.tables import markdown_table, table
 from .cost import Comparison, per_period, percent
@@ -33,7 +33,7 @@ def format_strategy(comparison: Comparison, markdown: bool) -> str:
             ", ".join(m.gpus),
             seconds_text(m.requests_per_day),
             f"{seconds_text(m.seconds.value)} {m.seconds.source}",
-            usd(m.cost_per_request, fine=True),
+            usd_rate(m.cost_per_request),
             usd(cost_now),
             "-" if base_cost is None else usd(base_cost),
             change,

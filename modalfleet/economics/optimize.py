@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from ..fleet.sizes import loaded_weights_gb, scheme_for
 from ..fleet.spec import Fleet, Gpu, Model
-from ..report.money import usd
+from ..report.money import usd, usd_rate
 from ..report.numbers import seconds_text
 from .cost import (
     CostError,
@@ -69,7 +69,7 @@ class ModelChoice:
         if self.model.traffic.requests_per_day:
             extra = (candidate.daily or Decimal(0)) - (self.chosen.daily or Decimal(0))
             return f"feasible, {usd(extra)}/day more than {self.chosen.gpu.name}"
-        return f"feasible, {usd(extra_request, fine=True)}/request more than {self.chosen.gpu.name}"
+        return f"feasible, {usd_rate(extra_request)}/request more than {self.chosen.gpu.name}"
 
 
 @dataclass(frozen=True)

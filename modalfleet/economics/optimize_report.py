@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..report.money import pct, usd
+from ..report.money import pct, usd, usd_rate
 from ..report.numbers import number, seconds_text
 from ..report.tables import table
 from .cost_report import estimate_label
@@ -112,7 +112,7 @@ def format_text(result: Optimization) -> str:
                     if cand.seconds is None
                     else f"{seconds_text(cand.seconds.value)} {cand.seconds.source}",
                     "yes" if cand.meets_latency else "no",
-                    "-" if cand.cost_per_request is None else usd(cand.cost_per_request, fine=True),
+                    "-" if cand.cost_per_request is None else usd_rate(cand.cost_per_request),
                     "-" if cand.daily is None else usd(cand.daily),
                     "\u2714" if cand is choice.chosen else "",
                     choice.note_for(cand),

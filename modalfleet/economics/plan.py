@@ -19,7 +19,7 @@ from pathlib import Path
 from ..fleet.load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR
 from ..fleet.resolve import resolve
 from ..fleet.spec import ContainerPolicy, Fleet
-from ..report.money import pct, usd, usd_cents
+from ..report.money import pct, usd
 from ..report.tables import markdown_table, table
 from .cost import (
     model_cost,
@@ -164,10 +164,10 @@ class Plan:
     def headline(self) -> str:
         estimate = " (estimate)" if self.is_estimate else ""
         if self.delta == 0:
-            return f"Daily estimate is unchanged at {usd_cents(self.daily_after)}{estimate}"
+            return f"Daily estimate is unchanged at {usd(self.daily_after)}{estimate}"
         direction = "increases" if self.delta > 0 else "decreases"
         change = pct(self.delta_pct) if self.delta_pct is not None else "from $0.00"
-        return f"Daily estimate {direction} by {usd_cents(abs(self.delta))} ({change}){estimate}"
+        return f"Daily estimate {direction} by {usd(abs(self.delta))} ({change}){estimate}"
 
     def by_status(self, status: str) -> list[Row]:
         return [row for row in self.rows if row.status == status]
@@ -507,3 +507,17 @@ def to_json(plan: Plan) -> str:
         "removed": [row.model for row in plan.by_status("removed")],
     }
     return json.dumps(data, indent=2)
+
+
+def format_plans(plans: list[Plan], fmt: str, as_list: bool = False) -> str:
+    """One plan, or several (plan --all) one after another: text and markdown sections (one
+    comment marker, at the top, so CI still finds its comment), JSON a list when as_list."""
+    if fmt == "json":
+        if not as_list:
+            return to_json(plans[0])
+        return json.dumps([json.loads(to_json(plan)) for plan in plans], indent=2)
+    if fmt == "markdown":
+        sections = [format_markdown(plan) for plan in plans]
+        rest = [section.removeprefix(COMMENT_MARKER + "\n") for section in sections[1:]]
+        return "\n\n".join([sections[0], *rest])
+    return "\n\n".join(format_text(plan) for plan in plans)

@@ -51,8 +51,8 @@ def format_text(search: PolicySearch) -> str:
     lines = [
         f"Serving policy search on the simulated autoscaler ({search.days} days of arrivals, "
         f"max_containers from strategy {search.strategy}) - ESTIMATE",
-        f"evaluated {search.evaluated} policies; {search.pruned} skipped by cost bounds "
-        "(billed seconds never fall as scaledown_window or min_containers grow)",
+        f"evaluated {search.evaluated} policies; {search.pruned} skipped by a cost bound "
+        "(a policy bills at least its busy seconds and its warm pool)",
     ]
     for found in search.models:
         lines += _model_text(found)

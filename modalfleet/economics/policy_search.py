@@ -5,14 +5,15 @@ each policy on the model's arrivals and keeps the cheapest whose p95 latency mee
 latency_target_s. GPUs the model cannot run on (VRAM, dtype, no seconds figure) are never
 simulated (optimize.evaluate rules them out).
 
-Pruning, each step sound because billed seconds are non-decreasing in scaledown_window and in
-min_containers (the simulation's properties, tested in test_simulate.py):
-- a policy whose lower bound (busy seconds, or min_containers x horizon, at its $/s) already costs
-  more than the best policy found is not simulated;
-- for one GPU, min_containers and max_inputs, windows are tried shortest first and the first that
-  meets the target ends that row: a longer window bills at least as much;
-- for one GPU and max_inputs, once a min_containers meets the target with the shortest window,
-  more warm containers can only cost more.
+Pruning is by a lower bound only, which no policy can beat: a container bills at least the
+seconds its requests run (busy seconds / max_inputs over the fleet of containers) and the warm
+pool bills min_containers x horizon whatever happens, so a (GPU, min_containers, max_inputs)
+whose bound at its $/s already costs more than the best policy found is not simulated, and
+neither are larger pools on that GPU (the bound grows with min_containers). Every window of a
+row that is not pruned is simulated: billed seconds are not monotone in scaledown_window once
+cold starts cost time (a longer window can keep a container for the next request and save a
+cold start; test_simulate.py pins such a case), so stopping at the first window that meets the
+target could miss a cheaper, longer one.
 """
 
 from __future__ import annotations
@@ -170,8 +171,7 @@ def search_model(
                 floor = max(busy * service / max_inputs, Decimal(min_containers * horizon))
                 if prune and best is not None and floor * rate / days >= best.cost_per_day:
                     break  # more warm containers only raise the floor
-                met_at_shortest = False
-                for index, window in enumerate(WINDOWS_S):
+                for window in WINDOWS_S:
                     policy = Policy(gpu, window, min_containers, max_inputs)
                     sim = simulate_model(
                         fleet,
@@ -189,14 +189,8 @@ def search_model(
                     )
                     item = Evaluated(policy, sim)
                     evaluated.append(item)
-                    if item.meets:
-                        if best is None or item.cost_per_day < best.cost_per_day:
-                            best = item
-                        met_at_shortest = index == 0
-                        if prune:
-                            break
-                if prune and met_at_shortest:
-                    break
+                    if item.meets and (best is None or item.cost_per_day < best.cost_per_day):
+                        best = item
     return ModelSearch(model, tuple(evaluated), best, tuple(ruled_out), space - len(evaluated))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..report.money import pct, usd
+from ..report.money import pct, usd, usd_rate
 from ..report.numbers import number
 from ..report.tables import markdown_table, table
 from .cost import PERIOD_DAYS, Comparison, per_period, percent
@@ -94,7 +94,7 @@ def format_text(sim: ModelSimulation) -> str:
     lines += [
         f"  containers    at most {r.max_containers_used} at once",
         f"  cost          {usd(sim.cost)} for the period, {usd(sim.cost_per_day)}/day "
-        f"at {usd(sim.serving.usd_per_second, fine=True)}/s (GPU + CPU + memory)",
+        f"at {usd_rate(sim.serving.usd_per_second)}/s (GPU + CPU + memory)",
     ]
     return "\n".join(lines)
 

@@ -1,21 +1,23 @@
 """Semantic checks on a loaded fleet. Each returns problems with the position of the node at fault.
 
-Codes (documented in the README): name, strategy-coverage, unknown-gpu, gpu-list, vram-fit,
-dtype-support, weights-pin, weights-size, weights-role, quantization, params, secret-literal,
-concurrency, trace, resources.
-(traffic and latency are enforced with the schema and carry those codes from there.)
+Codes (registered with their meaning in codes.py, from which the manual's problem-codes page is
+generated): name, strategy-coverage, unknown-gpu, gpu-list, vram-fit, dtype-support, weights-pin,
+weights-size, weights-role, quantization, params, secret-literal,
+concurrency, trace, resources, unknown-model. (traffic and latency are
+enforced with the schema and carry those codes from there.)
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .load import GPUS_FILE, MODELS_FILE, Loaded
+from ..report.money import usd
+from ..report.suggest import closest, did_you_mean
+from .load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR, Loaded
 from .problems import WARNING, Problem, problem
 from .sizes import loaded_weights_gb, quantized_components, scheme_for
 from .spec import Catalog, Fleet, Gpu, Model, Strategy, is_python_keyword, module_name
@@ -289,7 +291,7 @@ def check_strategy_models(fleet: Fleet, documents: dict[str, Document]) -> list[
                     "unknown-model",
                     documents[strategy.file].where(("models", name), key=True),
                     f"strategy {strategy.name} sets containers for {name!r}, which is not in models.yaml",
-                    hint=_did_you_mean(name, fleet.models),
+                    hint=did_you_mean(name, fleet.models),
                 )
             )
     return found
@@ -308,7 +310,7 @@ def check_measured_gpus(fleet: Fleet, model: Model, doc: Document) -> list[Probl
                     "unknown-gpu",
                     where,
                     f"{model.name} has measured seconds for unknown GPU {name!r}",
-                    hint=_did_you_mean(name, fleet.catalog.all_names()),
+                    hint=did_you_mean(name, fleet.catalog.all_names()),
                 )
             )
     if model.traffic.seconds_per_request is None:
@@ -385,6 +387,25 @@ def check_catalog_names(catalog: Catalog, doc: Document) -> list[Problem]:
     return found
 
 
+def strategy_skeleton(name: str) -> str:
+    """The smallest valid strategies/<name>.yaml (the schema's required keys, today's policy)."""
+    return (
+        "version: 1\n"
+        f"name: {name}\n"
+        "compare_to: baseline\n"
+        "containers: {min_containers: 0, max_containers: 10, scaledown_window_s: 300, timeout_s: 600}"
+    )
+
+
+def missing_strategy_hint(name: str, known) -> str:
+    """A model names a strategy with no file: the closest known name, and the file to create."""
+    match = closest(name, known)
+    lead = f"did you mean {match!r}? If not, " if match else ""
+    if name_problem(name) is not None:  # no file can define it: only the suggestion is useful
+        return did_you_mean(name, known)
+    return f"{lead}create {STRATEGIES_DIR}/{name}.yaml:\n{strategy_skeleton(name)}"
+
+
 def name_problem(name: str) -> str | None:
     """Why a model or strategy name is not allowed, or None."""
     if not NAME_RE.match(name):
@@ -443,17 +464,10 @@ def check_strategy_names(fleet: Fleet, documents: dict[str, Document]) -> list[P
                     "strategy-coverage",
                     doc.where(("compare_to",)),
                     f"compare_to names unknown strategy {strategy.compare_to!r}",
-                    hint=_did_you_mean(strategy.compare_to, fleet.strategies),
+                    hint=did_you_mean(strategy.compare_to, fleet.strategies),
                 )
             )
     return found
-
-
-def _did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return "known: " + ", ".join(choices)
 
 
 def cheapest_fitting(catalog: Catalog, need_gb: float, count: int = 2) -> list[Gpu]:
@@ -464,7 +478,7 @@ def fit_hint(catalog: Catalog, need_gb: float) -> str:
     fits = cheapest_fitting(catalog, need_gb)
     if not fits:
         return f"no GPU in {GPUS_FILE} has {need_gb:g} GB; quantize the model or lower vram_gb"
-    names = ", ".join(f"{gpu.name} {gpu.vram_gb:g} GB at ${gpu.usd_per_hour:.2f}/h" for gpu in fits)
+    names = ", ".join(f"{gpu.name} {gpu.vram_gb:g} GB at {usd(gpu.usd_per_hour)}/h" for gpu in fits)
     return f"use a GPU with >= {need_gb:g} GB ({names})"
 
 
@@ -483,7 +497,7 @@ def check_model(
                     "strategy-coverage",
                     doc.where(base + ("gpu", strategy), key=True),
                     f"{model.name} names unknown strategy {strategy!r}",
-                    hint=_did_you_mean(strategy, fleet.strategies),
+                    hint=missing_strategy_hint(strategy, fleet.strategies),
                 )
             )
     for strategy in fleet.strategies:
@@ -541,7 +555,7 @@ def check_model(
                         "unknown-gpu",
                         where,
                         f"unknown GPU {name!r} for {model.name} (strategy {strategy})",
-                        hint=_did_you_mean(name, catalog.all_names()),
+                        hint=did_you_mean(name, catalog.all_names()),
                     )
                 )
                 continue
@@ -582,6 +596,7 @@ def check_model(
                         f"{model.name} is bfloat16 but {gpu.name} (strategy {strategy}) has no bf16; the handler runs it in float16",
                         hint="expected on Turing GPUs; check output quality on this GPU",
                         severity=WARNING,
+                        model=model.name,
                     )
                 )
             fp8_parts = sorted(c for c in model.quantization if scheme_for(model, c) == "fp8")
@@ -604,6 +619,7 @@ def check_model(
                     f"{weights.repo} revision {weights.revision!r} is not a commit SHA; a branch or tag can move under you",
                     hint="pin the 40-character commit hash shown on the repository's commit history",
                     severity=WARNING,
+                    model=model.name,
                 )
             )
     found += check_roles(model, doc)
@@ -666,9 +682,25 @@ def check_roles(model: Model, doc: Document) -> list[Problem]:
                 "params",
                 doc.where(base + ("params", "adapter")),
                 f"{model.name}: default adapter {default!r} is not among its adapters",
-                hint=_did_you_mean(str(default), adapters) if adapters else "",
+                hint=did_you_mean(str(default), adapters) if adapters else "",
             )
         )
+    return found
+
+
+def acknowledgements(fleet: Fleet | None, problems: list[Problem]) -> dict[Problem, str]:
+    """The warnings a model acknowledges in models.yaml, each with the reason given there.
+
+    Only warnings: an error with the same code (fp8 on a GPU without fp8 is dtype-support too)
+    is never acknowledged.
+    """
+    if fleet is None:
+        return {}
+    found = {}
+    for p in problems:
+        model = fleet.models.get(p.model) if p.model and not p.is_error else None
+        if model is not None and p.code in model.acknowledge:
+            found[p] = model.acknowledge[p.code]
     return found
 
 

@@ -271,6 +271,23 @@ def _read(
     return None if has_errors(found) else doc
 
 
+def fleet_names(root: Path) -> tuple[list[str], list[str]]:
+    """Strategy and model names as written, for shell completion: fast, and never an error
+    (a broken or missing file gives no names; validate is where problems are reported)."""
+    root = Path(root)
+    try:
+        files = sorted((root / STRATEGIES_DIR).glob("*.yaml"))
+        files += sorted((root / STRATEGIES_DIR).glob("*.yml"))
+        strategies = sorted({file.stem for file in files})
+    except OSError:
+        strategies = []
+    models: list[str] = []
+    doc, found = read_yaml(root / MODELS_FILE, MODELS_FILE)
+    if not found and isinstance(doc.data, dict) and isinstance(doc.data.get("models"), dict):
+        models = [str(name) for name in doc.data["models"]]
+    return strategies, models
+
+
 def load_fleet(root: Path) -> Loaded:
     """Load the fleet under root. Returns problems for every file that could not be used."""
     root = Path(root)
@@ -452,5 +469,6 @@ def _models(data: dict, root: Path) -> dict[str, Model]:
             resources=_resources(entry.get("resources"), default_resources),
             cold_start_s=None if cold_flat is None else float(cold_flat),
             cold_start_by_gpu={str(k): float(v) for k, v in cold_measured.items()},
+            acknowledge={item["code"]: item["reason"] for item in entry.get("acknowledge", ())},
         )
     return models

@@ -197,6 +197,8 @@ class Model:
     # estimates it from the weights and labels it ESTIMATE.
     cold_start_s: float | None = None
     cold_start_by_gpu: dict[str, float] = field(default_factory=dict)
+    # Warning code -> why it is acceptable (models.yaml `acknowledge:`): --quiet hides those.
+    acknowledge: dict[str, str] = field(default_factory=dict)
 
     @property
     def module_name(self) -> str:

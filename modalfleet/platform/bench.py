@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from ..fleet.spec import Catalog, Model
+from ..report.money import pct, usd_rate
 from ..report.tables import table
 
 # Fixed prompts per kind and fixed seeds: two runs of bench send the same requests, so their
@@ -315,7 +316,7 @@ class BenchReport:
 
 
 def _pct(value: float) -> str:
-    return f"{value * 100:+.1f}%"
+    return pct(Decimal(value) * 100)
 
 
 def judge(
@@ -359,7 +360,7 @@ def judge(
             Verdict(
                 "success",
                 PASS if rate > criteria.min_success else FAIL,
-                f"{fig.sent - fig.failed}/{fig.sent} ok ({rate * 100:.1f}%; needs > {criteria.min_success * 100:g}%)",
+                f"{fig.sent - fig.failed}/{fig.sent} ok ({_rate(rate)}; needs > {criteria.min_success * 100:g}%)",
             )
         )
     # Saving above 30% per request against the baseline.
@@ -376,8 +377,8 @@ def judge(
             Verdict(
                 "saving",
                 PASS if saving > criteria.min_saving else FAIL,
-                f"${cost:.6f} vs {baseline_gpu} ${base_cost:.6f} per request "
-                f"({saving * 100:.1f}% saved; needs > {criteria.min_saving * 100:g}%)",
+                f"{usd_rate(cost)} vs {baseline_gpu} {usd_rate(base_cost)} per request "
+                f"({pct(Decimal(saving) * 100, sign=False)} saved; needs > {criteria.min_saving * 100:g}%)",
             )
         )
     # The model's own latency target (seed: Flux Schnell < 5 s, InstantID and LoRA < 30 s).
@@ -512,11 +513,11 @@ def _seconds(value: float | None) -> str:
 
 
 def _money(value: Decimal | None) -> str:
-    return "-" if value is None else f"${value:.6f}"
+    return "-" if value is None else usd_rate(value)
 
 
 def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
+    return "-" if value is None else pct(Decimal(value) * 100, sign=False)
 
 
 def to_dict(report: BenchReport) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..fleet.spec import Fleet
+from ..report.money import pct, usd
 from ..report.tables import table
 from .billing import MANAGED_BY, TAG_MANAGED_BY, TAG_MODEL, TAG_STRATEGY, BillingRow
 
@@ -408,13 +409,11 @@ def to_dict(report: SpendReport) -> dict[str, Any]:
 
 
 def _usd(value: Decimal | None) -> str:
-    from ..report.money import usd
-
     return "-" if value is None else usd(value)
 
 
 def _delta(value: Decimal | None) -> str:
-    return "-" if value is None else f"{value:+.1f}%"
+    return "-" if value is None else pct(value)
 
 
 def _resources(resources: dict[str, Decimal]) -> str:
@@ -462,7 +461,7 @@ def _footer(report: SpendReport) -> list[str]:
             )
         else:
             lines.append(
-                f"flagged: {m.model} costs {m.delta_pct:+.1f}% against its estimate "
+                f"flagged: {m.model} costs {pct(m.delta_pct)} against its estimate "
                 f"(threshold {report.threshold_pct.normalize():f}%)"
             )
     for o in report.orphans:
