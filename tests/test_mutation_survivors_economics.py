@@ -13,7 +13,15 @@ import pytest
 from conftest import REPO, copy_fleet, run_cli
 from test_cost import edit
 
-from modalfleet.economics.cost import CostError, compare, reference_gpu, strategy_cost
+from modalfleet.economics.cost import (
+    Comparison,
+    CostError,
+    StrategyCost,
+    compare,
+    reference_gpu,
+    strategy_cost,
+    to_dict,
+)
 from modalfleet.economics.plan import build_plan, format_markdown, format_text, to_json
 from modalfleet.fleet.load import load_fleet
 
@@ -179,3 +187,43 @@ def test_plan_refuses_a_ref_whose_fleet_fails_its_checks(tmp_path):
         run_cli("plan", "--strategy", "hybrid", "--from-strategy", "hybrid", root=fleet).exit_code
         == 0
     )
+
+
+def test_cost_json_of_a_fallback_list_gives_the_worst_case_per_period(tmp_path):
+    fleet_dir = copy_fleet(tmp_path / "fleet", with_generated=False)
+    gpus = "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: T4}"
+    edit(fleet_dir / "models.yaml", gpus, gpus.replace("hybrid: T4", "hybrid: [T4, L40S]"))
+    fleet = load_fleet(fleet_dir).fleet
+    rows = {
+        row["model"]: row for row in to_dict(compare(fleet, "hybrid", period="month"))["models"]
+    }
+    schnell = rows["flux-schnell"]
+    # 400 requests x 10 s x $0.000542 (L40S) x 30 days; the primary T4 costs $0.656/day.
+    assert (schnell["gpus"], schnell["worst_case_gpu"], schnell["worst_case_cost"]) == (
+        ["T4", "L40S"],
+        "L40S",
+        65.04,
+    )
+    assert schnell["cost"] == 19.68
+    assert (rows["lora"]["worst_case_gpu"], rows["lora"]["worst_case_cost"]) == (None, None)
+
+
+def test_cost_json_of_a_model_or_a_total_the_baseline_lacks(fleet):
+    without_lora = dataclasses.replace(
+        fleet, models={k: v for k, v in fleet.models.items() if k != "lora"}
+    )
+    comparison = Comparison(
+        current=strategy_cost(fleet, "hybrid"),
+        baseline=strategy_cost(without_lora, "baseline"),
+        period="day",
+    )
+    rows = {row["model"]: row for row in to_dict(comparison)["models"]}
+    assert (rows["lora"]["cost"], rows["lora"]["baseline_cost"]) == (0.164, None)
+    assert rows["flux-schnell"]["baseline_cost"] == 2.168
+    free = Comparison(
+        current=strategy_cost(fleet, "hybrid"),
+        baseline=StrategyCost("nothing", (), "flat"),
+        period="day",
+    )
+    data = to_dict(free)
+    assert (data["baseline_total"], data["savings"], data["savings_pct"]) == (0, -3.058, None)
