@@ -227,3 +227,21 @@ def test_cost_json_of_a_model_or_a_total_the_baseline_lacks(fleet):
     )
     data = to_dict(free)
     assert (data["baseline_total"], data["savings"], data["savings_pct"]) == (0, -3.058, None)
+
+
+def test_compare_against_another_strategy_scales_relative_seconds_from_it(fleet):
+    comparison = compare(fleet, "hybrid", baseline="performance-optimized", speed_model="relative")
+    # flux-schnell: 10 s on performance-optimized's A10 x 70 / 65 on hybrid's T4; the A10 is
+    # its own reference (flat). Against baseline the reference would be the L40S.
+    current = comparison.current.get("flux-schnell").seconds
+    assert (current.value, current.source) == (D("10.76923076923076923076923077"), "estimate")
+    assert comparison.baseline.get("flux-schnell").seconds.source == "flat"
+    default = compare(fleet, "hybrid", speed_model="relative").current.get("flux-schnell")
+    assert default.seconds.value == D("55.69230769230769230769230769")  # 10 x 362 / 65
+
+
+def test_an_unknown_speed_model_or_model_name(fleet):
+    with pytest.raises(CostError) as raised:
+        strategy_cost(fleet, "hybrid", speed_model="fast")
+    assert str(raised.value) == "unknown speed model 'fast'; use one of flat, relative"
+    assert strategy_cost(fleet, "hybrid").get("no-such-model") is None
