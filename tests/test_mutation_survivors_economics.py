@@ -18,6 +18,7 @@ from modalfleet.economics.cost import (
     CostError,
     StrategyCost,
     compare,
+    measured_seconds,
     reference_gpu,
     strategy_cost,
     to_dict,
@@ -245,3 +246,30 @@ def test_an_unknown_speed_model_or_model_name(fleet):
         strategy_cost(fleet, "hybrid", speed_model="fast")
     assert str(raised.value) == "unknown speed model 'fast'; use one of flat, relative"
     assert strategy_cost(fleet, "hybrid").get("no-such-model") is None
+
+
+def test_measured_seconds_are_keyed_by_catalog_name_and_keep_unknown_gpus(fleet):
+    schnell = fleet.models["flux-schnell"]
+    traffic = dataclasses.replace(
+        schnell.traffic, seconds_by_gpu={"a10g": D("7"), "RTX-9999": D("5")}
+    )
+    model = dataclasses.replace(schnell, traffic=traffic)
+    assert measured_seconds(model, fleet.catalog) == {"A10": D("7"), "RTX-9999": D("5")}
+
+
+def test_a_two_gpu_fallback_list_of_equal_cost_names_the_first_as_worst_case(tmp_path):
+    fleet_dir = copy_fleet(tmp_path / "fleet", with_generated=False)
+    gpus = "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: T4}"
+    edit(fleet_dir / "models.yaml", gpus, gpus.replace("hybrid: T4", "hybrid: [L4, T4]"))
+    # 8.2 s x $0.000222 (L4) = 11.1 s x $0.000164 (T4) = $0.0018204 a request.
+    edit(
+        fleet_dir / "models.yaml",
+        "traffic: {requests_per_day: 400, seconds_per_request: 10}",
+        "traffic: {requests_per_day: 400, seconds_per_request: {L4: 8.2, T4: 11.1}}",
+    )
+    edit(fleet_dir / "strategies/hybrid.yaml", "min_containers: 0", "min_containers: 2")
+    schnell = strategy_cost(load_fleet(fleet_dir).fleet, "hybrid").get("flux-schnell")
+    assert schnell.cost_per_request == D("0.0018204")
+    assert (schnell.worst_case_gpu, schnell.worst_case_daily) == ("L4", D("0.72816"))
+    assert schnell.min_containers == 2
+    assert schnell.idle_daily == 2 * 86400 * D("0.000222")
