@@ -6,12 +6,21 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from conftest import copy_fleet
 from test_cost import edit
 
 from modalfleet.economics.plan import sides
-from modalfleet.fleet.checks import cheapest_fitting, fit_hint, validate
+from modalfleet.fleet.checks import (
+    _did_you_mean,
+    _name_problem,
+    cheapest_fitting,
+    check_secrets,
+    fit_hint,
+    validate,
+)
 from modalfleet.fleet.load import load_fleet
+from modalfleet.fleet.yamlread import parse_yaml
 
 FLUX_DEV_GPUS = (
     "gpu: {baseline: L40S, cost-optimized: L40S, performance-optimized: L40S, hybrid: L40S}"
@@ -180,3 +189,59 @@ def test_a_lora_default_adapter_must_name_an_adapter_not_another_weights_entry(t
             "did you mean 'pixel-art'?",
         )
     ]
+
+
+def _secret_messages(value: str) -> list[tuple]:
+    doc, problems = parse_yaml(f"a:\n  b: x {value}\n".encode(), "models.yaml")
+    assert problems == []
+    return [(p.code, p.line, p.column, p.message, p.hint) for p in check_secrets([doc])]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "length", "what"),
+    [
+        ("hf_", 30, "a Hugging Face token"),
+        ("sk-", 20, "an API key (sk-...)"),
+        ("ghp_", 30, "a GitHub token"),
+        ("github_pat_", 30, "a GitHub token"),
+        ("ak-", 20, "a Modal token"),
+        ("as-", 20, "a Modal token"),
+    ],
+)
+def test_credential_patterns_at_their_shortest(prefix, length, what):
+    assert _secret_messages(prefix + "a" * length) == [
+        (
+            "secret-literal",
+            2,
+            6,
+            f"a.b looks like {what}; credentials must not be written in YAML",
+            "store it in a Modal Secret (modal secret create NAME KEY=...) and list the secret's name under secrets:",
+        )
+    ]
+    assert _secret_messages(prefix + "a" * (length - 1)) == []
+
+
+def test_aws_keys_and_long_random_keys_at_their_boundaries():
+    assert [m[3] for m in _secret_messages("AKIA" + "A" * 16)] == [
+        "a.b looks like an AWS access key; credentials must not be written in YAML"
+    ]
+    assert _secret_messages("AKIA" + "A" * 15) == []
+    assert [m[3] for m in _secret_messages("aB3" + "c" * 37)] == [
+        "a.b looks like a long random key; credentials must not be written in YAML"
+    ]
+    assert _secret_messages("aB3" + "c" * 36) == []  # 39 characters
+    assert _secret_messages("ab3" + "c" * 40) == []  # no capital: a word or a hex commit
+    assert _secret_messages("AB3" + "C" * 40) == []  # no lowercase
+    assert _secret_messages("aBc" + "c" * 40) == []  # no digit
+    assert _secret_messages("aB3" + "c" * 30 + "--" + "c" * 10) == []  # a slug, not a key
+
+
+def test_name_rules_and_their_length_limit():
+    assert _name_problem("a" * 60) is None
+    assert _name_problem("a" * 61) == "is longer than 60 characters"
+    assert _name_problem("class") == "maps to the Python keyword 'class'"
+    assert _name_problem("Bad") == (
+        "must be lowercase letters, digits and single hyphens, starting with a letter"
+    )
+    assert _did_you_mean("hybird", ["baseline", "hybrid"]) == "did you mean 'hybrid'?"
+    assert _did_you_mean("zzz", ["baseline", "hybrid"]) == "known: baseline, hybrid"
