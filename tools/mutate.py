@@ -7,9 +7,10 @@
 
 mutmut (the `dev` extra) makes the mutants, one small change at a time: a flipped comparison,
 a swapped operator, a constant +1, a string made "XX...XX", `None` for a value. Its
-configuration is [tool.mutmut] in pyproject.toml: the package, the fleet and the fast test
-files are copied into mutants/, and each mutant runs only the tests that called the function
-it changes (mutmut records which ones in a first, clean run). A surviving mutant is a change no
+configuration is [tool.mutmut] in pyproject.toml (the package, the fleet and the tests are
+copied into mutants/); MODULE_TESTS below names the fast test files that exercise each module,
+and each mutant runs only those of their tests that called the function it changes (mutmut
+records which ones in a first, clean run). A surviving mutant is a change no
 test notices: a missing test, or an equivalent mutant (one that cannot change behaviour).
 
 Not run in CI (too slow). Run it after changing a core module or its tests, and before closing
@@ -22,6 +23,7 @@ import argparse
 import os
 import subprocess
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +39,37 @@ MODULES = {
     "simulate": "modalfleet/economics/simulate.py",
     "money": "modalfleet/report/money.py",
 }
+# The fast test files that exercise each module. mutmut then runs, per mutant, only the tests
+# of these files that called the function it changes. Without this map every test that loads
+# a fleet would run against each mutant of yamlread.py or load.py: hours instead of minutes.
+SURVIVORS = "tests/test_mutation_survivors_"
+MODULE_TESTS = {
+    "checks": ["tests/test_validate.py", "tests/test_cases.py", f"{SURVIVORS}checks.py"],
+    "load": ["tests/test_validate.py", "tests/test_cases.py", f"{SURVIVORS}checks.py"],
+    "yamlread": ["tests/test_cases.py", "tests/test_validate.py", f"{SURVIVORS}yamlread.py"],
+    "render": [
+        "tests/test_render.py",
+        "tests/test_render_atomic.py",
+        "tests/test_render_injection.py",
+        "tests/test_cli_robustness.py",
+        f"{SURVIVORS}render_lock.py",
+    ],
+    "cost": [
+        "tests/test_cost.py",
+        "tests/test_plan.py",
+        "tests/test_optimize.py",
+        "tests/test_validate.py",
+        "tests/test_cases.py",
+        "tests/test_render.py",
+        "tests/test_render_atomic.py",
+        "tests/test_render_injection.py",
+        "tests/test_cli_robustness.py",
+        f"{SURVIVORS}economics.py",
+    ],
+    "plan": ["tests/test_plan.py", "tests/test_cost.py", f"{SURVIVORS}economics.py"],
+    "simulate": ["tests/test_cost.py"],
+    "money": ["tests/test_cost.py", "tests/test_plan.py", f"{SURVIVORS}money.py"],
+}
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 NOT_COUNTED = {"skipped", "not checked", "check was interrupted by user"}
 TARGET_PCT = 90.0
@@ -46,11 +79,42 @@ def dotted(source: str) -> str:
     return source.removesuffix(".py").replace("/", ".")
 
 
-def run_mutmut(names: list[str], max_children: int) -> int:
-    command = ["mutmut", "run", "--max-children", str(max_children), *names]
-    shown = command if len(names) < 10 else [*command[:4], f"<{len(names)} mutants>"]
-    print("$", " ".join(shown), flush=True)
-    return subprocess.call(command, cwd=ROOT)
+def test_files(name: str, exclude: list[str]) -> list[str]:
+    return [path for path in MODULE_TESTS[name] if not any(fnmatch(path, x) for x in exclude)]
+
+
+def run_module(name: str, names: list[str], max_children: int, exclude: list[str]) -> int:
+    """`mutmut run NAMES` with the module's own test files, keeping other modules' verdicts.
+
+    mutmut forgets every verdict when the test selection changes (it does between modules),
+    so the other modules' verdicts are written back afterwards.
+    """
+    tests = test_files(name, exclude)
+    kept = {other: dict(_results(other).exit_code_by_key) for other in MODULES if other != name}
+    shown = names if len(names) < 10 else [f"<{len(names)} mutants>"]
+    print(f"$ mutmut run --max-children {max_children} {' '.join(shown)}", flush=True)
+    print(f"  tests: {' '.join(tests)}", flush=True)
+    child = [sys.executable, __file__, "--mutmut-child", str(max_children), *tests, "--", *names]
+    code = subprocess.call(child, cwd=ROOT)
+    for other, codes in kept.items():
+        data = _results(other)
+        if codes and data.exit_code_by_key != codes:
+            data.exit_code_by_key.update(codes)
+            data.save()
+    return code
+
+
+def _mutmut_child(argv: list[str]) -> None:
+    """Runs in a child process: mutmut's own `run`, with the test selection given."""
+    max_children, rest = int(argv[0]), argv[1:]
+    split = rest.index("--")
+    tests, names = rest[:split], rest[split + 1 :]
+    from mutmut.configuration import config
+
+    config().pytest_add_cli_args_test_selection = tests
+    from mutmut.__main__ import _run
+
+    _run(names, max_children)
 
 
 def _results(name: str):
@@ -63,31 +127,22 @@ def _results(name: str):
     return data
 
 
-def rerun_survivors(modules: list[str], max_children: int) -> int:
-    """Rerun only the last run's survivors and keep the other verdicts.
-
-    For a run after adding tests (new tests cannot let a killed mutant live); not after
-    changing a module, whose mutants all need a fresh run. mutmut forgets every verdict when
-    the test selection changes, so the killed ones are written back afterwards.
-    """
+def rerun_survivors(name: str, max_children: int, exclude: list[str]) -> int:
+    """Rerun only the module's survivors of the last run, keeping its killed verdicts: for a
+    run after adding tests (a new test cannot let a killed mutant live), not after changing
+    the module, whose mutants all need a fresh run."""
     from mutmut.stats import status_by_exit_code
 
-    kept: dict[str, dict[str, int]] = {}
-    survivors: list[str] = []
-    for name in modules:
-        codes = _results(name).exit_code_by_key
-        kept[name] = {k: c for k, c in codes.items() if status_by_exit_code[c] in KILLED}
-        survivors += [k for k, c in codes.items() if status_by_exit_code[c] not in KILLED]
+    codes = _results(name).exit_code_by_key
+    killed = {k: c for k, c in codes.items() if status_by_exit_code[c] in KILLED}
+    survivors = [k for k, c in codes.items() if status_by_exit_code[c] not in KILLED]
     if not survivors:
-        print("no survivors to rerun")
+        print(f"{name}: no survivors to rerun")
         return 0
-    code = run_mutmut(survivors, max_children)
-    for name in modules:
-        data = _results(name)
-        for key, exit_code in kept[name].items():
-            if data.exit_code_by_key.get(key, 0) is None:
-                data.exit_code_by_key[key] = exit_code
-        data.save()
+    code = run_module(name, survivors, max_children, exclude)
+    data = _results(name)
+    data.exit_code_by_key.update(killed)
+    data.save()
     return code
 
 
@@ -170,22 +225,34 @@ def main(argv: list[str] | None = None) -> int:
         help="rerun only the last run's surviving mutants (after adding tests)",
     )
     parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out the test files matching GLOB (e.g. to measure what new tests add)",
+    )
+    parser.add_argument(
         "--max-children", type=int, default=1, help="parallel mutants (default 1: a shared machine)"
     )
     parser.add_argument(
         "--quiet", action="store_true", help="print the scores only, not the surviving mutants"
     )
+    argv = sys.argv[1:] if argv is None else argv
+    os.chdir(ROOT)  # mutmut reads its configuration and mutants/ from the project root
+    if argv[:1] == ["--mutmut-child"]:
+        _mutmut_child(argv[1:])
+        return 0
     args = parser.parse_args(argv)
     modules = args.module or list(MODULES)
-    os.chdir(ROOT)  # mutmut reads its configuration and mutants/ from the project root
-    code = 0
-    if args.survivors:
-        code = rerun_survivors(modules, args.max_children)
-    elif not args.report:
-        code = run_mutmut([f"{dotted(MODULES[name])}.*" for name in modules], args.max_children)
-    if code != 0:
-        print(f"mutmut exited with {code}", file=sys.stderr)
-        return code
+    for name in [] if args.report else modules:
+        if args.survivors:
+            code = rerun_survivors(name, args.max_children, args.exclude)
+        else:
+            pattern = f"{dotted(MODULES[name])}.*"
+            code = run_module(name, [pattern], args.max_children, args.exclude)
+        if code != 0:
+            print(f"mutmut exited with {code} on {name}", file=sys.stderr)
+            return code
     return 0 if report(modules, show_survivors=not args.quiet) else 1
 
 
