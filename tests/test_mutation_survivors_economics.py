@@ -54,6 +54,13 @@ def test_the_reference_gpu_is_the_baseline_strategys_or_else_the_first_strategys
     assert list(no_baseline.strategies)[0] == "cost-optimized"
     assert reference_gpu(no_baseline, schnell) == "T4"
     assert reference_gpu(no_baseline, schnell, "no-such-strategy") is None
+    # baseline wins even when another strategy comes first.
+    first = "cost-optimized"
+    reordered = dataclasses.replace(
+        fleet, strategies={first: fleet.strategies[first], **fleet.strategies}
+    )
+    assert list(reordered.strategies)[0] == first
+    assert reference_gpu(reordered, schnell) == "L40S"
     empty = dataclasses.replace(fleet, strategies={})
     assert reference_gpu(empty, schnell) is None
 
