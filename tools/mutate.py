@@ -125,18 +125,20 @@ def _results(name: str):
 def rerun_survivors(name: str, max_children: int, exclude: list[str]) -> int:
     """Rerun only the module's survivors of the last run, keeping its killed verdicts: for a
     run after adding tests (a new test cannot let a killed mutant live), not after changing
-    the module, whose mutants all need a fresh run."""
+    the module, whose mutants all need a fresh run. Mutants not run yet stay so."""
     from mutmut.stats import status_by_exit_code
 
     codes = _results(name).exit_code_by_key
     killed = {k: c for k, c in codes.items() if status_by_exit_code[c] in KILLED}
-    survivors = [k for k, c in codes.items() if status_by_exit_code[c] not in KILLED]
+    survivors = [k for k, c in codes.items() if status_by_exit_code[c] not in KILLED | NOT_COUNTED]
     if not survivors:
         print(f"{name}: no survivors to rerun")
         return 0
     code = run_module(name, survivors, max_children, exclude)
     data = _results(name)
     data.exit_code_by_key.update(killed)
+    for key in set(codes) - set(killed) - set(survivors):
+        data.exit_code_by_key[key] = codes[key]  # not run before: not run now either
     data.save()
     return code
 
