@@ -289,3 +289,24 @@ def test_the_real_node_bound():
             "anchors and aliases are allowed, but not ones that multiply the document",
         )
     ]
+
+
+def test_merge_keys_fill_in_only_what_the_mapping_lacks():
+    text = "x: &x {a: 1, b: 2}\ny: &y {b: 20, c: 30}\nm:\n  <<: [*x, *y]\n  a: 100\nn:\n  <<: *y\n"
+    doc, problems = parse_yaml(text.encode(), "m.yaml")
+    assert problems == []
+    # Explicit keys win, then the first merged mapping, then the next.
+    assert doc.data["m"] == {"a": 100, "b": 2, "c": 30}
+    assert list(doc.data["m"]) == ["a", "b", "c"]
+    assert doc.data["n"] == {"b": 20, "c": 30}
+    assert doc.keys[("m", "a")] == (5, 3)
+
+
+def test_where_falls_back_to_the_nearest_parent_then_the_root():
+    doc, _ = parse_yaml(b"a:\n  b: 1\n", "m.yaml")
+    assert doc.where(("a", "b")) == ("m.yaml", 2, 6)
+    assert doc.where(("a", "b"), key=True) == ("m.yaml", 2, 3)
+    assert doc.where(("a", "zz", 3)) == ("m.yaml", 2, 3)  # a's value starts at b
+    assert doc.where(("zz",)) == ("m.yaml", 1, 1)
+    assert Document(file="empty.yaml").where(("a",)) == ("empty.yaml", 1, 1)
+    assert Document(file="f", values={(): (3, 4)}).where(("x",)) == ("f", 3, 4)
