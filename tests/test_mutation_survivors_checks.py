@@ -245,3 +245,92 @@ def test_name_rules_and_their_length_limit():
     )
     assert _did_you_mean("hybird", ["baseline", "hybrid"]) == "did you mean 'hybrid'?"
     assert _did_you_mean("zzz", ["baseline", "hybrid"]) == "known: baseline, hybrid"
+
+
+def _error_rows(root) -> list[tuple]:
+    return [(p.code, p.file, p.line, p.column, p.message, p.hint) for p in _errors(root)]
+
+
+def test_weights_that_fit_the_declared_vram_but_not_the_gpu(tmp_path):
+    fleet = copy_fleet(tmp_path / "fleet", with_generated=False)
+    models = fleet / "models.yaml"
+    edit(models, "    vram_gb: 36\n", "    vram_gb: 20\n")  # flux-dev's weights are 33.74 GB
+    edit(models, FLUX_DEV_GPUS, FLUX_DEV_GPUS.replace("hybrid: L40S", "hybrid: A10"))
+    vram_line, vram_column = _line_col(models, "    vram_gb: 20", "20")
+    gpu_line, gpu_column = _line_col(models, "hybrid: A10}", "A10}")
+    assert _error_rows(fleet) == [
+        (
+            "weights-size",
+            "models.yaml",
+            vram_line,
+            vram_column,
+            "flux-dev loads 33.74 GB of weights (after quantization) but declares vram_gb 20",
+            "raise vram_gb to weights + activations, or declare quantization",
+        ),
+        (
+            "weights-size",
+            "models.yaml",
+            gpu_line,
+            gpu_column,
+            "flux-dev's weights (33.74 GB) do not fit A10 (24 GB)",
+            "use a GPU with >= 33.74 GB (L40S 48 GB at $1.95/h, A100-40GB 40 GB at $2.00/h)",
+        ),
+    ]
+
+
+def test_compare_to_an_unknown_strategy(tmp_path):
+    fleet = copy_fleet(tmp_path / "fleet", with_generated=False)
+    edit(fleet / "strategies/hybrid.yaml", "compare_to: baseline", "compare_to: basline")
+    line, column = _line_col(fleet / "strategies/hybrid.yaml", "compare_to:", "basline")
+    assert _error_rows(fleet) == [
+        (
+            "strategy-coverage",
+            "strategies/hybrid.yaml",
+            line,
+            column,
+            "compare_to names unknown strategy 'basline'",
+            "did you mean 'baseline'?",
+        )
+    ]
+
+
+def test_an_adapter_needs_a_name_and_a_lora_model(tmp_path):
+    fleet = copy_fleet(tmp_path / "fleet", with_generated=False)
+    models = fleet / "models.yaml"
+    edit(models, "        role: adapter\n        name: pixel-art\n", "        role: adapter\n")
+    rows = _error_rows(fleet)
+    assert [row[:2] + row[4:5] for row in rows] == [
+        (
+            "weights-role",
+            "models.yaml",
+            "lora: an adapter needs a name (selected per request by name)",
+        ),
+        ("params", "models.yaml", "lora: default adapter 'pixel-art' is not among its adapters"),
+    ]
+    # The nameless adapter is reported at its weights entry (its "- repo:" line).
+    line, column = _line_col(models, "- repo: nerijs/pixel-art-xl", "repo")
+    assert rows[0][2:4] == (line, column)
+
+
+def test_adapters_belong_to_lora_models_only(tmp_path):
+    fleet = copy_fleet(tmp_path / "fleet", with_generated=False)
+    models = fleet / "models.yaml"
+    vae = "        role: vae\n        size_gb: 0.17\n"
+    text = models.read_text()
+    first = text.index(vae)  # instantid's fp16-safe VAE comes first
+    models.write_text(
+        text[:first]
+        + "        role: adapter\n        name: x\n        size_gb: 0.17\n"
+        + text[first + len(vae) :]
+    )
+    line = models.read_text()[:first].count("\n") + 1
+    assert _error_rows(fleet) == [
+        (
+            "weights-role",
+            "models.yaml",
+            line,
+            15,
+            "instantid: adapters are only used by kind lora",
+            "",
+        )
+    ]
