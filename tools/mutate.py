@@ -21,8 +21,10 @@ an issue that touches one; aim for 90% killed per module. Delete mutants/ to sta
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import signal
 import subprocess
 import sys
 from fnmatch import fnmatch
@@ -80,25 +82,43 @@ def test_files(name: str, exclude: list[str]) -> list[str]:
     return [path for path in MODULE_TESTS[name] if not any(fnmatch(path, x) for x in exclude)]
 
 
-def run_module(name: str, names: list[str], max_children: int, exclude: list[str]) -> int:
+KEPT = ROOT / "mutants" / "mutate-kept.json"  # other modules' verdicts while one module runs
+
+
+def run_module(
+    name: str, names: list[str], max_children: int, exclude: list[str], keep: dict | None = None
+) -> int:
     """`mutmut run NAMES` with the module's own test files, keeping other modules' verdicts.
 
     mutmut forgets every verdict when the test selection changes (it does between modules),
-    so the other modules' verdicts are written back afterwards.
+    so the other modules' verdicts are saved first and written back afterwards, even after an
+    interrupted run (the next run restores them first). keep: verdicts of this module's own
+    mutants to write back too.
     """
+    restore_kept()
     tests = test_files(name, exclude)
-    kept = {other: dict(_results(other).exit_code_by_key) for other in MODULES if other != name}
+    kept = {other: _results(other).exit_code_by_key for other in MODULES if other != name}
+    kept[name] = keep or {}
+    KEPT.write_text(json.dumps(kept))
     shown = names if len(names) < 10 else [f"<{len(names)} mutants>"]
     print(f"$ mutmut run --max-children {max_children} {' '.join(shown)}", flush=True)
     print(f"  tests: {' '.join(tests)}", flush=True)
     child = [sys.executable, __file__, "--mutmut-child", str(max_children), *tests, "--", *names]
-    code = subprocess.call(child, cwd=ROOT)
-    for other, codes in kept.items():
+    try:
+        return subprocess.call(child, cwd=ROOT)
+    finally:
+        restore_kept()
+
+
+def restore_kept() -> None:
+    if not KEPT.exists():
+        return
+    for other, codes in json.loads(KEPT.read_text()).items():
         data = _results(other)
         if codes and data.exit_code_by_key != codes:
             data.exit_code_by_key.update(codes)
             data.save()
-    return code
+    KEPT.unlink()
 
 
 def sample(name: str, count: int) -> list[str]:
@@ -140,18 +160,13 @@ def rerun_survivors(name: str, max_children: int, exclude: list[str]) -> int:
     from mutmut.stats import status_by_exit_code
 
     codes = _results(name).exit_code_by_key
-    killed = {k: c for k, c in codes.items() if status_by_exit_code[c] in KILLED}
     survivors = [k for k, c in codes.items() if status_by_exit_code[c] not in KILLED | NOT_COUNTED]
     if not survivors:
         print(f"{name}: no survivors to rerun")
         return 0
-    code = run_module(name, survivors, max_children, exclude)
-    data = _results(name)
-    data.exit_code_by_key.update(killed)
-    for key in set(codes) - set(killed) - set(survivors):
-        data.exit_code_by_key[key] = codes[key]  # not run before: not run now either
-    data.save()
-    return code
+    # Killed ones stay killed; those never run stay unrun.
+    keep = {k: c for k, c in codes.items() if k not in survivors}
+    return run_module(name, survivors, max_children, exclude, keep)
 
 
 def changed_lines(diff: str) -> str:
@@ -240,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         help="leave out the test files matching GLOB (e.g. to measure what new tests add)",
     )
     parser.add_argument(
+        "--mutants",
+        nargs="+",
+        metavar="NAME",
+        help="run these mutants (as `mutmut show` names them) of the one --module given",
+    )
+    parser.add_argument(
         "--sample",
         type=int,
         metavar="N",
@@ -258,9 +279,12 @@ def main(argv: list[str] | None = None) -> int:
         _mutmut_child(argv[1:])
         return 0
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still restore kept verdicts
     modules = args.module or list(MODULES)
     for name in [] if args.report else modules:
-        if args.survivors:
+        if args.mutants:
+            code = run_module(name, args.mutants, args.max_children, args.exclude)
+        elif args.survivors:
             code = rerun_survivors(name, args.max_children, args.exclude)
         elif args.sample:
             code = run_module(name, sample(name, args.sample), args.max_children, args.exclude)
