@@ -583,6 +583,10 @@ class RenderLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 owner = self._owner()
+                if owner == -1:
+                    # Released meanwhile: create it again. Unlinking now could delete the
+                    # lock another render has just taken, and two renders would run at once.
+                    continue
                 if owner is None and self._age_s() < 2.0:
                     owner = 0  # just created, its pid not written yet: a live render, wait
                 if owner is None or (owner != 0 and not _pid_alive(owner)):
@@ -608,7 +612,7 @@ class RenderLock:
         try:
             text = self.path.read_text().strip()
         except FileNotFoundError:
-            return -1  # released meanwhile: treat as stale, the next loop retries
+            return -1  # released meanwhile: the next loop retries
         except OSError:
             return None
         return int(text) if text.isdigit() else None
