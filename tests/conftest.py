@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-FLEET_FILES = ("models.yaml", "gpus.yaml", "strategies", "templates", "generated")
+FLEET_FILES = ("models.yaml", "gpus.yaml", "strategies", "generated")
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def repo_root() -> Path:
 
 
 def copy_fleet(dest: Path, with_generated: bool = True) -> Path:
-    """Copy the bundled fleet (data, templates, generated/) into dest."""
+    """Copy the bundled fleet (data, generated/) into dest; templates come from the package."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in FLEET_FILES:
         source = REPO / name
@@ -46,9 +46,10 @@ def fleet_dir(tmp_path: Path) -> Path:
 def rendered_fleet_dir(fleet_dir: Path) -> Path:
     """The bundled fleet with generated/ rendered fresh (whatever state the checkout's copy is in)."""
     from modalfleet.fleet.load import load_fleet
-    from modalfleet.generate.render import render_tree, write_tree
+    from modalfleet.generate.render import render_tree, template_search_path, write_tree
 
-    write_tree(fleet_dir, render_tree(load_fleet(fleet_dir).fleet, fleet_dir / "templates"))
+    fleet = load_fleet(fleet_dir).fleet
+    write_tree(fleet_dir, render_tree(fleet, template_search_path(fleet_dir)))
     return fleet_dir
 
 

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from ..fleet.resolve import resolve
 from ..fleet.spec import Deployment, Fleet
-from ..generate.render import GENERATED_DIR, TEMPLATES_DIR, content_hash
+from ..generate.render import GENERATED_DIR, content_hash, template_search_path
 from .modal_backend import (
     TOKEN_HELP,
     BackendError,
@@ -91,7 +91,7 @@ def check_generated(
     from ..generate import render
 
     try:
-        rendered = render.render_tree(fleet, root / TEMPLATES_DIR, strategies=[strategy])
+        rendered = render.render_tree(fleet, template_search_path(root), strategies=[strategy])
         if render_first:
             if not write:
                 return _by_generated_path(rendered)
