@@ -15,6 +15,7 @@ from .bench_cmd import bench, spend
 from .common import ExitCode
 from .cost_cmd import cost, optimize, plan
 from .deploy_cmd import deploy, status
+from .init_cmd import init
 from .render_cmd import render
 from .validate_cmd import gpus, validate
 
@@ -25,6 +26,7 @@ def cli():
     """modalfleet: declare generative models once, pick a GPU per strategy, render and deploy Modal handlers."""
 
 
+cli.add_command(init)
 cli.add_command(validate)
 cli.add_command(render)
 cli.add_command(gpus)

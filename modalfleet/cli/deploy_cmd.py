@@ -94,6 +94,9 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozense
     show_default=True,
     help="Seconds one app's deploy may take.",
 )
+@click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation on a terminal (CI never asks)."
+)
 @FORMAT
 def deploy(
     root,
@@ -106,6 +109,7 @@ def deploy(
     retries,
     backoff,
     timeout_s,
+    yes,
     fmt,
 ):
     """Deploy the generated apps of a strategy through the Modal SDK, in parallel, tagged.
