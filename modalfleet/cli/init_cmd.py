@@ -28,11 +28,13 @@ def init(directory: Path, example: str, force: bool):
     Refuses (exit 1, naming them) when any of those files exist, unless --force. The result
     validates and renders at once.
     """
-    from .. import __version__
+    from importlib.metadata import version
+
     from ..fleet.scaffold import EXAMPLES, ScaffoldError, scaffold_files, write_scaffold
 
     try:
-        files = scaffold_files(example, __version__)
+        # The installed distribution's version, as --version shows it: CI installs this one.
+        files = scaffold_files(example, version("modalfleet"))
         result = write_scaffold(directory, files, force=force)
     except ScaffoldError as exc:
         click.echo(f"init: {exc}", err=True)
