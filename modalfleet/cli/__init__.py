@@ -12,7 +12,7 @@ import sys
 import click
 
 from .bench_cmd import bench, spend
-from .common import ExitCode
+from .common import ExitCode, usage_exit_code
 from .cost_cmd import cost, optimize, plan
 from .deploy_cmd import deploy, status
 from .init_cmd import init
@@ -41,14 +41,17 @@ cli.add_command(spend)
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: never shows a traceback for bad input (MODALFLEET_DEBUG=1 shows it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="modalfleet", standalone_mode=False)
+        cli.main(args=args, prog_name="modalfleet", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
         exc.show()
-        return ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        if isinstance(exc, click.UsageError):
+            return usage_exit_code(_command_of(exc), args)
+        return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
@@ -63,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return ExitCode.PROBLEMS
     return ExitCode.OK
+
+
+def _command_of(exc: click.UsageError) -> str | None:
+    """The subcommand a usage error belongs to (None when it is about the group itself)."""
+    ctx = exc.ctx
+    if ctx is None or ctx.command is cli:
+        return None
+    return ctx.command.name
 
 
 if __name__ == "__main__":  # pragma: no cover

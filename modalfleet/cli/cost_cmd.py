@@ -174,5 +174,5 @@ def plan(root, strategy, ref, from_strategy, fmt, speed_model, detailed_exitcode
     output = {"json": to_json, "markdown": format_markdown, "text": format_text}[fmt](result)
     click.echo(output)
     if detailed_exitcode and result.changed:
-        raise SystemExit(2)  # Terraform's convention: 2 = changes present
+        raise SystemExit(ExitCode.CHANGES)  # Terraform's convention: 2 = changes present
     raise SystemExit(ExitCode.OK)

@@ -329,4 +329,4 @@ def status(root, strategy, environment, fmt):
         click.echo(
             f"{len(statuses) - drifting} in sync, {drifting} drifting (environment {environment or 'default'})"
         )
-    raise SystemExit(ExitCode.USAGE if any(s.drift for s in statuses) else ExitCode.OK)
+    raise SystemExit(ExitCode.CHANGES if any(s.drift for s in statuses) else ExitCode.OK)
