@@ -9,7 +9,9 @@ from conftest import REPO, run_cli, run_subprocess
 
 USAGE_ERRORS = [
     pytest.param(["--strategy", "hybird"], "unknown strategy 'hybird'", id="unknown-strategy"),
-    pytest.param(["--strategy", "hybrid", "--bogus"], "No such option '--bogus'", id="unknown-flag"),
+    pytest.param(
+        ["--strategy", "hybrid", "--bogus"], "No such option '--bogus'", id="unknown-flag"
+    ),
     pytest.param(
         ["--strategy", "hybrid", "--format", "xml"], "'xml' is not one of", id="bad-choice"
     ),
