@@ -14,7 +14,7 @@ import click
 from .bench_cmd import bench, spend
 from .common import ExitCode, usage_exit_code
 from .cost_cmd import cost, optimize, plan
-from .deploy_cmd import deploy, status
+from .deploy_cmd import deploy, destroy, status
 from .init_cmd import init
 from .render_cmd import render
 from .validate_cmd import gpus, validate
@@ -35,6 +35,7 @@ cli.add_command(optimize)
 cli.add_command(plan)
 cli.add_command(deploy)
 cli.add_command(status)
+cli.add_command(destroy)
 cli.add_command(bench)
 cli.add_command(spend)
 

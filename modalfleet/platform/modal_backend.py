@@ -85,6 +85,15 @@ class DeployedApp:
     history: tuple[HistoryEntry, ...] = field(default_factory=tuple)  # newest first
 
 
+@dataclass(frozen=True)
+class LiveApp:
+    """A deployed app of the environment and its app-level tags (managed-by, model, strategy)."""
+
+    name: str
+    app_id: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
 # --- credentials -----------------------------------------------------------------------------
 
 
@@ -228,6 +237,55 @@ class ModalBackend:
         except BackendError:
             raise
         except Exception as exc:  # the SDK raises many types; all mean "could not read"
+            raise BackendError(_describe(exc), transient=_is_transient(exc)) from None
+
+    def live_apps(self, environment: str | None) -> list[LiveApp]:
+        """Every deployed app of the environment with its tags (stopped apps left out)."""
+        return self._sdk(_read_live_apps, environment)
+
+    def stop_app(self, app: LiveApp, environment: str | None) -> None:
+        """Stop a deployed app (what `modal app stop` does): its containers end, its URL goes."""
+        import modal
+
+        def stop(environment):
+            bounded_connect()
+            modal.App.lookup(app.name, environment_name=environment).stop()
+
+        self._sdk(stop, environment)
+
+    def secret_names(self, environment: str | None) -> set[str]:
+        import modal
+
+        def names(environment):
+            bounded_connect()
+            return {s.name for s in modal.Secret.objects.list(environment_name=environment or "")}
+
+        return self._sdk(names, environment)
+
+    def volume_names(self, environment: str | None) -> set[str]:
+        import modal
+
+        def names(environment):
+            bounded_connect()
+            return {v.name for v in modal.Volume.objects.list(environment_name=environment or "")}
+
+        return self._sdk(names, environment)
+
+    def create_volume(self, name: str, environment: str | None) -> None:
+        import modal
+
+        def create(environment):
+            bounded_connect()
+            modal.Volume.objects.create(name, environment_name=environment, allow_existing=True)
+
+        self._sdk(create, environment)
+
+    def _sdk(self, call, *args):
+        try:
+            return call(*args)
+        except BackendError:
+            raise
+        except Exception as exc:  # the SDK raises many types; all mean "could not do it"
             raise BackendError(_describe(exc), transient=_is_transient(exc)) from None
 
 
@@ -390,6 +448,35 @@ def _read_deployed(apps: list[str], environment: str | None) -> dict[str, Deploy
                 live = entries[0].version
             found[name] = DeployedApp(app_id=response.app_id, live_version=live, history=entries)
         return found
+
+    return internals.run_blocking(read)
+
+
+def _read_live_apps(environment: str | None) -> list[LiveApp]:
+    # No public SDK call lists apps or reads their tags; `modal app list` uses AppList too.
+    from modal_proto import api_pb2
+
+    from . import modal_internals as internals
+
+    bounded_connect()
+    retry = internals.read_retry(READ_ATTEMPT_TIMEOUT_S, READ_TOTAL_TIMEOUT_S)
+
+    async def read() -> list[LiveApp]:
+        rpc = internals.stub(await internals.client_from_env())
+        listed = await rpc.AppList(
+            api_pb2.AppListRequest(environment_name=environment or ""), retry=retry
+        )
+        found = []
+        for item in listed.apps:
+            if item.state != api_pb2.APP_STATE_DEPLOYED:
+                continue
+            tags = await rpc.AppGetTags(api_pb2.AppGetTagsRequest(app_id=item.app_id), retry=retry)
+            found.append(
+                LiveApp(
+                    name=item.name or item.description, app_id=item.app_id, tags=dict(tags.tags)
+                )
+            )
+        return sorted(found, key=lambda app: app.name)
 
     return internals.run_blocking(read)
 
