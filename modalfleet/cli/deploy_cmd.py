@@ -166,11 +166,10 @@ def deploy(
     except BackendError as exc:
         click.echo(f"error: cannot read the Modal workspace: {exc.message}", err=True)
         raise SystemExit(ExitCode.PROBLEMS) from None
-    if dry_run:
-        _print_dry_run(targets, strategy, fmt)
-        _print_plan(
-            lifecycle.deploy_plan([], {}, removed), sys.stderr if fmt == "json" else sys.stdout
-        )
+    if dry_run:  # with --prune: the live apps were read, nothing is changed
+        _print_dry_run(targets, strategy, fmt, read_live=True)
+        plan = lifecycle.deploy_plan(targets, deployed, removed)
+        _print_plan(plan, sys.stderr if fmt == "json" else sys.stdout)
         raise SystemExit(ExitCode.OK)
     _print_plan(lifecycle.deploy_plan(targets, deployed, removed), sys.stderr)
     _preflight_resources(resources, environment, create_volumes, backend)
@@ -276,7 +275,7 @@ def _preflight_resources(resources, environment, create_volumes: bool, backend) 
         click.echo(f"created volume {name}", err=True)
 
 
-def _print_dry_run(targets, strategy: str, fmt: str) -> None:
+def _print_dry_run(targets, strategy: str, fmt: str, read_live: bool = False) -> None:
     if fmt == "json":
         rows = [
             {
@@ -293,8 +292,11 @@ def _print_dry_run(targets, strategy: str, fmt: str) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     where = targets[0].environment if targets and targets[0].environment else "(Modal default)"
+    effect = (
+        "the live apps were read, nothing is changed" if read_live else "nothing is sent to Modal"
+    )
     click.echo(
-        f"dry run: {len(targets)} app(s) of strategy {strategy}, environment {where}; nothing is sent to Modal"
+        f"dry run: {len(targets)} app(s) of strategy {strategy}, environment {where}; {effect}"
     )
     rows = [[t.model, t.app, ",".join(t.gpus), t.file, t.content_hash, t.tag] for t in targets]
     click.echo(_table(["MODEL", "APP", "GPU", "FILE", "HASH", "TAG"], rows))
