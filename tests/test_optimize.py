@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -152,7 +153,7 @@ def test_optimize_text_table_marks_the_chosen_gpu():
     assert "left out (no feasible GPU): flux-schnell" in lines
 
 
-def test_optimize_yaml_is_a_gpu_assignment_ready_to_paste():
+def test_optimize_yaml_is_the_gpu_assignment_and_says_how_to_apply_it():
     out = run_cli("optimize", "--format", "yaml", root=REPO)
     assert out.exit_code == 0
     assert "  lora: T4" in out.output.splitlines()
@@ -166,6 +167,52 @@ def test_optimize_yaml_is_a_gpu_assignment_ready_to_paste():
         }
     }
     assert "# flux-schnell: no feasible GPU" in out.output
+    assert out.output.splitlines()[1:3] == [
+        "# the chosen GPU per model; `modalfleet optimize --write <name>` adds them to models.yaml",
+        "# as strategy <name> and writes strategies/<name>.yaml",
+    ]
+
+
+def test_optimize_write_adds_a_strategy_that_validates_and_renders(fleet_dir):
+    before = (fleet_dir / "models.yaml").read_text()
+    out = run_cli("optimize", "--speed-model", "relative", "--write", "cheapest", root=fleet_dir)
+    assert out.exit_code == 0, out.text
+    assert out.output.splitlines()[-1] == (
+        "wrote strategies/cheapest.yaml, models.yaml; next: python cli.py render, review, commit"
+    )
+    after = (fleet_dir / "models.yaml").read_text()
+    old = "    gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: T4}\n"
+    assert old in before
+    # One key appended to each model's gpu: map; every other byte of models.yaml kept.
+    assert after == re.sub(r"(\n    gpu: \{[^}\n]*)\}\n", r"\1, cheapest: B200}\n", before)
+    assert after.count(", cheapest: B200}\n") == 6
+    strategy = yaml.safe_load((fleet_dir / "strategies/cheapest.yaml").read_text())
+    assert strategy["name"] == "cheapest" and strategy["compare_to"] == "baseline"
+    assert strategy["containers"] == {
+        "min_containers": 0,
+        "max_containers": 10,
+        "scaledown_window_s": 300,
+        "timeout_s": 600,
+    }
+    assert run_cli("validate", root=fleet_dir).exit_code == 0
+    assert run_cli("render", root=fleet_dir).output == "written 6, unchanged 24, removed 0\n"
+
+
+def test_optimize_write_needs_a_gpu_for_every_model_and_a_new_name(fleet_dir):
+    before = (fleet_dir / "models.yaml").read_text()
+    flat = run_cli("optimize", "--write", "cheapest", root=fleet_dir)
+    assert flat.exit_code == 1
+    assert flat.stderr.splitlines()[-1] == (
+        "optimize --write: nothing written: strategy cheapest needs a GPU for every model"
+    )
+    assert flat.stderr.startswith("error: flux-schnell: no feasible GPU")
+    assert not (fleet_dir / "strategies/cheapest.yaml").exists()
+    taken = run_cli("optimize", "--speed-model", "relative", "--write", "hybrid", root=fleet_dir)
+    assert taken.exit_code == 2
+    assert "strategy 'hybrid' exists already" in taken.stderr
+    bad = run_cli("optimize", "--speed-model", "relative", "--write", "Cheap_1", root=fleet_dir)
+    assert bad.exit_code == 2
+    assert (fleet_dir / "models.yaml").read_text() == before
 
 
 def test_optimize_json():

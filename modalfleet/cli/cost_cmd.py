@@ -100,24 +100,88 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     show_default=True,
 )
 @speed_model_option
-def optimize(root, objective, fmt, speed_model):
+@click.option(
+    "--write",
+    "write_strategy",
+    metavar="STRATEGY",
+    help="Add STRATEGY (each model's chosen GPU) to models.yaml and write strategies/STRATEGY.yaml.",
+)
+def optimize(root, objective, fmt, speed_model, write_strategy):
     """The cheapest GPU per model that fits its VRAM, dtype and latency target; each strategy's gap to it."""
     from ..economics.cost import CostError
     from ..economics.optimize import optimize as run_optimize
 
     fleet = load_valid_fleet(root, show_warnings=False)
+    if write_strategy is not None:
+        _check_new_strategy(fleet, write_strategy)
     try:
         result = run_optimize(fleet, objective, speed_model)
     except CostError as exc:
         raise _fail(str(exc)) from None
     from ..economics.optimize_report import format_text, to_dict, to_yaml
 
+    if write_strategy is not None:
+        _write_strategy(root, fleet, result, write_strategy)
+        return
     if fmt == "yaml":
         click.echo(to_yaml(result))
     elif fmt == "json":
         click.echo(json.dumps(to_dict(result), indent=2))
     else:
         click.echo(format_text(result))
+
+
+def _check_new_strategy(fleet, name: str) -> None:
+    from ..fleet.checks import _name_problem
+
+    reason = _name_problem(name)
+    if reason is not None:
+        raise click.UsageError(f"strategy name {name!r} {reason}")
+    if name in fleet.strategies:
+        raise click.UsageError(f"strategy {name!r} exists already; pick a new name for --write")
+
+
+def _write_strategy(root, fleet, result, name: str) -> None:
+    """optimize --write: every model needs a feasible GPU, else nothing is written."""
+    from ..fleet.yamledit import EditError, write_new_strategy
+
+    missing = [choice for choice in result.choices if choice.chosen is None]
+    if missing:
+        for choice in missing:
+            click.echo(f"error: {choice.model.name}: no feasible GPU ({choice.reason})", err=True)
+        click.echo(
+            f"optimize --write: nothing written: strategy {name} needs a GPU for every model",
+            err=True,
+        )
+        raise SystemExit(ExitCode.PROBLEMS)
+    reference = "baseline" if "baseline" in fleet.strategies else next(iter(fleet.strategies))
+    policy = fleet.strategies[reference].containers
+    label = (
+        "ESTIMATE, relative speed model" if result.is_estimate else f"seconds: {result.speed_model}"
+    )
+    comment = (
+        f"Written by `modalfleet optimize --write {name}` (objective {result.objective}, {label}).\n"
+        f"Containers copied from {reference}."
+    )
+    try:
+        written = write_new_strategy(
+            root,
+            name,
+            {choice.model.name: choice.chosen.gpu.name for choice in result.choices},
+            comment,
+            reference,
+            {
+                "min_containers": policy.min_containers,
+                "max_containers": policy.max_containers,
+                "scaledown_window_s": policy.scaledown_window_s,
+                "timeout_s": policy.timeout_s,
+            },
+        )
+    except EditError as exc:
+        raise _fail(str(exc)) from None
+    for choice in result.choices:
+        click.echo(f"  {choice.model.name}: {choice.chosen.gpu.name}")
+    click.echo(f"wrote {', '.join(written)}; next: python cli.py render, review, commit")
 
 
 # --- plan ---------------------------------------------------------------------------------------

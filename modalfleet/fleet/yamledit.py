@@ -109,3 +109,73 @@ def write_measured_seconds(
         except OSError as exc:  # a read-only folder or file system; the old file stays
             raise EditError(f"cannot write {path}: {exc.strerror or exc}") from None
     return before, after
+
+
+# --- a new strategy from optimize --------------------------------------------------------
+
+
+def with_strategy_gpus(text: str, strategy: str, gpu_by_model: Mapping[str, str]) -> str:
+    """models.yaml text with `strategy: <GPU>` added to each model's gpu: map (flow or block
+    style kept, the key appended last)."""
+    yaml, data = _faithful_yaml(text)
+    models = data.get("models") if isinstance(data, Mapping) else None
+    if not isinstance(models, Mapping):
+        raise EditError("models.yaml has no models mapping")
+    for model, gpu in gpu_by_model.items():
+        choices = models.get(model, {}).get("gpu") if model in models else None
+        if not isinstance(choices, dict):
+            raise EditError(f"models.yaml: {model} has no gpu mapping to add {strategy} to")
+        if strategy in choices:
+            raise EditError(f"models.yaml: {model} already has a GPU for strategy {strategy!r}")
+        choices[strategy] = gpu
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
+
+
+def strategy_text(name: str, comment: str, compare_to: str, containers: Mapping[str, int]) -> str:
+    """A strategies/<name>.yaml, laid out as the bundled ones are."""
+    lines = [
+        "# yaml-language-server: $schema=../modalfleet/schema/strategy.schema.json",
+        *(f"# {line}" for line in comment.splitlines()),
+        "version: 1",
+        f"name: {name}",
+        "goal: The cheapest GPU per model that fits its VRAM, dtype and latency target.",
+        f"compare_to: {compare_to}",
+        "containers:",
+        *(f"  {key}: {value}" for key, value in containers.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_new_strategy(
+    root: Path,
+    strategy: str,
+    gpu_by_model: Mapping[str, str],
+    comment: str,
+    compare_to: str,
+    containers: Mapping[str, int],
+) -> list[str]:
+    """Add strategy to models.yaml's gpu maps and write strategies/<strategy>.yaml. Both or
+    neither: the strategy file is removed again if models.yaml cannot be written."""
+    root = Path(root)
+    models_path = root / "models.yaml"
+    strategy_path = root / "strategies" / f"{strategy}.yaml"
+    if strategy_path.exists():
+        raise EditError(f"{strategy_path.relative_to(root)} already exists")
+    try:
+        before = models_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise EditError(f"cannot read {models_path}: {exc.strerror}") from None
+    after = with_strategy_gpus(before, strategy, gpu_by_model)
+    text = strategy_text(strategy, comment, compare_to, containers)
+    try:
+        replace_file(strategy_path, lambda stream: stream.write(text.encode("utf-8")))
+    except OSError as exc:
+        raise EditError(f"cannot write {strategy_path}: {exc.strerror or exc}") from None
+    try:
+        replace_file(models_path, lambda stream: stream.write(after.encode("utf-8")))
+    except OSError as exc:
+        strategy_path.unlink(missing_ok=True)
+        raise EditError(f"cannot write {models_path}: {exc.strerror or exc}") from None
+    return ["strategies/" + strategy_path.name, "models.yaml"]
