@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 import re
 import time
 from decimal import Decimal
@@ -617,3 +618,22 @@ def test_cli_bench_against_a_server_that_never_answers_fails_in_bounded_time(
     )
     assert done.stdout == ""
     assert elapsed < 30, elapsed
+
+
+def test_local_without_a_weights_dir_stops_at_the_first_load_error_naming_the_variable(tmp_path):
+    # It went on sending requests, each one trying the 33.7 GB download again (70 s offline).
+    env = {k: v for k, v in os.environ.items() if k != "MODALFLEET_WEIGHTS_DIR"}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty-hf-cache"))
+    args = "bench --model flux-schnell --local --strategy hybrid --requests 5 --warmup 2".split()
+    done = run_subprocess(*args, env=env, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout == ""
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("bench:")]
+    assert line.startswith(
+        "bench: the first request (it loads the weights) failed: LocalEntryNotFoundError: "
+    )
+    assert line.endswith(
+        "; MODALFLEET_WEIGHTS_DIR is not set, so the handler loads the full weights from the "
+        "Hugging Face hub: set MODALFLEET_WEIGHTS_DIR=<folder with one folder per artefact> "
+        "(README: bench --local)"
+    )
