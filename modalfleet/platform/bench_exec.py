@@ -150,3 +150,23 @@ class LocalExecutor:
             f"the Hugging Face hub: set {WEIGHTS_DIR_ENV}=<folder with one folder per artefact> "
             "(README: bench --local)"
         )
+
+
+def prepare_tiny_weights(model) -> tuple[str, dict[str, Any]]:
+    """bench --local --tiny: tiny random weights for the model in a new temporary folder, which
+    the handler's runtime then reads (MODALFLEET_WEIGHTS_DIR, the hub offline), and the request
+    parameters they suit. The caller removes the folder."""
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="modalfleet-tiny-")
+    try:
+        from .tiny_weights import for_bench
+
+        params = for_bench(model.kind, [w.repo for w in model.weights], Path(folder))
+    except ValueError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise BenchError(str(exc)) from None
+    os.environ[WEIGHTS_DIR_ENV] = folder
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the tiny weights are all there is: never reach the hub
+    return folder, params
