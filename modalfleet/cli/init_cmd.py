@@ -22,8 +22,10 @@ from .common import ExitCode
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def init(directory: Path, example: str, force: bool):
-    """Write a new fleet into DIRECTORY (default: here): models.yaml, gpus.yaml, strategies/,
-    CI workflows, a pre-commit config, the JSON Schemas and a README.
+    """Start a new fleet repository in DIRECTORY (default: here) from a packaged example.
+
+    Writes models.yaml, gpus.yaml, strategies/, CI workflows, a pre-commit config, the JSON
+    Schemas (schema/) and a README.
 
     Refuses (exit 1, naming them) when any of those files exist, unless --force. The result
     validates and renders at once.
