@@ -35,7 +35,7 @@ CLI = str(REPO / "cli.py")
 def build_fleet(dest: Path, count: int) -> Path:
     """The bundled fleet with `count` models (copies of the six, renamed) in dest."""
     dest.mkdir(parents=True)
-    for name in ("gpus.yaml", "strategies", "templates"):
+    for name in ("gpus.yaml", "strategies"):
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, dest / name)
@@ -85,13 +85,13 @@ def median_run(argv: list[str], repeat: int, before=None) -> tuple[float, float,
 def in_process_breakdown(root: Path) -> dict[str, float]:
     """Where a render's time goes, without interpreter start and imports."""
     from modalfleet.fleet.checks import validate
-    from modalfleet.generate.render import render_tree, write_tree
+    from modalfleet.generate.render import render_tree, template_search_path, write_tree
 
     shutil.rmtree(root / "generated", ignore_errors=True)
     started = time.perf_counter()
     loaded, _ = validate(root)
     validated = time.perf_counter()
-    files = render_tree(loaded.fleet, root / "templates")
+    files = render_tree(loaded.fleet, template_search_path(root))
     rendered = time.perf_counter()
     write_tree(root, files)
     written = time.perf_counter()

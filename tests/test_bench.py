@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 import re
 import time
 from decimal import Decimal
@@ -631,7 +632,7 @@ def test_cli_bench_local_runs_the_generated_module_on_tiny_weights(
 ):
     module = REPO / "generated" / "hybrid" / "flux_schnell.py"
     assert module.is_file(), "render the bundled fleet first"
-    from runtime.tiny import build_flux
+    from modalfleet.platform.tiny_weights import build_flux
 
     build_flux(tmp_path / "weights" / "pipeline", dev=False)
     monkeypatch.setenv("MODALFLEET_WEIGHTS_DIR", str(tmp_path / "weights"))
@@ -688,3 +689,56 @@ def test_cli_bench_against_a_server_that_never_answers_fails_in_bounded_time(
     )
     assert done.stdout == ""
     assert elapsed < 30, elapsed
+
+
+def test_local_without_a_weights_dir_stops_at_the_first_load_error_naming_the_variable(tmp_path):
+    # It went on sending requests, each one trying the 33.7 GB download again (70 s offline).
+    env = {k: v for k, v in os.environ.items() if k != "MODALFLEET_WEIGHTS_DIR"}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty-hf-cache"))
+    args = "bench --model flux-schnell --local --strategy hybrid --requests 5 --warmup 2".split()
+    done = run_subprocess(*args, env=env, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout == ""
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("bench:")]
+    assert line.startswith(
+        "bench: the first request (it loads the weights) failed: LocalEntryNotFoundError: "
+    )
+    assert line.endswith(
+        "; MODALFLEET_WEIGHTS_DIR is not set, so the handler loads the full weights from the "
+        "Hugging Face hub: set MODALFLEET_WEIGHTS_DIR=<folder with one folder per artefact> "
+        "(README: bench --local)"
+    )
+
+
+def test_tiny_needs_local_and_a_kind_it_can_build(tmp_path):
+    result = run_cli("bench", "--model", "flux-schnell", "--tiny", root=REPO)
+    assert result.exit_code == 2
+    assert "--tiny builds weights for a --local run: add --local" in result.stderr
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = run_subprocess(
+        *"bench --model seedvr2 --local --tiny --strategy hybrid".split(), env=env, timeout=300
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "bench: --tiny builds weights for text-to-image, text-to-video models only, not "
+        "video-upscale; point MODALFLEET_WEIGHTS_DIR at your own weights instead"
+    )
+    assert list(tmp_path.glob("modalfleet-tiny-*")) == []  # the weights folder is removed
+
+
+@pytest.mark.runtime
+def test_local_tiny_builds_its_own_weights_and_runs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MODALFLEET_WEIGHTS_DIR"}
+    env["TMPDIR"] = str(tmp_path)
+    args = "bench --model flux-schnell --local --tiny --strategy hybrid --requests 2 --warmup 1"
+    done = run_subprocess(*args.split(), "--format", "json", env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    [local] = json.loads(done.stdout)["gpus"]
+    assert (local["gpu"], local["sent"], local["failed"], local["success_rate"]) == (
+        "local",
+        4,
+        0,
+        1.0,
+    )
+    assert local["verdicts"]["target"]["status"] == "pass"  # 32x32, 2 steps: far under 5 s
+    assert list(tmp_path.glob("modalfleet-tiny-*")) == []  # the weights folder is removed

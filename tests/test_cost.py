@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from decimal import Decimal
 from pathlib import Path
 
@@ -391,3 +393,25 @@ def test_cost_and_plan_never_import_modal_torch_or_rich():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_cost_chart_gets_the_mode_the_umask_gives_a_new_file(tmp_path, umask, mode):
+    # The chart was written through mkstemp and came out 0600 whatever the umask.
+    old = os.umask(umask)
+    try:
+        assert (
+            run_cli("cost", "--all", "--chart", str(tmp_path / "c.svg"), root=REPO).exit_code == 0
+        )
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "c.svg").stat().st_mode) == mode
+
+
+def test_cost_chart_over_an_existing_file_keeps_its_mode(tmp_path):
+    chart = tmp_path / "c.svg"
+    chart.write_text("old")
+    chart.chmod(0o640)
+    assert run_cli("cost", "--all", "--chart", str(chart), root=REPO).exit_code == 0
+    assert stat.S_IMODE(chart.stat().st_mode) == 0o640
+    assert chart.read_text().startswith("<?xml")

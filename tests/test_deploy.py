@@ -78,7 +78,16 @@ class FakeBackend:
                 self.active -= 1
 
     def deployed_apps(self, apps, environment):
-        raise AssertionError("deploy must not read deployed state")
+        return {app: None for app in apps}  # a fresh workspace: every app is created
+
+    def live_apps(self, environment):
+        return []
+
+    def secret_names(self, environment):
+        return {"huggingface-secret"}
+
+    def volume_names(self, environment):
+        return {"model-weights"}
 
     def apps_called(self) -> list[str]:
         return [call.app for call in self.calls]
@@ -567,10 +576,12 @@ def test_unreachable_modal_server_fails_cleanly_and_quickly(fleet):
     elapsed = time.monotonic() - started
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
-    (row,) = json.loads(done.stdout)
-    assert row["status"] == "failed" and row["attempts"] == 2  # a connection error is transient
-    assert row["error"].startswith("ConnectionError: Could not connect to the Modal server.")
-    assert "127.0.0.1" in row["error"]
+    # The pre-flight reads the workspace (live apps, Secrets, Volumes) first: nothing deployed.
+    assert done.stdout == ""
+    assert done.stderr.splitlines()[-1].startswith(
+        "error: cannot read the Modal workspace: ConnectionError: Could not connect to the Modal server."
+    )
+    assert "127.0.0.1" in done.stderr
     assert elapsed < 45, elapsed  # the SDK alone would retry its channel for ~60 s per attempt
 
 
@@ -627,8 +638,10 @@ def test_a_server_that_never_answers_fails_in_bounded_time(fleet, silent_server)
     elapsed = time.monotonic() - started
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
-    (row,) = json.loads(done.stdout)
-    assert row["error"] == "the Modal server did not answer within 2 s"
+    assert done.stdout == ""
+    assert done.stderr.splitlines()[-1] == (
+        "error: cannot read the Modal workspace: the Modal server did not answer within 2 s"
+    )
     assert elapsed < 30, elapsed
 
 

@@ -152,7 +152,7 @@ def test_optimize_text_table_marks_the_chosen_gpu():
     assert "left out (no feasible GPU): flux-schnell" in lines
 
 
-def test_optimize_yaml_is_a_gpu_assignment_ready_to_paste():
+def test_optimize_yaml_is_the_gpu_assignment_and_says_how_to_apply_it():
     out = run_cli("optimize", "--format", "yaml", root=REPO)
     assert out.exit_code == 0
     assert "  lora: T4" in out.output.splitlines()
@@ -166,6 +166,10 @@ def test_optimize_yaml_is_a_gpu_assignment_ready_to_paste():
         }
     }
     assert "# flux-schnell: no feasible GPU" in out.output
+    assert out.output.splitlines()[1:3] == [
+        "# the chosen GPU per model; `modalfleet optimize --write <name>` adds them to models.yaml",
+        "# as strategy <name> and writes strategies/<name>.yaml",
+    ]
 
 
 def test_optimize_json():

@@ -17,6 +17,7 @@ from conftest import REPO, run_cli
 from modalfleet.fleet.load import load_fleet
 from modalfleet.generate import render as render_mod
 from modalfleet.generate.render import (
+    PACKAGED_TEMPLATES,
     RenderError,
     RenderLock,
     check_tree,
@@ -25,10 +26,11 @@ from modalfleet.generate.render import (
     py_literal,
     render_tree,
     string_literal,
+    template_search_path,
     write_tree,
 )
 
-TEMPLATES = REPO / "templates"
+TEMPLATES = PACKAGED_TEMPLATES
 MODULES = ["flux_dev", "flux_schnell", "instantid", "lora", "seedvr2", "wan2_1"]
 STRATEGIES = ["baseline", "cost-optimized", "hybrid", "performance-optimized"]
 
@@ -305,13 +307,63 @@ def test_a_template_syntax_error_names_the_file_and_line(fleet_dir, tmp_path):
     assert "Traceback" not in result.text
 
 
-def test_a_missing_kind_template_is_reported(fleet_dir, tmp_path):
+def test_a_missing_parent_template_is_reported_with_the_folders_searched(fleet_dir, tmp_path):
     folder = tmp_path / "templates"
-    shutil.copytree(TEMPLATES, folder)
-    (folder / "lora.py.j2").unlink()
+    folder.mkdir()
+    (folder / "lora.py.j2").write_text('{% extends "no_such_base.py.j2" %}\n')
     result = run_cli("render", "--templates", str(folder), root=fleet_dir)
     assert result.exit_code == 1
-    assert "lora.py.j2: template not found" in result.stderr
+    assert (
+        f"no_such_base.py.j2: template not found (looked in {folder}/, {PACKAGED_TEMPLATES}/)"
+        in result.stderr
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The fleet's own templates/ override the packaged ones by file name
+
+
+def test_without_a_templates_folder_the_packaged_templates_render_the_committed_tree(fleet_dir):
+    assert not (fleet_dir / "templates").exists()
+    assert template_search_path(fleet_dir) == [PACKAGED_TEMPLATES]
+    result = run_cli("render", "--check", root=fleet_dir)
+    assert result.exit_code == 0, result.text
+    assert result.output == "generated/ is current\n"
+
+
+def test_a_fleet_template_overrides_the_packaged_one_of_the_same_name(fleet_dir):
+    own = fleet_dir / "templates"
+    own.mkdir()
+    packaged = (PACKAGED_TEMPLATES / "base.py.j2").read_text()
+    (own / "base.py.j2").write_text(
+        packaged.replace("import modal\n", "import modal\n\nOWN_BASE = True\n", 1)
+    )
+    assert template_search_path(fleet_dir) == [own, PACKAGED_TEMPLATES]
+    check = run_cli("render", "--check", "--quiet", root=fleet_dir)
+    assert check.exit_code == 1  # every file changes: they all extend base.py.j2
+    assert "  changed:  generated/hybrid/flux_dev.py" in check.output
+    assert run_cli("render", root=fleet_dir).output == "written 24, unchanged 0, removed 0\n"
+    text = (fleet_dir / "generated/hybrid/lora.py").read_text()
+    assert "import modal\n\nOWN_BASE = True\n" in text
+    # The kind template still comes from the package: only base.py.j2 was overridden.
+    assert '\nADAPTERS = [w["name"] for w in MODEL["weights"] if w["role"] == "adapter"]\n' in text
+
+
+def test_a_fleet_kind_template_overrides_only_that_kind(fleet_dir):
+    own = fleet_dir / "templates"
+    own.mkdir()
+    packaged = (PACKAGED_TEMPLATES / "lora.py.j2").read_text()
+    (own / "lora.py.j2").write_text(
+        packaged.replace("# Adapters a request", "# Own: adapters a request")
+    )
+    files = render_tree(load_fleet(fleet_dir).fleet, template_search_path(fleet_dir))
+    committed = {
+        p.relative_to(fleet_dir / "generated").as_posix(): p.read_text()
+        for p in (fleet_dir / "generated").rglob("*.py")
+    }
+    changed = sorted(name for name in files if files[name] != committed[name])
+    assert changed == [f"{strategy}/lora.py" for strategy in STRATEGIES]
+    assert "\n# Own: adapters a request may select" in files["hybrid/lora.py"]
 
 
 # ---------------------------------------------------------------------------------------------

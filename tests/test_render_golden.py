@@ -1,4 +1,4 @@
-"""Golden test: a small fixed fleet (tests/golden/fleet) rendered with templates/ must equal
+"""Golden test: a small fixed fleet (tests/golden/fleet) rendered with the packaged templates must equal
 tests/golden/expected/ byte for byte.
 
 After an intended template change, rewrite the expected files and review their diff:
@@ -15,7 +15,7 @@ from conftest import REPO
 
 from modalfleet.fleet.checks import validate
 from modalfleet.fleet.problems import has_errors
-from modalfleet.generate.render import render_tree
+from modalfleet.generate.render import PACKAGED_TEMPLATES, render_tree
 
 GOLDEN = REPO / "tests/golden"
 
@@ -23,7 +23,7 @@ GOLDEN = REPO / "tests/golden"
 def test_golden_fleet_renders_the_expected_files():
     loaded, problems = validate(GOLDEN / "fleet")
     assert not has_errors(problems), problems
-    files = render_tree(loaded.fleet, REPO / "templates")
+    files = render_tree(loaded.fleet, PACKAGED_TEMPLATES)
     expected_dir = GOLDEN / "expected"
     if os.environ.get("MODALFLEET_UPDATE_GOLDEN") == "1":
         _rewrite(expected_dir, files)

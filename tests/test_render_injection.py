@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modalfleet.fleet.load import load_fleet
-from modalfleet.generate.render import model_literal, render_tree
+from modalfleet.generate.render import PACKAGED_TEMPLATES, model_literal, render_tree
 
-TEMPLATES = REPO / "templates"
+TEMPLATES = PACKAGED_TEMPLATES
 
 FRAGMENTS = [
     '"',

@@ -50,6 +50,9 @@ class FakeState:
             raise self.error
         return {app: self.apps.get(app) for app in apps}
 
+    def live_apps(self, environment):
+        return []
+
     def deploy(self, request):
         raise AssertionError("status must not deploy")
 
@@ -144,9 +147,9 @@ def test_each_kind_of_drift_is_flagged_and_exits_2(fleet, state):
     assert {m: row["status"] for m, row in by_model.items()} == {
         "flux-schnell": "in-sync",
         "flux-dev": "not-deployed",
-        "instantid": "out-of-date",
+        "instantid": "out-of-date (rendered, not deployed)",
         "lora": "rolled-back",
-        "wan2-1": "untracked",
+        "wan2-1": "untagged",
         "seedvr2": "in-sync",
     }
     assert by_model["flux-dev"]["deployed_version"] is None
@@ -159,6 +162,7 @@ def test_each_kind_of_drift_is_flagged_and_exits_2(fleet, state):
         "app": "lora",
         "status": "rolled-back",
         "current_hash": current["lora"],
+        "on_disk_hash": current["lora"],
         "strategy": None,
         "deployed_version": 3,
         "deployed_tag": "0123456789ab-1111111",
@@ -190,7 +194,7 @@ def test_without_strategy_any_strategys_current_file_counts(fleet, state):
     assert rows[1]["status"] == "in-sync" and rows[1]["strategy"] == "cost-optimized"
     result, rows = status_json("--strategy", "hybrid", root=fleet)
     assert result.exit_code == 2
-    assert rows[1]["status"] == "out-of-date"
+    assert rows[1]["status"] == "out-of-date (rendered, not deployed)"
 
 
 def test_missing_credentials_and_backend_errors_exit_1(fleet, state, monkeypatch):
@@ -211,11 +215,20 @@ def test_missing_credentials_and_backend_errors_exit_1(fleet, state, monkeypatch
     assert state.calls == []
 
 
-def test_missing_generated_file_is_an_error(fleet, state):
+def test_a_missing_generated_file_is_unrendered_yaml(fleet, state):
+    state.apps = in_sync_fleet(fleet)
+    current = file_hash(fleet, "hybrid", "lora")
     (fleet / "generated/hybrid/lora.py").unlink()
-    result = run_cli("status", "--strategy", "hybrid", root=fleet)
-    assert result.exit_code == 1
-    assert "generated/hybrid/lora.py is missing; run: python cli.py render" in result.stderr
+    result, rows = status_json("--strategy", "hybrid", root=fleet)
+    assert result.exit_code == 2
+    assert (rows[3]["model"], rows[3]["status"], rows[3]["on_disk_hash"]) == (
+        "lora",
+        "out-of-date (unrendered YAML)",
+        "missing",
+    )
+    assert rows[3]["detail"] == (
+        f"generated/hybrid/lora.py is missing, the YAML renders {current}; run render, commit, deploy"
+    )
 
 
 # --- the real SDK read path against a local stand-in for Modal's API ------------------------
@@ -227,8 +240,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def make_servicer(histories: dict[str, tuple[int, list]]):
-    """A ModalClient servicer answering ClientHello, AppGetByDeploymentName, AppDeploymentHistory."""
+def make_servicer(histories: dict[str, tuple[int, list]], others: dict[str, dict]):
+    """A ModalClient servicer answering ClientHello, AppGetByDeploymentName, AppDeploymentHistory,
+    AppList and AppGetTags. AppList lists the apps of `histories` (tagged as modalfleet tags
+    them) and `others` (app name -> its tags)."""
     import grpclib
     from modal_proto import api_grpc, api_pb2
 
@@ -270,11 +285,37 @@ def make_servicer(histories: dict[str, tuple[int, list]]):
             )
         )
 
+    def tags_of() -> dict[str, dict]:
+        ours = {name: {"managed-by": "modalfleet", "model": name} for name in histories}
+        return {**ours, **others}
+
+    async def AppList(self, stream):
+        await stream.recv_message()
+        items = [
+            api_pb2.AppListResponse.AppListItem(
+                app_id=f"ap-{name}", description=name, name=name, state=api_pb2.APP_STATE_DEPLOYED
+            )
+            for name in tags_of()
+        ]
+        items.append(  # a stopped app is never listed as live
+            api_pb2.AppListResponse.AppListItem(
+                app_id="ap-old", name="old", state=api_pb2.APP_STATE_STOPPED
+            )
+        )
+        await stream.send_message(api_pb2.AppListResponse(apps=items))
+
+    async def AppGetTags(self, stream):
+        request = await stream.recv_message()
+        tags = tags_of()[request.app_id.removeprefix("ap-")]
+        await stream.send_message(api_pb2.AppGetTagsResponse(tags=tags))
+
     methods = {name: unimplemented for name in api_grpc.ModalClientBase.__abstractmethods__}
     methods.update(
         ClientHello=ClientHello,
         AppGetByDeploymentName=AppGetByDeploymentName,
         AppDeploymentHistory=AppDeploymentHistory,
+        AppList=AppList,
+        AppGetTags=AppGetTags,
     )
     return type("FakeModalApi", (api_grpc.ModalClientBase,), methods)(), asked
 
@@ -285,7 +326,8 @@ def local_modal_api():
     from grpclib.server import Server
 
     histories: dict[str, tuple[int, list]] = {}
-    servicer, asked = make_servicer(histories)
+    others: dict[str, dict] = {}
+    servicer, asked = make_servicer(histories, others)
     port = free_port()
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -305,7 +347,7 @@ def local_modal_api():
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     assert ready.wait(10)
-    yield f"http://127.0.0.1:{port}", histories, asked
+    yield f"http://127.0.0.1:{port}", histories, asked, others
     loop.call_soon_threadsafe(servers[0].close)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(5)
@@ -338,7 +380,11 @@ def run_status_process(
 
 
 def test_status_reads_modal_history_through_the_sdk(fleet, local_modal_api):
-    url, histories, asked = local_modal_api
+    url, histories, asked, others = local_modal_api
+    # Deleted from models.yaml but still running: untracked. An app without the managed-by tag
+    # (deployed by hand) is none of modalfleet's business and is not listed.
+    others["old-model"] = {"managed-by": "modalfleet", "model": "old-model", "strategy": "hybrid"}
+    others["by-hand"] = {"owner": "someone"}
     current = {m: file_hash(fleet, "hybrid", m) for m in MODELS}
     for model in ("flux-schnell", "instantid", "wan2-1", "seedvr2"):
         histories[model] = (1, [(1, f"{current[model]}-abc1234", 0, "abc1234deadbeef", False)])
@@ -363,6 +409,13 @@ def test_status_reads_modal_history_through_the_sdk(fleet, local_modal_api):
     assert rows["lora"]["deployed_tag"] == "0123456789ab-1111111"
     assert rows["lora"]["newest_tag"] == f"{current['lora']}-2222222-dirty"
     assert asked == [(model, "prod") for model in MODELS]
+    assert list(rows) == [*MODELS, "old-model"]
+    assert rows["old-model"]["status"] == "untracked"
+    assert rows["old-model"]["strategy"] == "hybrid"
+    assert rows["old-model"]["detail"] == (
+        "managed-by: modalfleet, but models.yaml no longer declares it; "
+        "deploy --prune or destroy stops it"
+    )
     assert elapsed < 60
 
 

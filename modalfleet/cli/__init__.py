@@ -13,9 +13,10 @@ import click
 
 from . import term
 from .bench_cmd import bench, spend
-from .common import ExitCode
+from .common import ExitCode, usage_exit_code
 from .cost_cmd import cost, optimize, plan
-from .deploy_cmd import deploy, status
+from .deploy_cmd import deploy, destroy, status
+from .init_cmd import init
 from .render_cmd import render
 from .simulate_cmd import simulate
 from .validate_cmd import gpus, validate
@@ -83,6 +84,7 @@ def cli(no_color: bool, quiet: bool):
     term.reset(no_color=no_color, quiet=quiet)
 
 
+cli.add_command(init)
 cli.add_command(validate)
 cli.add_command(render)
 cli.add_command(gpus)
@@ -92,6 +94,7 @@ cli.add_command(simulate)
 cli.add_command(plan)
 cli.add_command(deploy)
 cli.add_command(status)
+cli.add_command(destroy)
 cli.add_command(bench)
 cli.add_command(spend)
 
@@ -114,14 +117,17 @@ def _show(exc: click.ClickException) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: never shows a traceback for bad input (MODALFLEET_DEBUG=1 shows it)."""
     term.reset()  # one invocation's settings: tests call main() many times in one process
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="modalfleet", standalone_mode=False)
+        cli.main(args=args, prog_name="modalfleet", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
         _show(exc)
-        return ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        if isinstance(exc, click.UsageError):
+            return usage_exit_code(_command_of(exc), args)
+        return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
@@ -136,6 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return ExitCode.PROBLEMS
     return ExitCode.OK
+
+
+def _command_of(exc: click.UsageError) -> str | None:
+    """The subcommand a usage error belongs to (None when it is about the group itself)."""
+    ctx = exc.ctx
+    if ctx is None or ctx.command is cli:
+        return None
+    return ctx.command.name
 
 
 if __name__ == "__main__":  # pragma: no cover

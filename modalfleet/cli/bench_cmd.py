@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -180,6 +181,11 @@ class _Progress:
     help="Run the generated handler in-process through .local() (figures labelled local; never written).",
 )
 @click.option(
+    "--tiny",
+    is_flag=True,
+    help="With --local: build tiny random weights for the model and run on them (a smoke run; no download).",
+)
+@click.option(
     "--param",
     "params",
     multiple=True,
@@ -211,6 +217,7 @@ def bench(
     strategy,
     write,
     local,
+    tiny,
     params,
     input_path,
     environment,
@@ -234,6 +241,8 @@ def bench(
         to_dict,
     )
 
+    if tiny and not local:
+        raise click.UsageError("--tiny builds weights for a --local run: add --local")
     if local and write:
         raise click.UsageError(
             "--local figures come from this machine, not a GPU: they are never written (drop --write)"
@@ -280,12 +289,19 @@ def bench(
     if local:
         targets = ["local"]
 
+    overrides = _parse_params(params)
+    tiny_folder = None
     try:
+        if tiny:
+            from ..platform.bench_exec import prepare_tiny_weights
+
+            tiny_folder, tiny_params = prepare_tiny_weights(model)
+            overrides = {**tiny_params, **overrides}  # a --param still wins
         input_bytes = input_path.read_bytes() if input_path else None
         request_set = build_requests(
             model.kind,
             requests,
-            _parse_params(params),
+            overrides,
             input_bytes,
             input_path.name if input_path else "",
         )
@@ -304,6 +320,9 @@ def bench(
     except BenchError as exc:
         term.error(f"bench: {exc}")
         raise SystemExit(ExitCode.PROBLEMS) from None
+    finally:
+        if tiny_folder is not None:
+            shutil.rmtree(tiny_folder, ignore_errors=True)
 
     report = evaluate(
         model, fleet.catalog, runs, baseline, requests, warmup, concurrency, interrupted, local

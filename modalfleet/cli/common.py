@@ -16,7 +16,21 @@ from . import term
 class ExitCode(IntEnum):
     OK = 0
     PROBLEMS = 1  # validation errors, stale tree, failed deploy
-    USAGE = 2  # bad flags or names; also "changes present" for plan --detailed-exitcode / status
+    USAGE = 2  # bad flags or names
+    # Terraform's "changes present", for plan --detailed-exitcode and status. There a usage error
+    # exits PROBLEMS instead (see usage_exit_code), so a CI gate on 2 never mistakes a typo for drift.
+    CHANGES = 2
+
+
+def uses_changes_code(command: str | None, args: list[str]) -> bool:
+    """Whether this invocation uses 2 for "changes": status always, plan under
+    --detailed-exitcode (Terraform's convention)."""
+    return command == "status" or (command == "plan" and "--detailed-exitcode" in args)
+
+
+def usage_exit_code(command: str | None, args: list[str]) -> int:
+    """The exit code of a usage error: 2, except where 2 means changes; there 1 (an error)."""
+    return ExitCode.PROBLEMS if uses_changes_code(command, args) else ExitCode.USAGE
 
 
 root_option = click.option(

@@ -295,5 +295,5 @@ def plan(root, strategy, all_strategies, ref, from_strategy, fmt, speed_model, d
         format_plans(results, fmt, as_list=all_strategies), "table" if fmt == "text" else None
     )
     if detailed_exitcode and any(result.changed for result in results):
-        raise SystemExit(2)  # Terraform's convention: 2 = changes present
+        raise SystemExit(ExitCode.CHANGES)  # Terraform's convention: 2 = changes present
     raise SystemExit(ExitCode.OK)

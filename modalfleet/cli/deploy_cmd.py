@@ -47,12 +47,13 @@ class Seconds(click.FloatRange):
         return seconds
 
 
-def _fail(exc) -> None:
-    """Print a PreflightError (message, then its details) and exit with its code."""
+def _fail(exc, usage_code: int = ExitCode.USAGE) -> None:
+    """Print a PreflightError (message, then its details) and exit with its code; a usage error
+    exits usage_code (status passes 1: there 2 means drift)."""
     term.error(f"error: {exc.message}")
     for line in exc.details:
         click.echo(f"  {line}", err=True)
-    raise SystemExit(exc.exit_code)
+    raise SystemExit(usage_code if exc.exit_code == ExitCode.USAGE else exc.exit_code)
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
@@ -119,6 +120,19 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int] = frozense
     show_default=True,
     help="Seconds one app's deploy may take.",
 )
+@click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation on a terminal (CI never asks)."
+)
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Also stop this strategy's modalfleet apps that models.yaml no longer declares.",
+)
+@click.option(
+    "--create-volumes",
+    is_flag=True,
+    help="Create the Modal Volumes the fleet names that are missing.",
+)
 @FORMAT
 def deploy(
     root,
@@ -131,16 +145,23 @@ def deploy(
     retries,
     backoff,
     timeout_s,
+    yes,
+    prune,
+    create_volumes,
     fmt,
 ):
     """Deploy the generated apps of a strategy through the Modal SDK, in parallel, tagged.
 
     Pre-flight, in order, before anything reaches Modal: validation errors, unknown names, a
-    stale generated/<strategy> (or --render), missing credentials. Exit 0 when every app
-    deployed, 1 when any failed or the pre-flight refused, 2 for usage errors.
+    stale generated/<strategy> (or --render), missing credentials; then, from the workspace,
+    missing Secrets (with the command that creates each) and Volumes. Then the plan (what is
+    created, updated, unchanged, stopped) and, on a terminal, a question unless --yes.
+    Exit 0 when every app deployed, 1 when any failed or the pre-flight refused, 2 for usage
+    errors.
     """
     from ..platform import deploy as core
-    from ..platform.modal_backend import default_environment
+    from ..platform import lifecycle
+    from ..platform.modal_backend import BackendError, default_environment
 
     fleet = load_valid_fleet(root, strategy)
     require_models(fleet, models)
@@ -151,7 +172,7 @@ def deploy(
         )
         environment = environment or default_environment()
         targets = core.plan_targets(deployments, files, core.git_revision(root), environment)
-        if dry_run:
+        if dry_run and not prune:
             _print_dry_run(targets, strategy, fmt)
             raise SystemExit(ExitCode.OK)
         core.require_credentials()
@@ -159,6 +180,36 @@ def deploy(
         _fail(exc)
 
     backend = core.make_backend(timeout_s)
+    try:
+        deployed = backend.deployed_apps([t.app for t in targets], environment)
+        removed = (
+            lifecycle.undeclared_apps(fleet, strategy, backend.live_apps(environment))
+            if prune
+            else []
+        )
+        resources = lifecycle.check_resources(deployments, backend, environment)
+    except BackendError as exc:
+        click.echo(f"error: cannot read the Modal workspace: {exc.message}", err=True)
+        raise SystemExit(ExitCode.PROBLEMS) from None
+    if dry_run:  # with --prune: the live apps were read, nothing is changed
+        _print_dry_run(targets, strategy, fmt, read_live=True)
+        plan = lifecycle.deploy_plan(targets, deployed, removed)
+        _print_plan(plan, sys.stderr if fmt == "json" else sys.stdout)
+        raise SystemExit(ExitCode.OK)
+    _print_plan(lifecycle.deploy_plan(targets, deployed, removed), sys.stderr)
+    _preflight_resources(resources, environment, create_volumes, backend)
+    if removed and not yes and not on_terminal():
+        click.echo(
+            "error: deploy --prune stops apps: pass --yes to confirm when not on a terminal; "
+            "nothing deployed",
+            err=True,
+        )
+        raise SystemExit(ExitCode.PROBLEMS)
+    if not yes and on_terminal():
+        stops = f" and stop {len(removed)}" if removed else ""
+        where = environment or "default"
+        _confirm(f"Deploy {len(targets)} app(s){stops} in environment {where}?", yes, "deploy")
+
     display = _Display.choose(targets, fmt)
     with display:
         results = core.deploy_all(
@@ -170,14 +221,86 @@ def deploy(
             backoff_s=backoff,
             on_event=display.event,
         )
+    deployed_all = all(result.ok for result in results)
+    # Prune only after every app deployed: a failed deploy leaves the old apps running.
+    stops = lifecycle.stop_apps(removed, backend, environment) if deployed_all else []
     if fmt == "json":
-        click.echo(json.dumps([result.to_dict() for result in results], indent=2))
+        rows = [result.to_dict() for result in results]
+        rows += [
+            {
+                "model": s.model,
+                "app": s.app,
+                "status": "stopped" if s.ok else "stop-failed",
+                "error": s.error or None,
+            }
+            for s in stops
+        ]
+        click.echo(json.dumps(rows, indent=2))
     else:
         _print_summary(results, targets)
-    raise SystemExit(ExitCode.OK if all(result.ok for result in results) else ExitCode.PROBLEMS)
+        if removed and not deployed_all:
+            click.echo(
+                f"not pruned: {len(removed)} undeclared app(s) left running after a failed deploy"
+            )
+        for stop in stops:
+            click.echo(
+                f"stopped {stop.app}" if stop.ok else f"could not stop {stop.app}: {stop.error}"
+            )
+    ok = deployed_all and all(stop.ok for stop in stops)
+    raise SystemExit(ExitCode.OK if ok else ExitCode.PROBLEMS)
 
 
-def _print_dry_run(targets, strategy: str, fmt: str) -> None:
+def _print_plan(rows, stream) -> None:
+    if not rows:
+        return
+    counts = {
+        action: sum(row.action == action for row in rows)
+        for action in ("create", "update", "no change", "stop")
+    }
+    table = _table(
+        ["MODEL", "APP", "ACTION", "DETAIL"], [[r.model, r.app, r.action, r.detail] for r in rows]
+    )
+    click.echo(table, file=stream)
+    click.echo(
+        f"plan: {counts['create']} to create, {counts['update']} to update, "
+        f"{counts['no change']} unchanged, {counts['stop']} to stop",
+        file=stream,
+    )
+
+
+def _preflight_resources(resources, environment, create_volumes: bool, backend) -> None:
+    """Stop (exit 1) on a missing Secret with the command that creates it; create missing
+    Volumes with --create-volumes, else say the first deploy creates them."""
+    from ..platform.lifecycle import secret_create_command
+    from ..platform.modal_backend import BackendError
+
+    if resources.missing_secrets:
+        click.echo(
+            f"error: the fleet needs {len(resources.missing_secrets)} Modal Secret(s) that "
+            f"environment {environment or 'default'} lacks; nothing deployed. Create them:",
+            err=True,
+        )
+        for name in resources.missing_secrets:
+            click.echo(f"  {secret_create_command(name, environment)}", err=True)
+        raise SystemExit(ExitCode.PROBLEMS)
+    for name in resources.missing_volumes:
+        if not create_volumes:
+            click.echo(
+                f"volume {name} is missing: the first deploy creates it (--create-volumes creates it now)",
+                err=True,
+            )
+            continue
+        try:
+            backend.create_volume(name, environment)
+        except BackendError as exc:
+            click.echo(
+                f"error: cannot create volume {name}: {exc.message}; nothing deployed", err=True
+            )
+            raise SystemExit(ExitCode.PROBLEMS) from None
+        click.echo(f"created volume {name}", err=True)
+
+
+def _print_dry_run(targets, strategy: str, fmt: str, read_live: bool = False) -> None:
     if fmt == "json":
         rows = [
             {
@@ -194,8 +317,11 @@ def _print_dry_run(targets, strategy: str, fmt: str) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     where = targets[0].environment if targets and targets[0].environment else "(Modal default)"
+    effect = (
+        "the live apps were read, nothing is changed" if read_live else "nothing is sent to Modal"
+    )
     click.echo(
-        f"dry run: {len(targets)} app(s) of strategy {strategy}, environment {where}; nothing is sent to Modal"
+        f"dry run: {len(targets)} app(s) of strategy {strategy}, environment {where}; {effect}"
     )
     rows = [[t.model, t.app, ",".join(t.gpus), t.file, t.content_hash, t.tag] for t in targets]
     term.echo(_table(["MODEL", "APP", "GPU", "FILE", "HASH", "TAG"], rows), "table")
@@ -314,34 +440,33 @@ class _Display:
 @ENV
 @FORMAT
 def status(root, strategy, environment, fmt):
-    """What is deployed against what generated/ would deploy now: missing apps, drift, rollbacks.
+    """What is deployed against what the YAML renders to now: unrendered edits, apps not
+    deployed or out of date, rollbacks, and modalfleet apps the fleet no longer declares.
 
-    Exit 0 when every app runs its current file, 2 when any drifts (not deployed, out of date,
-    rolled back, untracked), 1 on error.
+    Exit 0 when every app runs its current file, 2 when any drifts, 1 on error (usage errors
+    included: 2 means drift only).
     """
     from ..platform import deploy as core
+    from ..platform.lifecycle import undeclared_apps
     from ..platform.modal_backend import BackendError, default_environment
 
     fleet = load_valid_fleet(root, strategy)
     strategies = [strategy] if strategy else list(fleet.strategies)
     environment = environment or default_environment()
     try:
-        targets = {}
-        for name in strategies:
-            deployments = core.select(fleet, name)
-            targets[name] = core.plan_targets(
-                deployments, core.files_on_disk(Path(root), deployments), "nogit", environment
-            )
+        targets, on_disk = core.status_targets(Path(root), fleet, strategies, environment)
         core.require_credentials()
     except core.PreflightError as exc:
-        _fail(exc)
+        _fail(exc, usage_code=ExitCode.PROBLEMS)
     apps = [target.app for target in next(iter(targets.values()))]
     try:
-        deployed = core.make_backend().deployed_apps(apps, environment)
+        backend = core.make_backend()
+        deployed = backend.deployed_apps(apps, environment)
+        undeclared = undeclared_apps(fleet, strategy, backend.live_apps(environment))
     except BackendError as exc:
         term.error(f"error: cannot read the deployed apps from Modal: {exc.message}")
         raise SystemExit(ExitCode.PROBLEMS) from None
-    statuses = core.compare(targets, deployed)
+    statuses = core.compare(targets, deployed, on_disk, undeclared)
     if fmt == "json":
         click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
     else:
@@ -352,7 +477,7 @@ def status(root, strategy, environment, fmt):
                 f"v{s.live_version}" if s.live_version else "-",
                 s.live_tag or "-",
                 s.live_commit or "-",
-                s.current_hash,
+                s.current_hash or "-",
                 s.detail,
             ]
             for s in statuses
@@ -364,4 +489,83 @@ def status(root, strategy, environment, fmt):
         click.echo(
             f"{len(statuses) - drifting} in sync, {drifting} drifting (environment {environment or 'default'})"
         )
-    raise SystemExit(ExitCode.USAGE if any(s.drift for s in statuses) else ExitCode.OK)
+    raise SystemExit(ExitCode.CHANGES if any(s.drift for s in statuses) else ExitCode.OK)
+
+
+# --- destroy ------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--strategy", required=True, help="Stop the apps deployed under this strategy.")
+@click.option("--model", "models", multiple=True, help="Only this model's app (repeatable).")
+@ENV
+@click.option("--dry-run", is_flag=True, help="List the apps that would be stopped; stop nothing.")
+@click.option(
+    "--yes", is_flag=True, help="Do not ask for confirmation (needed when not on a terminal)."
+)
+def destroy(strategy, models, environment, dry_run, yes):
+    """Stop the live apps tagged managed-by: modalfleet that were deployed under STRATEGY.
+
+    Apps without that tag are never touched. Reads the live workspace, not the YAML, so it also
+    stops apps of models or strategies the fleet no longer declares. Exit 0 when every app
+    stopped (or nothing matched), 1 when any failed or it was not confirmed.
+    """
+    from ..platform import deploy as core
+    from ..platform.lifecycle import stop_apps, strategy_apps
+    from ..platform.modal_backend import BackendError, default_environment
+
+    environment = environment or default_environment()
+    try:
+        core.require_credentials()
+    except core.PreflightError as exc:
+        _fail(exc)
+    backend = core.make_backend()
+    try:
+        apps = strategy_apps(backend.live_apps(environment), strategy, models)
+    except BackendError as exc:
+        click.echo(f"error: cannot read the deployed apps from Modal: {exc.message}", err=True)
+        raise SystemExit(ExitCode.PROBLEMS) from None
+    where = environment or "default"
+    if not apps:
+        click.echo(
+            f"nothing to stop: no app tagged managed-by: modalfleet, strategy {strategy}"
+            + (f", model {', '.join(models)}" if models else "")
+            + f" (environment {where})"
+        )
+        raise SystemExit(ExitCode.OK)
+    rows = [[app.tags.get("model", app.name), app.name, app.app_id] for app in apps]
+    click.echo(_table(["MODEL", "APP", "APP ID"], rows))
+    if dry_run:
+        click.echo(f"dry run: would stop {len(apps)} app(s) (environment {where}); nothing stopped")
+        raise SystemExit(ExitCode.OK)
+    _confirm(f"Stop these {len(apps)} app(s) in environment {where}?", yes, "destroy")
+    _report_stops(stop_apps(apps, backend, environment))
+
+
+def _report_stops(results) -> None:
+    for result in results:
+        if result.ok:
+            click.echo(f"stopped {result.app}")
+        else:
+            click.echo(f"error: could not stop {result.app}: {result.error}", err=True)
+    if not all(result.ok for result in results):
+        raise SystemExit(ExitCode.PROBLEMS)
+
+
+def on_terminal() -> bool:
+    """Whether a person can answer a question (tests replace this)."""
+    return sys.stdin.isatty()
+
+
+def _confirm(question: str, yes: bool, what: str) -> None:
+    """Go on when --yes, or when a person on a terminal says yes; otherwise stop with exit 1."""
+    if yes:
+        return
+    if not on_terminal():
+        click.echo(
+            f"error: {what} stops apps: pass --yes to confirm when not on a terminal", err=True
+        )
+        raise SystemExit(ExitCode.PROBLEMS)
+    if not click.confirm(question, default=False, err=True):
+        click.echo("cancelled; nothing changed", err=True)
+        raise SystemExit(ExitCode.PROBLEMS)

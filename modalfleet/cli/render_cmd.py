@@ -31,9 +31,10 @@ from .common import ExitCode, complete_strategies, load_valid_fleet, root_option
 @click.option(
     "--templates",
     "templates_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="Template folder (default: <root>/templates).",
+    help="The fleet's own template folder (default: <root>/templates); its files override the "
+    "packaged templates of the same name.",
 )
 def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates_dir: Path | None):
     """Render every model under every strategy into generated/<strategy>/<model>.py.
@@ -43,15 +44,15 @@ def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates
     """
     from ..generate.render import (
         GENERATED_DIR,
-        TEMPLATES_DIR,
         RenderError,
         check_tree,
         render_tree,
+        template_search_path,
         write_tree,
     )
 
     fleet = load_valid_fleet(root, strategy, show_warnings=False)
-    templates = templates_dir if templates_dir is not None else root / TEMPLATES_DIR
+    templates = template_search_path(root, templates_dir)
     strategies = [strategy] if strategy else None
     try:
         if check:

@@ -14,7 +14,8 @@ def to_yaml(result: Optimization) -> str:
     lines = [
         f"# modalfleet optimize: cheapest feasible GPU per model (objective {result.objective}, "
         f"seconds: {label})",
-        "# paste under each model's gpu: map, keyed by a new strategy name",
+        "# the chosen GPU per model; `modalfleet optimize --write <name>` adds them to models.yaml",
+        "# as strategy <name> and writes strategies/<name>.yaml",
         "gpu:",
     ]
     for choice in result.choices:

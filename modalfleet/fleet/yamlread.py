@@ -143,6 +143,16 @@ def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        tab = _indenting_tab(text, line)
+        if tab is not None:  # PyYAML only says "found character that cannot start any token"
+            return doc, [
+                problem(
+                    "yaml-syntax",
+                    (display, line, tab),
+                    "tabs are not allowed in YAML indentation",
+                    hint="indent with spaces",
+                )
+            ]
         message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
         return doc, [problem("yaml-syntax", (display, line, column), f"invalid YAML: {message}")]
     except yaml.reader.ReaderError as exc:
@@ -197,6 +207,16 @@ def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
     except _Refused as refused:
         return Document(file=display), [refused.problem]
     return doc, []
+
+
+def _indenting_tab(text: str, line: int) -> int | None:
+    """1-based column of the first tab in the indentation of `line` (1-based), else None."""
+    lines = text.splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    content = lines[line - 1]
+    indent = content[: len(content) - len(content.lstrip(" \t"))]
+    return indent.index("\t") + 1 if "\t" in indent else None
 
 
 def _too_deep(text: str) -> tuple[int, int] | None:

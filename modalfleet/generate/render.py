@@ -18,7 +18,7 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +27,8 @@ from typing import Any
 from ..fleet.spec import Deployment, Fleet, Model
 
 GENERATED_DIR = "generated"
-TEMPLATES_DIR = "templates"
+TEMPLATES_DIR = "templates"  # a fleet repository's own templates, overriding the packaged ones
+PACKAGED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE_SUFFIX = ".py.j2"
 LOCK_NAME = ".render.lock"
 INDENT = "    "
@@ -204,12 +205,28 @@ def template_context(deployment: Deployment, strategy_name: str) -> dict[str, An
     }
 
 
-def make_environment(templates_dir: Path):
-    """A Jinja environment for templates_dir: strict, no autoescape, the `py` filter."""
+def template_search_path(root: Path, templates_dir: Path | None = None) -> list[Path]:
+    """Where templates are looked up, first match by file name wins: the fleet's own folder
+    (templates_dir, else <root>/templates when it exists), then the templates packaged with
+    modalfleet. Like a Helm chart's templates: override only the files you need, and an
+    {% extends "base.py.j2" %} finds your base.py.j2 if you have one, else the packaged one."""
+    own = Path(templates_dir) if templates_dir is not None else Path(root) / TEMPLATES_DIR
+    if own.resolve() == PACKAGED_TEMPLATES or not own.is_dir():
+        return [PACKAGED_TEMPLATES]
+    return [own, PACKAGED_TEMPLATES]
+
+
+def _search_path(templates: Path | Sequence[Path]) -> list[Path]:
+    return [Path(templates)] if isinstance(templates, str | os.PathLike) else list(templates)
+
+
+def make_environment(templates: Path | Sequence[Path]):
+    """A Jinja environment over templates (one folder or a search path, first match wins):
+    strict, no autoescape, the `py` filter."""
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        loader=jinja2.FileSystemLoader([str(folder) for folder in _search_path(templates)]),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -236,17 +253,18 @@ def make_environment(templates_dir: Path):
 
 
 def render_tree(
-    fleet: Fleet, templates_dir: Path, strategies: list[str] | None = None
+    fleet: Fleet, templates: Path | Sequence[Path], strategies: list[str] | None = None
 ) -> dict[str, str]:
     """Every generated file of the given strategies (all when None): relative path -> text.
 
-    Paths are relative to generated/: "<strategy>/<model module>.py". Raises RenderError for a
-    missing template or a template error (naming the template file and line).
+    templates: one folder or a search path (see template_search_path). Paths are relative to
+    generated/: "<strategy>/<model module>.py". Raises RenderError for a missing template or a
+    template error (naming the template file and line).
     """
     from ..fleet.resolve import resolve
 
     names = list(fleet.strategies) if strategies is None else list(strategies)
-    env = make_environment(Path(templates_dir))
+    env = make_environment(templates)
     literal_cache: dict[tuple[str, str], str] = {}
 
     def model_source(model: Model, extra: dict[str, Any]) -> str:
@@ -263,25 +281,30 @@ def render_tree(
         for deployment in resolve(fleet, strategy_name):
             name = template_name(deployment.model.kind)
             if name not in compiled:
-                compiled[name] = _load_template(env, Path(templates_dir), name)
+                compiled[name] = _load_template(env, _search_path(templates), name)
             context = template_context(deployment, strategy_name)
             text = _render_one(compiled[name], context, name)
             files[f"{strategy_name}/{deployment.model.module_name}.py"] = text
     return dict(sorted(files.items()))
 
 
-def _load_template(env, templates_dir: Path, name: str):
+def _load_template(env, search_path: list[Path], name: str):
     import jinja2
 
     try:
         return env.get_template(name)
     except jinja2.TemplateNotFound as exc:
-        missing = exc.name or name
-        raise RenderError(f"{templates_dir / missing}: template not found") from None
+        raise _not_found(exc, search_path, name) from None
     except jinja2.TemplateSyntaxError as exc:
         raise RenderError(
             f"{exc.filename or exc.name}:{exc.lineno}: template error: {exc.message}"
         ) from None
+
+
+def _not_found(exc, search_path: list[Path], name: str) -> RenderError:
+    missing = exc.name or name
+    where = ", ".join(f"{folder}/" for folder in search_path)
+    return RenderError(f"{missing}: template not found (looked in {where})")
 
 
 def _render_one(template, context: dict[str, Any], name: str) -> str:
@@ -289,6 +312,9 @@ def _render_one(template, context: dict[str, Any], name: str) -> str:
 
     try:
         text = template.render(context)
+    except jinja2.TemplateNotFound as exc:  # an {% extends %} or {% include %} of a missing file
+        search_path = [Path(p) for p in template.environment.loader.searchpath]
+        raise _not_found(exc, search_path, name) from None
     except jinja2.TemplateSyntaxError as exc:  # an {% include %} or parent that fails to parse
         raise RenderError(
             f"{exc.filename or exc.name}:{exc.lineno}: template error: {exc.message}"
@@ -329,10 +355,13 @@ class CheckResult:
 
 
 def check_tree(
-    root: Path, fleet: Fleet, templates_dir: Path, strategies: list[str] | None = None
+    root: Path,
+    fleet: Fleet,
+    templates: Path | Sequence[Path],
+    strategies: list[str] | None = None,
 ) -> CheckResult:
     """How generated/ under root differs from a fresh render. Writes nothing."""
-    files = render_tree(fleet, templates_dir, strategies)
+    files = render_tree(fleet, templates, strategies)
     return compare_tree(Path(root), files, strategies)
 
 

@@ -7,6 +7,7 @@ handler's output bytes. modal is imported inside the executors only.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from .bench import BenchError
 # The names every generated handler module uses for its class and its inference method.
 CLASS_NAME = "Model"
 METHOD_NAME = "generate"
+# Where the handlers' runtime (modalfleet/runtime/weights.py) reads local weights from.
+WEIGHTS_DIR_ENV = "MODALFLEET_WEIGHTS_DIR"
 
 
 class ModalExecutor:
@@ -85,6 +88,7 @@ class LocalExecutor:
         self._path = Path(module_path)
         self._module = None
         self._instance = None
+        self._loaded = False  # the first call runs the @enter hook: it loads the weights
 
     def _load(self):
         if not self._path.is_file():
@@ -121,6 +125,48 @@ class LocalExecutor:
                 warnings.filterwarnings(
                     "ignore", message=".*executing locally.*Volume", category=UserWarning
                 )
-                return method.local(**request)
+                if self._loaded:
+                    return method.local(**request)
+                try:
+                    result = method.local(**request)
+                except Exception as exc:
+                    # Loading failed (weights missing, offline...): every further request would
+                    # try the same download again. Stop at the first and say where weights go.
+                    raise BenchError(self._load_failure(exc)) from None
+                self._loaded = True
+                return result
 
         return send
+
+    def _load_failure(self, exc: Exception) -> str:
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        message = (
+            f"the first request (it loads the weights) failed: {type(exc).__name__}: {first_line}"
+        )
+        if os.environ.get(WEIGHTS_DIR_ENV):
+            return f"{message} (weights from {WEIGHTS_DIR_ENV}={os.environ[WEIGHTS_DIR_ENV]})"
+        return (
+            f"{message}; {WEIGHTS_DIR_ENV} is not set, so the handler loads the full weights from "
+            f"the Hugging Face hub: set {WEIGHTS_DIR_ENV}=<folder with one folder per artefact> "
+            "(README: bench --local)"
+        )
+
+
+def prepare_tiny_weights(model) -> tuple[str, dict[str, Any]]:
+    """bench --local --tiny: tiny random weights for the model in a new temporary folder, which
+    the handler's runtime then reads (MODALFLEET_WEIGHTS_DIR, the hub offline), and the request
+    parameters they suit. The caller removes the folder."""
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="modalfleet-tiny-")
+    try:
+        from .tiny_weights import for_bench
+
+        params = for_bench(model.kind, [w.repo for w in model.weights], Path(folder))
+    except ValueError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise BenchError(str(exc)) from None
+    os.environ[WEIGHTS_DIR_ENV] = folder
+    os.environ["HF_HUB_OFFLINE"] = "1"  # the tiny weights are all there is: never reach the hub
+    return folder, params

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from ..fleet.resolve import resolve
 from ..fleet.spec import Deployment, Fleet
-from ..generate.render import GENERATED_DIR, TEMPLATES_DIR, content_hash
+from ..generate.render import GENERATED_DIR, content_hash, template_search_path
 from .modal_backend import (
     TOKEN_HELP,
     BackendError,
@@ -34,6 +34,7 @@ from .modal_backend import (
     DeployedApp,
     DeployRequest,
     HistoryEntry,
+    LiveApp,
     config_problem,
     find_credentials,
 )
@@ -58,6 +59,16 @@ class Backend(Protocol):
     def deployed_apps(
         self, apps: list[str], environment: str | None
     ) -> dict[str, DeployedApp | None]: ...
+
+    def live_apps(self, environment: str | None) -> list[LiveApp]: ...
+
+    def stop_app(self, app: LiveApp, environment: str | None) -> None: ...
+
+    def secret_names(self, environment: str | None) -> set[str]: ...
+
+    def volume_names(self, environment: str | None) -> set[str]: ...
+
+    def create_volume(self, name: str, environment: str | None) -> None: ...
 
 
 def make_backend(timeout_s: float | None = None) -> Backend:
@@ -91,7 +102,7 @@ def check_generated(
     from ..generate import render
 
     try:
-        rendered = render.render_tree(fleet, root / TEMPLATES_DIR, strategies=[strategy])
+        rendered = render.render_tree(fleet, template_search_path(root), strategies=[strategy])
         if render_first:
             if not write:
                 return _by_generated_path(rendered)
@@ -390,9 +401,11 @@ def deploy_all(
 
 IN_SYNC = "in-sync"
 NOT_DEPLOYED = "not-deployed"
-OUT_OF_DATE = "out-of-date"
+UNRENDERED = "out-of-date (unrendered YAML)"  # generated/ is not what the YAML renders to
+OUT_OF_DATE = "out-of-date (rendered, not deployed)"  # generated/ is current; the app is not
 ROLLED_BACK = "rolled-back"
-UNTRACKED = "untracked"  # deployed without a modalfleet tag (e.g. a plain `modal deploy`)
+UNTAGGED = "untagged"  # the live version has no modalfleet tag (e.g. a plain `modal deploy`)
+UNTRACKED = "untracked"  # a managed-by: modalfleet app that the fleet no longer declares
 
 
 @dataclass(frozen=True)
@@ -400,13 +413,14 @@ class AppStatus:
     model: str
     app: str
     state: str
-    current_hash: str  # what generated/<strategy> would deploy now
+    current_hash: str  # what the YAML renders to now (a fresh in-memory render)
     strategy: str  # the strategy whose file matches what runs ("" when none does)
     live_version: int | None
     live_tag: str
     live_commit: str
     newest_tag: str  # the newest tagged deployment, which a rollback leaves behind
     detail: str
+    on_disk_hash: str = ""  # generated/<strategy>'s file as it is ("missing" when absent)
 
     @property
     def drift(self) -> bool:
@@ -418,6 +432,7 @@ class AppStatus:
             "app": self.app,
             "status": self.state,
             "current_hash": self.current_hash,
+            "on_disk_hash": self.on_disk_hash or None,
             "strategy": self.strategy or None,
             "deployed_version": self.live_version,
             "deployed_tag": self.live_tag or None,
@@ -443,13 +458,46 @@ def _live_entry(app: DeployedApp) -> tuple[HistoryEntry | None, str]:
     return live, tag
 
 
-def compare(
-    targets_by_strategy: Mapping[str, list[Target]], deployed: Mapping[str, DeployedApp | None]
-) -> list[AppStatus]:
-    """Per app: is what runs what generated/ would deploy now?
+def status_targets(
+    root: Path, fleet: Fleet, strategies: list[str], environment: str | None
+) -> tuple[dict[str, list[Target]], dict[str, list[str]]]:
+    """What status compares the live apps with, per strategy: the targets of a fresh in-memory
+    render of the YAML, and the hash of each one's file in generated/ ("missing" when absent)."""
+    from ..generate import render
 
-    With several strategies (status without --strategy) an app is in sync when it runs the
-    current file of any of them; the matching strategy is reported.
+    try:
+        rendered = render.render_tree(fleet, template_search_path(root), strategies=strategies)
+    except render.RenderError as exc:
+        raise PreflightError(f"cannot render the fleet: {exc}", PROBLEMS) from None
+    targets: dict[str, list[Target]] = {}
+    on_disk: dict[str, list[str]] = {}
+    for name in strategies:
+        deployments = select(fleet, name)
+        targets[name] = plan_targets(deployments, rendered, "nogit", environment)
+        on_disk[name] = [_disk_hash(Path(root), d) for d in deployments]
+    return targets, on_disk
+
+
+def _disk_hash(root: Path, deployment: Deployment) -> str:
+    path = root / GENERATED_DIR / deployment.relative_path
+    try:
+        return content_hash(path.read_bytes().decode("utf-8", errors="replace"))
+    except OSError:
+        return "missing"
+
+
+def compare(
+    targets_by_strategy: Mapping[str, list[Target]],
+    deployed: Mapping[str, DeployedApp | None],
+    on_disk: Mapping[str, list[str]] | None = None,
+    undeclared: list = (),
+) -> list[AppStatus]:
+    """Per app: is what runs what the YAML renders to now, and is generated/ rendered?
+
+    targets_by_strategy come from a fresh render of the YAML; on_disk holds the hashes of the
+    files in generated/ (None: taken to equal the render). With several strategies (status
+    without --strategy) an app is in sync when it runs the current file of any of them; the
+    matching strategy is reported. `undeclared` (LiveApps) become untracked rows at the end.
     """
     first = next(iter(targets_by_strategy.values()))
     statuses = []
@@ -458,9 +506,17 @@ def compare(
             strategy: targets[index].content_hash
             for strategy, targets in targets_by_strategy.items()
         }
+        disk = {
+            strategy: on_disk[strategy][index] if on_disk is not None else hashes[strategy]
+            for strategy in hashes
+        }
         current = (
             target.content_hash if len(hashes) == 1 else ",".join(sorted(set(hashes.values())))
         )
+        disk_text = (
+            disk[next(iter(disk))] if len(disk) == 1 else ",".join(sorted(set(disk.values())))
+        )
+        unrendered = [strategy for strategy in hashes if disk[strategy] != hashes[strategy]]
         app = deployed.get(target.app)
         if app is None:
             statuses.append(
@@ -475,6 +531,7 @@ def compare(
                     "",
                     "",
                     "no deployed app named " + target.app,
+                    disk_text,
                 )
             )
             continue
@@ -495,14 +552,22 @@ def compare(
         rolled_back = live is not None and (
             live.rollback or (newest is not None and newest.version > live.version)
         )
-        if matching:  # what runs is what would deploy now, rollback or not
+        if unrendered:  # the YAML changed and generated/ was not rendered: render, commit, deploy
+            strategy = unrendered[0]
+            module = target.file.rsplit("/", 1)[-1]
+            state = UNRENDERED
+            detail = (
+                f"{GENERATED_DIR}/{strategy}/{module} is {disk[strategy]}, the YAML renders "
+                f"{hashes[strategy]}; run render, commit, deploy"
+            )
+        elif matching:  # what runs is what would deploy now, rollback or not
             state, detail = IN_SYNC, f"runs {live_tag}"
         elif rolled_back:
             state = ROLLED_BACK
             detail = f"live v{app.live_version} runs {live_tag or 'an untagged version'}, newest deploy is {newest_tag or 'untagged'}"
         elif parsed is None:
             state, detail = (
-                UNTRACKED,
+                UNTAGGED,
                 f"live v{app.live_version} has no modalfleet tag ({live_tag or 'none'})",
             )
         else:
@@ -516,6 +581,23 @@ def compare(
                 ",".join(matching),
                 **common,
                 detail=detail,
+                on_disk_hash=disk_text,
+            )
+        )
+    for live_app in undeclared:
+        statuses.append(
+            AppStatus(
+                live_app.tags.get("model", live_app.name),
+                live_app.name,
+                UNTRACKED,
+                "",
+                live_app.tags.get("strategy", ""),
+                None,
+                "",
+                "",
+                "",
+                "managed-by: modalfleet, but models.yaml no longer declares it; "
+                "deploy --prune or destroy stops it",
             )
         )
     return statuses

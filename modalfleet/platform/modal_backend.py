@@ -1,6 +1,7 @@
 """The Modal SDK boundary: credentials, deploying one generated module, reading deployed state.
 
-This is the only module of modalfleet that imports `modal`, and only inside functions, so
+This is the only module of modalfleet that imports `modal` (its private names only through
+modal_internals.py), and only inside functions, so
 `validate`, `render`, `cost` and `plan` stay fast. Everything above it (deploy.py) talks to a
 `Backend`; tests put a fake in its place.
 
@@ -82,6 +83,15 @@ class DeployedApp:
     app_id: str
     live_version: int
     history: tuple[HistoryEntry, ...] = field(default_factory=tuple)  # newest first
+
+
+@dataclass(frozen=True)
+class LiveApp:
+    """A deployed app of the environment and its app-level tags (managed-by, model, strategy)."""
+
+    name: str
+    app_id: str
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 # --- credentials -----------------------------------------------------------------------------
@@ -229,6 +239,55 @@ class ModalBackend:
         except Exception as exc:  # the SDK raises many types; all mean "could not read"
             raise BackendError(_describe(exc), transient=_is_transient(exc)) from None
 
+    def live_apps(self, environment: str | None) -> list[LiveApp]:
+        """Every deployed app of the environment with its tags (stopped apps left out)."""
+        return self._sdk(_read_live_apps, environment)
+
+    def stop_app(self, app: LiveApp, environment: str | None) -> None:
+        """Stop a deployed app (what `modal app stop` does): its containers end, its URL goes."""
+        import modal
+
+        def stop(environment):
+            bounded_connect()
+            modal.App.lookup(app.name, environment_name=environment).stop()
+
+        self._sdk(stop, environment)
+
+    def secret_names(self, environment: str | None) -> set[str]:
+        import modal
+
+        def names(environment):
+            bounded_connect()
+            return {s.name for s in modal.Secret.objects.list(environment_name=environment or "")}
+
+        return self._sdk(names, environment)
+
+    def volume_names(self, environment: str | None) -> set[str]:
+        import modal
+
+        def names(environment):
+            bounded_connect()
+            return {v.name for v in modal.Volume.objects.list(environment_name=environment or "")}
+
+        return self._sdk(names, environment)
+
+    def create_volume(self, name: str, environment: str | None) -> None:
+        import modal
+
+        def create(environment):
+            bounded_connect()
+            modal.Volume.objects.create(name, environment_name=environment, allow_existing=True)
+
+        self._sdk(create, environment)
+
+    def _sdk(self, call, *args):
+        try:
+            return call(*args)
+        except BackendError:
+            raise
+        except Exception as exc:  # the SDK raises many types; all mean "could not do it"
+            raise BackendError(_describe(exc), transient=_is_transient(exc)) from None
+
 
 def _parse_result(stdout: str) -> dict | None:
     for line in reversed(stdout.splitlines()):
@@ -320,55 +379,50 @@ def bounded_connect() -> None:
     answers in MODALFLEET_CONNECT_TIMEOUT seconds, instead of the SDK's minutes.
     """
     from google.protobuf.empty_pb2 import Empty
-    from modal._utils import async_utils
-    from modal.client import _Client
+
+    from . import modal_internals as internals
 
     attempts = int(os.environ.get("MODALFLEET_CONNECT_ATTEMPTS", DEFAULT_CONNECT_ATTEMPTS))
     timeout_s = float(os.environ.get("MODALFLEET_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_S))
 
     async def hello() -> None:
-        client = await _Client.from_env()
-        await client._stub.ClientHello(Empty(), retry=None, timeout=timeout_s)
+        client = await internals.client_from_env()
+        await internals.stub(client).ClientHello(Empty(), retry=None, timeout=timeout_s)
 
-    # The SDK's own test knob: caps the attempts of its @retry-decorated channel creation.
-    previous = getattr(async_utils, "RETRY_N_ATTEMPTS_OVERRIDE", None)
-    async_utils.RETRY_N_ATTEMPTS_OVERRIDE = max(1, attempts)
     try:
-        async_utils.synchronizer.create_blocking(hello)()
+        with internals.connect_attempts(attempts):
+            internals.run_blocking(hello)
     except Exception as exc:
         if _is_timeout(exc):
             raise BackendError(
                 f"the Modal server did not answer within {timeout_s:g} s", transient=True
             ) from None
         raise
-    finally:
-        async_utils.RETRY_N_ATTEMPTS_OVERRIDE = previous
 
 
 def _read_deployed(apps: list[str], environment: str | None) -> dict[str, DeployedApp | None]:
     # There is no public SDK call for deployment history; `modal app history` itself reads
     # AppGetByDeploymentName + AppDeploymentHistory through the client stub, and so do we.
-    from modal._utils.async_utils import synchronizer
-    from modal._utils.grpc_utils import Retry
-    from modal.client import _Client
     from modal_proto import api_pb2
 
+    from . import modal_internals as internals
+
     bounded_connect()
-    retry = Retry(attempt_timeout=READ_ATTEMPT_TIMEOUT_S, total_timeout=READ_TOTAL_TIMEOUT_S)
+    retry = internals.read_retry(READ_ATTEMPT_TIMEOUT_S, READ_TOTAL_TIMEOUT_S)
     rollback_type = api_pb2.DEPLOYMENT_TYPE_ROLLBACK
 
     async def read() -> dict[str, DeployedApp | None]:
-        client = await _Client.from_env()
+        rpc = internals.stub(await internals.client_from_env())
         found: dict[str, DeployedApp | None] = {}
         for name in apps:
             request = api_pb2.AppGetByDeploymentNameRequest(
                 name=name, environment_name=environment or ""
             )
-            response = await client._stub.AppGetByDeploymentName(request, retry=retry)
+            response = await rpc.AppGetByDeploymentName(request, retry=retry)
             if not response.app_id:  # never deployed, or stopped
                 found[name] = None
                 continue
-            history = await client._stub.AppDeploymentHistory(
+            history = await rpc.AppDeploymentHistory(
                 api_pb2.AppDeploymentHistoryRequest(app_id=response.app_id), retry=retry
             )
             entries = tuple(
@@ -395,14 +449,43 @@ def _read_deployed(apps: list[str], environment: str | None) -> dict[str, Deploy
             found[name] = DeployedApp(app_id=response.app_id, live_version=live, history=entries)
         return found
 
-    return synchronizer.create_blocking(read)()
+    return internals.run_blocking(read)
+
+
+def _read_live_apps(environment: str | None) -> list[LiveApp]:
+    # No public SDK call lists apps or reads their tags; `modal app list` uses AppList too.
+    from modal_proto import api_pb2
+
+    from . import modal_internals as internals
+
+    bounded_connect()
+    retry = internals.read_retry(READ_ATTEMPT_TIMEOUT_S, READ_TOTAL_TIMEOUT_S)
+
+    async def read() -> list[LiveApp]:
+        rpc = internals.stub(await internals.client_from_env())
+        listed = await rpc.AppList(
+            api_pb2.AppListRequest(environment_name=environment or ""), retry=retry
+        )
+        found = []
+        for item in listed.apps:
+            if item.state != api_pb2.APP_STATE_DEPLOYED:
+                continue
+            tags = await rpc.AppGetTags(api_pb2.AppGetTagsRequest(app_id=item.app_id), retry=retry)
+            found.append(
+                LiveApp(
+                    name=item.name or item.description, app_id=item.app_id, tags=dict(tags.tags)
+                )
+            )
+        return sorted(found, key=lambda app: app.name)
+
+    return internals.run_blocking(read)
 
 
 def _import_generated(file: Path, module_name: str):
     """Import a generated module by path under its own name, the way `modal deploy FILE` does."""
     import importlib.util
 
-    from modal._runtime import execution_context
+    from .modal_internals import import_context
 
     sys.path.insert(0, str(file.parent))
     spec = importlib.util.spec_from_file_location(module_name, file)
@@ -411,7 +494,7 @@ def _import_generated(file: Path, module_name: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     # Inside the import context App.deploy() refuses to run, as for `modal deploy`.
-    with execution_context._import_context():
+    with import_context():
         spec.loader.exec_module(module)
     return module
 
@@ -429,19 +512,15 @@ def _find_app(module):
 def _web_url(module, app) -> str | None:
     """The first web endpoint's URL, else the app's dashboard page. Best effort: never raises."""
     import modal
-    from modal._utils.async_utils import synchronizer
+
+    from .modal_internals import class_web_url
 
     try:
         for value in vars(module).values():
             if isinstance(value, modal.Function) and (url := value.get_web_url()):
                 return url
-            if isinstance(value, modal.Cls):
-                # A web endpoint on a class method: deploy stored its URL in the handle metadata
-                # of the class's service function (what `modal deploy` prints from).
-                service = synchronizer._translate_in(value._get_class_service_function())
-                for metadata in (service._method_handle_metadata or {}).values():
-                    if metadata.web_url:
-                        return metadata.web_url
+            if isinstance(value, modal.Cls) and (url := class_web_url(value)):
+                return url
     except Exception:
         pass
     try:

@@ -17,7 +17,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).parent))
-import tiny  # noqa: E402  (the builders live beside the tests, not in the package)
+from modalfleet.platform import tiny_weights as tiny  # noqa: E402  (bench --tiny uses them too)
 
 from .handlers import load_generated  # noqa: E402
 

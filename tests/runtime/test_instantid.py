@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from modalfleet.platform import tiny_weights as tiny
 from modalfleet.runtime import instantid
 from modalfleet.runtime.errors import InputError
 
-from . import tiny
 from .decode import png_pixels
 from .handlers import generated_handler, user_instance, web_app
 

@@ -4,6 +4,7 @@ Every builder writes a folder (or file) laid out exactly like the artefact the r
 for real, so the runtime's own loading code runs unchanged on it. Sizes are chosen so that a
 whole pipeline builds, loads and runs two steps at 32x32 in well under a second on a CPU.
 Nothing here touches the network: tokenizers are built from an in-memory vocabulary.
+The runtime tests build their weights here, and so does `bench --local --tiny` (for_bench).
 """
 
 from __future__ import annotations
@@ -489,3 +490,28 @@ def build_wan(dest: Path) -> Path:
 
 def model_index(pipeline_dir: Path) -> dict:
     return json.loads((pipeline_dir / "model_index.json").read_text())
+
+
+# --- bench --local --tiny --------------------------------------------------------------------
+
+# Request parameters small enough for the tiny weights: a 32x32 image or 9 frames, 2 steps.
+TINY_REQUESTS: dict[str, dict] = {
+    "text-to-image": {"width": 32, "height": 32, "steps": 2, "max_sequence_length": 16},
+    "text-to-video": {"width": 32, "height": 32, "num_frames": 9, "fps": 8, "steps": 2},
+}
+
+
+def for_bench(kind: str, repos: list[str], dest: Path) -> dict:
+    """Tiny random weights for a model of `kind` under dest/<artefact key> (the layout
+    MODALFLEET_WEIGHTS_DIR points the runtime at); returns the request parameters they suit.
+    ValueError for a kind that has no tiny builder here."""
+    if kind == "text-to-image":
+        build_flux(dest / "pipeline", dev=any("dev" in repo.lower() for repo in repos))
+    elif kind == "text-to-video":
+        build_wan(dest / "pipeline")
+    else:
+        raise ValueError(
+            f"--tiny builds weights for {', '.join(TINY_REQUESTS)} models only, not {kind}; "
+            "point MODALFLEET_WEIGHTS_DIR at your own weights instead"
+        )
+    return dict(TINY_REQUESTS[kind])
