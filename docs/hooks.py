@@ -161,6 +161,14 @@ def command_reference(name: str) -> str:
     ]
     lines += ["| flag | value | default | what it does |", "|---|---|---|---|"]
     for param in command.params:
+        if isinstance(param, click.Argument):
+            # A positional argument: its name as the usage line spells it, and what it means.
+            meaning = {"directory": "The folder to write (created if missing; default: here)."}
+            lines.append(
+                f"| {_code(param.human_readable_name)} (`{param.name}`) | argument |  | "
+                f"{meaning.get(param.name, '')} |"
+            )
+            continue
         if not isinstance(param, click.Option):
             continue
         flags = ", ".join(_code(flag) for flag in [*param.opts, *param.secondary_opts])
