@@ -4,6 +4,9 @@ Three steps, each usable alone:
 - render_tree: the whole output tree in memory (relative path -> text), already formatted;
 - check_tree: compare that tree with what is on disk (changed, missing, orphaned, diffs);
 - write_tree: make the disk match it, atomically (temp files + renames, rollback on failure).
+render_to_disk and check_tree use the render cache (cache.py) to skip the files whose inputs
+and bytes on disk are what the last render recorded; tree_is_current does so for the whole
+tree before the fleet is even loaded.
 
 Values reach the generated code only through the `py` filter, which emits Python literals.
 The literals are laid out the way `ruff format` lays them out (containers exploded one item a
@@ -18,13 +21,15 @@ import hashlib
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..fleet.spec import Deployment, Fleet, Model
+from .cache import RenderCache, code_fingerprint, current_tree, inputs_digest
 
 GENERATED_DIR = "generated"
 TEMPLATES_DIR = "templates"
@@ -201,12 +206,17 @@ def template_context(deployment: Deployment, strategy_name: str) -> dict[str, An
     }
 
 
+def template_folders(templates_dir: Path) -> list[Path]:
+    """The folders templates are looked up in, first match wins (the cache digests them all)."""
+    return [Path(templates_dir)]
+
+
 def make_environment(templates_dir: Path):
     """A Jinja environment for templates_dir: strict, no autoescape, the `py` filter."""
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        loader=jinja2.FileSystemLoader([str(folder) for folder in template_folders(templates_dir)]),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
@@ -240,10 +250,22 @@ def render_tree(
     Paths are relative to generated/: "<strategy>/<model module>.py". Raises RenderError for a
     missing template or a template error (naming the template file and line).
     """
+    files, _ = _render_files(fleet, Path(templates_dir), strategies)
+    return files
+
+
+Reuse = Callable[[str, str], "str | None"]  # (relative path, input key) -> text, or None
+
+
+def _render_files(
+    fleet: Fleet, templates_dir: Path, strategies: list[str] | None, reuse: Reuse | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The tree (relative path -> text) and the input key of each file. A file for which
+    reuse(relative, key) gives a text is not rendered: that text is taken as its output."""
     from ..fleet.resolve import resolve
 
     names = list(fleet.strategies) if strategies is None else list(strategies)
-    env = make_environment(Path(templates_dir))
+    env = make_environment(templates_dir)
     literal_cache: dict[tuple[str, str], str] = {}
 
     def model_source(model: Model, extra: dict[str, Any]) -> str:
@@ -255,16 +277,68 @@ def render_tree(
 
     env.globals["model_source"] = model_source
     compiled: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # template name -> digest of the sources it is made of
+    model_reprs: dict[str, str] = {}
     files: dict[str, str] = {}
+    keys: dict[str, str] = {}
     for strategy_name in names:
         for deployment in resolve(fleet, strategy_name):
-            name = template_name(deployment.model.kind)
-            if name not in compiled:
-                compiled[name] = _load_template(env, Path(templates_dir), name)
+            model = deployment.model
+            name = template_name(model.kind)
+            relative = f"{strategy_name}/{model.module_name}.py"
             context = template_context(deployment, strategy_name)
-            text = _render_one(compiled[name], context, name)
-            files[f"{strategy_name}/{deployment.model.module_name}.py"] = text
-    return dict(sorted(files.items()))
+            if reuse is not None:
+                if name not in sources:
+                    sources[name] = _template_sources_digest(env, templates_dir, name)
+                if model.name not in model_reprs:
+                    model_reprs[model.name] = repr(model)
+                keys[relative] = _input_key(sources[name], model_reprs[model.name], context)
+                text = reuse(relative, keys[relative])
+                if text is not None:
+                    files[relative] = text
+                    continue
+            if name not in compiled:
+                compiled[name] = _load_template(env, templates_dir, name)
+            files[relative] = _render_one(compiled[name], context, name)
+    return dict(sorted(files.items())), keys
+
+
+def _input_key(template_sources: str, model_repr: str, context: dict[str, Any]) -> str:
+    # The context's repr says everything the template can see (frozen dataclasses, plain data;
+    # MODEL and the filters derive from it and from code the fingerprint covers).
+    rest = {key: value for key, value in context.items() if key != "model"}
+    digest = hashlib.sha256(code_fingerprint().encode())
+    for part in (template_sources, model_repr, repr(sorted(rest.items()))):
+        digest.update(b"\0" + part.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _template_sources_digest(env, templates_dir: Path, name: str) -> str:
+    """Digest of a kind template and every template it extends, includes or imports, read
+    through the environment's own loader (so from whichever folder it resolves to)."""
+    import jinja2
+    from jinja2 import meta
+
+    seen: dict[str, str] = {}
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        try:
+            source, filename, _ = env.loader.get_source(env, current)
+            referenced = list(meta.find_referenced_templates(env.parse(source)))
+        except jinja2.TemplateNotFound:
+            seen[current] = "missing"
+            continue
+        except jinja2.TemplateSyntaxError:
+            seen[current] = "syntax-error"  # rendering it will report the error
+            continue
+        seen[current] = f"{filename}\0{hashlib.sha256(source.encode('utf-8')).hexdigest()}"
+        if None in referenced:  # a name computed at render time: any template may be used
+            referenced = env.list_templates()
+        pending.extend(ref for ref in referenced if ref is not None)
+    return hashlib.sha256(repr(sorted(seen.items())).encode("utf-8")).hexdigest()
 
 
 def _load_template(env, templates_dir: Path, name: str):
@@ -328,9 +402,61 @@ class CheckResult:
 def check_tree(
     root: Path, fleet: Fleet, templates_dir: Path, strategies: list[str] | None = None
 ) -> CheckResult:
-    """How generated/ under root differs from a fresh render. Writes nothing."""
-    files = render_tree(fleet, templates_dir, strategies)
+    """How generated/ under root differs from a fresh render. Writes nothing.
+
+    A file the cache recorded for the same inputs, and whose bytes on disk are still the ones
+    recorded, is not rendered: the render would give exactly those bytes.
+    """
+    generated = Path(root) / GENERATED_DIR
+    _refuse_symlinks(generated)
+    cache = RenderCache.load(root)
+    files, _ = _render_files(
+        fleet, Path(templates_dir), strategies, partial(cache.reusable, generated)
+    )
     return compare_tree(Path(root), files, strategies)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What can be known before the fleet is loaded."""
+
+    inputs: str  # digest of every input file and the code, taken before anything is read
+    current: int | None  # the number of files when generated/ is provably current, else None
+
+
+def probe_tree(root: Path, templates_dir: Path, strategies: list[str] | None = None) -> Probe:
+    """Whether generated/ is current by the cache's whole-tree digest and every file's bytes,
+    without loading the fleet. current None: load, render and compare for real."""
+    root = Path(root)
+    folders = template_folders(templates_dir)
+    inputs = inputs_digest(root, folders)
+    current = current_tree(root, root / GENERATED_DIR, inputs, strategies, LOCK_NAME)
+    return Probe(inputs, current)
+
+
+def render_to_disk(
+    root: Path,
+    fleet: Fleet,
+    templates_dir: Path,
+    strategies: list[str] | None = None,
+    inputs: str | None = None,
+) -> WriteResult:
+    """render_tree + write_tree, rendering only what the cache cannot vouch for, then recording
+    the new tree in the cache. inputs: probe_tree's digest, taken before the fleet was loaded;
+    without it the cache records no whole-tree digest."""
+    root = Path(root)
+    generated = root / GENERATED_DIR
+    _refuse_symlinks(generated)
+    cache = RenderCache.load(root)
+    files, keys = _render_files(
+        fleet, Path(templates_dir), strategies, partial(cache.reusable, generated)
+    )
+    result = write_tree(root, files, strategies)
+    # The whole-tree digest is only recorded if no input changed while this render ran.
+    if inputs is not None and inputs != inputs_digest(root, template_folders(templates_dir)):
+        inputs = None
+    cache.save(root, inputs, files, keys, strategies)
+    return result
 
 
 def compare_tree(
