@@ -6,7 +6,8 @@ Each fleet is the bundled one, its six models copied under new names until the c
 reached, x 4 strategies, in a temporary directory. Every command runs as the real CLI in a
 fresh process; the figure is the median wall time of --repeat runs, and the peak RSS is the
 child's own ru_maxrss as os.wait4 reports it (so the resident peak of that one process,
-interpreter included).
+interpreter included). The CPU seconds (user + system, same rusage) are printed beside the wall
+time, with their own ratio: on a shared, busy machine they move far less than wall time.
 
 The floor is a fresh Python process too (`python -c`, interpreter start included, like the CLI
 runs it): it reads the bytes the render wrote from one payload file and writes them into an
@@ -14,7 +15,7 @@ empty folder, each through a temporary file and a rename, the way render does. I
 same loop as the commands, interleaved with them, so a busy machine slows both alike; every
 figure is printed in seconds and as a ratio to that floor.
 
-- render:   `render` into an empty generated/ (no cache: a clean checkout after rm -rf);
+- render:   `render` into an empty generated/, no cache (a clean checkout after rm -rf);
 - rerender: `render` over a current generated/ and its cache, which writes nothing;
 - check:    `render --check` of a current tree with its cache;
 - check-cold: `render --check` of a current tree without the cache (what CI runs on a clone).
@@ -42,7 +43,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = str(REPO / "cli.py")
-CACHE_NAME = ".modalfleet-cache.json"  # generated/<this>: the render cache (render.py)
+CACHE_DIR = ".modalfleet-cache"  # <root>/<this>: the render cache (generate/cache.py)
 TARGET_SIZE = 1000
 
 # The floor: the same bytes, temp file + rename each, into an empty tree. Nothing else.
@@ -86,8 +87,9 @@ def build_fleet(dest: Path, count: int) -> Path:
     return dest
 
 
-def run_measured(argv: list[str]) -> tuple[float, float, int, str]:
-    """Wall seconds, peak RSS (MiB) of the child process itself, its exit code and stdout."""
+def run_measured(argv: list[str]) -> tuple[float, float, float, int, str]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of the child process
+    itself, its exit code and stdout."""
     # Output goes to files: a pipe would fill (1000 models print many warnings) and block it.
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
@@ -102,7 +104,7 @@ def run_measured(argv: list[str]) -> tuple[float, float, int, str]:
         out, err = stdout.read(), stderr.read()
     if code not in (0, 1):
         raise SystemExit(f"{' '.join(argv)} exited {code}: {err}")
-    return elapsed, usage.ru_maxrss / 1024, code, out
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code, out
 
 
 class Series:
@@ -111,18 +113,24 @@ class Series:
     def __init__(self, label: str):
         self.label = label
         self.times: list[float] = []
+        self.cpus: list[float] = []
         self.peaks: list[float] = []
         self.out = ""
         self.code = 0
 
     def run(self, argv: list[str]) -> None:
-        elapsed, peak, self.code, self.out = run_measured(argv)
+        elapsed, cpu, peak, self.code, self.out = run_measured(argv)
         self.times.append(elapsed)
+        self.cpus.append(cpu)
         self.peaks.append(peak)
 
     @property
     def median(self) -> float:
         return statistics.median(self.times)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpus)
 
     @property
     def peak(self) -> float:
@@ -142,6 +150,7 @@ def measure_size(root: Path, scratch: Path, repeat: int) -> dict[str, Series]:
     check = [*render, "--check", "--quiet"]
     # One render first: it makes the bytes the floor writes (and warms the page cache alike).
     run_measured(render)
+    run_measured(render)  # and once more, so a render that keeps a cache has written it
     files = tree_bytes(generated)
     payload = scratch / "payload.marshal"
     payload.write_bytes(marshal.dumps(files))
@@ -151,10 +160,11 @@ def measure_size(root: Path, scratch: Path, repeat: int) -> dict[str, Series]:
         shutil.rmtree(floor_dest, ignore_errors=True)
         series["floor"].run([sys.executable, "-c", FLOOR, str(payload), str(floor_dest)])
         shutil.rmtree(generated, ignore_errors=True)
+        shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
         series["render"].run(render)
         series["rerender"].run(render)
         series["check"].run(check)
-        (generated / CACHE_NAME).unlink(missing_ok=True)
+        shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
         series["check-cold"].run(check)
     if tree_bytes(generated) != files:
         raise SystemExit(f"{root}: the renders did not write the same bytes each time")
@@ -187,15 +197,16 @@ def main() -> None:
         cold.run([sys.executable, CLI, "validate", "--root", str(REPO)])
     ratio = cold.median / bare.median
     print(
-        f"cold start (median of {repeat}): python -c pass {bare.median:.3f} s; "
-        f"cli.py validate (bundled fleet) {cold.median:.3f} s = {ratio:.2f}x bare, "
+        f"cold start (median of {repeat}): python -c pass {bare.median:.3f} s "
+        f"(cpu {bare.cpu:.3f} s); cli.py validate (bundled fleet) {cold.median:.3f} s = "
+        f"{ratio:.2f}x bare (cpu {cold.cpu:.3f} s = {cold.cpu / bare.cpu:.2f}x), "
         f"peak {cold.peak:.1f} MiB; target < 3x: {verdict(ratio < 3)}"
     )
 
     print()
     print(
         f"{'models':>6} {'files':>6} {'MB':>5}  {'command':<10} {'wall s':>7} {'x floor':>7} "
-        f"{'ms/model':>8} {'peak MiB':>8}"
+        f"{'ms/model':>8} {'cpu s':>7} {'x floor':>7} {'peak MiB':>8}"
     )
     targets: list[str] = []
     with tempfile.TemporaryDirectory(prefix="modalfleet-scale-") as tmp:
@@ -210,7 +221,8 @@ def main() -> None:
                 print(
                     f"{count:>6} {series['files']:>6} {series['bytes'] / 1e6:>5.1f}  {name:<10} "
                     f"{one.median:>7.3f} {one.median / floor:>7.2f} "
-                    f"{one.median / count * 1000:>8.3f} {one.peak:>8.1f}"
+                    f"{one.median / count * 1000:>8.3f} {one.cpu:>7.3f} "
+                    f"{one.cpu / series['floor'].cpu:>7.2f} {one.peak:>8.1f}"
                 )
             if count == TARGET_SIZE:
                 ratios = {
