@@ -489,7 +489,8 @@ def orphans(generated: Path, files: Iterable[str], strategies: list[str] | None)
     """*.py files under generated/ that the render does not produce, relative to generated/.
 
     With a strategy subset only generated/<strategy>/ of those strategies is looked at, so
-    `render --strategy hybrid` leaves the other strategies' files alone.
+    `render --strategy hybrid` leaves the other strategies' files alone. (os.scandir: its
+    entries know their type, where pathlib's rglob + is_file stat every file again.)
     """
     if not generated.is_dir():
         return []
@@ -498,14 +499,19 @@ def orphans(generated: Path, files: Iterable[str], strategies: list[str] | None)
         tops = [generated]
     else:
         tops = [generated / name for name in strategies if (generated / name).is_dir()]
+    base = os.path.join(generated, "")
+    pending = [os.fspath(top) for top in tops]
     found = set()
-    for top in tops:
-        for path in top.rglob("*.py"):
-            relative = path.relative_to(generated).as_posix()
-            if "__pycache__" in path.relative_to(generated).parts:
-                continue
-            if relative not in produced and path.is_file():
-                found.add(relative)
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    if entry.name != "__pycache__":
+                        pending.append(entry.path)
+                elif entry.name.endswith(".py") and entry.is_file():
+                    relative = entry.path[len(base) :].replace(os.sep, "/")
+                    if relative not in produced:
+                        found.add(relative)
     return sorted(found)
 
 
@@ -519,13 +525,16 @@ def _refuse_symlinks(generated: Path) -> None:
         return
     if not generated.is_dir():
         raise RenderError(f"{generated} exists and is not a folder")
-    for dirpath, dirnames, filenames in os.walk(generated):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            if path.is_symlink():
-                raise RenderError(
-                    f"{path} is a symbolic link; refusing to render into a generated/ that holds links"
-                )
+    pending = [os.fspath(generated)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    raise RenderError(
+                        f"{entry.path} is a symbolic link; refusing to render into a generated/ that holds links"
+                    )
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
 
 
 # --------------------------------------------------------------------------------------------
