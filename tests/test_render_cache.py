@@ -376,3 +376,35 @@ def test_a_strategy_render_keeps_the_others_entries_and_drops_the_tree_digest_on
     assert sorted(check.output.splitlines()[1:]) == sorted(
         f"  changed:  generated/{name}" for name in LORA_FILES if name != "hybrid/lora.py"
     )
+
+
+def template_digest(folder: Path, name: str) -> str:
+    env = render_mod.make_environment(folder)
+    return render_mod._template_sources_digest(env, folder, name)
+
+
+def test_the_key_follows_extends_and_includes_and_nothing_else(tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "kind.py.j2").write_text('{% extends "base.py.j2" %}\n')
+    (folder / "base.py.j2").write_text("{%- include 'part.py.j2' ignore missing %}\n")
+    (folder / "part.py.j2").write_text("PART = 1\n")
+    (folder / "other.py.j2").write_text("OTHER = 1\n")
+    first = template_digest(folder, "kind.py.j2")
+    (folder / "other.py.j2").write_text("OTHER = 2\n")
+    assert template_digest(folder, "kind.py.j2") == first  # not used by kind.py.j2
+    (folder / "part.py.j2").write_text("PART = 2\n")
+    second = template_digest(folder, "kind.py.j2")
+    assert second != first  # included by the template it extends
+    (folder / "base.py.j2").write_text("{%- include 'part.py.j2' ignore missing %}\n\n")
+    assert template_digest(folder, "kind.py.j2") not in (first, second)
+
+
+def test_a_computed_template_name_makes_every_template_part_of_the_key(tmp_path):
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "kind.py.j2").write_text('{% include "part_" ~ flavour ~ ".py.j2" %}\n')
+    (folder / "part_a.py.j2").write_text("A = 1\n")
+    first = template_digest(folder, "kind.py.j2")
+    (folder / "part_a.py.j2").write_text("A = 2\n")
+    assert template_digest(folder, "kind.py.j2") != first

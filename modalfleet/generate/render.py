@@ -20,6 +20,7 @@ import difflib
 import hashlib
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -218,6 +219,7 @@ def make_environment(templates_dir: Path):
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(folder) for folder in template_folders(templates_dir)]),
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # one process, one render: no stat of base.py.j2 per file extending it
         autoescape=False,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -313,11 +315,22 @@ def _input_key(template_sources: str, model_repr: str, context: dict[str, Any]) 
     return digest.hexdigest()
 
 
+# {% extends "x" %}, {% include 'x' %}, {% import "x" as m %}, {% from "x" import m %}: the
+# tags that pull another template in. Read with a regex, not jinja2.meta: parsing every template
+# a second time cost more than all the hashing. Anything but a plain string literal after the
+# tag (a variable, a list, an expression) makes every template count as used.
+_PULLS = re.compile(r"\{%[-+]?\s*(?:extends|include|import|from)\b\s*(.*?)\s*[-+]?%\}", re.S)
+_LITERAL_NAME = re.compile(
+    r"""^(["'])([^"'\\]+)\1"""
+    r"(?:\s+(?:ignore\s+missing|with\s+context|without\s+context|as\s+\w+|import\b.*))*\s*$",
+    re.S,
+)
+
+
 def _template_sources_digest(env, templates_dir: Path, name: str) -> str:
     """Digest of a kind template and every template it extends, includes or imports, read
     through the environment's own loader (so from whichever folder it resolves to)."""
     import jinja2
-    from jinja2 import meta
 
     seen: dict[str, str] = {}
     pending = [name]
@@ -327,17 +340,16 @@ def _template_sources_digest(env, templates_dir: Path, name: str) -> str:
             continue
         try:
             source, filename, _ = env.loader.get_source(env, current)
-            referenced = list(meta.find_referenced_templates(env.parse(source)))
         except jinja2.TemplateNotFound:
-            seen[current] = "missing"
-            continue
-        except jinja2.TemplateSyntaxError:
-            seen[current] = "syntax-error"  # rendering it will report the error
+            seen[current] = "missing"  # rendering it will report it
             continue
         seen[current] = f"{filename}\0{hashlib.sha256(source.encode('utf-8')).hexdigest()}"
-        if None in referenced:  # a name computed at render time: any template may be used
-            referenced = env.list_templates()
-        pending.extend(ref for ref in referenced if ref is not None)
+        for argument in _PULLS.findall(source):
+            literal = _LITERAL_NAME.match(argument)
+            if literal is None:
+                pending.extend(env.list_templates())
+                break
+            pending.append(literal.group(2))
     return hashlib.sha256(repr(sorted(seen.items())).encode("utf-8")).hexdigest()
 
 
