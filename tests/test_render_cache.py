@@ -8,6 +8,7 @@ exactly the same tree.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,14 +24,6 @@ from modalfleet.generate.cache import CACHE_DIR, CACHE_FILE, RenderCache
 CLI = str(REPO / "cli.py")
 STRATEGIES = ["baseline", "cost-optimized", "hybrid", "performance-optimized"]
 LORA_FILES = [f"{strategy}/lora.py" for strategy in STRATEGIES]
-
-
-@pytest.fixture
-def fresh_code_fingerprint():
-    """code_fingerprint is computed once a process; tests that change the version recompute it."""
-    cache_mod.code_fingerprint.cache_clear()
-    yield
-    cache_mod.code_fingerprint.cache_clear()
 
 
 @pytest.fixture
@@ -341,17 +334,27 @@ def test_a_base_template_edit_invalidates_every_file_that_extends_it(rendered, m
     assert all(after[r]["key"] != before[r]["key"] for r in after)
 
 
-def test_a_package_version_bump_invalidates_the_whole_cache(
-    rendered, monkeypatch, fresh_code_fingerprint
-):
-    assert RenderCache.load(rendered).files  # the current version's cache is used
-    monkeypatch.setattr(modalfleet, "__version__", "0.1.1-test")
-    cache_mod.code_fingerprint.cache_clear()
+def test_a_package_version_bump_invalidates_the_whole_cache(rendered, tmp_path, monkeypatch):
+    # The package as another version would ship it: same code, __version__ bumped.
+    same, copy = tmp_path / "same" / "modalfleet", tmp_path / "bumped" / "modalfleet"
+    for folder in (same, copy):
+        shutil.copytree(cache_mod.PACKAGE, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    assert cache_mod.code_fingerprint(same) == cache_mod.code_fingerprint()
+    init = copy / "__init__.py"
+    version = f'__version__ = "{modalfleet.__version__}"'
+    assert version in init.read_text()
+    init.write_text(init.read_text().replace(version, '__version__ = "9.9.9"'))
+    bumped = cache_mod.code_fingerprint(copy)
+    assert bumped != cache_mod.code_fingerprint()
+    # Our cache as that version wrote it: sealed, every entry right, but another version's.
+    data = cache_json(rendered)
+    data["code"] = bumped
+    write_cache(rendered, data)
     assert RenderCache.load(rendered) == RenderCache()
     calls = spy_renders(monkeypatch)
     assert run_cli("render", "--check", root=rendered).exit_code == 0
     assert len(calls) == 24  # nothing reused: every file rendered and compared
-    assert run_cli("render", root=rendered).exit_code == 0
+    assert run_cli("render", root=rendered).output.strip() == "written 0, unchanged 24, removed 0"
     assert cache_json(rendered)["code"] == cache_mod.code_fingerprint()
 
 

@@ -40,6 +40,7 @@ CACHE_DIR = ".modalfleet-cache"
 CACHE_FILE = "render.json"
 FORMAT = 1
 PYCACHE = "__pycache__"
+PACKAGE = Path(__file__).resolve().parent.parent  # modalfleet/
 
 
 def sha256(data: bytes) -> str:
@@ -47,31 +48,27 @@ def sha256(data: bytes) -> str:
 
 
 @cache
-def code_fingerprint() -> str:
-    """What the output depends on besides the fleet and templates: this package's version and the
-    code that loads and renders (so an edit in a checkout invalidates too), Python, Jinja."""
-    import modalfleet
-
-    package = Path(modalfleet.__file__).parent
-    digest = hashlib.sha256(f"modalfleet {modalfleet.__version__}\n".encode())
-    digest.update(f"python {sys.version_info[0]}.{sys.version_info[1]}\n".encode())
-    sources = sorted(
-        [*package.glob("fleet/*.py"), *package.glob("generate/*.py"), *package.glob("schema/*")]
-    )
+def code_fingerprint(package: Path = PACKAGE) -> str:
+    """What the output depends on besides the fleet and templates: this package's version (in
+    its __init__.py) and the code that loads and renders (so an edit in a checkout invalidates
+    too), the Python version, and Jinja's (its __init__.py holds __version__)."""
+    digest = hashlib.sha256(f"python {sys.version_info[0]}.{sys.version_info[1]}\n".encode())
+    sources = [
+        package / "__init__.py",
+        *sorted(package.glob("fleet/*.py")),
+        *sorted(package.glob("generate/*.py")),
+        *sorted(package.glob("schema/*.json")),
+    ]
+    for path in sources:
+        _feed(digest, path.relative_to(package).as_posix(), path)
     try:
         import importlib.util
 
         spec = importlib.util.find_spec("jinja2")
         if spec is not None and spec.origin:
-            sources.append(Path(spec.origin))  # jinja2/__init__.py holds its __version__
+            _feed(digest, "jinja2", Path(spec.origin))
     except (ImportError, ValueError):
         pass
-    for path in sources:
-        _feed(
-            digest,
-            path.relative_to(package).as_posix() if path.is_relative_to(package) else "jinja2",
-            path,
-        )
     return digest.hexdigest()
 
 
