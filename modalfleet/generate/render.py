@@ -586,6 +586,15 @@ def write_tree(
 
 
 def _check_relative(relative: str) -> None:
+    strategy, _, module = relative.partition("/")
+    if (
+        strategy not in ("", ".", "..")
+        and module.endswith(".py")
+        and "/" not in module
+        and "\\" not in relative
+        and not module.startswith(".")
+    ):
+        return  # "<strategy>/<module>.py": the only shape a render makes (no Path per file)
     parts = Path(relative).parts
     if (
         Path(relative).is_absolute()
@@ -616,13 +625,16 @@ def _write_locked(
         result.written.append(relative)
     orphaned = orphans(generated, files, strategies)
     created_dirs: list[Path] = []
+    folders: set[Path] = set()  # strategy folders known to exist (one stat each, not one a file)
     temps: dict[Path, Path] = {}
     done: list[Path] = []  # targets already replaced or removed
     try:
         for target, data in to_write.items():
-            if not target.parent.is_dir():
-                target.parent.mkdir()
-                created_dirs.append(target.parent)
+            if target.parent not in folders:
+                if not target.parent.is_dir():
+                    target.parent.mkdir()
+                    created_dirs.append(target.parent)
+                folders.add(target.parent)
             temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             temps[target] = temp
             with _naming(target), open(temp, "wb") as handle:
