@@ -7,7 +7,6 @@ dtype-support, weights-pin, weights-size, weights-role, quantization, params, se
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,6 +251,8 @@ def check_strategy_names(fleet: Fleet, documents: dict[str, Document]) -> list[P
 
 
 def _did_you_mean(word: str, choices) -> str:
+    import difflib  # only a problem needs a suggestion: a clean validate never loads it
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
     if close:
         return f"did you mean {close[0]!r}?"

@@ -6,7 +6,6 @@ only then turned into spec objects. Semantic checks live in checks.py.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -127,6 +126,8 @@ def _code_for(path: tuple) -> str:
 
 
 def _explain(error: jsonschema.ValidationError, doc: Document) -> list[Problem]:
+    import difflib  # only a document with errors gets here: a clean validate never loads it
+
     path = tuple(error.absolute_path)
     where = doc.where(path)
     code = _code_for(path)

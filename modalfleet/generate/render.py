@@ -16,7 +16,6 @@ formatter run and stays byte-stable. This module never imports modal or torch.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import os
@@ -484,6 +483,8 @@ def compare_tree(
             continue
         on_disk = path.read_bytes().decode("utf-8", errors="replace")
         if on_disk != text:
+            import difflib  # only a stale file needs a diff
+
             result.changed.append(relative)
             result.diffs[relative] = "".join(
                 difflib.unified_diff(
