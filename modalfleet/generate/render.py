@@ -431,7 +431,8 @@ def check_tree(
 class Probe:
     """What can be known before the fleet is loaded."""
 
-    inputs: str  # digest of every input file and the code, taken before anything is read
+    inputs: str | None  # digest of every input file and the code, taken before anything is
+    # read (None: an input could not be read; the full path will say what is wrong)
     current: int | None  # the number of files when generated/ is provably current, else None
 
 
@@ -440,7 +441,10 @@ def probe_tree(root: Path, templates_dir: Path, strategies: list[str] | None = N
     without loading the fleet. current None: load, render and compare for real."""
     root = Path(root)
     folders = template_folders(templates_dir)
-    inputs = inputs_digest(root, folders)
+    try:
+        inputs = inputs_digest(root, folders)
+    except OSError:
+        return Probe(None, None)
     current = current_tree(root, root / GENERATED_DIR, inputs, strategies, LOCK_NAME)
     return Probe(inputs, current)
 
@@ -464,7 +468,10 @@ def render_to_disk(
     )
     result = write_tree(root, files, strategies)
     # The whole-tree digest is only recorded if no input changed while this render ran.
-    if inputs is not None and inputs != inputs_digest(root, template_folders(templates_dir)):
+    try:
+        if inputs is not None and inputs != inputs_digest(root, template_folders(templates_dir)):
+            inputs = None
+    except OSError:
         inputs = None
     cache.save(root, inputs, files, keys, strategies)
     return result
