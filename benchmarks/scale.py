@@ -29,7 +29,7 @@ the machine, and only the ratios carry from one machine to another.
 from __future__ import annotations
 
 import argparse
-import marshal
+import hashlib
 import os
 import shutil
 import statistics
@@ -137,11 +137,28 @@ class Series:
         return max(self.peaks)
 
 
-def tree_bytes(generated: Path) -> dict[str, bytes]:
-    return {
-        path.relative_to(generated).as_posix(): path.read_bytes()
-        for path in sorted(generated.glob("*/*.py"))
-    }
+# Written by a child process: the parent must never hold the tree's bytes, or every process it
+# forks would report the parent's resident memory as its own peak (ru_maxrss counts the moment
+# between fork and exec).
+PAYLOAD = """
+import marshal, pathlib, sys
+generated = pathlib.Path(sys.argv[1])
+files = {p.relative_to(generated).as_posix(): p.read_bytes() for p in sorted(generated.glob("*/*.py"))}
+with open(sys.argv[2], "wb") as handle:
+    marshal.dump(files, handle)
+"""
+
+
+def tree_digest(generated: Path) -> tuple[int, int, str]:
+    """Files, bytes and one SHA-256 over names and contents, reading one file at a time."""
+    digest = hashlib.sha256()
+    count = size = 0
+    for path in sorted(generated.glob("*/*.py")):
+        data = path.read_bytes()
+        digest.update(path.relative_to(generated).as_posix().encode() + b"\0" + data)
+        count += 1
+        size += len(data)
+    return count, size, digest.hexdigest()
 
 
 def measure_size(root: Path, scratch: Path, repeat: int) -> dict[str, Series]:
@@ -151,9 +168,9 @@ def measure_size(root: Path, scratch: Path, repeat: int) -> dict[str, Series]:
     # One render first: it makes the bytes the floor writes (and warms the page cache alike).
     run_measured(render)
     run_measured(render)  # and once more, so a render that keeps a cache has written it
-    files = tree_bytes(generated)
+    expected = tree_digest(generated)
     payload = scratch / "payload.marshal"
-    payload.write_bytes(marshal.dumps(files))
+    subprocess.run([sys.executable, "-c", PAYLOAD, str(generated), str(payload)], check=True)
     floor_dest = scratch / "floor"
     series = {name: Series(name) for name in ("floor", "render", "rerender", "check", "check-cold")}
     for _ in range(repeat):
@@ -166,13 +183,13 @@ def measure_size(root: Path, scratch: Path, repeat: int) -> dict[str, Series]:
         series["check"].run(check)
         shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
         series["check-cold"].run(check)
-    if tree_bytes(generated) != files:
+    if tree_digest(generated) != expected:
         raise SystemExit(f"{root}: the renders did not write the same bytes each time")
     for name in ("check", "check-cold"):
         if series[name].code != 0:
             raise SystemExit(f"{root}: render --check ({name}) failed: {series[name].out}")
-    series["files"] = len(files)  # type: ignore[assignment]
-    series["bytes"] = sum(len(data) for data in files.values())  # type: ignore[assignment]
+    series["files"] = expected[0]  # type: ignore[assignment]
+    series["bytes"] = expected[1]  # type: ignore[assignment]
     return series
 
 
