@@ -1,22 +1,35 @@
-"""How validate and render scale: fleets of 10, 100 and 1000 models x 4 strategies.
+"""How validate and render scale, as a ratio to just writing the files.
 
-    python benchmarks/scale.py [--sizes 10,100,1000] [--repeat 5]
+    python benchmarks/scale.py [--sizes 10,100,1000,5000] [--repeat 3]
 
 Each fleet is the bundled one, its six models copied under new names until the count is
-reached, in a temporary directory. For `validate` and `render` it runs the real CLI in a fresh
-process and prints the median wall time of --repeat runs, the peak RSS of that process and
-the files written (render starts from an empty generated/ every run, so every run writes
-them all; "rerender" is a render over a current generated/, which writes nothing). Then an in-process breakdown of the largest render (load + checks, render_tree,
-write_tree), and the CLI cold start: `python cli.py validate` on the bundled fleet against
-`python -c pass`.
+reached, x 4 strategies, in a temporary directory. Every command runs as the real CLI in a
+fresh process; the figure is the median wall time of --repeat runs, and the peak RSS is the
+child's own ru_maxrss as os.wait4 reports it (so the resident peak of that one process,
+interpreter included). The CPU seconds (user + system, same rusage) are printed beside the wall
+time, with their own ratio: on a shared, busy machine they move far less than wall time.
 
-Targets (issue 7): 1000 x 4 render under 2 s; validate cold start under 1.5 x the bare
-interpreter plus 150 ms. Not a test: timings depend on the machine.
+The floor is a fresh Python process too (`python -c`, interpreter start included, like the CLI
+runs it): it reads the bytes the render wrote from one payload file and writes them into an
+empty folder, each through a temporary file and a rename, the way render does. It runs in the
+same loop as the commands, interleaved with them, so a busy machine slows both alike; every
+figure is printed in seconds and as a ratio to that floor.
+
+- render:   `render` into an empty generated/, no cache (a clean checkout after rm -rf);
+- rerender: `render` over a current generated/ and its cache, which writes nothing;
+- check:    `render --check` of a current tree with its cache;
+- check-cold: `render --check` of a current tree without the cache (what CI runs on a clone).
+
+Targets (issue 16), printed as ok / MISSED: at 1000 models, render <= 2x floor, rerender and
+check <= 1x floor, peak RSS < 150 MiB; `validate` of the bundled fleet < 3x `python -c pass`.
+Time per model at each size shows whether growth stays linear. Not a test: timings depend on
+the machine, and only the ratios carry from one machine to another.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import statistics
@@ -30,6 +43,26 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = str(REPO / "cli.py")
+CACHE_DIR = ".modalfleet-cache"  # <root>/<this>: the render cache (generate/cache.py)
+TARGET_SIZE = 1000
+
+# The floor: the same bytes, temp file + rename each, into an empty tree. Nothing else.
+FLOOR = """
+import marshal, os, sys
+payload, dest = sys.argv[1], sys.argv[2]
+with open(payload, "rb") as handle:
+    files = marshal.load(handle)
+made = set()
+for relative, data in files.items():
+    folder, name = os.path.split(os.path.join(dest, relative))
+    if folder not in made:
+        os.makedirs(folder, exist_ok=True)
+        made.add(folder)
+    temp = os.path.join(folder, "." + name + ".tmp")
+    with open(temp, "wb") as handle:
+        handle.write(data)
+    os.replace(temp, os.path.join(folder, name))
+"""
 
 
 def build_fleet(dest: Path, count: int) -> Path:
@@ -37,6 +70,8 @@ def build_fleet(dest: Path, count: int) -> Path:
     dest.mkdir(parents=True)
     for name in ("gpus.yaml", "strategies"):
         source = REPO / name
+        if not source.exists():
+            continue
         if source.is_dir():
             shutil.copytree(source, dest / name)
         else:
@@ -52,8 +87,9 @@ def build_fleet(dest: Path, count: int) -> Path:
     return dest
 
 
-def run_measured(argv: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) of the child process itself, and its stdout."""
+def run_measured(argv: list[str]) -> tuple[float, float, float, int, str]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of the child process
+    itself, its exit code and stdout."""
     # Output goes to files: a pipe would fill (1000 models print many warnings) and block it.
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
@@ -61,52 +97,110 @@ def run_measured(argv: list[str]) -> tuple[float, float, str]:
         # wait4: this child's own rusage (RUSAGE_CHILDREN is the max over all children).
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
+        code = os.waitstatus_to_exitcode(status)
+        process.returncode = code
         stdout.seek(0)
         stderr.seek(0)
         out, err = stdout.read(), stderr.read()
-    code = process.returncode
     if code not in (0, 1):
         raise SystemExit(f"{' '.join(argv)} exited {code}: {err}")
-    return elapsed, usage.ru_maxrss / 1024, out
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code, out
 
 
-def median_run(argv: list[str], repeat: int, before=None) -> tuple[float, float, str]:
-    times, peaks, out = [], [], ""
+class Series:
+    """Repeated runs of one command: median seconds, max peak MiB, last output."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.times: list[float] = []
+        self.cpus: list[float] = []
+        self.peaks: list[float] = []
+        self.out = ""
+        self.code = 0
+
+    def run(self, argv: list[str]) -> None:
+        elapsed, cpu, peak, self.code, self.out = run_measured(argv)
+        self.times.append(elapsed)
+        self.cpus.append(cpu)
+        self.peaks.append(peak)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpus)
+
+    @property
+    def peak(self) -> float:
+        return max(self.peaks)
+
+
+# Written by a child process: the parent must never hold the tree's bytes, or every process it
+# forks would report the parent's resident memory as its own peak (ru_maxrss counts the moment
+# between fork and exec).
+PAYLOAD = """
+import marshal, pathlib, sys
+generated = pathlib.Path(sys.argv[1])
+files = {p.relative_to(generated).as_posix(): p.read_bytes() for p in sorted(generated.glob("*/*.py"))}
+with open(sys.argv[2], "wb") as handle:
+    marshal.dump(files, handle)
+"""
+
+
+def tree_digest(generated: Path) -> tuple[int, int, str]:
+    """Files, bytes and one SHA-256 over names and contents, reading one file at a time."""
+    digest = hashlib.sha256()
+    count = size = 0
+    for path in sorted(generated.glob("*/*.py")):
+        data = path.read_bytes()
+        digest.update(path.relative_to(generated).as_posix().encode() + b"\0" + data)
+        count += 1
+        size += len(data)
+    return count, size, digest.hexdigest()
+
+
+def measure_size(root: Path, scratch: Path, repeat: int) -> dict[str, Series]:
+    generated = root / "generated"
+    render = [sys.executable, CLI, "render", "--root", str(root)]
+    check = [*render, "--check", "--quiet"]
+    # One render first: it makes the bytes the floor writes (and warms the page cache alike).
+    run_measured(render)
+    run_measured(render)  # and once more, so a render that keeps a cache has written it
+    expected = tree_digest(generated)
+    payload = scratch / "payload.marshal"
+    subprocess.run([sys.executable, "-c", PAYLOAD, str(generated), str(payload)], check=True)
+    floor_dest = scratch / "floor"
+    series = {name: Series(name) for name in ("floor", "render", "rerender", "check", "check-cold")}
     for _ in range(repeat):
-        if before:
-            before()
-        elapsed, peak, out = run_measured(argv)
-        times.append(elapsed)
-        peaks.append(peak)
-    return statistics.median(times), max(peaks), out
+        shutil.rmtree(floor_dest, ignore_errors=True)
+        series["floor"].run([sys.executable, "-c", FLOOR, str(payload), str(floor_dest)])
+        shutil.rmtree(generated, ignore_errors=True)
+        shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
+        series["render"].run(render)
+        series["rerender"].run(render)
+        series["check"].run(check)
+        shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
+        series["check-cold"].run(check)
+    if tree_digest(generated) != expected:
+        raise SystemExit(f"{root}: the renders did not write the same bytes each time")
+    for name in ("check", "check-cold"):
+        if series[name].code != 0:
+            raise SystemExit(f"{root}: render --check ({name}) failed: {series[name].out}")
+    series["files"] = expected[0]  # type: ignore[assignment]
+    series["bytes"] = expected[1]  # type: ignore[assignment]
+    return series
 
 
-def in_process_breakdown(root: Path) -> dict[str, float]:
-    """Where a render's time goes, without interpreter start and imports."""
-    from modalfleet.fleet.checks import validate
-    from modalfleet.generate.render import render_tree, template_search_path, write_tree
-
-    shutil.rmtree(root / "generated", ignore_errors=True)
-    started = time.perf_counter()
-    loaded, _ = validate(root)
-    validated = time.perf_counter()
-    files = render_tree(loaded.fleet, template_search_path(root))
-    rendered = time.perf_counter()
-    write_tree(root, files)
-    written = time.perf_counter()
-    return {
-        "load + checks": validated - started,
-        "render_tree": rendered - validated,
-        "write_tree": written - rendered,
-        "files": len(files),
-    }
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="10,100,1000")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sizes", default="10,100,1000,5000")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
 
@@ -114,48 +208,62 @@ def main() -> None:
     # Cold start first: a child forked from a parent that has rendered 1000 models would
     # report the parent's memory as its own peak.
     repeat = max(args.repeat, 10)
-    bare, _, _ = median_run([sys.executable, "-c", "pass"], repeat)
-    cold, peak, _ = median_run([sys.executable, CLI, "validate", "--root", str(REPO)], repeat)
-    budget = 1.5 * bare + 0.150
-    verdict = "ok" if cold < budget else "MISSED"
+    bare, cold = Series("bare"), Series("validate")
+    for _ in range(repeat):
+        bare.run([sys.executable, "-c", "pass"])
+        cold.run([sys.executable, CLI, "validate", "--root", str(REPO)])
+    ratio = cold.median / bare.median
     print(
-        f"cold start (median of {repeat}): python -c pass {bare * 1000:.0f} ms; "
-        f"cli.py validate {cold * 1000:.0f} ms, peak {peak:.1f} MiB; "
-        f"target < {budget * 1000:.0f} ms: {verdict}"
+        f"cold start (median of {repeat}): python -c pass {bare.median:.3f} s "
+        f"(cpu {bare.cpu:.3f} s); cli.py validate (bundled fleet) {cold.median:.3f} s = "
+        f"{ratio:.2f}x bare (cpu {cold.cpu:.3f} s = {cold.cpu / bare.cpu:.2f}x), "
+        f"peak {cold.peak:.1f} MiB; target < 3x: {verdict(ratio < 3)}"
     )
 
-    print(f"{'models':>6} {'command':<9} {'wall s':>7} {'peak MiB':>9} {'files':>6}  output")
+    print()
+    print(
+        f"{'models':>6} {'files':>6} {'MB':>5}  {'command':<10} {'wall s':>7} {'x floor':>7} "
+        f"{'ms/model':>8} {'cpu s':>7} {'x floor':>7} {'peak MiB':>8}"
+    )
+    targets: list[str] = []
     with tempfile.TemporaryDirectory(prefix="modalfleet-scale-") as tmp:
-        largest = None
         for count in sizes:
             root = build_fleet(Path(tmp) / f"fleet-{count}", count)
-            largest = root
-            wall, peak, out = median_run(
-                [sys.executable, CLI, "validate", "--root", str(root)], args.repeat
-            )
-            print(
-                f"{count:>6} {'validate':<9} {wall:>7.3f} {peak:>9.1f} {0:>6}  {out.strip().splitlines()[-1]}"
-            )
-
-            def clear(root: Path = root) -> None:
-                shutil.rmtree(root / "generated", ignore_errors=True)
-
-            wall, peak, out = median_run(
-                [sys.executable, CLI, "render", "--root", str(root)], args.repeat, before=clear
-            )
-            files = len(list((root / "generated").glob("*/*.py")))
-            print(f"{count:>6} {'render':<9} {wall:>7.3f} {peak:>9.1f} {files:>6}  {out.strip()}")
-            # The everyday case: generated/ is current, the render compares and writes nothing.
-            wall, peak, out = median_run(
-                [sys.executable, CLI, "render", "--root", str(root)], args.repeat
-            )
-            print(f"{count:>6} {'rerender':<9} {wall:>7.3f} {peak:>9.1f} {0:>6}  {out.strip()}")
-        if largest is not None:
-            breakdown = in_process_breakdown(largest)
-            parts = ", ".join(
-                f"{key} {value:.3f} s" for key, value in breakdown.items() if key != "files"
-            )
-            print(f"in-process, {sizes[-1]} models ({breakdown['files']} files): {parts}")
+            scratch = Path(tmp) / f"scratch-{count}"
+            scratch.mkdir()
+            series = measure_size(root, scratch, args.repeat)
+            floor = series["floor"].median
+            for name in ("floor", "render", "rerender", "check", "check-cold"):
+                one = series[name]
+                print(
+                    f"{count:>6} {series['files']:>6} {series['bytes'] / 1e6:>5.1f}  {name:<10} "
+                    f"{one.median:>7.3f} {one.median / floor:>7.2f} "
+                    f"{one.median / count * 1000:>8.3f} {one.cpu:>7.3f} "
+                    f"{one.cpu / series['floor'].cpu:>7.2f} {one.peak:>8.1f}"
+                )
+            if count == TARGET_SIZE:
+                ratios = {
+                    name: one.median / floor
+                    for name, one in series.items()
+                    if isinstance(one, Series)
+                }
+                peak = series["render"].peak
+                targets = [
+                    f"render from empty {ratios['render']:.2f}x floor (<= 2x): "
+                    f"{verdict(ratios['render'] <= 2)}",
+                    f"rerender {ratios['rerender']:.2f}x floor (<= 1x): "
+                    f"{verdict(ratios['rerender'] <= 1)}",
+                    f"render --check {ratios['check']:.2f}x floor (<= 1x): "
+                    f"{verdict(ratios['check'] <= 1)}",
+                    f"peak RSS of the render {peak:.1f} MiB (< 150 MiB): {verdict(peak < 150)}",
+                ]
+            shutil.rmtree(root)
+            shutil.rmtree(scratch)
+    if targets:
+        print()
+        print(f"targets at {TARGET_SIZE} models x 4 strategies:")
+        for line in targets:
+            print(f"  {line}")
 
 
 if __name__ == "__main__":

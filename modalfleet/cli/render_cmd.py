@@ -46,20 +46,26 @@ def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates
         GENERATED_DIR,
         RenderError,
         check_tree,
-        render_tree,
+        probe_tree,
+        render_to_disk,
         template_search_path,
-        write_tree,
     )
 
-    fleet = load_valid_fleet(root, strategy, show_warnings=False)
     templates = template_search_path(root, templates_dir)
     strategies = [strategy] if strategy else None
+    probe = probe_tree(root, templates, strategies)
+    if probe.current is not None:  # the cache proves it: nothing to load, render or write
+        if check:
+            click.echo(f"{GENERATED_DIR}/ is current")
+        else:
+            click.echo(f"written 0, unchanged {probe.current}, removed 0")
+        return
+    fleet = load_valid_fleet(root, strategy, show_warnings=False)
     try:
         if check:
             result = check_tree(root, fleet, templates, strategies)
         else:
-            files = render_tree(fleet, templates, strategies)
-            written = write_tree(root, files, strategies)
+            written = render_to_disk(root, fleet, templates, strategies, probe.inputs)
     except RenderError as exc:
         term.error(f"render: {exc}")
         raise SystemExit(ExitCode.PROBLEMS) from None

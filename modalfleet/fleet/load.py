@@ -6,17 +6,13 @@ only then turned into spec objects. Semantic checks live in checks.py.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-from referencing import Registry, Resource
+from typing import TYPE_CHECKING, Any
 
 from .problems import Problem, has_errors, problem
 from .spec import (
@@ -36,6 +32,10 @@ from .yamlread import Document, non_finite_numbers, read_yaml
 MODELS_FILE = "models.yaml"
 GPUS_FILE = "gpus.yaml"
 STRATEGIES_DIR = "strategies"
+SCHEMA_KINDS = ("models", "strategy", "gpus")
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 @dataclass
@@ -54,12 +54,16 @@ def _schemas() -> dict[str, dict]:
     folder = resources.files("modalfleet") / "schema"
     return {
         name: json.loads((folder / f"{name}.schema.json").read_text("utf-8"))
-        for name in ("models", "strategy", "gpus")
+        for name in SCHEMA_KINDS
     }
 
 
 @cache
 def _validator(kind: str) -> jsonschema.protocols.Validator:
+    """The reference validator (python-jsonschema): its errors become the problems we print."""
+    import jsonschema
+    from referencing import Registry, Resource
+
     schemas = _schemas()
     registry = Registry().with_resources(
         (f"{name}.schema.json", Resource.from_contents(schema)) for name, schema in schemas.items()
@@ -71,11 +75,42 @@ def _validator(kind: str) -> jsonschema.protocols.Validator:
     return cls(schemas[kind], registry=registry)
 
 
+@cache
+def _fast_validator(kind: str):
+    """The compiled validator (jsonschema-rs), or None where it is not installed.
+
+    It only answers "valid or not": a document it passes skips python-jsonschema (and its
+    import, most of a cold `validate`); one it fails, or cannot take, goes to _validator, so the
+    problems and their messages are always python-jsonschema's.
+    """
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    schemas = _schemas()
+    registry = jsonschema_rs.Registry(
+        [(schema["$id"], schema) for schema in schemas.values()]
+        + [(f"{name}.schema.json", schema) for name, schema in schemas.items()]
+    )
+    return jsonschema_rs.validator_for(schemas[kind], registry=registry)
+
+
+def _surely_valid(data: Any, kind: str) -> bool:
+    fast = _fast_validator(kind)
+    if fast is None:
+        return False
+    try:
+        return fast.is_valid(data)
+    except Exception:  # a value it cannot convert (a date, a huge int, a non-string key)
+        return False
+
+
 def schema_problems(doc: Document, kind: str) -> list[Problem]:
     """JSON Schema errors of one document as problems at the offending node."""
     found: list[Problem] = []
-    for error in _validator(kind).iter_errors(doc.data):
-        found.extend(_explain(error, doc))
+    if not _surely_valid(doc.data, kind):
+        for error in _validator(kind).iter_errors(doc.data):
+            found.extend(_explain(error, doc))
     for path, value in non_finite_numbers(doc):
         found.append(
             problem(
@@ -102,6 +137,8 @@ def _code_for(path: tuple) -> str:
 
 
 def _explain(error: jsonschema.ValidationError, doc: Document) -> list[Problem]:
+    import difflib  # only a document with errors gets here: a clean validate never loads it
+
     path = tuple(error.absolute_path)
     where = doc.where(path)
     code = _code_for(path)

@@ -4,6 +4,9 @@ Three steps, each usable alone:
 - render_tree: the whole output tree in memory (relative path -> text), already formatted;
 - check_tree: compare that tree with what is on disk (changed, missing, orphaned, diffs);
 - write_tree: make the disk match it, atomically (temp files + renames, rollback on failure).
+render_to_disk and check_tree use the render cache (cache.py) to skip the files whose inputs
+and bytes on disk are what the last render recorded; tree_is_current does so for the whole
+tree before the fleet is even loaded.
 
 Values reach the generated code only through the `py` filter, which emits Python literals.
 The literals are laid out the way `ruff format` lays them out (containers exploded one item a
@@ -13,18 +16,20 @@ formatter run and stays byte-stable. This module never imports modal or torch.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import math
 import os
+import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..fleet.spec import Deployment, Fleet, Model
+from .cache import RenderCache, code_fingerprint, current_tree, inputs_digest
 
 GENERATED_DIR = "generated"
 TEMPLATES_DIR = "templates"  # a fleet repository's own templates, overriding the packaged ones
@@ -216,7 +221,9 @@ def template_search_path(root: Path, templates_dir: Path | None = None) -> list[
     return [own, PACKAGED_TEMPLATES]
 
 
-def _search_path(templates: Path | Sequence[Path]) -> list[Path]:
+def template_folders(templates: Path | Sequence[Path]) -> list[Path]:
+    """The folders templates are looked up in (one folder or a search path), first match wins;
+    the Jinja loader and the render cache's digest both read them."""
     return [Path(templates)] if isinstance(templates, str | os.PathLike) else list(templates)
 
 
@@ -226,8 +233,9 @@ def make_environment(templates: Path | Sequence[Path]):
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(folder) for folder in _search_path(templates)]),
+        loader=jinja2.FileSystemLoader([str(folder) for folder in template_folders(templates)]),
         undefined=jinja2.StrictUndefined,
+        auto_reload=False,  # one process, one render: no stat of base.py.j2 per file extending it
         autoescape=False,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -261,6 +269,21 @@ def render_tree(
     generated/: "<strategy>/<model module>.py". Raises RenderError for a missing template or a
     template error (naming the template file and line).
     """
+    files, _ = _render_files(fleet, templates, strategies)
+    return files
+
+
+Reuse = Callable[[str, str], "str | None"]  # (relative path, input key) -> text, or None
+
+
+def _render_files(
+    fleet: Fleet,
+    templates: Path | Sequence[Path],
+    strategies: list[str] | None,
+    reuse: Reuse | None = None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The tree (relative path -> text) and the input key of each file. A file for which
+    reuse(relative, key) gives a text is not rendered: that text is taken as its output."""
     from ..fleet.resolve import resolve
 
     names = list(fleet.strategies) if strategies is None else list(strategies)
@@ -276,16 +299,78 @@ def render_tree(
 
     env.globals["model_source"] = model_source
     compiled: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # template name -> digest of the sources it is made of
+    model_reprs: dict[str, str] = {}
     files: dict[str, str] = {}
+    keys: dict[str, str] = {}
     for strategy_name in names:
         for deployment in resolve(fleet, strategy_name):
-            name = template_name(deployment.model.kind)
-            if name not in compiled:
-                compiled[name] = _load_template(env, _search_path(templates), name)
+            model = deployment.model
+            name = template_name(model.kind)
+            relative = f"{strategy_name}/{model.module_name}.py"
             context = template_context(deployment, strategy_name)
-            text = _render_one(compiled[name], context, name)
-            files[f"{strategy_name}/{deployment.model.module_name}.py"] = text
-    return dict(sorted(files.items()))
+            if reuse is not None:
+                if name not in sources:
+                    sources[name] = _template_sources_digest(env, name)
+                if model.name not in model_reprs:
+                    model_reprs[model.name] = repr(model)
+                keys[relative] = _input_key(sources[name], model_reprs[model.name], context)
+                text = reuse(relative, keys[relative])
+                if text is not None:
+                    files[relative] = text
+                    continue
+            if name not in compiled:
+                compiled[name] = _load_template(env, template_folders(templates), name)
+            files[relative] = _render_one(compiled[name], context, name)
+    return dict(sorted(files.items())), keys
+
+
+def _input_key(template_sources: str, model_repr: str, context: dict[str, Any]) -> str:
+    # The context's repr says everything the template can see (frozen dataclasses, plain data;
+    # MODEL and the filters derive from it and from code the fingerprint covers).
+    rest = {key: value for key, value in context.items() if key != "model"}
+    digest = hashlib.sha256(code_fingerprint().encode())
+    for part in (template_sources, model_repr, repr(sorted(rest.items()))):
+        digest.update(b"\0" + part.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+# {% extends "x" %}, {% include 'x' %}, {% import "x" as m %}, {% from "x" import m %}: the
+# tags that pull another template in. Read with a regex, not jinja2.meta: parsing every template
+# a second time cost more than all the hashing. Anything but a plain string literal after the
+# tag (a variable, a list, an expression) makes every template count as used.
+_PULLS = re.compile(r"\{%[-+]?\s*(?:extends|include|import|from)\b\s*(.*?)\s*[-+]?%\}", re.S)
+_LITERAL_NAME = re.compile(
+    r"""^(["'])([^"'\\]+)\1"""
+    r"(?:\s+(?:ignore\s+missing|with\s+context|without\s+context|as\s+\w+|import\b.*))*\s*$",
+    re.S,
+)
+
+
+def _template_sources_digest(env, name: str) -> str:
+    """Digest of a kind template and every template it extends, includes or imports, read
+    through the environment's own loader (so from whichever folder it resolves to)."""
+    import jinja2
+
+    seen: dict[str, str] = {}
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        try:
+            source, filename, _ = env.loader.get_source(env, current)
+        except jinja2.TemplateNotFound:
+            seen[current] = "missing"  # rendering it will report it
+            continue
+        seen[current] = f"{filename}\0{hashlib.sha256(source.encode('utf-8')).hexdigest()}"
+        for argument in _PULLS.findall(source):
+            literal = _LITERAL_NAME.match(argument)
+            if literal is None:
+                pending.extend(env.list_templates())
+                break
+            pending.append(literal.group(2))
+    return hashlib.sha256(repr(sorted(seen.items())).encode("utf-8")).hexdigest()
 
 
 def _load_template(env, search_path: list[Path], name: str):
@@ -360,9 +445,66 @@ def check_tree(
     templates: Path | Sequence[Path],
     strategies: list[str] | None = None,
 ) -> CheckResult:
-    """How generated/ under root differs from a fresh render. Writes nothing."""
-    files = render_tree(fleet, templates, strategies)
+    """How generated/ under root differs from a fresh render. Writes nothing.
+
+    A file the cache recorded for the same inputs, and whose bytes on disk are still the ones
+    recorded, is not rendered: the render would give exactly those bytes.
+    """
+    generated = Path(root) / GENERATED_DIR
+    _refuse_symlinks(generated)
+    cache = RenderCache.load(root)
+    files, _ = _render_files(fleet, templates, strategies, partial(cache.reusable, generated))
     return compare_tree(Path(root), files, strategies)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What can be known before the fleet is loaded."""
+
+    inputs: str | None  # digest of every input file and the code, taken before anything is
+    # read (None: an input could not be read; the full path will say what is wrong)
+    current: int | None  # the number of files when generated/ is provably current, else None
+
+
+def probe_tree(
+    root: Path, templates: Path | Sequence[Path], strategies: list[str] | None = None
+) -> Probe:
+    """Whether generated/ is current by the cache's whole-tree digest and every file's bytes,
+    without loading the fleet. current None: load, render and compare for real."""
+    root = Path(root)
+    folders = template_folders(templates)
+    try:
+        inputs = inputs_digest(root, folders)
+    except OSError:
+        return Probe(None, None)
+    current = current_tree(root, root / GENERATED_DIR, inputs, strategies, LOCK_NAME)
+    return Probe(inputs, current)
+
+
+def render_to_disk(
+    root: Path,
+    fleet: Fleet,
+    templates: Path | Sequence[Path],
+    strategies: list[str] | None = None,
+    inputs: str | None = None,
+) -> WriteResult:
+    """render_tree + write_tree, rendering only what the cache cannot vouch for, then recording
+    the new tree in the cache. inputs: probe_tree's digest, taken before the fleet was loaded;
+    without it the cache records no whole-tree digest."""
+    root = Path(root)
+    generated = root / GENERATED_DIR
+    _refuse_symlinks(generated)
+    cache = RenderCache.load(root)
+    files, keys = _render_files(fleet, templates, strategies, partial(cache.reusable, generated))
+    result = write_tree(root, files, strategies)
+    # The whole-tree digest is only recorded if no input changed while this render ran.
+    try:
+        if inputs is not None and inputs != inputs_digest(root, template_folders(templates)):
+            inputs = None
+    except OSError:
+        inputs = None
+    cache.save(root, inputs, files, keys, strategies)
+    return result
 
 
 def compare_tree(
@@ -378,6 +520,8 @@ def compare_tree(
             continue
         on_disk = path.read_bytes().decode("utf-8", errors="replace")
         if on_disk != text:
+            import difflib  # only a stale file needs a diff
+
             result.changed.append(relative)
             result.diffs[relative] = "".join(
                 difflib.unified_diff(
@@ -395,7 +539,8 @@ def orphans(generated: Path, files: Iterable[str], strategies: list[str] | None)
     """*.py files under generated/ that the render does not produce, relative to generated/.
 
     With a strategy subset only generated/<strategy>/ of those strategies is looked at, so
-    `render --strategy hybrid` leaves the other strategies' files alone.
+    `render --strategy hybrid` leaves the other strategies' files alone. (os.scandir: its
+    entries know their type, where pathlib's rglob + is_file stat every file again.)
     """
     if not generated.is_dir():
         return []
@@ -404,14 +549,19 @@ def orphans(generated: Path, files: Iterable[str], strategies: list[str] | None)
         tops = [generated]
     else:
         tops = [generated / name for name in strategies if (generated / name).is_dir()]
+    base = os.path.join(generated, "")
+    pending = [os.fspath(top) for top in tops]
     found = set()
-    for top in tops:
-        for path in top.rglob("*.py"):
-            relative = path.relative_to(generated).as_posix()
-            if "__pycache__" in path.relative_to(generated).parts:
-                continue
-            if relative not in produced and path.is_file():
-                found.add(relative)
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    if entry.name != "__pycache__":
+                        pending.append(entry.path)
+                elif entry.name.endswith(".py") and entry.is_file():
+                    relative = entry.path[len(base) :].replace(os.sep, "/")
+                    if relative not in produced:
+                        found.add(relative)
     return sorted(found)
 
 
@@ -425,13 +575,16 @@ def _refuse_symlinks(generated: Path) -> None:
         return
     if not generated.is_dir():
         raise RenderError(f"{generated} exists and is not a folder")
-    for dirpath, dirnames, filenames in os.walk(generated):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            if path.is_symlink():
-                raise RenderError(
-                    f"{path} is a symbolic link; refusing to render into a generated/ that holds links"
-                )
+    pending = [os.fspath(generated)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    raise RenderError(
+                        f"{entry.path} is a symbolic link; refusing to render into a generated/ that holds links"
+                    )
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,6 +624,15 @@ def write_tree(
 
 
 def _check_relative(relative: str) -> None:
+    strategy, _, module = relative.partition("/")
+    if (
+        strategy not in ("", ".", "..")
+        and module.endswith(".py")
+        and "/" not in module
+        and "\\" not in relative
+        and not module.startswith(".")
+    ):
+        return  # "<strategy>/<module>.py": the only shape a render makes (no Path per file)
     parts = Path(relative).parts
     if (
         Path(relative).is_absolute()
@@ -501,13 +663,16 @@ def _write_locked(
         result.written.append(relative)
     orphaned = orphans(generated, files, strategies)
     created_dirs: list[Path] = []
+    folders: set[Path] = set()  # strategy folders known to exist (one stat each, not one a file)
     temps: dict[Path, Path] = {}
     done: list[Path] = []  # targets already replaced or removed
     try:
         for target, data in to_write.items():
-            if not target.parent.is_dir():
-                target.parent.mkdir()
-                created_dirs.append(target.parent)
+            if target.parent not in folders:
+                if not target.parent.is_dir():
+                    target.parent.mkdir()
+                    created_dirs.append(target.parent)
+                folders.add(target.parent)
             temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             temps[target] = temp
             with _naming(target), open(temp, "wb") as handle:
