@@ -495,6 +495,10 @@ def status(root, strategy, environment, fmt):
 # --- destroy ------------------------------------------------------------------------------
 
 
+@with_examples(
+    "modalfleet destroy --strategy hybrid --dry-run",
+    "modalfleet destroy --strategy hybrid --model seedvr2 --yes",
+)
 @click.command()
 @click.option("--strategy", required=True, help="Stop the apps deployed under this strategy.")
 @click.option("--model", "models", multiple=True, help="Only this model's app (repeatable).")

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import click
 
-from .common import ExitCode
+from .common import ExitCode, with_examples
 
 
+@with_examples(
+    "modalfleet init myfleet --example minimal",
+    "modalfleet init --example six-models",
+    "modalfleet init myfleet --force",
+)
 @click.command()
 @click.argument(
     "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."), required=False
