@@ -35,6 +35,14 @@ def rendered(tmp_path: Path) -> Path:
     return root
 
 
+def own_template(root: Path, name: str) -> Path:
+    """The fleet's own copy of a packaged template (templates/ overrides the packaged one)."""
+    folder = root / "templates"
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text((render_mod.PACKAGED_TEMPLATES / name).read_text())
+    return folder / name
+
+
 def cache_path(root: Path) -> Path:
     return root / CACHE_DIR / CACHE_FILE
 
@@ -308,7 +316,7 @@ def test_a_model_edit_renders_only_that_models_files(rendered, monkeypatch):
 
 
 def test_a_kind_template_edit_invalidates_its_files_only(rendered, monkeypatch):
-    template = rendered / "templates/lora.py.j2"
+    template = own_template(rendered, "lora.py.j2")
     text = template.read_text()
     assert text.count("a lighthouse on a cliff at dawn") == 1  # the smoke-test prompt
     template.write_text(text.replace("a lighthouse on a cliff at dawn", "a lighthouse at dusk"))
@@ -323,7 +331,7 @@ def test_a_kind_template_edit_invalidates_its_files_only(rendered, monkeypatch):
 
 
 def test_a_base_template_edit_invalidates_every_file_that_extends_it(rendered, monkeypatch):
-    base = rendered / "templates/base.py.j2"
+    base = own_template(rendered, "base.py.j2")
     base.write_text(base.read_text().replace("import modal\n", "import modal  # edited\n", 1))
     before = cache_json(rendered)["files"]
     calls = spy_renders(monkeypatch)
@@ -383,7 +391,7 @@ def test_a_strategy_render_keeps_the_others_entries_and_drops_the_tree_digest_on
 
 def template_digest(folder: Path, name: str) -> str:
     env = render_mod.make_environment(folder)
-    return render_mod._template_sources_digest(env, folder, name)
+    return render_mod._template_sources_digest(env, name)
 
 
 def test_the_key_follows_extends_and_includes_and_nothing_else(tmp_path):
