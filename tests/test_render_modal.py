@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import importlib.util
+import io
 import itertools
 import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 from conftest import REPO
 
@@ -133,6 +135,7 @@ def app_spec(module: ModuleType) -> dict:
         "entrypoints": sorted(state.local_entrypoints),
         "methods": sorted(partials),
         "web_method": partials["web"].params.webhook_config.method,
+        "web_proxy_auth": partials["web"].params.webhook_config.requires_proxy_auth,
         "gpu": service._spec.gpus,
         "timeout": closure["timeout"],
         "min_containers": autoscaler.min_containers,
@@ -161,6 +164,7 @@ def test_every_bundled_module_deploys_its_models_gpu_and_strategys_containers(st
             "entrypoints": ["main"],
             "methods": ["generate", "load", "web"],
             "web_method": "POST",
+            "web_proxy_auth": True,  # no bundled model or strategy opens its endpoint
             "gpu": gpu,
             "timeout": timeout,
             "min_containers": minimum,
@@ -195,6 +199,8 @@ def test_golden_fleet_fallback_list_model_containers_volume_and_secrets():
     fast_lora = app_spec(import_generated(GOLDEN / "fast/tiny_lora.py"))
     assert fast_lora["max_containers"] == 2  # the model's own override beats the strategy's 8
     assert fast_lora["secrets"] == ["hf-token"]
+    # tiny-lora sets endpoint: {auth: none}; tiny-flux keeps the default proxy auth.
+    assert (fast_flux["web_proxy_auth"], fast_lora["web_proxy_auth"]) == (True, False)
     cheap_flux = app_spec(import_generated(GOLDEN / "cheap/tiny_flux.py"))
     assert (cheap_flux["gpu"], cheap_flux["max_containers"], cheap_flux["timeout"]) == (
         "T4",
@@ -269,6 +275,14 @@ class _FakeKind:
         return self.result
 
 
+def small_png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 6), (200, 100, 50)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def test_web_endpoint_returns_png_bytes_and_maps_input_errors_to_422():
     from fastapi import HTTPException
 
@@ -278,10 +292,11 @@ def test_web_endpoint_returns_png_bytes_and_maps_input_errors_to_422():
     web = raw_method(module, "web")
     png = b"\x89PNG\r\n\x1a\nrest"
     module.instantid = fake = _FakeKind(result=png)
-    face = base64.b64encode(b"jpeg bytes").decode()
+    photo = small_png()  # the handler reads its header (size limit) before the kind sees it
+    face = base64.b64encode(photo).decode()
     response = web(handler, module.GenerateRequest(prompt="portrait", face_image=face))
     assert (response.body, response.media_type) == (png, "image/png")
-    assert fake.calls[0]["face_image"] == b"jpeg bytes"
+    assert fake.calls[0]["face_image"] == photo
     assert fake.calls[0]["ip_adapter_scale"] == 0.8
     module.instantid = _FakeKind(error=module.errors.InputError("no face found in face_image"))
     with pytest.raises(HTTPException) as raised:
@@ -298,13 +313,16 @@ def test_upscale_endpoint_answers_with_the_inputs_media_type():
     handler = module.Model._get_user_cls()()
     handler.handle = object()
     web = raw_method(module, "web")
-    media = base64.b64encode(b"video").decode()
+    from modalfleet.runtime.encode import mp4_bytes
+
+    clip = base64.b64encode(mp4_bytes([np.zeros((16, 16, 3), np.uint8)] * 2, fps=8)).decode()
     module.video_upscale = _FakeKind(result=b"\x00\x00\x00\x18ftypmp42")
-    response = web(handler, module.GenerateRequest(media=media, filename="clip.mp4"))
+    response = web(handler, module.GenerateRequest(media=clip, filename="clip.mp4"))
     assert response.media_type == "video/mp4"
     module.video_upscale = _FakeKind(result=b"\x89PNG\r\n\x1a\n")
+    still = base64.b64encode(small_png()).decode()
     assert (
-        web(handler, module.GenerateRequest(media=media, filename="still.png")).media_type
+        web(handler, module.GenerateRequest(media=still, filename="still.png")).media_type
         == "image/png"
     )
     assert module.MODEL["upstream"]["commit"] == "4490bd1f482e026674543386bb2a4d176da245b9"

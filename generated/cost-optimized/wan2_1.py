@@ -40,6 +40,15 @@ MODEL = {
     ],
 }
 PARAMS = MODEL["params"]
+# The most one request may ask for on this GPU (modalfleet/fleet/limits.py, `limits:` in
+# models.yaml): more is HTTP 422 before any GPU work.
+LIMITS = {
+    "max_side": 1664,
+    "max_pixels": 1435537,
+    "max_steps": 60,
+    "max_frames": 289,
+    "max_pixel_frames": 116278521,
+}
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 
 app = modal.App(
@@ -96,7 +105,7 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import device, errors, text_to_video, weights
+    from modalfleet.runtime import device, errors, limits, text_to_video, weights
 
 
 @app.cls(
@@ -132,25 +141,34 @@ class Model:
         fps: int = PARAMS["fps"],
         negative_prompt: str = "",
     ) -> bytes:
-        return text_to_video.generate(
-            self.handle,
-            prompt=prompt,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            width=width,
-            height=height,
-            num_frames=num_frames,
-            fps=fps,
-            negative_prompt=negative_prompt,
+        return self.serve(
+            {
+                "prompt": prompt,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "width": width,
+                "height": height,
+                "num_frames": num_frames,
+                "fps": fps,
+                "negative_prompt": negative_prompt,
+            }
         )
 
-    @modal.fastapi_endpoint(method="POST", docs=True)
+    def serve(self, fields: dict) -> bytes:
+        """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
+        limits.check(LIMITS, fields)
+        return text_to_video.generate(self.handle, **fields)
+
+    @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=True)
     def web(self, request: "GenerateRequest") -> "Response":
         """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
         fields = request.model_dump()
         try:
-            content = text_to_video.generate(self.handle, **fields)
+            content = self.serve(fields)
+        except errors.LimitError as exc:  # the field is named where pydantic would name it
+            detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "limit"}]
+            raise HTTPException(status_code=422, detail=detail) from exc
         except errors.InputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request

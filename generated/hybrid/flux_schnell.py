@@ -50,6 +50,13 @@ MODEL = {
     ],
 }
 PARAMS = MODEL["params"]
+# The most one request may ask for on this GPU (modalfleet/fleet/limits.py, `limits:` in
+# models.yaml): more is HTTP 422 before any GPU work.
+LIMITS = {
+    "max_side": 2048,
+    "max_pixels": 1572864,
+    "max_steps": 8,
+}
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 
 app = modal.App(
@@ -104,7 +111,7 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import device, errors, text_to_image, weights
+    from modalfleet.runtime import device, errors, limits, text_to_image, weights
 
 
 @app.cls(
@@ -138,23 +145,32 @@ class Model:
         height: int = PARAMS["height"],
         max_sequence_length: int = PARAMS["max_sequence_length"],
     ) -> bytes:
-        return text_to_image.generate(
-            self.handle,
-            prompt=prompt,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            width=width,
-            height=height,
-            max_sequence_length=max_sequence_length,
+        return self.serve(
+            {
+                "prompt": prompt,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "width": width,
+                "height": height,
+                "max_sequence_length": max_sequence_length,
+            }
         )
 
-    @modal.fastapi_endpoint(method="POST", docs=True)
+    def serve(self, fields: dict) -> bytes:
+        """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
+        limits.check(LIMITS, fields)
+        return text_to_image.generate(self.handle, **fields)
+
+    @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=True)
     def web(self, request: "GenerateRequest") -> "Response":
         """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
         fields = request.model_dump()
         try:
-            content = text_to_image.generate(self.handle, **fields)
+            content = self.serve(fields)
+        except errors.LimitError as exc:  # the field is named where pydantic would name it
+            detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "limit"}]
+            raise HTTPException(status_code=422, detail=detail) from exc
         except errors.InputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request

@@ -71,6 +71,13 @@ MODEL = {
     ],
 }
 PARAMS = MODEL["params"]
+# The most one request may ask for on this GPU (modalfleet/fleet/limits.py, `limits:` in
+# models.yaml): more is HTTP 422 before any GPU work.
+LIMITS = {
+    "max_side": 2048,
+    "max_pixels": 1939086,
+    "max_steps": 60,
+}
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 # Adapters a request may select by name (role "adapter" in models.yaml).
 ADAPTERS = [w["name"] for w in MODEL["weights"] if w["role"] == "adapter"]
@@ -126,7 +133,7 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import device, errors, lora, weights
+    from modalfleet.runtime import device, errors, limits, lora, weights
 
 
 @app.cls(
@@ -162,25 +169,34 @@ class Model:
         adapter_scale: float = PARAMS["adapter_scale"],
         negative_prompt: str = "",
     ) -> bytes:
-        return lora.generate(
-            self.handle,
-            prompt=prompt,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            width=width,
-            height=height,
-            adapter=adapter,
-            adapter_scale=adapter_scale,
-            negative_prompt=negative_prompt,
+        return self.serve(
+            {
+                "prompt": prompt,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "width": width,
+                "height": height,
+                "adapter": adapter,
+                "adapter_scale": adapter_scale,
+                "negative_prompt": negative_prompt,
+            }
         )
 
-    @modal.fastapi_endpoint(method="POST", docs=True)
+    def serve(self, fields: dict) -> bytes:
+        """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
+        limits.check(LIMITS, fields)
+        return lora.generate(self.handle, **fields)
+
+    @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=True)
     def web(self, request: "GenerateRequest") -> "Response":
         """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
         fields = request.model_dump()
         try:
-            content = lora.generate(self.handle, **fields)
+            content = self.serve(fields)
+        except errors.LimitError as exc:  # the field is named where pydantic would name it
+            detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "limit"}]
+            raise HTTPException(status_code=422, detail=detail) from exc
         except errors.InputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request

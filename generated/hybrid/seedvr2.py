@@ -48,6 +48,15 @@ MODEL = {
     },
 }
 PARAMS = MODEL["params"]
+# The most one request may ask for on this GPU (modalfleet/fleet/limits.py, `limits:` in
+# models.yaml): more is HTTP 422 before any GPU work.
+LIMITS = {
+    "max_resolution": 1496,
+    "max_batch": 9,
+    "max_payload_bytes": 268435456,
+    "max_input_pixels": 8294400,
+    "max_input_frames": 1800,
+}
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 UPSTREAM = MODEL["upstream"]  # SeedVR2's standalone CLI, cloned into the image at this commit
 
@@ -113,7 +122,7 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import device, errors, video_upscale, weights
+    from modalfleet.runtime import device, errors, limits, video_upscale, weights
 
 
 @app.cls(
@@ -146,23 +155,34 @@ class Model:
         batch_size: int = PARAMS["batch_size"],
         seed: int = 0,
     ) -> bytes:
-        return video_upscale.generate(
-            self.handle,
-            media=media,
-            filename=filename,
-            scale=scale,
-            resolution=resolution,
-            batch_size=batch_size,
-            seed=seed,
+        return self.serve(
+            {
+                "media": media,
+                "filename": filename,
+                "scale": scale,
+                "resolution": resolution,
+                "batch_size": batch_size,
+                "seed": seed,
+            }
         )
 
-    @modal.fastapi_endpoint(method="POST", docs=True)
+    def serve(self, fields: dict) -> bytes:
+        """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
+        limits.check(LIMITS, fields)
+        limits.check_media(LIMITS, "media", fields["media"], fields["filename"])
+        return video_upscale.generate(self.handle, **fields)
+
+    @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=True)
     def web(self, request: "GenerateRequest") -> "Response":
         """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
         fields = request.model_dump()
         try:
+            limits.check_base64_size(LIMITS, "media", fields["media"])
             fields["media"] = decode_base64(fields["media"], "media")
-            content = video_upscale.generate(self.handle, **fields)
+            content = self.serve(fields)
+        except errors.LimitError as exc:  # the field is named where pydantic would name it
+            detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "limit"}]
+            raise HTTPException(status_code=422, detail=detail) from exc
         except errors.InputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request

@@ -84,6 +84,15 @@ MODEL = {
     ],
 }
 PARAMS = MODEL["params"]
+# The most one request may ask for on this GPU (modalfleet/fleet/limits.py, `limits:` in
+# models.yaml): more is HTTP 422 before any GPU work.
+LIMITS = {
+    "max_side": 2048,
+    "max_pixels": 4194304,
+    "max_steps": 60,
+    "max_payload_bytes": 16777216,
+    "max_input_pixels": 40000000,
+}
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 
 app = modal.App(
@@ -143,7 +152,7 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import device, errors, instantid, weights
+    from modalfleet.runtime import device, errors, instantid, limits, weights
 
 
 @app.cls(
@@ -180,27 +189,38 @@ class Model:
         controlnet_conditioning_scale: float = PARAMS["controlnet_conditioning_scale"],
         negative_prompt: str = "",
     ) -> bytes:
-        return instantid.generate(
-            self.handle,
-            prompt=prompt,
-            face_image=face_image,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            width=width,
-            height=height,
-            ip_adapter_scale=ip_adapter_scale,
-            controlnet_conditioning_scale=controlnet_conditioning_scale,
-            negative_prompt=negative_prompt,
+        return self.serve(
+            {
+                "prompt": prompt,
+                "face_image": face_image,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "width": width,
+                "height": height,
+                "ip_adapter_scale": ip_adapter_scale,
+                "controlnet_conditioning_scale": controlnet_conditioning_scale,
+                "negative_prompt": negative_prompt,
+            }
         )
 
-    @modal.fastapi_endpoint(method="POST", docs=True)
+    def serve(self, fields: dict) -> bytes:
+        """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
+        limits.check(LIMITS, fields)
+        limits.check_media(LIMITS, "face_image", fields["face_image"])
+        return instantid.generate(self.handle, **fields)
+
+    @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=True)
     def web(self, request: "GenerateRequest") -> "Response":
         """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
         fields = request.model_dump()
         try:
+            limits.check_base64_size(LIMITS, "face_image", fields["face_image"])
             fields["face_image"] = decode_base64(fields["face_image"], "face_image")
-            content = instantid.generate(self.handle, **fields)
+            content = self.serve(fields)
+        except errors.LimitError as exc:  # the field is named where pydantic would name it
+            detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "limit"}]
+            raise HTTPException(status_code=422, detail=detail) from exc
         except errors.InputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request

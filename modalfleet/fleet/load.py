@@ -337,6 +337,7 @@ def _strategies(docs: list[Document]) -> dict[str, Strategy]:
                 timeout_s=containers["timeout_s"],
             ),
             file=doc.file,
+            endpoint_auth=data.get("endpoint", {}).get("auth", "proxy"),
         )
         # Keyed by file stem: checks report a stem that differs from the name key.
         strategies[Path(doc.file).stem] = strategy
@@ -394,5 +395,7 @@ def _models(data: dict) -> dict[str, Model]:
             volume=entry.get("volume", defaults.get("volume", "model-weights")),
             secrets=tuple(entry.get("secrets", defaults.get("secrets", ()))),
             containers=dict(entry.get("containers", {})),
+            endpoint_auth=entry.get("endpoint", {}).get("auth"),
+            limits=dict(entry.get("limits", {})),
         )
     return models

@@ -111,6 +111,8 @@ class Strategy:
     compare_to: str
     containers: ContainerPolicy
     file: str
+    # "proxy": web endpoints need Modal proxy-auth headers; "none" leaves them open.
+    endpoint_auth: str = "proxy"
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,8 @@ class Model:
     volume: str
     secrets: tuple[str, ...]
     containers: dict[str, int] = field(default_factory=dict)
+    endpoint_auth: str | None = None  # None: the strategy's setting
+    limits: dict[str, int] = field(default_factory=dict)  # overrides of the derived limits
 
     @property
     def module_name(self) -> str:
@@ -158,6 +162,11 @@ class Deployment:
     strategy: Strategy
     gpus: tuple[str, ...]  # normalised Modal GPU strings, fallback order
     containers: ContainerPolicy
+
+    @property
+    def endpoint_auth(self) -> str:
+        """The model's endpoint auth when models.yaml sets one, else the strategy's."""
+        return self.model.endpoint_auth or self.strategy.endpoint_auth
 
     @property
     def primary_gpu(self) -> str:

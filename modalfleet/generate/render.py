@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..fleet.spec import Deployment, Fleet, Model
+from ..fleet.limits import request_limits
+from ..fleet.spec import Catalog, Deployment, Fleet, Model
 
 GENERATED_DIR = "generated"
 TEMPLATES_DIR = "templates"
@@ -188,10 +189,14 @@ def model_literal(model: Model) -> dict[str, Any]:
     }
 
 
-def template_context(deployment: Deployment, strategy_name: str) -> dict[str, Any]:
+def template_context(
+    deployment: Deployment, strategy_name: str, catalog: Catalog
+) -> dict[str, Any]:
     model = deployment.model
     gpus = list(deployment.gpus)
     return {
+        "limits": request_limits(model, catalog, deployment.gpus),
+        "endpoint_auth": deployment.endpoint_auth,
         "model": model,
         "strategy_name": strategy_name,
         "template_name": template_name(model.kind),
@@ -261,7 +266,7 @@ def render_tree(
             name = template_name(deployment.model.kind)
             if name not in compiled:
                 compiled[name] = _load_template(env, Path(templates_dir), name)
-            context = template_context(deployment, strategy_name)
+            context = template_context(deployment, strategy_name, fleet.catalog)
             text = _render_one(compiled[name], context, name)
             files[f"{strategy_name}/{deployment.model.module_name}.py"] = text
     return dict(sorted(files.items()))

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, UpstreamError
+from .limits import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .sampling import params
 
 CLI_ENV = "MODALFLEET_SEEDVR2_CLI"
 DEFAULT_CLI = "/opt/seedvr2/inference_cli.py"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv"}
 STDERR_TAIL_CHARS = 2000
 CLI_TIMEOUT_S = 3000  # under the handler's own timeout; the CLI has none
 

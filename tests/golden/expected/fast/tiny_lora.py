@@ -47,6 +47,13 @@ MODEL = {
     ],
 }
 PARAMS = MODEL["params"]
+# The most one request may ask for on this GPU (modalfleet/fleet/limits.py, `limits:` in
+# models.yaml): more is HTTP 422 before any GPU work.
+LIMITS = {
+    "max_side": 128,
+    "max_pixels": 16384,
+    "max_steps": 12,
+}
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 # Adapters a request may select by name (role "adapter" in models.yaml).
 ADAPTERS = [w["name"] for w in MODEL["weights"] if w["role"] == "adapter"]
@@ -102,7 +109,7 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import device, errors, lora, weights
+    from modalfleet.runtime import device, errors, limits, lora, weights
 
 
 @app.cls(
@@ -138,25 +145,34 @@ class Model:
         adapter_scale: float = 1.0,
         negative_prompt: str = PARAMS["negative_prompt"],
     ) -> bytes:
-        return lora.generate(
-            self.handle,
-            prompt=prompt,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            width=width,
-            height=height,
-            adapter=adapter,
-            adapter_scale=adapter_scale,
-            negative_prompt=negative_prompt,
+        return self.serve(
+            {
+                "prompt": prompt,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "width": width,
+                "height": height,
+                "adapter": adapter,
+                "adapter_scale": adapter_scale,
+                "negative_prompt": negative_prompt,
+            }
         )
 
-    @modal.fastapi_endpoint(method="POST", docs=True)
+    def serve(self, fields: dict) -> bytes:
+        """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
+        limits.check(LIMITS, fields)
+        return lora.generate(self.handle, **fields)
+
+    @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=False)
     def web(self, request: "GenerateRequest") -> "Response":
         """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
         fields = request.model_dump()
         try:
-            content = lora.generate(self.handle, **fields)
+            content = self.serve(fields)
+        except errors.LimitError as exc:  # the field is named where pydantic would name it
+            detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "limit"}]
+            raise HTTPException(status_code=422, detail=detail) from exc
         except errors.InputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
