@@ -138,6 +138,11 @@ def app_spec(module: ModuleType) -> dict:
         "web_proxy_auth": partials["web"].params.webhook_config.requires_proxy_auth,
         "gpu": service._spec.gpus,
         "timeout": closure["timeout"],
+        "retries": (
+            closure["retry_policy"].retries,
+            closure["retry_policy"].backoff_coefficient,
+            closure["retry_policy"].initial_delay_ms,
+        ),
         "min_containers": autoscaler.min_containers,
         "max_containers": autoscaler.max_containers,
         "scaledown_window": autoscaler.scaledown_window,
@@ -167,6 +172,7 @@ def test_every_bundled_module_deploys_its_models_gpu_and_strategys_containers(st
             "web_proxy_auth": True,  # no bundled model or strategy opens its endpoint
             "gpu": gpu,
             "timeout": timeout,
+            "retries": (2, 2.0, 1000),  # preemption: twice more, 1 s then 2 s later
             "min_containers": minimum,
             "max_containers": maximum,
             "scaledown_window": scaledown,

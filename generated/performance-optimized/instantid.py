@@ -121,10 +121,15 @@ image = (
         "numpy==2.4.6",
         "fastapi[standard]==0.165.0",
         "pydantic==2.13.4",
-        "insightface==2.1",
-        "onnxruntime-gpu==1.31.1",
+        "onnxruntime-gpu[cuda,cudnn]==1.31.1",
+        "onnx==1.23.2",
         "opencv-python==5.0.0.93",
+        "tqdm==4.70.1",
+        "requests==2.34.2",
+        "scipy==1.17.1",
+        "scikit-image==0.26.0",
     )
+    .uv_pip_install("insightface==2.1", extra_options="--no-deps")
     .env({"HF_HUB_CACHE": CACHE_DIR, "HF_XET_HIGH_PERFORMANCE": "1"})
     .add_local_python_source("modalfleet")
 )
@@ -164,6 +169,9 @@ with image.imports():
     max_containers=20,
     volumes={CACHE_DIR: volume},
     secrets=secrets,
+    # A preempted or crashed call runs again on a fresh container, 1 s then 2 s later. A request
+    # refused by its limits fails again at once, before any GPU work, so its retries cost nothing.
+    retries=modal.Retries(max_retries=2, backoff_coefficient=2.0, initial_delay=1.0),
 )
 class Model:
     @modal.enter()

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..fleet.limits import request_limits
 from ..fleet.spec import Catalog, Deployment, Fleet, Model
+from .pins import INSIGHTFACE_DEPENDENCIES, pin, pins
 
 GENERATED_DIR = "generated"
 TEMPLATES_DIR = "templates"
@@ -230,6 +231,9 @@ def make_environment(templates_dir: Path):
     env.filters["kwargs"] = keyword_args
     env.filters["call"] = layout_call
     env.globals["param_default"] = param_default
+    env.globals["pin"] = pin
+    env.globals["pins"] = pins
+    env.globals["insightface_dependencies"] = list(INSIGHTFACE_DEPENDENCIES)
     return env
 
 

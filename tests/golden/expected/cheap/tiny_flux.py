@@ -104,6 +104,9 @@ with image.imports():
     max_containers=3,
     volumes={CACHE_DIR: volume},
     secrets=secrets,
+    # A preempted or crashed call runs again on a fresh container, 1 s then 2 s later. A request
+    # refused by its limits fails again at once, before any GPU work, so its retries cost nothing.
+    retries=modal.Retries(max_retries=2, backoff_coefficient=2.0, initial_delay=1.0),
 )
 class Model:
     @modal.enter()
