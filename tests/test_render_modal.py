@@ -104,6 +104,17 @@ def raw_method(module: ModuleType, name: str):
     return synchronizer._translate_in(module.Model)._get_partial_functions()[name].raw_f
 
 
+def web_config(state, partials):
+    """The web endpoint's config: a method of the class (image kinds), or the app's `web`
+    function serving the job API (video kinds)."""
+    if "web" in partials:
+        return partials["web"].params.webhook_config
+    return state.functions["web"]._webhook_config
+
+
+ASYNC_KINDS = {"wan2_1", "seedvr2"}  # submit/poll job endpoints
+
+
 def app_spec(module: ModuleType) -> dict:
     """What the module's app would deploy, as plain values."""
     from modal._utils.async_utils import synchronizer
@@ -134,10 +145,12 @@ def app_spec(module: ModuleType) -> dict:
         "functions": sorted(state.functions),
         "entrypoints": sorted(state.local_entrypoints),
         "methods": sorted(partials),
-        "web_method": partials["web"].params.webhook_config.method,
-        "web_proxy_auth": partials["web"].params.webhook_config.requires_proxy_auth,
+        "web_method": web_config(state, partials).method,
+        "web_proxy_auth": web_config(state, partials).requires_proxy_auth,
         "gpu": service._spec.gpus,
         "timeout": closure["timeout"],
+        "memory_snapshot": closure["enable_memory_snapshot"],
+        "gpu_snapshot": closure["experimental_options"].get("enable_gpu_snapshot"),
         "retries": (
             closure["retry_policy"].retries,
             closure["retry_policy"].backoff_coefficient,
@@ -165,18 +178,27 @@ def test_every_bundled_module_deploys_its_models_gpu_and_strategys_containers(st
                 "strategy": strategy,
                 "managed-by": "modalfleet",
             },
-            "functions": ["Model.*", "download"],
+            "functions": ["Model.*", "download"] + (["web"] if module_name in ASYNC_KINDS else []),
             "entrypoints": ["main"],
-            "methods": ["generate", "load", "web"],
-            "web_method": "POST",
+            "methods": ["generate", "load_weights"]
+            + (["run_job", "to_gpu"] if module_name in ASYNC_KINDS else ["to_gpu", "web"]),
+            # A job API (asgi_app, its routes chosen by the app) or one POST endpoint.
+            "web_method": "" if module_name in ASYNC_KINDS else "POST",
             "web_proxy_auth": True,  # no bundled model or strategy opens its endpoint
             "gpu": gpu,
             "timeout": timeout,
+            "memory_snapshot": True,
+            "gpu_snapshot": None,  # off unless a model asks for it
             "retries": (2, 2.0, 1000),  # preemption: twice more, 1 s then 2 s later
             "min_containers": minimum,
             "max_containers": maximum,
             "scaledown_window": scaledown,
-            "volumes": {"/cache": "model-weights"},
+            "volumes": {"/cache": "model-weights"}
+            | (
+                {"/outputs": f"{APP_NAMES[module_name]}-outputs"}
+                if module_name in ASYNC_KINDS
+                else {}
+            ),
             "secrets": ["huggingface-secret"],
             "download_timeout": 3600,
             "download_volumes": {"/cache": "model-weights"},
@@ -207,6 +229,8 @@ def test_golden_fleet_fallback_list_model_containers_volume_and_secrets():
     assert fast_lora["secrets"] == ["hf-token"]
     # tiny-lora sets endpoint: {auth: none}; tiny-flux keeps the default proxy auth.
     assert (fast_flux["web_proxy_auth"], fast_lora["web_proxy_auth"]) == (True, False)
+    # tiny-flux sets gpu_snapshot: true (Modal stores the option as a string); tiny-lora does not.
+    assert (fast_flux["gpu_snapshot"], fast_lora["gpu_snapshot"]) == ("True", None)
     cheap_flux = app_spec(import_generated(GOLDEN / "cheap/tiny_flux.py"))
     assert (cheap_flux["gpu"], cheap_flux["max_containers"], cheap_flux["timeout"]) == (
         "T4",
@@ -314,21 +338,39 @@ def test_web_endpoint_returns_png_bytes_and_maps_input_errors_to_422():
     assert "face_image is not valid base64" in raised.value.detail
 
 
-def test_upscale_endpoint_answers_with_the_inputs_media_type():
-    module = import_generated(REPO / "generated/hybrid/seedvr2.py")
-    handler = module.Model._get_user_cls()()
-    handler.handle = object()
-    web = raw_method(module, "web")
+def test_upscale_job_answers_with_the_inputs_media_type(tmp_path):
+    """SeedVR2's job API: the finished job's file is served with its own kind's media type."""
+    from fastapi.testclient import TestClient
+
     from modalfleet.runtime.encode import mp4_bytes
 
+    module = import_generated(REPO / "generated/hybrid/seedvr2.py")
+    module.OUTPUTS_DIR = str(tmp_path)
+    handler = module.Model._get_user_cls()()
+    handler.handle = object()
+    run_job = raw_method(module, "run_job")
+
+    class RunAtOnce:  # a job backend that runs the job as it is submitted
+        def __init__(self):
+            self.done = {}
+
+        def submit(self, fields):
+            job_id = f"job-{len(self.done)}"
+            self.done[job_id] = run_job(handler, fields, job_id)
+            return job_id
+
+        def poll(self, job_id):
+            return ("done", self.done[job_id]) if job_id in self.done else ("unknown", None)
+
+    client = TestClient(module.make_web_app(RunAtOnce(), reload_outputs=lambda: None))
     clip = base64.b64encode(mp4_bytes([np.zeros((16, 16, 3), np.uint8)] * 2, fps=8)).decode()
     module.video_upscale = _FakeKind(result=b"\x00\x00\x00\x18ftypmp42")
-    response = web(handler, module.GenerateRequest(media=clip, filename="clip.mp4"))
-    assert response.media_type == "video/mp4"
+    job = client.post("/submit", json={"media": clip, "filename": "clip.mp4"}).json()["job_id"]
+    assert client.get(f"/result/{job}").headers["content-type"] == "video/mp4"
     module.video_upscale = _FakeKind(result=b"\x89PNG\r\n\x1a\n")
     still = base64.b64encode(small_png()).decode()
-    assert (
-        web(handler, module.GenerateRequest(media=still, filename="still.png")).media_type
-        == "image/png"
-    )
+    job = client.post("/submit", json={"media": still, "filename": "still.png"}).json()["job_id"]
+    answer = client.get(f"/result/{job}")
+    assert (answer.headers["content-type"], answer.content) == ("image/png", b"\x89PNG\r\n\x1a\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job-0.mp4", "job-1.png"]
     assert module.MODEL["upstream"]["commit"] == "4490bd1f482e026674543386bb2a4d176da245b9"

@@ -6,9 +6,12 @@
 
 import base64
 import binascii
+import time
 from pathlib import Path
 
 import modal
+
+STARTED_AT = time.time()  # the container's start: the first cold-start phase runs from here
 
 MODEL = {
     "name": "instantid",
@@ -94,6 +97,11 @@ LIMITS = {
     "max_input_pixels": 40000000,
 }
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
+DOWNLOAD_COMMAND = "modal run generated/cost-optimized/instantid.py::download"
+# What the memory snapshot holds (modalfleet/fleet/coldstart.py): "cpu" the weights, loaded on
+# the CPU; "gpu" the loaded GPU too (GPU snapshot); "none" only the imports (nf4 loads on the GPU).
+SNAPSHOT = "cpu"
+RUN_DTYPE = "float16"  # on every GPU of the list: fixed before the snapshot is taken
 
 app = modal.App(
     "instantid",
@@ -105,6 +113,7 @@ app = modal.App(
 )
 
 volume = modal.Volume.from_name(MODEL["volume"], create_if_missing=True)
+VOLUMES = {CACHE_DIR: volume}
 secrets = [modal.Secret.from_name(name) for name in MODEL["secrets"]]
 
 image = (
@@ -157,7 +166,7 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import device, errors, instantid, limits, weights
+    from modalfleet.runtime import coldstart, device, errors, instantid, limits, weights
 
 
 @app.cls(
@@ -167,21 +176,40 @@ with image.imports():
     scaledown_window=120,
     min_containers=0,
     max_containers=5,
-    volumes={CACHE_DIR: volume},
+    volumes=VOLUMES,
     secrets=secrets,
     # A preempted or crashed call runs again on a fresh container, 1 s then 2 s later. A request
     # refused by its limits fails again at once, before any GPU work, so its retries cost nothing.
     retries=modal.Retries(max_retries=2, backoff_coefficient=2.0, initial_delay=1.0),
+    enable_memory_snapshot=True,
 )
 class Model:
-    @modal.enter()
-    def load(self) -> None:
-        """Load the pipeline once per container, in the dtype this GPU supports (bf16 or fp16)."""
-        # From the Volume (the Hugging Face cache); with MODALFLEET_WEIGHTS_DIR=<folder> set,
-        # from <folder>/<artefact> instead: how tests run this module on tiny local weights.
-        paths = weights.locate(MODEL)
-        self.device, dtype = device.select(MODEL["dtype"])
-        self.handle = instantid.load(MODEL, paths, self.device, dtype)
+    @modal.enter(snap=True)
+    def load_weights(self) -> None:
+        """Read the weights into host memory: the memory snapshot keeps them for the next start."""
+        self.phases = coldstart.Phases(STARTED_AT)
+        self.phases.entered()
+        # From the Volume (the Hugging Face cache), never the Hub; with MODALFLEET_WEIGHTS_DIR
+        # set, from <folder>/<artefact> instead: how tests run this module on tiny local weights.
+        self.paths = weights.locate(MODEL, serving=True, download_command=DOWNLOAD_COMMAND)
+        self.device, self.dtype = device.planned(RUN_DTYPE, gpu_expected=not modal.is_local())
+        self.handle = None
+        if SNAPSHOT != "none":
+            with self.phases.timed("weights_read_s"):
+                where = self.device if SNAPSHOT == "gpu" else "cpu"
+                self.handle = instantid.load(MODEL, self.paths, where, self.dtype)
+
+    @modal.enter(snap=False)
+    def to_gpu(self) -> None:
+        """Move the weights onto the GPU (or load them there), warm up, log the start's phases."""
+        with self.phases.timed("to_gpu_s"):
+            if self.handle is None:
+                self.handle = instantid.load(MODEL, self.paths, self.device, self.dtype)
+            else:
+                self.handle = instantid.to_device(self.handle, self.device)
+        with self.phases.timed("warm_up_s"):
+            instantid.warm_up(self.handle)
+        self.phases.log(model=MODEL["name"], device=self.device)
 
     @modal.method()
     def generate(
@@ -214,8 +242,7 @@ class Model:
 
     def serve(self, fields: dict) -> bytes:
         """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
-        limits.check(LIMITS, fields)
-        limits.check_media(LIMITS, "face_image", fields["face_image"])
+        check_request(fields)
         return instantid.generate(self.handle, **fields)
 
     @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=True)
@@ -234,6 +261,12 @@ class Model:
         except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
             raise HTTPException(status_code=502, detail=str(exc)) from exc
         return Response(content=content, media_type="image/png")
+
+
+def check_request(fields: dict) -> None:
+    """Refuse a request over LIMITS, before any GPU work (uploads are read from their headers)."""
+    limits.check(LIMITS, fields)
+    limits.check_media(LIMITS, "face_image", fields["face_image"])
 
 
 def decode_base64(text: str, field: str) -> bytes:

@@ -397,5 +397,6 @@ def _models(data: dict) -> dict[str, Model]:
             containers=dict(entry.get("containers", {})),
             endpoint_auth=entry.get("endpoint", {}).get("auth"),
             limits=dict(entry.get("limits", {})),
+            gpu_snapshot=bool(entry.get("gpu_snapshot", False)),
         )
     return models

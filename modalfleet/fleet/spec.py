@@ -134,6 +134,7 @@ class Model:
     containers: dict[str, int] = field(default_factory=dict)
     endpoint_auth: str | None = None  # None: the strategy's setting
     limits: dict[str, int] = field(default_factory=dict)  # overrides of the derived limits
+    gpu_snapshot: bool = False  # Modal's GPU memory snapshot (alpha): only when asked for
 
     @property
     def module_name(self) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..fleet.coldstart import run_dtype, snapshot_mode
 from ..fleet.limits import request_limits
 from ..fleet.spec import Catalog, Deployment, Fleet, Model
 from .pins import INSIGHTFACE_DEPENDENCIES, pin, pins
@@ -197,6 +198,8 @@ def template_context(
     gpus = list(deployment.gpus)
     return {
         "limits": request_limits(model, catalog, deployment.gpus),
+        "snapshot": snapshot_mode(model),
+        "run_dtype": run_dtype(model, catalog, deployment.gpus),
         "endpoint_auth": deployment.endpoint_auth,
         "model": model,
         "strategy_name": strategy_name,

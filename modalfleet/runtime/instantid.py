@@ -127,6 +127,7 @@ class Handle:
     pipe: Any
     faces: Any  # insightface FaceAnalysis
     device: str
+    faces_folder: str = ""
 
 
 def face_analysis(folder: str, device: str) -> Any:
@@ -169,7 +170,22 @@ def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) 
     # After .to(): the adapter's projection is created on the UNet's device and dtype.
     pipe.load_identity_adapter(paths["instantid"])
     pipe.set_progress_bar_config(disable=True)
-    return Handle(pipe, face_analysis(paths["face-analysis"], device), device)
+    folder = paths["face-analysis"]
+    return Handle(pipe, face_analysis(folder, device), device, folder)
+
+
+def to_device(handle: Handle, device: str) -> Handle:
+    """The pipeline loaded on the CPU (memory snapshot) moved onto the GPU; face analysis gets
+    new ONNX sessions there (a CUDA session cannot be created before the GPU is attached)."""
+    handle.pipe.to(device)
+    if device != handle.device:
+        handle.faces = face_analysis(handle.faces_folder, device)
+    handle.device = device
+    return handle
+
+
+def warm_up(handle: Handle) -> None:
+    """Nothing: a warm-up request needs a face photo, and the first real one serves as it."""
 
 
 def analyse_face(faces: Any, face_image: bytes) -> FaceFeatures:

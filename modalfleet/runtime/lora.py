@@ -83,3 +83,28 @@ def generate(
         generator=generator(seed),
     )
     return png_bytes(result.images[0])
+
+
+def to_device(handle: Handle, device: str) -> Handle:
+    """The pipeline loaded on the CPU (memory snapshot) moved onto the GPU."""
+    handle.pipe.to(device)
+    handle.device = device
+    return handle
+
+
+def warm_up(handle: Handle) -> None:
+    """One step at the smallest size with the first adapter at weight 0 (the base model)."""
+    if not handle.adapters:
+        return
+    side = handle.pipe.vae_scale_factor * 4
+    generate(
+        handle,
+        prompt="warm-up",
+        seed=0,
+        steps=1,
+        guidance=0.0,
+        width=side,
+        height=side,
+        adapter=handle.adapters[0],
+        adapter_scale=0.0,
+    )

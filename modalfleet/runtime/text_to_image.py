@@ -63,3 +63,16 @@ def generate(
         **extra,
     )
     return png_bytes(result.images[0])
+
+
+def to_device(handle: Handle, device: str) -> Handle:
+    """The pipeline loaded on the CPU (memory snapshot) moved onto the GPU."""
+    handle.pipe.to(device)
+    handle.device = device
+    return handle
+
+
+def warm_up(handle: Handle) -> None:
+    """One step at the smallest size: CUDA kernels and allocator pools are ready before a request."""
+    side = handle.size_multiple * 4
+    generate(handle, prompt="warm-up", seed=0, steps=1, guidance=0.0, width=side, height=side)

@@ -83,3 +83,25 @@ def generate(
         output_type="np",
     )
     return mp4_bytes(list(result.frames[0]), fps=fps)
+
+
+def to_device(handle: Handle, device: str) -> Handle:
+    """The pipeline loaded on the CPU (memory snapshot) moved onto the GPU; the VAE stays fp32."""
+    handle.pipe.to(device)
+    handle.device = device
+    return handle
+
+
+def warm_up(handle: Handle) -> None:
+    """One step, one frame, 32x32: CUDA kernels are ready before the first request."""
+    generate(
+        handle,
+        prompt="warm-up",
+        seed=0,
+        steps=1,
+        guidance=1.0,
+        width=32,
+        height=32,
+        num_frames=1,
+        fps=8,
+    )

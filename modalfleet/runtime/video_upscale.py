@@ -17,6 +17,7 @@ GPU is what runs out of memory), so R = min(short side x scale, resolution), rou
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -51,6 +52,15 @@ def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) 
         dit_model=params(model)["dit_model"],
         device=device,
     )
+
+
+def to_device(handle: Handle, device: str) -> Handle:
+    """Only the device changes: the CLI loads the weights itself on every call."""
+    return dataclasses.replace(handle, device=device)
+
+
+def warm_up(handle: Handle) -> None:
+    """Nothing: the CLI is a new process per call, there is nothing in this one to warm."""
 
 
 def media_kind(filename: str) -> str:

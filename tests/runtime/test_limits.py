@@ -204,8 +204,20 @@ def test_videos_without_frames_or_over_the_frame_limit_are_422(
         video = ffmpeg_video(*clip)
         with pytest.raises(LimitError, match=message):  # runs @enter, then refuses the clip
             model.generate.local(media=video, filename="clip.mp4")
-        answer = TestClient(web_app(module, model)).post(
-            "/", json={"media": base64.b64encode(video).decode(), "filename": "clip.mp4"}
+        # The job endpoint refuses it at submit: no job is spawned for it.
+        app = module.make_web_app(NoJobs(), reload_outputs=lambda: None)
+        answer = TestClient(app).post(
+            "/submit", json={"media": base64.b64encode(video).decode(), "filename": "clip.mp4"}
         )
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "media"]
+
+
+class NoJobs:
+    """A job backend for requests that must be refused before anything is spawned."""
+
+    def submit(self, fields):
+        raise AssertionError("a job was spawned for a request over the limits")
+
+    def poll(self, job_id):
+        return "unknown", None
