@@ -254,6 +254,8 @@ def test_generate_signature_defaults_are_the_models_params():
         "width": 1024,
         "height": 1024,
         "max_sequence_length": 256,
+        "format": "png",  # not model params: the kind's output defaults
+        "quality": 90,
     }
     dev = import_generated(REPO / "generated/hybrid/flux_dev.py")
     dev_defaults = inspect.signature(raw_method(dev, "generate")).parameters
@@ -319,6 +321,7 @@ def test_web_endpoint_returns_png_bytes_and_maps_input_errors_to_422():
     module = import_generated(REPO / "generated/hybrid/instantid.py")
     handler = module.Model._get_user_cls()()
     handler.handle = object()
+    handler.phases = module.coldstart.Phases(started=module.STARTED_AT)
     web = raw_method(module, "web")
     png = b"\x89PNG\r\n\x1a\nrest"
     module.instantid = fake = _FakeKind(result=png)

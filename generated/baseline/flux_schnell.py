@@ -117,10 +117,12 @@ with image.imports():
         width: int = Field(PARAMS["width"], ge=16, le=4096, multiple_of=16)
         height: int = Field(PARAMS["height"], ge=16, le=4096, multiple_of=16)
         max_sequence_length: int = Field(PARAMS["max_sequence_length"], ge=1, le=512)
+        format: str = Field("png", pattern="^(png|jpeg|webp)$")
+        quality: int = Field(90, ge=1, le=100)
 
 
 with image.imports():
-    from modalfleet.runtime import coldstart, device, errors, limits, text_to_image, weights
+    from modalfleet.runtime import coldstart, device, encode, errors, limits, text_to_image, weights
 
 
 @app.cls(
@@ -175,6 +177,8 @@ class Model:
         width: int = PARAMS["width"],
         height: int = PARAMS["height"],
         max_sequence_length: int = PARAMS["max_sequence_length"],
+        format: str = "png",
+        quality: int = 90,
     ) -> bytes:
         return self.serve(
             {
@@ -185,6 +189,8 @@ class Model:
                 "width": width,
                 "height": height,
                 "max_sequence_length": max_sequence_length,
+                "format": format,
+                "quality": quality,
             }
         )
 
@@ -196,6 +202,7 @@ class Model:
     @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=True)
     def web(self, request: "GenerateRequest") -> "Response":
         """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
+        started = time.time()
         fields = request.model_dump()
         try:
             content = self.serve(fields)
@@ -206,7 +213,12 @@ class Model:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
             raise HTTPException(status_code=502, detail=str(exc)) from exc
-        return Response(content=content, media_type="image/png")
+        headers = {
+            # This container's start (0 once it is warm) and this request's inference, in seconds.
+            "X-Load-Seconds": f"{self.phases.pending_load_s():.3f}",
+            "X-Inference-Seconds": f"{time.time() - started:.3f}",
+        }
+        return Response(content=content, media_type=encode.media_type(content), headers=headers)
 
 
 def check_request(fields: dict) -> None:

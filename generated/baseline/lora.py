@@ -139,10 +139,12 @@ with image.imports():
         adapter: str = Field(PARAMS["adapter"], min_length=1, max_length=63)
         adapter_scale: float = Field(PARAMS["adapter_scale"], ge=-4, le=4)
         negative_prompt: str = Field("", max_length=10000)
+        format: str = Field("png", pattern="^(png|jpeg|webp)$")
+        quality: int = Field(90, ge=1, le=100)
 
 
 with image.imports():
-    from modalfleet.runtime import coldstart, device, errors, limits, lora, weights
+    from modalfleet.runtime import coldstart, device, encode, errors, limits, lora, weights
 
 
 @app.cls(
@@ -199,6 +201,8 @@ class Model:
         adapter: str = PARAMS["adapter"],
         adapter_scale: float = PARAMS["adapter_scale"],
         negative_prompt: str = "",
+        format: str = "png",
+        quality: int = 90,
     ) -> bytes:
         return self.serve(
             {
@@ -211,6 +215,8 @@ class Model:
                 "adapter": adapter,
                 "adapter_scale": adapter_scale,
                 "negative_prompt": negative_prompt,
+                "format": format,
+                "quality": quality,
             }
         )
 
@@ -222,6 +228,7 @@ class Model:
     @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=True)
     def web(self, request: "GenerateRequest") -> "Response":
         """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
+        started = time.time()
         fields = request.model_dump()
         try:
             content = self.serve(fields)
@@ -232,7 +239,12 @@ class Model:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
             raise HTTPException(status_code=502, detail=str(exc)) from exc
-        return Response(content=content, media_type="image/png")
+        headers = {
+            # This container's start (0 once it is warm) and this request's inference, in seconds.
+            "X-Load-Seconds": f"{self.phases.pending_load_s():.3f}",
+            "X-Inference-Seconds": f"{time.time() - started:.3f}",
+        }
+        return Response(content=content, media_type=encode.media_type(content), headers=headers)
 
 
 def check_request(fields: dict) -> None:

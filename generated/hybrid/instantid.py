@@ -163,10 +163,12 @@ with image.imports():
             PARAMS["controlnet_conditioning_scale"], ge=0, le=2
         )
         negative_prompt: str = Field("", max_length=10000)
+        format: str = Field("png", pattern="^(png|jpeg|webp)$")
+        quality: int = Field(90, ge=1, le=100)
 
 
 with image.imports():
-    from modalfleet.runtime import coldstart, device, errors, instantid, limits, weights
+    from modalfleet.runtime import coldstart, device, encode, errors, instantid, limits, weights
 
 
 @app.cls(
@@ -224,6 +226,8 @@ class Model:
         ip_adapter_scale: float = PARAMS["ip_adapter_scale"],
         controlnet_conditioning_scale: float = PARAMS["controlnet_conditioning_scale"],
         negative_prompt: str = "",
+        format: str = "png",
+        quality: int = 90,
     ) -> bytes:
         return self.serve(
             {
@@ -237,6 +241,8 @@ class Model:
                 "ip_adapter_scale": ip_adapter_scale,
                 "controlnet_conditioning_scale": controlnet_conditioning_scale,
                 "negative_prompt": negative_prompt,
+                "format": format,
+                "quality": quality,
             }
         )
 
@@ -248,6 +254,7 @@ class Model:
     @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=True)
     def web(self, request: "GenerateRequest") -> "Response":
         """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
+        started = time.time()
         fields = request.model_dump()
         try:
             limits.check_base64_size(LIMITS, "face_image", fields["face_image"])
@@ -260,7 +267,12 @@ class Model:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
             raise HTTPException(status_code=502, detail=str(exc)) from exc
-        return Response(content=content, media_type="image/png")
+        headers = {
+            # This container's start (0 once it is warm) and this request's inference, in seconds.
+            "X-Load-Seconds": f"{self.phases.pending_load_s():.3f}",
+            "X-Inference-Seconds": f"{time.time() - started:.3f}",
+        }
+        return Response(content=content, media_type=encode.media_type(content), headers=headers)
 
 
 def check_request(fields: dict) -> None:

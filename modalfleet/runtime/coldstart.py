@@ -33,6 +33,7 @@ class Phases:
     started: float  # time.time() when the module was imported
     seconds: dict[str, float] = field(default_factory=dict)
     ended: dict[str, float] = field(default_factory=dict)
+    load_reported: bool = False
 
     def entered(self) -> None:
         now = time.time()
@@ -56,14 +57,21 @@ class Phases:
 
     def line(self, **labels: object) -> str:
         figures = {phase: self.seconds.get(phase, 0.0) for phase in PHASES}
-        counted = PHASES[2:] if self.restored else PHASES
-        record = {
-            **labels,
-            **figures,
-            "total_s": round(sum(figures[phase] for phase in counted), 3),
-            "restored": self.restored,
-        }
+        record = {**labels, **figures, "total_s": self.total_s(), "restored": self.restored}
         return PREFIX + json.dumps(record)
+
+    def pending_load_s(self) -> float:
+        """This start's counted seconds for the first request that asks, 0 for every later one:
+        the X-Load-Seconds header says which request paid for the cold start."""
+        if self.load_reported:
+            return 0.0
+        self.load_reported = True
+        return self.total_s()
+
+    def total_s(self) -> float:
+        """Seconds of this start: all phases, or only the GPU ones after a snapshot restore."""
+        counted = PHASES[2:] if self.restored else PHASES
+        return round(sum(self.seconds.get(phase, 0.0) for phase in counted), 3)
 
     def log(self, **labels: object) -> None:
         """Write the line to stderr: Modal keeps it in the app's logs, and a caller's stdout (the

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .encode import png_bytes
+from .encode import image_bytes
 from .errors import InputError
 from .lora import load_sdxl
 from .sampling import generator, require_multiple
@@ -222,6 +222,8 @@ def generate(
     ip_adapter_scale: float,
     controlnet_conditioning_scale: float,
     negative_prompt: str = "",
+    format: str = "png",
+    quality: int = 90,
 ) -> bytes:
     require_multiple(width, height, handle.pipe.vae_scale_factor)
     face = analyse_face(handle.faces, face_image)
@@ -239,4 +241,4 @@ def generate(
         guidance_scale=guidance,
         generator=generator(seed),
     )
-    return png_bytes(result.images[0])
+    return image_bytes(result.images[0], format, quality)

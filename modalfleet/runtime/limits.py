@@ -35,7 +35,6 @@ MEASURES: dict[str, tuple[str, str, Callable[[dict[str, Any]], int]]] = {
     ),
     "max_resolution": ("resolution", "resolution", lambda f: int(f["resolution"])),
     "max_batch": ("batch_size", "batch_size", lambda f: int(f["batch_size"])),
-    "max_images": ("num_images", "num_images", lambda f: int(f["num_images"])),
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import quantize
-from .encode import png_bytes
+from .encode import image_bytes
 from .sampling import generator, require_multiple
 
 
@@ -48,6 +48,8 @@ def generate(
     width: int,
     height: int,
     max_sequence_length: int = 256,
+    format: str = "png",
+    quality: int = 90,
 ) -> bytes:
     require_multiple(width, height, handle.size_multiple)
     extra = (
@@ -62,7 +64,7 @@ def generate(
         generator=generator(seed),
         **extra,
     )
-    return png_bytes(result.images[0])
+    return image_bytes(result.images[0], format, quality)
 
 
 def to_device(handle: Handle, device: str) -> Handle:
