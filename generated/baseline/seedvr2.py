@@ -43,6 +43,7 @@ MODEL = {
     "secrets": [
         "huggingface-secret",
     ],
+    "cli_timeout_s": 540,
     "upstream": {
         "repo": "https://github.com/numz/ComfyUI-SeedVR2_VideoUpscaler",
         "commit": "4490bd1f482e026674543386bb2a4d176da245b9",

@@ -33,7 +33,7 @@ from .sampling import params
 CLI_ENV = "MODALFLEET_SEEDVR2_CLI"
 DEFAULT_CLI = "/opt/seedvr2/inference_cli.py"
 STDERR_TAIL_CHARS = 2000
-CLI_TIMEOUT_S = 3000  # under the handler's own timeout; the CLI has none
+CLI_TIMEOUT_S = 540  # when MODEL has no cli_timeout_s (the render sets it under the container's)
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Handle:
     model_dir: str
     dit_model: str
     device: str
+    cli_timeout_s: float = CLI_TIMEOUT_S
 
 
 def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) -> Handle:
@@ -51,6 +52,7 @@ def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) 
         model_dir=paths["pipeline"],
         dit_model=params(model)["dit_model"],
         device=device,
+        cli_timeout_s=model.get("cli_timeout_s", CLI_TIMEOUT_S),
     )
 
 
@@ -151,10 +153,16 @@ def generate(
         ]
         try:
             done = subprocess.run(
-                command, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False
+                command,
+                capture_output=True,
+                text=True,
+                timeout=handle.cli_timeout_s,
+                check=False,
             )
         except subprocess.TimeoutExpired:
-            raise UpstreamError(f"SeedVR2 CLI took longer than {CLI_TIMEOUT_S} s") from None
+            raise UpstreamError(
+                f"SeedVR2 CLI took longer than {handle.cli_timeout_s:g} s"
+            ) from None
         if done.returncode != 0:
             tail = (done.stderr or done.stdout or "").strip()[-STDERR_TAIL_CHARS:]
             raise UpstreamError(f"SeedVR2 CLI exited with status {done.returncode}: {tail}")
