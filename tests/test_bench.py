@@ -742,3 +742,32 @@ def test_local_tiny_builds_its_own_weights_and_runs(tmp_path):
     )
     assert local["verdicts"]["target"]["status"] == "pass"  # 32x32, 2 steps: far under 5 s
     assert list(tmp_path.glob("modalfleet-tiny-*")) == []  # the weights folder is removed
+
+
+def test_cold_start_lines_are_read_from_a_container_log():
+    from modalfleet.platform.bench import COLD_START_PREFIX, parse_cold_starts
+    from modalfleet.runtime import coldstart
+
+    assert COLD_START_PREFIX == coldstart.PREFIX  # the runtime writes what bench reads
+    log = "\n".join(
+        [
+            "2026-12-01T10:00:00Z loading pipeline",
+            '2026-12-01T10:00:31Z modalfleet-cold-start {"model": "flux-dev", "device": "cuda", '
+            '"start_to_enter_s": 1.5, "weights_read_s": 20.25, "to_gpu_s": 4.0, '
+            '"warm_up_s": 0.75, "total_s": 26.5, "restored": false}',
+            "modalfleet-cold-start {not json",
+        ]
+    )
+    (start,) = parse_cold_starts(log)
+    assert (start.model, start.device, start.total_s, start.restored) == (
+        "flux-dev",
+        "cuda",
+        26.5,
+        False,
+    )
+    assert start.phases == {
+        "start_to_enter_s": 1.5,
+        "weights_read_s": 20.25,
+        "to_gpu_s": 4.0,
+        "warm_up_s": 0.75,
+    }

@@ -11,12 +11,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import importlib.util
+import io
 import itertools
 import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 from conftest import REPO
 
@@ -111,6 +113,17 @@ def raw_method(module: ModuleType, name: str):
     return synchronizer._translate_in(module.Model)._get_partial_functions()[name].raw_f
 
 
+def web_config(state, partials):
+    """The web endpoint's config: a method of the class (image kinds), or the app's `web`
+    function serving the job API (video kinds)."""
+    if "web" in partials:
+        return partials["web"].params.webhook_config
+    return state.functions["web"]._webhook_config
+
+
+ASYNC_KINDS = {"wan2_1", "seedvr2"}  # submit/poll job endpoints
+
+
 def app_spec(module: ModuleType) -> dict:
     """What the module's app would deploy, as plain values."""
     from modal._utils.async_utils import synchronizer
@@ -141,13 +154,21 @@ def app_spec(module: ModuleType) -> dict:
         "functions": sorted(state.functions),
         "entrypoints": sorted(state.local_entrypoints),
         "methods": sorted(partials),
-        "web_method": partials["web"].params.webhook_config.method,
+        "web_method": web_config(state, partials).method,
+        "web_proxy_auth": web_config(state, partials).requires_proxy_auth,
         "gpu": service._spec.gpus,
         "cpu": service._spec.cpu,
         "memory_mib": service._spec.memory,
         # @modal.concurrent(max_inputs=N) on the class; None when the module leaves it off (1).
         "max_inputs": closure["max_concurrent_inputs"],
         "timeout": closure["timeout"],
+        "memory_snapshot": closure["enable_memory_snapshot"],
+        "gpu_snapshot": closure["experimental_options"].get("enable_gpu_snapshot"),
+        "retries": (
+            closure["retry_policy"].retries,
+            closure["retry_policy"].backoff_coefficient,
+            closure["retry_policy"].initial_delay_ms,
+        ),
         "min_containers": autoscaler.min_containers,
         "max_containers": autoscaler.max_containers,
         "scaledown_window": autoscaler.scaledown_window,
@@ -170,19 +191,30 @@ def test_every_bundled_module_deploys_its_models_gpu_and_strategys_containers(st
                 "strategy": strategy,
                 "managed-by": "modalfleet",
             },
-            "functions": ["Model.*", "download"],
+            "functions": ["Model.*", "download"] + (["web"] if module_name in ASYNC_KINDS else []),
             "entrypoints": ["main"],
-            "methods": ["generate", "load", "web"],
-            "web_method": "POST",
+            "methods": ["generate", "load_weights"]
+            + (["run_job", "to_gpu"] if module_name in ASYNC_KINDS else ["to_gpu", "web"]),
+            # A job API (asgi_app, its routes chosen by the app) or one POST endpoint.
+            "web_method": "" if module_name in ASYNC_KINDS else "POST",
+            "web_proxy_auth": True,  # no bundled model or strategy opens its endpoint
             "gpu": gpu,
             "cpu": RESOURCES[module_name][0],
             "memory_mib": RESOURCES[module_name][1],
             "max_inputs": None,  # no bundled model serves two requests at once
             "timeout": timeout,
+            "memory_snapshot": True,
+            "gpu_snapshot": None,  # off unless a model asks for it
+            "retries": (2, 2.0, 1000),  # preemption: twice more, 1 s then 2 s later
             "min_containers": minimum,
             "max_containers": maximum,
             "scaledown_window": scaledown,
-            "volumes": {"/cache": "model-weights"},
+            "volumes": {"/cache": "model-weights"}
+            | (
+                {"/outputs": f"{APP_NAMES[module_name]}-outputs"}
+                if module_name in ASYNC_KINDS
+                else {}
+            ),
             "secrets": ["huggingface-secret"],
             "download_timeout": 3600,
             "download_volumes": {"/cache": "model-weights"},
@@ -211,6 +243,10 @@ def test_golden_fleet_fallback_list_model_containers_volume_and_secrets():
     fast_lora = app_spec(import_generated(GOLDEN / "fast/tiny_lora.py"))
     assert fast_lora["max_containers"] == 2  # the model's own override beats the strategy's 8
     assert fast_lora["secrets"] == ["hf-token"]
+    # tiny-lora sets endpoint: {auth: none}; tiny-flux keeps the default proxy auth.
+    assert (fast_flux["web_proxy_auth"], fast_lora["web_proxy_auth"]) == (True, False)
+    # tiny-flux sets gpu_snapshot: true (Modal stores the option as a string); tiny-lora does not.
+    assert (fast_flux["gpu_snapshot"], fast_lora["gpu_snapshot"]) == ("True", None)
     cheap_flux = app_spec(import_generated(GOLDEN / "cheap/tiny_flux.py"))
     assert (cheap_flux["gpu"], cheap_flux["max_containers"], cheap_flux["timeout"]) == (
         "T4",
@@ -249,6 +285,8 @@ def test_generate_signature_defaults_are_the_models_params():
         "width": 1024,
         "height": 1024,
         "max_sequence_length": 256,
+        "format": "png",  # not model params: the kind's output defaults
+        "quality": 90,
     }
     dev = import_generated(REPO / "generated/hybrid/flux_dev.py")
     dev_defaults = inspect.signature(raw_method(dev, "generate")).parameters
@@ -300,19 +338,29 @@ class _FakeKind:
         return self.result
 
 
+def small_png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 6), (200, 100, 50)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def test_web_endpoint_returns_png_bytes_and_maps_input_errors_to_422():
     from fastapi import HTTPException
 
     module = import_generated(REPO / "generated/hybrid/instantid.py")
     handler = module.Model._get_user_cls()()
     handler.handle = object()
+    handler.phases = module.coldstart.Phases(started=module.STARTED_AT)
     web = raw_method(module, "web")
     png = b"\x89PNG\r\n\x1a\nrest"
     module.instantid = fake = _FakeKind(result=png)
-    face = base64.b64encode(b"jpeg bytes").decode()
+    photo = small_png()  # the handler reads its header (size limit) before the kind sees it
+    face = base64.b64encode(photo).decode()
     response = web(handler, module.GenerateRequest(prompt="portrait", face_image=face))
     assert (response.body, response.media_type) == (png, "image/png")
-    assert fake.calls[0]["face_image"] == b"jpeg bytes"
+    assert fake.calls[0]["face_image"] == photo
     assert fake.calls[0]["ip_adapter_scale"] == 0.8
     module.instantid = _FakeKind(error=module.errors.InputError("no face found in face_image"))
     with pytest.raises(HTTPException) as raised:
@@ -324,18 +372,39 @@ def test_web_endpoint_returns_png_bytes_and_maps_input_errors_to_422():
     assert "face_image is not valid base64" in raised.value.detail
 
 
-def test_upscale_endpoint_answers_with_the_inputs_media_type():
+def test_upscale_job_answers_with_the_inputs_media_type(tmp_path):
+    """SeedVR2's job API: the finished job's file is served with its own kind's media type."""
+    from fastapi.testclient import TestClient
+
+    from modalfleet.runtime.encode import mp4_bytes
+
     module = import_generated(REPO / "generated/hybrid/seedvr2.py")
+    module.OUTPUTS_DIR = str(tmp_path)
     handler = module.Model._get_user_cls()()
     handler.handle = object()
-    web = raw_method(module, "web")
-    media = base64.b64encode(b"video").decode()
+    run_job = raw_method(module, "run_job")
+
+    class RunAtOnce:  # a job backend that runs the job as it is submitted
+        def __init__(self):
+            self.done = {}
+
+        def submit(self, fields):
+            job_id = f"job-{len(self.done)}"
+            self.done[job_id] = run_job(handler, fields, job_id)
+            return job_id
+
+        def poll(self, job_id):
+            return ("done", self.done[job_id]) if job_id in self.done else ("unknown", None)
+
+    client = TestClient(module.make_web_app(RunAtOnce(), reload_outputs=lambda: None))
+    clip = base64.b64encode(mp4_bytes([np.zeros((16, 16, 3), np.uint8)] * 2, fps=8)).decode()
     module.video_upscale = _FakeKind(result=b"\x00\x00\x00\x18ftypmp42")
-    response = web(handler, module.GenerateRequest(media=media, filename="clip.mp4"))
-    assert response.media_type == "video/mp4"
+    job = client.post("/submit", json={"media": clip, "filename": "clip.mp4"}).json()["job_id"]
+    assert client.get(f"/result/{job}").headers["content-type"] == "video/mp4"
     module.video_upscale = _FakeKind(result=b"\x89PNG\r\n\x1a\n")
-    assert (
-        web(handler, module.GenerateRequest(media=media, filename="still.png")).media_type
-        == "image/png"
-    )
+    still = base64.b64encode(small_png()).decode()
+    job = client.post("/submit", json={"media": still, "filename": "still.png"}).json()["job_id"]
+    answer = client.get(f"/result/{job}")
+    assert (answer.headers["content-type"], answer.content) == ("image/png", b"\x89PNG\r\n\x1a\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job-0.mp4", "job-1.png"]
     assert module.MODEL["upstream"]["commit"] == "4490bd1f482e026674543386bb2a4d176da245b9"

@@ -4,9 +4,12 @@
 # strategy: "baseline"
 # template: "text_to_video.py.j2"
 
+import time
 from pathlib import Path
 
 import modal
+
+STARTED_AT = time.time()  # the container's start: the first cold-start phase runs from here
 
 MODEL = {
     "name": "wan2-1",
@@ -40,7 +43,21 @@ MODEL = {
     ],
 }
 PARAMS = MODEL["params"]
+# The most one request may ask for on this GPU (modalfleet/fleet/limits.py, `limits:` in
+# models.yaml): more is HTTP 422 before any GPU work.
+LIMITS = {
+    "max_side": 1664,
+    "max_pixels": 1435537,
+    "max_steps": 60,
+    "max_frames": 289,
+    "max_pixel_frames": 116278521,
+}
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
+DOWNLOAD_COMMAND = "modal run generated/baseline/wan2_1.py::download"
+# What the memory snapshot holds (modalfleet/fleet/coldstart.py): "cpu" the weights, loaded on
+# the CPU; "gpu" the loaded GPU too (GPU snapshot); "none" only the imports (nf4 loads on the GPU).
+SNAPSHOT = "cpu"
+RUN_DTYPE = "bfloat16"  # on every GPU of the list: fixed before the snapshot is taken
 
 app = modal.App(
     "wan2-1",
@@ -52,6 +69,12 @@ app = modal.App(
 )
 
 volume = modal.Volume.from_name(MODEL["volume"], create_if_missing=True)
+# Finished jobs' files (modalfleet/runtime/jobs.py): a Volume, so the web container reads what
+# the GPU container wrote; deleted RETENTION_S after they are written.
+OUTPUTS_DIR = "/outputs"
+outputs = modal.Volume.from_name(MODEL["name"] + "-outputs", create_if_missing=True)
+RETENTION_S = 24 * 3600
+VOLUMES = {CACHE_DIR: volume, OUTPUTS_DIR: outputs}
 secrets = [modal.Secret.from_name(name) for name in MODEL["secrets"]]
 
 image = (
@@ -69,7 +92,7 @@ image = (
         "fastapi[standard]==0.165.0",
         "pydantic==2.13.4",
         "ftfy==6.3.1",
-        "imageio==2.38.1",
+        "imageio==2.38.2",
         "imageio-ffmpeg==0.8.1",
     )
     .env({"HF_HUB_CACHE": CACHE_DIR, "HF_XET_HIGH_PERFORMANCE": "1"})
@@ -78,7 +101,6 @@ image = (
 
 # Imports that exist only inside the image; locally (render, deploy) they may be missing.
 with image.imports():
-    from fastapi import HTTPException, Response
     from pydantic import BaseModel, Field
 
     class GenerateRequest(BaseModel):
@@ -96,7 +118,7 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import device, errors, text_to_video, weights
+    from modalfleet.runtime import coldstart, device, jobs, limits, text_to_video, weights
 
 
 @app.cls(
@@ -108,18 +130,40 @@ with image.imports():
     scaledown_window=300,
     min_containers=0,
     max_containers=10,
-    volumes={CACHE_DIR: volume},
+    volumes=VOLUMES,
     secrets=secrets,
+    # A preempted or crashed call runs again on a fresh container, 1 s then 2 s later. A request
+    # refused by its limits fails again at once, before any GPU work, so its retries cost nothing.
+    retries=modal.Retries(max_retries=2, backoff_coefficient=2.0, initial_delay=1.0),
+    enable_memory_snapshot=True,
 )
 class Model:
-    @modal.enter()
-    def load(self) -> None:
-        """Load the pipeline once per container, in the dtype this GPU supports (bf16 or fp16)."""
-        # From the Volume (the Hugging Face cache); with MODALFLEET_WEIGHTS_DIR=<folder> set,
-        # from <folder>/<artefact> instead: how tests run this module on tiny local weights.
-        paths = weights.locate(MODEL)
-        self.device, dtype = device.select(MODEL["dtype"])
-        self.handle = text_to_video.load(MODEL, paths, self.device, dtype)
+    @modal.enter(snap=True)
+    def load_weights(self) -> None:
+        """Read the weights into host memory: the memory snapshot keeps them for the next start."""
+        self.phases = coldstart.Phases(STARTED_AT)
+        self.phases.entered()
+        # From the Volume (the Hugging Face cache), never the Hub; with MODALFLEET_WEIGHTS_DIR
+        # set, from <folder>/<artefact> instead: how tests run this module on tiny local weights.
+        self.paths = weights.locate(MODEL, serving=True, download_command=DOWNLOAD_COMMAND)
+        self.device, self.dtype = device.planned(RUN_DTYPE, gpu_expected=not modal.is_local())
+        self.handle = None
+        if SNAPSHOT != "none":
+            with self.phases.timed("weights_read_s"):
+                where = self.device if SNAPSHOT == "gpu" else "cpu"
+                self.handle = text_to_video.load(MODEL, self.paths, where, self.dtype)
+
+    @modal.enter(snap=False)
+    def to_gpu(self) -> None:
+        """Move the weights onto the GPU (or load them there), warm up, log the start's phases."""
+        with self.phases.timed("to_gpu_s"):
+            if self.handle is None:
+                self.handle = text_to_video.load(MODEL, self.paths, self.device, self.dtype)
+            else:
+                self.handle = text_to_video.to_device(self.handle, self.device)
+        with self.phases.timed("warm_up_s"):
+            text_to_video.warm_up(self.handle)
+        self.phases.log(model=MODEL["name"], device=self.device)
 
     @modal.method()
     def generate(
@@ -134,30 +178,60 @@ class Model:
         fps: int = PARAMS["fps"],
         negative_prompt: str = "",
     ) -> bytes:
-        return text_to_video.generate(
-            self.handle,
-            prompt=prompt,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            width=width,
-            height=height,
-            num_frames=num_frames,
-            fps=fps,
-            negative_prompt=negative_prompt,
+        return self.serve(
+            {
+                "prompt": prompt,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "width": width,
+                "height": height,
+                "num_frames": num_frames,
+                "fps": fps,
+                "negative_prompt": negative_prompt,
+            }
         )
 
-    @modal.fastapi_endpoint(method="POST", docs=True)
-    def web(self, request: "GenerateRequest") -> "Response":
-        """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
-        fields = request.model_dump()
-        try:
-            content = text_to_video.generate(self.handle, **fields)
-        except errors.InputError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from exc
-        except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
-            raise HTTPException(status_code=502, detail=str(exc)) from exc
-        return Response(content=content, media_type="video/mp4")
+    def serve(self, fields: dict) -> bytes:
+        """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
+        check_request(fields)
+        return text_to_video.generate(self.handle, **fields)
+
+    @modal.method()
+    def run_job(self, fields: dict, job_id: str = "") -> str:
+        """A submitted job: generate, write the file to the outputs Volume, return its name."""
+        content = self.serve(fields)
+        name = jobs.save_output(OUTPUTS_DIR, job_id or modal.current_function_call_id(), content)
+        if not modal.is_local():  # run in-process (tests, bench --local) nothing is mounted
+            outputs.commit()
+        return name
+
+
+def prepare(fields: dict) -> dict:
+    """A submitted request decoded and checked against LIMITS before anything is spawned."""
+    check_request(fields)
+    return fields
+
+
+def make_web_app(jobs_backend: "jobs.Jobs", reload_outputs=None):
+    """The job endpoint's FastAPI app over a Jobs backend (Modal's in the container)."""
+    reload_outputs = reload_outputs or outputs.reload
+    return jobs.job_app(
+        GenerateRequest, prepare, jobs_backend, OUTPUTS_DIR, reload_outputs, RETENTION_S
+    )
+
+
+@app.function(image=image, volumes={OUTPUTS_DIR: outputs}, timeout=60)
+@modal.asgi_app(requires_proxy_auth=True)
+def web():
+    """POST /submit a JSON GenerateRequest -> a job id; GET /result/{job_id}: 202 running,
+    200 the file, 404 unknown, 500 failed. A clip takes longer than a web request may."""
+    return make_web_app(jobs.ModalJobs(Model().run_job))
+
+
+def check_request(fields: dict) -> None:
+    """Refuse a request over LIMITS, before any GPU work (uploads are read from their headers)."""
+    limits.check(LIMITS, fields)
 
 
 @app.function(image=image, volumes={CACHE_DIR: volume}, secrets=secrets, timeout=3600)

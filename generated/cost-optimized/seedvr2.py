@@ -6,9 +6,12 @@
 
 import base64
 import binascii
+import time
 from pathlib import Path
 
 import modal
+
+STARTED_AT = time.time()  # the container's start: the first cold-start phase runs from here
 
 MODEL = {
     "name": "seedvr2",
@@ -40,6 +43,7 @@ MODEL = {
     "secrets": [
         "huggingface-secret",
     ],
+    "cli_timeout_s": 540,
     "upstream": {
         "repo": "https://github.com/numz/ComfyUI-SeedVR2_VideoUpscaler",
         "commit": "4490bd1f482e026674543386bb2a4d176da245b9",
@@ -48,7 +52,21 @@ MODEL = {
     },
 }
 PARAMS = MODEL["params"]
+# The most one request may ask for on this GPU (modalfleet/fleet/limits.py, `limits:` in
+# models.yaml): more is HTTP 422 before any GPU work.
+LIMITS = {
+    "max_resolution": 1496,
+    "max_batch": 9,
+    "max_payload_bytes": 268435456,
+    "max_input_pixels": 8294400,
+    "max_input_frames": 1800,
+}
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
+DOWNLOAD_COMMAND = "modal run generated/cost-optimized/seedvr2.py::download"
+# What the memory snapshot holds (modalfleet/fleet/coldstart.py): "cpu" the weights, loaded on
+# the CPU; "gpu" the loaded GPU too (GPU snapshot); "none" only the imports (nf4 loads on the GPU).
+SNAPSHOT = "cpu"
+RUN_DTYPE = "bfloat16"  # on every GPU of the list: fixed before the snapshot is taken
 UPSTREAM = MODEL["upstream"]  # SeedVR2's standalone CLI, cloned into the image at this commit
 
 app = modal.App(
@@ -61,6 +79,12 @@ app = modal.App(
 )
 
 volume = modal.Volume.from_name(MODEL["volume"], create_if_missing=True)
+# Finished jobs' files (modalfleet/runtime/jobs.py): a Volume, so the web container reads what
+# the GPU container wrote; deleted RETENTION_S after they are written.
+OUTPUTS_DIR = "/outputs"
+outputs = modal.Volume.from_name(MODEL["name"] + "-outputs", create_if_missing=True)
+RETENTION_S = 24 * 3600
+VOLUMES = {CACHE_DIR: volume, OUTPUTS_DIR: outputs}
 secrets = [modal.Secret.from_name(name) for name in MODEL["secrets"]]
 
 image = (
@@ -98,7 +122,6 @@ image = (
 
 # Imports that exist only inside the image; locally (render, deploy) they may be missing.
 with image.imports():
-    from fastapi import HTTPException, Response
     from pydantic import BaseModel, Field
 
     class GenerateRequest(BaseModel):
@@ -113,7 +136,7 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import device, errors, video_upscale, weights
+    from modalfleet.runtime import coldstart, device, errors, jobs, limits, video_upscale, weights
 
 
 @app.cls(
@@ -125,18 +148,40 @@ with image.imports():
     scaledown_window=120,
     min_containers=0,
     max_containers=5,
-    volumes={CACHE_DIR: volume},
+    volumes=VOLUMES,
     secrets=secrets,
+    # A preempted or crashed call runs again on a fresh container, 1 s then 2 s later. A request
+    # refused by its limits fails again at once, before any GPU work, so its retries cost nothing.
+    retries=modal.Retries(max_retries=2, backoff_coefficient=2.0, initial_delay=1.0),
+    enable_memory_snapshot=True,
 )
 class Model:
-    @modal.enter()
-    def load(self) -> None:
-        """Load the pipeline once per container, in the dtype this GPU supports (bf16 or fp16)."""
-        # From the Volume (the Hugging Face cache); with MODALFLEET_WEIGHTS_DIR=<folder> set,
-        # from <folder>/<artefact> instead: how tests run this module on tiny local weights.
-        paths = weights.locate(MODEL)
-        self.device, dtype = device.select(MODEL["dtype"])
-        self.handle = video_upscale.load(MODEL, paths, self.device, dtype)
+    @modal.enter(snap=True)
+    def load_weights(self) -> None:
+        """Read the weights into host memory: the memory snapshot keeps them for the next start."""
+        self.phases = coldstart.Phases(STARTED_AT)
+        self.phases.entered()
+        # From the Volume (the Hugging Face cache), never the Hub; with MODALFLEET_WEIGHTS_DIR
+        # set, from <folder>/<artefact> instead: how tests run this module on tiny local weights.
+        self.paths = weights.locate(MODEL, serving=True, download_command=DOWNLOAD_COMMAND)
+        self.device, self.dtype = device.planned(RUN_DTYPE, gpu_expected=not modal.is_local())
+        self.handle = None
+        if SNAPSHOT != "none":
+            with self.phases.timed("weights_read_s"):
+                where = self.device if SNAPSHOT == "gpu" else "cpu"
+                self.handle = video_upscale.load(MODEL, self.paths, where, self.dtype)
+
+    @modal.enter(snap=False)
+    def to_gpu(self) -> None:
+        """Move the weights onto the GPU (or load them there), warm up, log the start's phases."""
+        with self.phases.timed("to_gpu_s"):
+            if self.handle is None:
+                self.handle = video_upscale.load(MODEL, self.paths, self.device, self.dtype)
+            else:
+                self.handle = video_upscale.to_device(self.handle, self.device)
+        with self.phases.timed("warm_up_s"):
+            video_upscale.warm_up(self.handle)
+        self.phases.log(model=MODEL["name"], device=self.device)
 
     @modal.method()
     def generate(
@@ -148,30 +193,60 @@ class Model:
         batch_size: int = PARAMS["batch_size"],
         seed: int = 0,
     ) -> bytes:
-        return video_upscale.generate(
-            self.handle,
-            media=media,
-            filename=filename,
-            scale=scale,
-            resolution=resolution,
-            batch_size=batch_size,
-            seed=seed,
+        return self.serve(
+            {
+                "media": media,
+                "filename": filename,
+                "scale": scale,
+                "resolution": resolution,
+                "batch_size": batch_size,
+                "seed": seed,
+            }
         )
 
-    @modal.fastapi_endpoint(method="POST", docs=True)
-    def web(self, request: "GenerateRequest") -> "Response":
-        """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
-        fields = request.model_dump()
-        try:
-            fields["media"] = decode_base64(fields["media"], "media")
-            content = video_upscale.generate(self.handle, **fields)
-        except errors.InputError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from exc
-        except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
-            raise HTTPException(status_code=502, detail=str(exc)) from exc
-        # The answer has the input's kind: an image in, a PNG out; a video in, an MP4 out.
-        media_type = "image/png" if content.startswith(b"\x89PNG") else "video/mp4"
-        return Response(content=content, media_type=media_type)
+    def serve(self, fields: dict) -> bytes:
+        """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
+        check_request(fields)
+        return video_upscale.generate(self.handle, **fields)
+
+    @modal.method()
+    def run_job(self, fields: dict, job_id: str = "") -> str:
+        """A submitted job: generate, write the file to the outputs Volume, return its name."""
+        content = self.serve(fields)
+        name = jobs.save_output(OUTPUTS_DIR, job_id or modal.current_function_call_id(), content)
+        if not modal.is_local():  # run in-process (tests, bench --local) nothing is mounted
+            outputs.commit()
+        return name
+
+
+def prepare(fields: dict) -> dict:
+    """A submitted request decoded and checked against LIMITS before anything is spawned."""
+    limits.check_base64_size(LIMITS, "media", fields["media"])
+    fields["media"] = decode_base64(fields["media"], "media")
+    check_request(fields)
+    return fields
+
+
+def make_web_app(jobs_backend: "jobs.Jobs", reload_outputs=None):
+    """The job endpoint's FastAPI app over a Jobs backend (Modal's in the container)."""
+    reload_outputs = reload_outputs or outputs.reload
+    return jobs.job_app(
+        GenerateRequest, prepare, jobs_backend, OUTPUTS_DIR, reload_outputs, RETENTION_S
+    )
+
+
+@app.function(image=image, volumes={OUTPUTS_DIR: outputs}, timeout=60)
+@modal.asgi_app(requires_proxy_auth=True)
+def web():
+    """POST /submit a JSON GenerateRequest -> a job id; GET /result/{job_id}: 202 running,
+    200 the file, 404 unknown, 500 failed. A clip takes longer than a web request may."""
+    return make_web_app(jobs.ModalJobs(Model().run_job))
+
+
+def check_request(fields: dict) -> None:
+    """Refuse a request over LIMITS, before any GPU work (uploads are read from their headers)."""
+    limits.check(LIMITS, fields)
+    limits.check_media(LIMITS, "media", fields["media"], fields["filename"])
 
 
 def decode_base64(text: str, field: str) -> bytes:

@@ -4,9 +4,12 @@
 # strategy: "performance-optimized"
 # template: "lora.py.j2"
 
+import time
 from pathlib import Path
 
 import modal
+
+STARTED_AT = time.time()  # the container's start: the first cold-start phase runs from here
 
 MODEL = {
     "name": "lora",
@@ -71,7 +74,19 @@ MODEL = {
     ],
 }
 PARAMS = MODEL["params"]
+# The most one request may ask for on this GPU (modalfleet/fleet/limits.py, `limits:` in
+# models.yaml): more is HTTP 422 before any GPU work.
+LIMITS = {
+    "max_side": 2048,
+    "max_pixels": 3720107,
+    "max_steps": 60,
+}
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
+DOWNLOAD_COMMAND = "modal run generated/performance-optimized/lora.py::download"
+# What the memory snapshot holds (modalfleet/fleet/coldstart.py): "cpu" the weights, loaded on
+# the CPU; "gpu" the loaded GPU too (GPU snapshot); "none" only the imports (nf4 loads on the GPU).
+SNAPSHOT = "cpu"
+RUN_DTYPE = "float16"  # on every GPU of the list: fixed before the snapshot is taken
 # Adapters a request may select by name (role "adapter" in models.yaml).
 ADAPTERS = [w["name"] for w in MODEL["weights"] if w["role"] == "adapter"]
 
@@ -85,6 +100,7 @@ app = modal.App(
 )
 
 volume = modal.Volume.from_name(MODEL["volume"], create_if_missing=True)
+VOLUMES = {CACHE_DIR: volume}
 secrets = [modal.Secret.from_name(name) for name in MODEL["secrets"]]
 
 image = (
@@ -123,10 +139,12 @@ with image.imports():
         adapter: str = Field(PARAMS["adapter"], min_length=1, max_length=63)
         adapter_scale: float = Field(PARAMS["adapter_scale"], ge=-4, le=4)
         negative_prompt: str = Field("", max_length=10000)
+        format: str = Field("png", pattern="^(png|jpeg|webp)$")
+        quality: int = Field(90, ge=1, le=100)
 
 
 with image.imports():
-    from modalfleet.runtime import device, errors, lora, weights
+    from modalfleet.runtime import coldstart, device, encode, errors, limits, lora, weights
 
 
 @app.cls(
@@ -138,18 +156,40 @@ with image.imports():
     scaledown_window=900,
     min_containers=0,
     max_containers=20,
-    volumes={CACHE_DIR: volume},
+    volumes=VOLUMES,
     secrets=secrets,
+    # A preempted or crashed call runs again on a fresh container, 1 s then 2 s later. A request
+    # refused by its limits fails again at once, before any GPU work, so its retries cost nothing.
+    retries=modal.Retries(max_retries=2, backoff_coefficient=2.0, initial_delay=1.0),
+    enable_memory_snapshot=True,
 )
 class Model:
-    @modal.enter()
-    def load(self) -> None:
-        """Load the pipeline once per container, in the dtype this GPU supports (bf16 or fp16)."""
-        # From the Volume (the Hugging Face cache); with MODALFLEET_WEIGHTS_DIR=<folder> set,
-        # from <folder>/<artefact> instead: how tests run this module on tiny local weights.
-        paths = weights.locate(MODEL)
-        self.device, dtype = device.select(MODEL["dtype"])
-        self.handle = lora.load(MODEL, paths, self.device, dtype)
+    @modal.enter(snap=True)
+    def load_weights(self) -> None:
+        """Read the weights into host memory: the memory snapshot keeps them for the next start."""
+        self.phases = coldstart.Phases(STARTED_AT)
+        self.phases.entered()
+        # From the Volume (the Hugging Face cache), never the Hub; with MODALFLEET_WEIGHTS_DIR
+        # set, from <folder>/<artefact> instead: how tests run this module on tiny local weights.
+        self.paths = weights.locate(MODEL, serving=True, download_command=DOWNLOAD_COMMAND)
+        self.device, self.dtype = device.planned(RUN_DTYPE, gpu_expected=not modal.is_local())
+        self.handle = None
+        if SNAPSHOT != "none":
+            with self.phases.timed("weights_read_s"):
+                where = self.device if SNAPSHOT == "gpu" else "cpu"
+                self.handle = lora.load(MODEL, self.paths, where, self.dtype)
+
+    @modal.enter(snap=False)
+    def to_gpu(self) -> None:
+        """Move the weights onto the GPU (or load them there), warm up, log the start's phases."""
+        with self.phases.timed("to_gpu_s"):
+            if self.handle is None:
+                self.handle = lora.load(MODEL, self.paths, self.device, self.dtype)
+            else:
+                self.handle = lora.to_device(self.handle, self.device)
+        with self.phases.timed("warm_up_s"):
+            lora.warm_up(self.handle)
+        self.phases.log(model=MODEL["name"], device=self.device)
 
     @modal.method()
     def generate(
@@ -163,31 +203,55 @@ class Model:
         adapter: str = PARAMS["adapter"],
         adapter_scale: float = PARAMS["adapter_scale"],
         negative_prompt: str = "",
+        format: str = "png",
+        quality: int = 90,
     ) -> bytes:
-        return lora.generate(
-            self.handle,
-            prompt=prompt,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            width=width,
-            height=height,
-            adapter=adapter,
-            adapter_scale=adapter_scale,
-            negative_prompt=negative_prompt,
+        return self.serve(
+            {
+                "prompt": prompt,
+                "seed": seed,
+                "steps": steps,
+                "guidance": guidance,
+                "width": width,
+                "height": height,
+                "adapter": adapter,
+                "adapter_scale": adapter_scale,
+                "negative_prompt": negative_prompt,
+                "format": format,
+                "quality": quality,
+            }
         )
 
-    @modal.fastapi_endpoint(method="POST", docs=True)
+    def serve(self, fields: dict) -> bytes:
+        """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
+        check_request(fields)
+        return lora.generate(self.handle, **fields)
+
+    @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=True)
     def web(self, request: "GenerateRequest") -> "Response":
         """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
+        started = time.time()
         fields = request.model_dump()
         try:
-            content = lora.generate(self.handle, **fields)
+            content = self.serve(fields)
+        except errors.LimitError as exc:  # the field is named where pydantic would name it
+            detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "limit"}]
+            raise HTTPException(status_code=422, detail=detail) from exc
         except errors.InputError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from exc
         except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
             raise HTTPException(status_code=502, detail=str(exc)) from exc
-        return Response(content=content, media_type="image/png")
+        headers = {
+            # This container's start (0 once it is warm) and this request's inference, in seconds.
+            "X-Load-Seconds": f"{self.phases.pending_load_s():.3f}",
+            "X-Inference-Seconds": f"{time.time() - started:.3f}",
+        }
+        return Response(content=content, media_type=encode.media_type(content), headers=headers)
+
+
+def check_request(fields: dict) -> None:
+    """Refuse a request over LIMITS, before any GPU work (uploads are read from their headers)."""
+    limits.check(LIMITS, fields)
 
 
 @app.function(image=image, volumes={CACHE_DIR: volume}, secrets=secrets, timeout=3600)

@@ -3,7 +3,7 @@
 Codes (registered with their meaning in codes.py, from which the manual's problem-codes page is
 generated): name, strategy-coverage, unknown-gpu, gpu-list, vram-fit, dtype-support, weights-pin,
 weights-size, weights-role, quantization, params, secret-literal,
-concurrency, trace, resources, unknown-model. (traffic and latency are
+concurrency, trace, resources, unknown-model, endpoint-auth, limits. (traffic and latency are
 enforced with the schema and carry those codes from there.)
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 from ..report.money import usd
 from ..report.suggest import closest, did_you_mean
+from .limits import KIND_LIMITS, default_violations, request_limits
 from .load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR, Loaded
 from .problems import WARNING, Problem, problem
 from .sizes import loaded_weights_gb, quantized_components, scheme_for
@@ -57,8 +58,10 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
     found += check_model_names(fleet, models_doc)
     found += check_strategy_containers(fleet, loaded.documents)
     found += check_strategy_models(fleet, loaded.documents)
+    found += check_open_endpoints(fleet, loaded.documents)
     for model in fleet.models.values():
         found += check_model(fleet, model, models_doc, only_strategy)
+        found += check_limits(fleet, model, models_doc, only_strategy)
         found += check_model_containers(fleet, model, loaded.documents)
         found += check_measured_gpus(fleet, model, models_doc)
         found += check_concurrency(fleet, model, loaded.documents)
@@ -292,6 +295,66 @@ def check_strategy_models(fleet: Fleet, documents: dict[str, Document]) -> list[
                     documents[strategy.file].where(("models", name), key=True),
                     f"strategy {strategy.name} sets containers for {name!r}, which is not in models.yaml",
                     hint=did_you_mean(name, fleet.models),
+                )
+            )
+    return found
+
+
+def check_open_endpoints(fleet: Fleet, documents: dict[str, Document]) -> list[Problem]:
+    """`endpoint: {auth: none}` is allowed but worth a warning: anyone with the URL can start
+    up to max_containers GPUs on the account's bill."""
+    owners = [
+        (strategy.file, ("endpoint", "auth"), f"strategy {strategy.name}", strategy.endpoint_auth)
+        for strategy in fleet.strategies.values()
+    ] + [
+        (MODELS_FILE, ("models", model.name, "endpoint", "auth"), model.name, model.endpoint_auth)
+        for model in fleet.models.values()
+    ]
+    return [
+        problem(
+            "endpoint-auth",
+            documents[file].where(path),
+            f"{owner} turns off proxy auth: its web endpoints answer anyone who has the URL",
+            hint="remove `endpoint: {auth: none}` to require Modal-Key/Modal-Secret headers",
+            severity=WARNING,
+        )
+        for file, path, owner, auth in owners
+        if auth == "none"
+    ]
+
+
+def check_limits(
+    fleet: Fleet, model: Model, doc: Document, only_strategy: str | None
+) -> list[Problem]:
+    """Overrides must apply to the kind, and the model's own default request must pass them."""
+    found = []
+    base = ("models", model.name, "limits")
+    for name in model.limits:
+        if name not in KIND_LIMITS[model.kind]:
+            found.append(
+                problem(
+                    "limits",
+                    doc.where(base + (name,), key=True),
+                    f"{model.name} ({model.kind}) has no {name} limit",
+                    hint=f"its limits are {', '.join(KIND_LIMITS[model.kind])}",
+                )
+            )
+    reported = set()
+    for strategy, choices in model.gpu.items():
+        if strategy not in fleet.strategies or (only_strategy and strategy != only_strategy):
+            continue
+        limits = request_limits(model, fleet.catalog, choices)
+        for name, message in default_violations(model, limits):
+            if name in reported:
+                continue
+            reported.add(name)
+            where = doc.where(base + (name,)) if name in model.limits else doc.where(base[:2])
+            found.append(
+                problem(
+                    "limits",
+                    where,
+                    f"{model.name} would refuse its own default request: {message}",
+                    hint=f"raise limits.{name} or lower the default in params",
                 )
             )
     return found

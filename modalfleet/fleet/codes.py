@@ -63,6 +63,18 @@ CODES: tuple[Code, ...] = (
     ),
     Code("unknown-gpu", "error", "a GPU name not in `gpus.yaml` (with did-you-mean)"),
     Code(
+        "endpoint-auth",
+        "warning",
+        "a strategy or model sets `endpoint: {auth: none}`: its web endpoints answer anyone "
+        "with the URL",
+    ),
+    Code(
+        "limits",
+        "error",
+        "a `limits:` key the model's kind does not have, or a limit below the model's own "
+        "default request",
+    ),
+    Code(
         "unknown-model",
         "error",
         "a strategy's `models:` entry names a model that is not in `models.yaml` "

@@ -432,6 +432,7 @@ def _strategies(docs: list[Document]) -> dict[str, Strategy]:
             model_containers={
                 name: dict(values) for name, values in (data.get("models") or {}).items()
             },
+            endpoint_auth=data.get("endpoint", {}).get("auth", "proxy"),
         )
         # Keyed by file stem: checks report a stem that differs from the name key.
         strategies[Path(doc.file).stem] = strategy
@@ -507,5 +508,8 @@ def _models(data: dict, root: Path) -> dict[str, Model]:
             cold_start_s=None if cold_flat is None else float(cold_flat),
             cold_start_by_gpu={str(k): float(v) for k, v in cold_measured.items()},
             acknowledge={item["code"]: item["reason"] for item in entry.get("acknowledge", ())},
+            endpoint_auth=entry.get("endpoint", {}).get("auth"),
+            limits=dict(entry.get("limits", {})),
+            gpu_snapshot=bool(entry.get("gpu_snapshot", False)),
         )
     return models

@@ -163,6 +163,8 @@ class Strategy:
     compare_to: str
     containers: ContainerPolicy
     file: str
+    # "proxy": web endpoints need Modal proxy-auth headers; "none" leaves them open.
+    endpoint_auth: str = "proxy"
     # Per-model settings under this strategy (`models:` in the strategy file).
     model_containers: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -199,6 +201,9 @@ class Model:
     cold_start_by_gpu: dict[str, float] = field(default_factory=dict)
     # Warning code -> why it is acceptable (models.yaml `acknowledge:`): --quiet hides those.
     acknowledge: dict[str, str] = field(default_factory=dict)
+    endpoint_auth: str | None = None  # None: the strategy's setting
+    limits: dict[str, int] = field(default_factory=dict)  # overrides of the derived limits
+    gpu_snapshot: bool = False  # Modal's GPU memory snapshot (alpha): only when asked for
 
     @property
     def module_name(self) -> str:
@@ -227,6 +232,11 @@ class Deployment:
     strategy: Strategy
     gpus: tuple[str, ...]  # normalised Modal GPU strings, fallback order
     containers: ContainerPolicy
+
+    @property
+    def endpoint_auth(self) -> str:
+        """The model's endpoint auth when models.yaml sets one, else the strategy's."""
+        return self.model.endpoint_auth or self.strategy.endpoint_auth
 
     @property
     def primary_gpu(self) -> str:

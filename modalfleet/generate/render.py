@@ -28,8 +28,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..fleet.spec import Deployment, Fleet, Model
+from ..fleet.coldstart import run_dtype, snapshot_mode
+from ..fleet.limits import request_limits
+from ..fleet.spec import Catalog, Deployment, Fleet, Model
 from .cache import RenderCache, code_fingerprint, current_tree, inputs_digest
+from .pins import INSIGHTFACE_DEPENDENCIES, pin, pins
 
 GENERATED_DIR = "generated"
 TEMPLATES_DIR = "templates"  # a fleet repository's own templates, overriding the packaged ones
@@ -194,10 +197,16 @@ def model_literal(model: Model) -> dict[str, Any]:
     }
 
 
-def template_context(deployment: Deployment, strategy_name: str) -> dict[str, Any]:
+def template_context(
+    deployment: Deployment, strategy_name: str, catalog: Catalog
+) -> dict[str, Any]:
     model = deployment.model
     gpus = list(deployment.gpus)
     return {
+        "limits": request_limits(model, catalog, deployment.gpus),
+        "snapshot": snapshot_mode(model),
+        "run_dtype": run_dtype(model, catalog, deployment.gpus),
+        "endpoint_auth": deployment.endpoint_auth,
         "model": model,
         "strategy_name": strategy_name,
         "template_name": template_name(model.kind),
@@ -253,6 +262,9 @@ def make_environment(templates: Path | Sequence[Path]):
     env.filters["kwargs"] = keyword_args
     env.filters["call"] = layout_call
     env.globals["param_default"] = param_default
+    env.globals["pin"] = pin
+    env.globals["pins"] = pins
+    env.globals["insightface_dependencies"] = list(INSIGHTFACE_DEPENDENCIES)
     return env
 
 
@@ -308,7 +320,7 @@ def _render_files(
             model = deployment.model
             name = template_name(model.kind)
             relative = f"{strategy_name}/{model.module_name}.py"
-            context = template_context(deployment, strategy_name)
+            context = template_context(deployment, strategy_name, fleet.catalog)
             if reuse is not None:
                 if name not in sources:
                     sources[name] = _template_sources_digest(env, name)

@@ -10,6 +10,7 @@ an Executor (bench_exec.py), so everything here runs against a scripted fake in 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -648,3 +649,43 @@ def format_markdown(report: BenchReport) -> str:
     lines.append("")
     lines.append("</details>")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Cold starts: each handler container logs one line of its start's phases (runtime/coldstart.py)
+
+COLD_START_PREFIX = "modalfleet-cold-start "
+COLD_START_PHASES = ("start_to_enter_s", "weights_read_s", "to_gpu_s", "warm_up_s")
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    model: str
+    device: str
+    phases: dict[str, float]  # COLD_START_PHASES -> seconds
+    total_s: float
+    restored: bool  # from a memory snapshot: the first two phases happened when it was taken
+
+
+def parse_cold_starts(log_text: str) -> list[ColdStart]:
+    """Every cold-start line in a container log (`modal app logs`), in order. A line may carry a
+    timestamp or other prefix before the marker; a line whose record does not parse is skipped."""
+    found = []
+    for line in log_text.splitlines():
+        _, marker, record = line.partition(COLD_START_PREFIX)
+        if not marker:
+            continue
+        try:
+            data = json.loads(record)
+            found.append(
+                ColdStart(
+                    model=str(data["model"]),
+                    device=str(data["device"]),
+                    phases={phase: float(data[phase]) for phase in COLD_START_PHASES},
+                    total_s=float(data["total_s"]),
+                    restored=bool(data["restored"]),
+                )
+            )
+        except (ValueError, KeyError, TypeError):
+            continue
+    return found

@@ -413,13 +413,16 @@ def _save_onnx(model, path: Path) -> None:
     onnx.save(model, path)
 
 
-def face_image(size: int = 256) -> bytes:
-    """A bright portrait-ish PNG (light background, a skin-toned oval): the tiny detector's face."""
+def face_image(size: int | tuple[int, int] = 256) -> bytes:
+    """A bright portrait-ish PNG (light background, a skin-toned oval): the tiny detector's face.
+
+    size is the side of a square photo, or (width, height)."""
     from PIL import Image, ImageDraw
 
-    image = Image.new("RGB", (size, size), (235, 225, 215))
+    width, height = (size, size) if isinstance(size, int) else size
+    image = Image.new("RGB", (width, height), (235, 225, 215))
     draw = ImageDraw.Draw(image)
-    draw.ellipse([size * 0.3, size * 0.2, size * 0.7, size * 0.8], fill=(224, 172, 140))
+    draw.ellipse([width * 0.3, height * 0.2, width * 0.7, height * 0.8], fill=(224, 172, 140))
     return _png(image)
 
 

@@ -24,3 +24,14 @@ def select(declared_dtype: str) -> tuple[str, torch.dtype]:
     if declared_dtype == "bfloat16" and torch.cuda.get_device_capability() >= BF16_MIN_CAPABILITY:
         return "cuda", torch.bfloat16
     return "cuda", torch.float16
+
+
+def planned(run_dtype: str, gpu_expected: bool) -> tuple[str, torch.dtype]:
+    """Device and dtype decided before the GPU is attached (the memory-snapshot hook runs on the
+    CPU): the render fixed run_dtype for every GPU of the model's list (fp16 when one lacks bf16).
+    Without a GPU to expect (tests, local runs) it is what this machine has, as select() says."""
+    import torch
+
+    if gpu_expected:
+        return "cuda", getattr(torch, run_dtype)
+    return select(run_dtype)

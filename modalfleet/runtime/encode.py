@@ -16,6 +16,35 @@ def png_bytes(image: Any) -> bytes:
     return buffer.getvalue()
 
 
+# Image formats a request may ask for: PIL's name, and whether `quality` applies.
+IMAGE_FORMATS = {"png": ("PNG", False), "jpeg": ("JPEG", True), "webp": ("WEBP", True)}
+
+
+def image_bytes(image: Any, format: str = "png", quality: int = 90) -> bytes:
+    """A PIL image as PNG (lossless; quality ignored), JPEG or WEBP (quality 1-100)."""
+    from .errors import InputError
+
+    if format not in IMAGE_FORMATS:
+        raise InputError(f"format must be one of {', '.join(IMAGE_FORMATS)}, got {format!r}")
+    pil_name, lossy = IMAGE_FORMATS[format]
+    if not lossy:
+        return png_bytes(image)
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format=pil_name, quality=int(quality))
+    return buffer.getvalue()
+
+
+def media_type(content: bytes) -> str:
+    """The content type of what a handler returns, read from its first bytes."""
+    if content.startswith(b"\x89PNG"):
+        return "image/png"
+    if content.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp"
+    return "video/mp4"
+
+
 def mp4_bytes(frames: Sequence[Any], fps: int) -> bytes:
     """Frames (PIL images, or HxWx3 arrays: uint8, or float in [0, 1]) as an H.264 MP4."""
     import imageio.v2 as imageio

@@ -15,3 +15,14 @@ class UpstreamError(RuntimeError):
 
     The message names the tool and carries the tail of its stderr; it is the operator's to fix.
     """
+
+
+class LimitError(InputError):
+    """A request field is beyond what this model serves on its GPU (runtime/limits.py).
+
+    Web endpoints answer HTTP 422 with the field's location, as pydantic reports its own errors.
+    """
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field

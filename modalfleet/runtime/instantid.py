@@ -16,11 +16,12 @@ Our own pipeline (diffusers has none, and the community file no longer runs on 0
 from __future__ import annotations
 
 import io
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from .encode import png_bytes
+from .encode import image_bytes
 from .errors import InputError
 from .lora import load_sdxl
 from .sampling import generator, require_multiple
@@ -30,12 +31,26 @@ KEYPOINT_COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 
 LIMBS = [(0, 2), (1, 2), (3, 2), (4, 2)]
 DETECTOR_SIZE = (640, 640)
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class FaceFeatures:
     embedding: Any  # numpy float32 (512,)
     keypoints: Any  # numpy float32 (5, 2) in the source image's pixels
     image_size: tuple[int, int]  # (width, height) of the source image
+
+
+def fit_keypoints(keypoints: Any, source: tuple[int, int], target: tuple[int, int]) -> Any:
+    """Keypoints of a photo of size `source` placed on an output canvas of size `target` the way
+    InstantID's demo places the photo: one scale for both axes (the photo fits inside the
+    canvas), centred. Separate x and y factors would stretch a 3:4 face on a square canvas."""
+    import numpy as np
+
+    (source_width, source_height), (width, height) = source, target
+    scale = min(width / source_width, height / source_height)
+    offset = np.array([width - source_width * scale, height - source_height * scale]) / 2
+    return np.asarray(keypoints, dtype=np.float64) * scale + offset
 
 
 def draw_keypoints(keypoints: Any, width: int, height: int, stick_width: int = 4) -> Any:
@@ -112,10 +127,16 @@ class Handle:
     pipe: Any
     faces: Any  # insightface FaceAnalysis
     device: str
+    faces_folder: str = ""
 
 
 def face_analysis(folder: str, device: str) -> Any:
-    """insightface FaceAnalysis over an antelopev2 folder; only detection and recognition."""
+    """insightface FaceAnalysis over an antelopev2 folder; only detection and recognition.
+
+    On a GPU the ONNX sessions must get CUDA: onnxruntime silently falls back to the CPU when
+    its CUDA libraries are missing (or when the CPU `onnxruntime` shadows `onnxruntime-gpu`),
+    and face analysis then takes seconds a request. That is a broken image, so it fails here.
+    """
     from insightface.app import FaceAnalysis
 
     providers = ["CPUExecutionProvider"]
@@ -125,6 +146,14 @@ def face_analysis(folder: str, device: str) -> Any:
         name=folder, allowed_modules=["detection", "recognition"], providers=providers
     )
     faces.prepare(ctx_id=0 if device == "cuda" else -1, det_size=DETECTOR_SIZE)
+    got = {name: model.session.get_providers()[0] for name, model in sorted(faces.models.items())}
+    log.info("face analysis execution providers: %s", got)
+    missing = sorted(name for name, provider in got.items() if provider != providers[0])
+    if missing:
+        raise RuntimeError(
+            f"face analysis ({', '.join(missing)}) runs on {got[missing[0]]}, not {providers[0]}: "
+            "the image's onnxruntime-gpu cannot reach CUDA (or the CPU onnxruntime shadows it)"
+        )
     return faces
 
 
@@ -141,7 +170,22 @@ def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) 
     # After .to(): the adapter's projection is created on the UNet's device and dtype.
     pipe.load_identity_adapter(paths["instantid"])
     pipe.set_progress_bar_config(disable=True)
-    return Handle(pipe, face_analysis(paths["face-analysis"], device), device)
+    folder = paths["face-analysis"]
+    return Handle(pipe, face_analysis(folder, device), device, folder)
+
+
+def to_device(handle: Handle, device: str) -> Handle:
+    """The pipeline loaded on the CPU (memory snapshot) moved onto the GPU; face analysis gets
+    new ONNX sessions there (a CUDA session cannot be created before the GPU is attached)."""
+    handle.pipe.to(device)
+    if device != handle.device:
+        handle.faces = face_analysis(handle.faces_folder, device)
+    handle.device = device
+    return handle
+
+
+def warm_up(handle: Handle) -> None:
+    """Nothing: a warm-up request needs a face photo, and the first real one serves as it."""
 
 
 def analyse_face(faces: Any, face_image: bytes) -> FaceFeatures:
@@ -178,12 +222,12 @@ def generate(
     ip_adapter_scale: float,
     controlnet_conditioning_scale: float,
     negative_prompt: str = "",
+    format: str = "png",
+    quality: int = 90,
 ) -> bytes:
     require_multiple(width, height, handle.pipe.vae_scale_factor)
     face = analyse_face(handle.faces, face_image)
-    # Keypoints move with the picture: scale them from the photo to the output canvas.
-    source_width, source_height = face.image_size
-    keypoints = face.keypoints * [width / source_width, height / source_height]
+    keypoints = fit_keypoints(face.keypoints, face.image_size, (width, height))
     handle.pipe.set_ip_adapter_scale(float(ip_adapter_scale))
     result = handle.pipe(
         prompt=prompt,
@@ -197,4 +241,4 @@ def generate(
         guidance_scale=guidance,
         generator=generator(seed),
     )
-    return png_bytes(result.images[0])
+    return image_bytes(result.images[0], format, quality)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .encode import png_bytes
+from .encode import image_bytes
 from .errors import InputError
 from .sampling import generator, require_multiple, variant_for
 from .weights import artefact_key
@@ -67,6 +67,8 @@ def generate(
     adapter: str,
     adapter_scale: float,
     negative_prompt: str = "",
+    format: str = "png",
+    quality: int = 90,
 ) -> bytes:
     require_multiple(width, height, handle.pipe.vae_scale_factor)
     if adapter not in handle.adapters:
@@ -82,4 +84,29 @@ def generate(
         guidance_scale=guidance,
         generator=generator(seed),
     )
-    return png_bytes(result.images[0])
+    return image_bytes(result.images[0], format, quality)
+
+
+def to_device(handle: Handle, device: str) -> Handle:
+    """The pipeline loaded on the CPU (memory snapshot) moved onto the GPU."""
+    handle.pipe.to(device)
+    handle.device = device
+    return handle
+
+
+def warm_up(handle: Handle) -> None:
+    """One step at the smallest size with the first adapter at weight 0 (the base model)."""
+    if not handle.adapters:
+        return
+    side = handle.pipe.vae_scale_factor * 4
+    generate(
+        handle,
+        prompt="warm-up",
+        seed=0,
+        steps=1,
+        guidance=0.0,
+        width=side,
+        height=side,
+        adapter=handle.adapters[0],
+        adapter_scale=0.0,
+    )

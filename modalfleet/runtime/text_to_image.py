@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import quantize
-from .encode import png_bytes
+from .encode import image_bytes
 from .sampling import generator, require_multiple
 
 
@@ -48,6 +48,8 @@ def generate(
     width: int,
     height: int,
     max_sequence_length: int = 256,
+    format: str = "png",
+    quality: int = 90,
 ) -> bytes:
     require_multiple(width, height, handle.size_multiple)
     extra = (
@@ -62,4 +64,17 @@ def generate(
         generator=generator(seed),
         **extra,
     )
-    return png_bytes(result.images[0])
+    return image_bytes(result.images[0], format, quality)
+
+
+def to_device(handle: Handle, device: str) -> Handle:
+    """The pipeline loaded on the CPU (memory snapshot) moved onto the GPU."""
+    handle.pipe.to(device)
+    handle.device = device
+    return handle
+
+
+def warm_up(handle: Handle) -> None:
+    """One step at the smallest size: CUDA kernels and allocator pools are ready before a request."""
+    side = handle.size_multiple * 4
+    generate(handle, prompt="warm-up", seed=0, steps=1, guidance=0.0, width=side, height=side)

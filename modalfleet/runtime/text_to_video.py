@@ -10,6 +10,17 @@ from .encode import mp4_bytes
 from .errors import InputError
 from .sampling import generator, params, require_multiple
 
+# Wan2.1's own default negative prompt (Wan-Video/Wan2.1, wan/configs/shared_config.py,
+# sample_neg_prompt), in the Chinese it was trained with: oversaturated, overexposed, static,
+# blurred, subtitles, worst quality, JPEG artefacts, extra fingers, deformed limbs, cluttered
+# background, three legs, walking backwards. Without one, Wan's guidance pushes away from nothing.
+DEFAULT_NEGATIVE_PROMPT = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，"
+    "最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，"
+    "画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，"
+    "杂乱的背景，三条腿，背景人很多，倒着走"
+)
+
 
 @dataclass
 class Handle:
@@ -62,7 +73,7 @@ def generate(
     require_multiple(width, height, 16)
     result = handle.pipe(
         prompt=prompt,
-        negative_prompt=negative_prompt or None,
+        negative_prompt=negative_prompt or DEFAULT_NEGATIVE_PROMPT,
         width=width,
         height=height,
         num_frames=num_frames,
@@ -72,3 +83,25 @@ def generate(
         output_type="np",
     )
     return mp4_bytes(list(result.frames[0]), fps=fps)
+
+
+def to_device(handle: Handle, device: str) -> Handle:
+    """The pipeline loaded on the CPU (memory snapshot) moved onto the GPU; the VAE stays fp32."""
+    handle.pipe.to(device)
+    handle.device = device
+    return handle
+
+
+def warm_up(handle: Handle) -> None:
+    """One step, one frame, 32x32: CUDA kernels are ready before the first request."""
+    generate(
+        handle,
+        prompt="warm-up",
+        seed=0,
+        steps=1,
+        guidance=1.0,
+        width=32,
+        height=32,
+        num_frames=1,
+        fps=8,
+    )

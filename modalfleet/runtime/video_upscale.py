@@ -17,6 +17,7 @@ GPU is what runs out of memory), so R = min(short side x scale, resolution), rou
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -26,14 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, UpstreamError
+from .limits import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .sampling import params
 
 CLI_ENV = "MODALFLEET_SEEDVR2_CLI"
 DEFAULT_CLI = "/opt/seedvr2/inference_cli.py"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv"}
 STDERR_TAIL_CHARS = 2000
-CLI_TIMEOUT_S = 3000  # under the handler's own timeout; the CLI has none
+CLI_TIMEOUT_S = 540  # when MODEL has no cli_timeout_s (the render sets it under the container's)
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Handle:
     model_dir: str
     dit_model: str
     device: str
+    cli_timeout_s: float = CLI_TIMEOUT_S
 
 
 def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) -> Handle:
@@ -51,7 +52,17 @@ def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) 
         model_dir=paths["pipeline"],
         dit_model=params(model)["dit_model"],
         device=device,
+        cli_timeout_s=model.get("cli_timeout_s", CLI_TIMEOUT_S),
     )
+
+
+def to_device(handle: Handle, device: str) -> Handle:
+    """Only the device changes: the CLI loads the weights itself on every call."""
+    return dataclasses.replace(handle, device=device)
+
+
+def warm_up(handle: Handle) -> None:
+    """Nothing: the CLI is a new process per call, there is nothing in this one to warm."""
 
 
 def media_kind(filename: str) -> str:
@@ -142,10 +153,16 @@ def generate(
         ]
         try:
             done = subprocess.run(
-                command, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False
+                command,
+                capture_output=True,
+                text=True,
+                timeout=handle.cli_timeout_s,
+                check=False,
             )
         except subprocess.TimeoutExpired:
-            raise UpstreamError(f"SeedVR2 CLI took longer than {CLI_TIMEOUT_S} s") from None
+            raise UpstreamError(
+                f"SeedVR2 CLI took longer than {handle.cli_timeout_s:g} s"
+            ) from None
         if done.returncode != 0:
             tail = (done.stderr or done.stdout or "").strip()[-STDERR_TAIL_CHARS:]
             raise UpstreamError(f"SeedVR2 CLI exited with status {done.returncode}: {tail}")

@@ -21,9 +21,18 @@ def artefact_key(weights: dict[str, Any]) -> str:
     return weights["role"]
 
 
-def locate(model: dict[str, Any]) -> dict[str, str]:
-    """Artefact key -> local folder holding that artefact's files."""
+def locate(
+    model: dict[str, Any], *, serving: bool = False, download_command: str = ""
+) -> dict[str, str]:
+    """Artefact key -> local folder holding that artefact's files.
+
+    serving=True is the container answering requests: the weights must already be on the Volume
+    and the Hub is never called (HF_HUB_OFFLINE=1, local files only). A missing artefact is a
+    FileNotFoundError that names download_command, the command that fills the Volume.
+    """
     local_root = os.environ.get(WEIGHTS_DIR_ENV)
+    if serving:
+        os.environ["HF_HUB_OFFLINE"] = "1"  # libraries that would look something up stay local
     paths: dict[str, str] = {}
     for weights in model["weights"]:
         key = artefact_key(weights)
@@ -35,15 +44,23 @@ def locate(model: dict[str, Any]) -> dict[str, str]:
                     f"(expected one per artefact: {[artefact_key(w) for w in model['weights']]})"
                 )
             paths[key] = str(folder)
-        else:
-            from huggingface_hub import snapshot_download
+            continue
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
 
+        try:
             paths[key] = snapshot_download(
                 weights["repo"],
                 revision=weights["revision"],
                 repo_type=weights.get("repo_type", "model"),
                 allow_patterns=list(weights.get("files") or []) or None,
+                local_files_only=serving,
             )
+        except LocalEntryNotFoundError:
+            raise FileNotFoundError(
+                f"{model['name']}: {weights['repo']}@{weights['revision'][:12]} is not on the "
+                f"weights Volume; fill it first with `{download_command or 'modal run <module>::download'}`"
+            ) from None
     return paths
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import itertools
+import logging
 
 import numpy as np
 import pytest
@@ -112,3 +114,53 @@ def test_web_endpoint_answers_422_for_no_face_and_png_for_a_face(instantid_model
     assert face.status_code == 200
     assert face.headers["content-type"] == "image/png"
     assert png_pixels(face.content).shape == (32, 32, 3)
+
+
+def pairwise_distances(points) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    return np.array([np.linalg.norm(a - b) for a, b in itertools.combinations(points, 2)])
+
+
+def test_keypoints_of_a_3_4_photo_keep_their_geometry_on_a_square_canvas(
+    instantid_model, monkeypatch
+):
+    """The IdentityNet condition places the photo with one scale, centred (as InstantID's demo
+    does): every distance between keypoints shrinks by the same factor, none is stretched."""
+    _, model = instantid_model
+    photo = tiny.face_image((192, 256))  # 3:4 portrait onto the 32x32 canvas of REQUEST
+    features = instantid.analyse_face(user_instance(model).handle.faces, photo)
+    drawn = []
+    draw = instantid.draw_keypoints
+
+    def record(keypoints, width, height):
+        drawn.append(np.asarray(keypoints))
+        return draw(keypoints, width, height)
+
+    monkeypatch.setattr(instantid, "draw_keypoints", record)
+    model.generate.local(face_image=photo, **REQUEST)
+    (placed,) = drawn
+    ratios = pairwise_distances(placed) / pairwise_distances(features.keypoints)
+    assert ratios.min() > 0 and ratios.max() / ratios.min() < 1.01
+    assert ratios.mean() == pytest.approx(32 / 256)  # the long side fits the canvas
+    # Centred: the photo's centre lands on the canvas centre.
+    assert instantid.fit_keypoints([[96, 128]], (192, 256), (32, 32)).tolist() == [[16.0, 16.0]]
+
+
+@pytest.mark.filterwarnings("ignore:Specified provider 'CUDAExecutionProvider'")
+def test_face_analysis_logs_its_provider_and_fails_when_cuda_was_expected(
+    instantid_weights, caplog
+):
+    folder = str(instantid_weights / "face-analysis")
+    with caplog.at_level(logging.INFO, logger="modalfleet.runtime.instantid"):
+        instantid.face_analysis(folder, "cpu")
+    assert (
+        "face analysis execution providers: {'detection': 'CPUExecutionProvider', "
+        "'recognition': 'CPUExecutionProvider'}" in caplog.text
+    )
+    # This machine's onnxruntime has no CUDA: what a GPU container with a broken image sees.
+    with pytest.raises(
+        RuntimeError,
+        match=r"face analysis \(detection, recognition\) runs on "
+        r"CPUExecutionProvider, not CUDAExecutionProvider",
+    ):
+        instantid.face_analysis(folder, "cuda")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import numpy as np
@@ -102,3 +103,37 @@ def test_web_endpoint_returns_png_and_rejects_bad_requests(schnell):
         bad_steps = client.post("/", json={"prompt": "a red fox", "steps": steps})
         assert bad_steps.status_code == 422
         assert bad_steps.json()["detail"][0]["loc"] == ["body", "steps"]
+
+
+def test_web_formats_and_timing_headers(flux_schnell_weights):
+    """PNG, JPEG or WEBP as asked (quality for the lossy ones), the content type to match, and
+    timing headers: the container's start is charged to its first request only."""
+    from PIL import Image
+
+    with generated_handler("flux_schnell", flux_schnell_weights) as (module, model):
+        model.generate.local(prompt="warm up", seed=0, width=16, height=16, **TINY)  # @enter
+        client = TestClient(web_app(module, model))
+        body = {"prompt": "a red fox", "width": 32, "height": 48, **TINY}
+        answers = {
+            name: client.post("/", json={**body, **extra})
+            for name, extra in {
+                "png": {},
+                "jpeg": {"format": "jpeg", "quality": 95},
+                "jpeg-low": {"format": "jpeg", "quality": 5},
+                "webp": {"format": "webp"},
+            }.items()
+        }
+        bad = client.post("/", json={**body, "format": "gif"})
+    assert {name: a.headers["content-type"] for name, a in answers.items()} == {
+        "png": "image/png",
+        "jpeg": "image/jpeg",
+        "jpeg-low": "image/jpeg",
+        "webp": "image/webp",
+    }
+    for answer in answers.values():
+        assert Image.open(io.BytesIO(answer.content)).size == (32, 48)
+    assert len(answers["jpeg-low"].content) < len(answers["jpeg"].content)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "format"]
+    loads = [float(a.headers["X-Load-Seconds"]) for a in answers.values()]
+    assert loads[0] > 0 and loads[1:] == [0.0, 0.0, 0.0]
+    assert all(float(a.headers["X-Inference-Seconds"]) > 0 for a in answers.values())

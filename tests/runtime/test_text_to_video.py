@@ -47,3 +47,26 @@ def test_shapes_wan_cannot_make_are_refused(wan_model, size, frames, message):
     _, model = wan_model
     with pytest.raises(InputError, match=re.escape(message)):
         model.generate.local(width=size[0], height=size[1], num_frames=frames, fps=8, **REQUEST)
+
+
+def test_no_negative_prompt_means_wans_default_one(wan_model, monkeypatch):
+    from modalfleet.runtime.text_to_video import DEFAULT_NEGATIVE_PROMPT
+
+    _, model = wan_model
+    handle = user_instance(model).handle
+    seen = []
+    pipe = handle.pipe
+
+    def record(**kwargs):
+        seen.append(kwargs["negative_prompt"])
+        return pipe(**kwargs)
+
+    monkeypatch.setattr(handle, "pipe", record)
+    model.generate.local(width=32, height=32, num_frames=1, fps=8, **REQUEST)
+    model.generate.local(
+        width=32, height=32, num_frames=1, fps=8, negative_prompt="rain", **REQUEST
+    )
+    assert seen == [DEFAULT_NEGATIVE_PROMPT, "rain"]
+    assert DEFAULT_NEGATIVE_PROMPT.startswith(
+        "色调艳丽，过曝，静态"
+    ) and DEFAULT_NEGATIVE_PROMPT.endswith("倒着走")

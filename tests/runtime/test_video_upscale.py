@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -186,3 +187,36 @@ def test_bad_inputs_are_input_errors(media, filename, batch_size, message, fake_
 )
 def test_target_resolution(short, scale, cap, expected):
     assert video_upscale.target_resolution(short, scale, cap) == expected
+
+
+def test_the_cli_gets_less_time_than_the_container(tmp_path, monkeypatch):
+    """A CLI that outlives its budget is an UpstreamError the handler reports, not a container
+    Modal kills mid-call: its budget is set under each strategy's container timeout."""
+    from .handlers import load_generated
+
+    budgets = {
+        strategy: load_generated("seedvr2", strategy).MODEL["cli_timeout_s"]
+        for strategy in ("hybrid", "performance-optimized")
+    }
+    assert budgets == {"hybrid": 540, "performance-optimized": 810}  # containers: 600 s, 900 s
+    slow = tmp_path / "inference_cli.py"
+    slow.write_text("import time\ntime.sleep(30)\n")
+    monkeypatch.setenv(video_upscale.CLI_ENV, str(slow))
+    handle = video_upscale.load(
+        {"params": {"dit_model": "x.safetensors"}, "cli_timeout_s": 1},
+        {"pipeline": str(tmp_path)},
+        "cpu",
+        None,
+    )
+    started = time.monotonic()
+    with pytest.raises(UpstreamError, match="SeedVR2 CLI took longer than 1 s"):
+        video_upscale.generate(
+            handle,
+            media=png((8, 8)),
+            filename="a.png",
+            scale=1.0,
+            resolution=64,
+            batch_size=1,
+            seed=0,
+        )
+    assert time.monotonic() - started < 10

@@ -1,0 +1,35 @@
+"""How a model's container starts: what its memory snapshot holds, and the dtype it runs in.
+
+A Modal memory snapshot captures the container after `@modal.enter(snap=True)`; with the weights
+read into host memory there, a later start restores them instead of reading the Volume again.
+That hook runs without a GPU, so what it can load depends on the model:
+
+- "cpu": the pipeline loads on the CPU in snap=True and moves to the GPU in snap=False.
+- "none": bitsandbytes NF4 quantizes weights onto the GPU as they load (it has no CPU path), so
+  a model declaring nf4 loads entirely in snap=False; the snapshot still saves the imports.
+- "gpu": `gpu_snapshot: true` in models.yaml: Modal's GPU snapshot (alpha, deployed apps only)
+  keeps the GPU memory too, so everything loads in snap=True. Off unless asked for.
+"""
+
+from __future__ import annotations
+
+from .spec import Catalog, Model
+
+NF4_REASON = "bitsandbytes NF4 quantizes onto the GPU as it loads and cannot load on the CPU"
+
+
+def snapshot_mode(model: Model) -> str:
+    if model.gpu_snapshot:
+        return "gpu"
+    if "nf4" in model.quantization.values():
+        return "none"
+    return "cpu"
+
+
+def run_dtype(model: Model, catalog: Catalog, gpus: tuple[str, ...]) -> str:
+    """The dtype on every GPU of the list, fixed before the GPU is known (the snapshot is taken
+    once for all of them): bf16 only when every GPU has it, else fp16."""
+    if model.dtype != "bfloat16":
+        return model.dtype
+    known = [found[0] for name in gpus if (found := catalog.resolve(name))]
+    return "bfloat16" if all(gpu.bf16 for gpu in known) else "float16"

@@ -1,0 +1,142 @@
+"""Asynchronous jobs for the video kinds: a clip takes minutes, past Modal's 150 s web limit.
+
+    POST /submit        a JSON GenerateRequest -> 202 {"job_id": ..., "result": "/result/<id>"}
+                        (422 for a bad or over-limit request, before anything is spawned)
+    GET  /result/<id>   202 while running, 200 with the file, 404 for an unknown id,
+                        500 with the error of a failed job
+
+A job is a spawned Modal function call (its id is the job id); the job writes its output to the
+outputs Volume as <job id><suffix> and returns that name, so the file never travels through the
+call's return value. Outputs older than the retention window are deleted at each submit.
+Where jobs run is a Jobs backend: ModalJobs in the container, a local one in the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import InputError, LimitError
+
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MEDIA_TYPES = {".mp4": "video/mp4", ".png": "image/png"}
+
+
+class Jobs(Protocol):
+    def submit(self, fields: dict[str, Any]) -> str:
+        """Start a job; its id."""
+
+    def poll(self, job_id: str) -> tuple[str, Any]:
+        """("running", None), ("done", output file name), ("failed", message) or ("unknown", None)."""
+
+
+class ModalJobs:
+    """Jobs as Modal function calls: `.spawn()`, then `FunctionCall.from_id(id).get(timeout=0)`."""
+
+    def __init__(self, method: Any):
+        self.method = method  # Model().run_job
+
+    def submit(self, fields: dict[str, Any]) -> str:
+        return self.method.spawn(fields).object_id
+
+    def poll(self, job_id: str) -> tuple[str, Any]:
+        import modal
+        from modal.exception import NotFoundError
+
+        try:
+            return "done", modal.FunctionCall.from_id(job_id).get(timeout=0)
+        except TimeoutError:
+            return "running", None
+        except NotFoundError:
+            return "unknown", None
+        except Exception as error:  # the job's own exception, re-raised by get()
+            return "failed", f"{type(error).__name__}: {error}"
+
+
+def output_suffix(content: bytes) -> str:
+    return ".png" if content.startswith(b"\x89PNG") else ".mp4"
+
+
+def save_output(folder: str, job_id: str, content: bytes) -> str:
+    """Write a job's output as <job id><suffix> (atomically: a reader never sees half a file)."""
+    name = f"{job_id}{output_suffix(content)}"
+    target = Path(folder) / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{name}.partial")
+    partial.write_bytes(content)
+    os.replace(partial, target)
+    return name
+
+
+def prune(folder: str, retention_s: float, now: float | None = None) -> list[str]:
+    """Delete outputs older than retention_s; the names deleted."""
+    now = time.time() if now is None else now
+    removed = []
+    root = Path(folder)
+    if not root.is_dir():
+        return removed
+    for path in sorted(root.iterdir()):
+        if path.is_file() and now - path.stat().st_mtime > retention_s:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
+
+
+def job_app(
+    request_model: Any,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]],
+    jobs: Jobs,
+    outputs_dir: str,
+    reload_outputs: Callable[[], None],
+    retention_s: float,
+):
+    """The FastAPI app of a video kind's web endpoint (see the module docstring)."""
+    from fastapi import Body, FastAPI, HTTPException, Response
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import ValidationError
+
+    app = FastAPI(title="modalfleet job endpoint")
+
+    @app.post("/submit", status_code=202)
+    def submit(body: dict = Body(...)) -> dict[str, str]:  # noqa: B008  (FastAPI's idiom)
+        try:
+            request = request_model.model_validate(body)
+        except ValidationError as error:
+            # Located in the body, as FastAPI reports a body it validates itself.
+            found = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+            raise RequestValidationError(found) from None
+        try:
+            fields = prepare(request.model_dump())
+        except LimitError as error:
+            detail = [{"loc": ["body", error.field], "msg": str(error), "type": "limit"}]
+            raise HTTPException(status_code=422, detail=detail) from None
+        except InputError as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        prune(outputs_dir, retention_s)
+        job_id = jobs.submit(fields)
+        return {"job_id": job_id, "result": f"/result/{job_id}"}
+
+    @app.get("/result/{job_id}")
+    def result(job_id: str) -> Response:
+        if not JOB_ID.match(job_id):
+            raise HTTPException(status_code=404, detail=f"no job {job_id!r}")
+        state, value = jobs.poll(job_id)
+        if state == "unknown":
+            raise HTTPException(status_code=404, detail=f"no job {job_id!r}")
+        if state == "running":
+            return Response(status_code=202, content=b'{"status": "running"}')
+        if state == "failed":
+            raise HTTPException(status_code=500, detail=value)
+        reload_outputs()  # the job committed from another container
+        path = Path(outputs_dir) / str(value)
+        if not path.is_file():
+            raise HTTPException(
+                status_code=404, detail=f"job {job_id!r} output is gone (retention window)"
+            )
+        return Response(content=path.read_bytes(), media_type=MEDIA_TYPES[path.suffix])
+
+    return app

@@ -1,0 +1,34 @@
+"""What each bundled model's memory snapshot holds, and the dtype fixed before the GPU is known."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from conftest import REPO
+
+from modalfleet.fleet.coldstart import run_dtype, snapshot_mode
+from modalfleet.fleet.load import load_fleet
+
+
+def test_snapshot_mode_per_bundled_model():
+    fleet = load_fleet(REPO).fleet
+    modes = {name: snapshot_mode(model) for name, model in fleet.models.items()}
+    # flux-schnell declares an NF4 transformer: bitsandbytes cannot load it on the CPU.
+    assert modes == {
+        "flux-schnell": "none",
+        "flux-dev": "cpu",
+        "instantid": "cpu",
+        "lora": "cpu",
+        "wan2-1": "cpu",
+        "seedvr2": "cpu",
+    }
+    asked = dataclasses.replace(fleet.models["flux-schnell"], gpu_snapshot=True)
+    assert snapshot_mode(asked) == "gpu"
+
+
+def test_run_dtype_is_fp16_when_any_gpu_of_the_list_lacks_bf16():
+    fleet = load_fleet(REPO).fleet
+    wan = fleet.models["wan2-1"]
+    assert run_dtype(wan, fleet.catalog, ("L40S",)) == "bfloat16"
+    assert run_dtype(wan, fleet.catalog, ("L40S", "T4")) == "float16"
+    assert run_dtype(fleet.models["lora"], fleet.catalog, ("A100-80GB",)) == "float16"  # declared
