@@ -15,9 +15,9 @@ from contextlib import contextmanager
 import pytest
 from fastapi.testclient import TestClient
 
+from modalfleet.platform import tiny_weights as tiny
 from modalfleet.runtime.errors import LimitError
 
-from . import tiny
 from .handlers import generated_handler, user_instance, web_app
 
 pytestmark = pytest.mark.runtime
