@@ -17,6 +17,7 @@ from modalfleet.report.money import pct, usd, usd_cents
     [
         # Tens of dollars and up: cents.
         ("1234.565", "$1234.57", "$1234.57"),
+        ("10.1234", "$10.12", "$10.12"),
         ("10", "$10.00", "$10.00"),
         # Under $10: up to three decimals, at least two; rounding up may reach $10.00.
         ("9.9996", "$10.00", "$10.00"),
@@ -68,6 +69,7 @@ def test_usd_cents_always_shows_cents():
     assert usd_cents(D("-2.362"), sign=True) == "-$2.36"
     assert usd_cents(D("-2.362")) == "-$2.36"
     assert usd_cents(D("2.362")) == "$2.36"
+    assert usd_cents(D("0.5"), sign=True) == "+$0.50"
 
 
 def test_pct():
@@ -80,3 +82,4 @@ def test_pct():
         "-43.6%",
     ]
     assert pct(D("12.35"), sign=False) == "12.4%"
+    assert pct(D("0.5")) == "+0.5%"
