@@ -5,6 +5,9 @@ would go unnoticed."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import yaml
 
 from modalfleet.fleet import yamlread
@@ -18,6 +21,7 @@ from modalfleet.fleet.yamlread import (
     _expanded_size,
     _too_deep,
     parse_yaml,
+    read_yaml,
 )
 
 # A line this long makes _too_deep count events instead of trusting the bracket estimate.
@@ -310,3 +314,34 @@ def test_where_falls_back_to_the_nearest_parent_then_the_root():
     assert doc.where(("zz",)) == ("m.yaml", 1, 1)
     assert Document(file="empty.yaml").where(("a",)) == ("empty.yaml", 1, 1)
     assert Document(file="f", values={(): (3, 4)}).where(("x",)) == ("f", 3, 4)
+
+
+def test_closing_a_collection_lowers_the_depth_by_one():
+    # Event count: the root and a child stay open while the first nest closes, so the second
+    # nest goes one level past the limit at its 64th bracket.
+    head = "[[" + flow_nest(MAX_DEPTH - 2) + ", "
+    assert _too_deep(head + flow_nest(MAX_DEPTH) + "]]" + LONG_COMMENT) == (1, len(head) + 64)
+    # Bracket count (after a syntax error): 40 open, 20 closed, then 45 more reach 65.
+    text = "a: b: c\n" + "[" * 40 + "]" * 20 + "[" * 45 + LONG_COMMENT + "\nz: 1\n"
+    assert _too_deep(text) == (2, 40 + 20 + 45)
+
+
+def test_unreadable_files_and_self_containing_aliases():
+    folder = Path(tempfile.mkdtemp())
+    doc, problems = read_yaml(folder, "models.yaml")  # a folder: IsADirectoryError
+    assert [(p.code, p.file, p.line, p.column, p.message) for p in problems] == [
+        ("missing-file", "models.yaml", 1, 1, "cannot read models.yaml: Is a directory")
+    ]
+    missing = read_yaml(folder / "nope.yaml", "nope.yaml")[1]
+    assert [(p.code, p.line, p.column, p.message) for p in missing] == [
+        ("missing-file", 1, 1, "nope.yaml does not exist")
+    ]
+    assert problems_of(b"a: 1\nb: &a [1, *a]\n") == [
+        (
+            "yaml-alias-bomb",
+            1,
+            1,
+            "m.yaml has an alias that contains itself (an infinitely deep document)",
+            "an alias may only refer to an anchor outside its own node",
+        )
+    ]
