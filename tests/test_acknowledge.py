@@ -17,7 +17,7 @@ WARNING = "warning[dtype-support] flux-schnell is bfloat16 but T4"
 def acknowledge(fleet_dir, entry: str = f'{{code: dtype-support, reason: "{REASON}"}}') -> None:
     models = fleet_dir / "models.yaml"
     text = models.read_text()
-    assert text.splitlines(keepends=True)[48] == SCHNELL_GPU  # flux-schnell's, line 49
+    assert text.splitlines(keepends=True)[52] == SCHNELL_GPU  # flux-schnell's, line 53
     new = SCHNELL_GPU + f"    acknowledge: [{entry}]\n"
     models.write_text(text.replace(SCHNELL_GPU, new, 1))
 
@@ -27,7 +27,7 @@ def test_acknowledged_warnings_show_their_reason_and_a_summary(fleet_dir):
     result = run_cli("validate", root=fleet_dir)
     assert result.exit_code == 0, result.text
     lines = result.output.splitlines()
-    assert lines[0].startswith(f"models.yaml:49:43: {WARNING} (strategy cost-optimized)")
+    assert lines[0].startswith(f"models.yaml:53:43: {WARNING} (strategy cost-optimized)")
     assert lines[2] == f"  acknowledged: {REASON}"
     assert lines[5] == f"  acknowledged: {REASON}"
     assert lines[6:] == [
@@ -73,7 +73,7 @@ def test_an_acknowledgement_needs_a_known_code_and_a_reason(fleet_dir):
     result = run_cli("validate", "--format", "json", root=fleet_dir)
     assert result.exit_code == 1
     (found,) = [p for p in json.loads(result.output) if p["code"] == "schema"]
-    assert (found["line"], found["column"]) == (50, 26)  # the code value
+    assert (found["line"], found["column"]) == (54, 26)  # the code value
     models = fleet_dir / "models.yaml"
     text = models.read_text().replace("{code: vram-fit, reason: too big}", "{code: dtype-support}")
     models.write_text(text)

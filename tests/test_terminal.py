@@ -83,7 +83,7 @@ def test_problems_colour_the_severity_and_keep_the_location_plain():
     lines = text.splitlines()
     location = next(line for line in lines if "warning[dtype-support]" in line)
     # file:line:col starts the line with no escape in or before it: problem matchers still match.
-    assert location.startswith("models.yaml:49:43: \x1b[33mwarning[dtype-support]\x1b[0m")
+    assert location.startswith("models.yaml:53:43: \x1b[33mwarning[dtype-support]\x1b[0m")
     assert "\x1b[32mok: 6 models, 4 strategies, 10 GPUs\x1b[0m" in text
 
 

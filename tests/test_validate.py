@@ -209,7 +209,7 @@ def test_a_model_naming_a_strategy_with_no_file_gets_the_file_to_create(fleet_di
     assert result.exit_code == 1
     lines = result.output.splitlines()
     start = lines.index(
-        "models.yaml:49:87: error[strategy-coverage] flux-schnell names unknown strategy 'fast'"
+        "models.yaml:53:87: error[strategy-coverage] flux-schnell names unknown strategy 'fast'"
     )
     assert lines[start + 1 : start + 6] == [
         "  hint: create strategies/fast.yaml:",
