@@ -40,13 +40,6 @@ def _parse_params(values: tuple[str, ...]) -> dict:
     return params
 
 
-def _default_gpus(model, fleet, baseline: str) -> list[str]:
-    """The GPUs the model's strategies use, plus the baseline, cheapest first."""
-    names = {fleet.catalog.modal_name(gpu) for choices in model.gpu.values() for gpu in choices}
-    names.add(baseline)
-    return sorted(names, key=lambda name: (fleet.catalog.resolve(name)[0].usd_per_second, name))
-
-
 def _gpu_list(text: str, fleet) -> list[str]:
     gpus = []
     for name in (part.strip() for part in text.split(",")):
@@ -62,18 +55,6 @@ def _gpu_list(text: str, fleet) -> list[str]:
     if not gpus:
         raise click.UsageError("--gpus names no GPU")
     return gpus
-
-
-def _local_module(root: Path, fleet, model, strategy: str | None) -> Path:
-    from ..generate.render import GENERATED_DIR
-
-    if strategy is not None:
-        return root / GENERATED_DIR / strategy / f"{model.module_name}.py"
-    for name in ("baseline", *fleet.strategies):  # any strategy's module runs the same code
-        path = root / GENERATED_DIR / name / f"{model.module_name}.py"
-        if path.is_file():
-            return path
-    return root / GENERATED_DIR / "baseline" / f"{model.module_name}.py"
 
 
 class _Progress:
@@ -232,9 +213,11 @@ def bench(
     from ..platform.bench import (
         BenchError,
         build_requests,
+        default_gpus,
         evaluate,
         format_markdown,
         format_text,
+        local_module,
         measured_cold_starts,
         measured_seconds,
         run_bench,
@@ -280,7 +263,7 @@ def bench(
             f"unknown GPU {baseline!r} for --baseline-gpu; the catalog has {', '.join(fleet.catalog.gpus)}"
         )
     baseline = fleet.catalog.modal_name(baseline)
-    targets = _gpu_list(gpus, fleet) if gpus is not None else _default_gpus(model, fleet, baseline)
+    targets = _gpu_list(gpus, fleet) if gpus is not None else default_gpus(model, fleet, baseline)
     if not local and baseline not in targets:
         targets.append(baseline)  # the latency and saving verdicts need the baseline measured
         click.echo(
@@ -308,7 +291,7 @@ def bench(
         if local:
             from ..platform.bench_exec import LocalExecutor
 
-            executor = LocalExecutor(_local_module(root, fleet, model, strategy))
+            executor = LocalExecutor(local_module(root, fleet, model, strategy))
         else:
             from ..platform.bench_exec import ModalExecutor
 

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Protocol
 
-from ..fleet.spec import Catalog, Model
+from ..fleet.spec import Catalog, Fleet, Model
 from ..report.money import pct, usd_rate
 from ..report.tables import table
 
@@ -689,3 +690,27 @@ def parse_cold_starts(log_text: str) -> list[ColdStart]:
         except (ValueError, KeyError, TypeError):
             continue
     return found
+
+
+# --- what to measure ------------------------------------------------------------------------
+
+
+def default_gpus(model: Model, fleet: Fleet, baseline: str) -> list[str]:
+    """The GPUs the model's strategies use, plus the baseline, cheapest first."""
+    names = {fleet.catalog.modal_name(gpu) for choices in model.gpu.values() for gpu in choices}
+    names.add(baseline)
+    return sorted(names, key=lambda name: (fleet.catalog.resolve(name)[0].usd_per_second, name))
+
+
+def local_module(root: Path, fleet: Fleet, model: Model, strategy: str | None) -> Path:
+    """The generated module `bench --local` runs: the strategy's, else any strategy's (they run
+    the same inference code), baseline first."""
+    from ..generate.render import GENERATED_DIR
+
+    if strategy is not None:
+        return root / GENERATED_DIR / strategy / f"{model.module_name}.py"
+    for name in ("baseline", *fleet.strategies):
+        path = root / GENERATED_DIR / name / f"{model.module_name}.py"
+        if path.is_file():
+            return path
+    return root / GENERATED_DIR / "baseline" / f"{model.module_name}.py"
