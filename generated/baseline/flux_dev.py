@@ -59,7 +59,7 @@ LIMITS = {
 }
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 DOWNLOAD_COMMAND = "modal run generated/baseline/flux_dev.py::download"
-# What the memory snapshot holds (modalfleet/fleet/coldstart.py): "cpu" the weights, loaded on
+# What the memory snapshot holds (modalfleet/fleet/snapshots.py): "cpu" the weights, loaded on
 # the CPU; "gpu" the loaded GPU too (GPU snapshot); "none" only the imports (nf4 loads on the GPU).
 SNAPSHOT = "cpu"
 RUN_DTYPE = "bfloat16"  # on every GPU of the list: fixed before the snapshot is taken

@@ -28,8 +28,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ..fleet.coldstart import run_dtype, snapshot_mode
 from ..fleet.limits import request_limits
+from ..fleet.snapshots import run_dtype, snapshot_mode
 from ..fleet.spec import Catalog, Deployment, Fleet, Model
 from .cache import RenderCache, code_fingerprint, current_tree, inputs_digest
 from .pins import INSIGHTFACE_DEPENDENCIES, pin, pins

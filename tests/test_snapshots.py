@@ -6,8 +6,8 @@ import dataclasses
 
 from conftest import REPO
 
-from modalfleet.fleet.coldstart import run_dtype, snapshot_mode
 from modalfleet.fleet.load import load_fleet
+from modalfleet.fleet.snapshots import run_dtype, snapshot_mode
 
 
 def test_snapshot_mode_per_bundled_model():
