@@ -81,7 +81,7 @@ def simulate(
 ):
     """What Modal bills for one model under one strategy: its containers simulated from start to
     shutdown (cold start, requests, the scaledown_window idle tail), cold starts and latency."""
-    from ..economics.arrivals import DEFAULT_SEED, TraceError, read_trace
+    from ..economics.arrivals import DEFAULT_SEED, TraceError, read_trace, trace_horizon
     from ..economics.fleet_simulation import DEFAULT_DAYS, SECONDS_PER_DAY, simulate_model
     from ..economics.simulate import SimulationError
     from ..economics.simulation_report import format_text, to_dict
@@ -101,9 +101,11 @@ def simulate(
         except TraceError as exc:
             click.echo(f"simulate: {exc}", err=True)
             raise SystemExit(ExitCode.PROBLEMS) from None
+        except OSError as exc:  # exists, but unreadable (permissions, a vanished file)
+            click.echo(f"simulate: cannot read {trace}: {exc.strerror or exc}", err=True)
+            raise SystemExit(ExitCode.PROBLEMS) from None
         if horizon is None and days is None:
-            # The whole days the trace covers: its last arrival falls inside the horizon.
-            days = int(arrivals[-1] // SECONDS_PER_DAY) + 1
+            horizon = trace_horizon(arrivals)  # the whole days the trace covers
     if horizon is None:
         horizon = (days or DEFAULT_DAYS) * SECONDS_PER_DAY
     if arrivals is not None and arrivals[-1] >= horizon:

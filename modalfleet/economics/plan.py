@@ -51,12 +51,7 @@ class Side:
     simulated_daily: Decimal = Decimal(0)
     latency_p95_s: float | None = None  # None when the model has no traffic
     latency_target_s: float | None = None
-
-    @property
-    def meets_target(self) -> bool | None:
-        if self.latency_p95_s is None or self.latency_target_s is None:
-            return None
-        return self.latency_p95_s <= self.latency_target_s
+    meets_target: bool | None = None  # ModelSimulation.meets_target: None without target/traffic
 
     @property
     def fits(self) -> bool:
@@ -196,6 +191,7 @@ def sides(fleet: Fleet, strategy: str, speed_model: str = "flat") -> dict[str, S
             simulated_daily=sim.cost_per_day,
             latency_p95_s=sim.result.latency_p95_s if sim.result.requests else None,
             latency_target_s=model.latency_target_s,
+            meets_target=sim.meets_target,
         )
     return found
 

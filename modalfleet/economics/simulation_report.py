@@ -29,7 +29,7 @@ def to_dict(sim: ModelSimulation) -> dict:
         "strategy": sim.strategy,
         "gpu": sim.gpu,
         "requests": r.requests,
-        "horizon_s": number_of(r.horizon_s),
+        "horizon_s": number(Decimal(str(r.horizon_s))),
         "busy_seconds": _round(r.busy_seconds),
         "billed_seconds": _round(r.billed_seconds),
         "idle_seconds": _round(r.idle_seconds),
@@ -58,10 +58,6 @@ def to_dict(sim: ModelSimulation) -> dict:
         },
         "estimate": True,
     }
-
-
-def number_of(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else value
 
 
 def format_text(sim: ModelSimulation) -> str:
@@ -116,7 +112,7 @@ def comparison_dict(comparison: SimulatedComparison) -> dict:
         "savings_pct": None
         if comparison.savings_pct is None
         else round(float(comparison.savings_pct), 2),
-        "days_simulated": number_of(comparison.models[0].result.horizon_s / 86400)
+        "days_simulated": number(Decimal(str(comparison.models[0].result.horizon_s)) / 86400)
         if comparison.models
         else 0,
         "estimate": True,
