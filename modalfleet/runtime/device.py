@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -35,3 +35,12 @@ def planned(run_dtype: str, gpu_expected: bool) -> tuple[str, torch.dtype]:
     if gpu_expected:
         return "cuda", getattr(torch, run_dtype)
     return select(run_dtype)
+
+
+def move_pipeline(handle: Any, device: str) -> Any:
+    """A handle whose diffusers pipeline (`.pipe`) was loaded on the CPU for the memory snapshot,
+    moved onto `device`. `.to(device)` changes the device only, never a component's dtype (Wan's
+    VAE stays fp32)."""
+    handle.pipe.to(device)
+    handle.device = device
+    return handle

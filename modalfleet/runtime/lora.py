@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .device import move_pipeline
 from .encode import image_bytes
 from .errors import InputError
 from .sampling import generator, require_multiple, variant_for
@@ -87,11 +88,8 @@ def generate(
     return image_bytes(result.images[0], format, quality)
 
 
-def to_device(handle: Handle, device: str) -> Handle:
-    """The pipeline loaded on the CPU (memory snapshot) moved onto the GPU."""
-    handle.pipe.to(device)
-    handle.device = device
-    return handle
+# The generated module's to_gpu hook: the memory snapshot's CPU load, moved onto the GPU.
+to_device = move_pipeline
 
 
 def warm_up(handle: Handle) -> None:

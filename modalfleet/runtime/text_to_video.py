@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import quantize
+from .device import move_pipeline
 from .encode import mp4_bytes
 from .errors import InputError
 from .sampling import generator, params, require_multiple
@@ -85,11 +86,8 @@ def generate(
     return mp4_bytes(list(result.frames[0]), fps=fps)
 
 
-def to_device(handle: Handle, device: str) -> Handle:
-    """The pipeline loaded on the CPU (memory snapshot) moved onto the GPU; the VAE stays fp32."""
-    handle.pipe.to(device)
-    handle.device = device
-    return handle
+# The generated module's to_gpu hook: the memory snapshot's CPU load, moved onto the GPU.
+to_device = move_pipeline
 
 
 def warm_up(handle: Handle) -> None:
