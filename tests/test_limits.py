@@ -24,19 +24,21 @@ def test_hybrid_limits_follow_each_models_gpu(fleet):
     }
     assert found == {
         # scale 4 (the cap), but models.yaml lowers max_pixels to what NF4 FLUX holds on a T4
-        "flux-schnell": {"max_side": 2048, "max_pixels": 1572864, "max_steps": 8},
+        # and so one 1024x1024 image a call
+        "flux-schnell": {"max_side": 2048, "max_pixels": 1572864, "max_steps": 8, "max_images": 1},
         # weights 33.73 GB, vram 36: (48 - 33.73) / 2.27 = 6.3 -> capped at 4
-        "flux-dev": {"max_side": 2048, "max_pixels": 4194304, "max_steps": 56},
+        "flux-dev": {"max_side": 2048, "max_pixels": 4194304, "max_steps": 56, "max_images": 4},
         # weights 11.67 GB, vram 16: (24 - 11.67) / 4.33 = 2.85 on an A10
         "instantid": {
             "max_side": 2048,
             "max_pixels": 2985898,
             "max_steps": 60,
+            "max_images": 2,  # 2985898 // (1024 x 1024)
             "max_payload_bytes": 16 * 2**20,
             "max_input_pixels": 40_000_000,
         },
         # weights 7.29 GB, vram 12: (16 - 7.29) / 4.71 = 1.85 on a T4
-        "lora": {"max_side": 2048, "max_pixels": 1939086, "max_steps": 60},
+        "lora": {"max_side": 2048, "max_pixels": 1939086, "max_steps": 60, "max_images": 1},
         # weights 14.75 GB, vram 24: (48 - 14.75) / 9.25 = 3.59 on an L40S; 81 x 3.59 -> 289
         "wan2-1": {
             "max_side": 1664,
@@ -69,6 +71,22 @@ def test_scale_is_one_when_the_declaration_leaves_no_room_for_activations(fleet)
     flux = dataclasses.replace(fleet.models["flux-dev"], vram_gb=30.0)  # below its weights
     assert limits.activation_scale(flux, 80) == 1.0
     assert limits.derived_limits(flux, 80)["max_pixels"] == 1024 * 1024
+
+
+def test_max_images_follows_a_lowered_max_pixels_unless_set_itself(fleet):
+    flux = fleet.models["flux-dev"]  # 4 images a call on an L40S (max_pixels 4194304)
+    lowered = dataclasses.replace(flux, limits={"max_pixels": 3 * 1024 * 1024 - 1})
+    assert limits.request_limits(lowered, fleet.catalog, ("L40S",))["max_images"] == 2
+    fixed = dataclasses.replace(flux, limits={"max_pixels": 2**20, "max_images": 3})
+    assert limits.request_limits(fixed, fleet.catalog, ("L40S",))["max_images"] == 3
+    roomy = dataclasses.replace(flux, limits={"max_pixels": 64 * 2**20})
+    assert limits.request_limits(roomy, fleet.catalog, ("L40S",))["max_images"] == limits.IMAGES_CAP
+
+
+def test_images_cap_is_the_request_fields_own_bound():
+    """The rendered request model refuses num_images above IMAGES_CAP before any limit check."""
+    text = (REPO / "generated" / "hybrid" / "flux_dev.py").read_text()
+    assert f"num_images: int = Field(1, ge=1, le={limits.IMAGES_CAP})" in text
 
 
 def test_overrides_replace_only_the_named_limit(fleet):

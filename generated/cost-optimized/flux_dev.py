@@ -56,6 +56,7 @@ LIMITS = {
     "max_side": 2048,
     "max_pixels": 4194304,
     "max_steps": 56,
+    "max_images": 4,
 }
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 DOWNLOAD_COMMAND = "modal run generated/cost-optimized/flux_dev.py::download"
@@ -114,6 +115,7 @@ with image.imports():
         max_sequence_length: int = Field(PARAMS["max_sequence_length"], ge=1, le=512)
         format: str = Field("png", pattern="^(png|jpeg|webp)$")
         quality: int = Field(90, ge=1, le=100)
+        num_images: int = Field(1, ge=1, le=4)
 
 
 with image.imports():
@@ -176,6 +178,7 @@ class Model:
         max_sequence_length: int = PARAMS["max_sequence_length"],
         format: str = "png",
         quality: int = 90,
+        num_images: int = 1,
     ) -> bytes:
         return self.serve(
             {
@@ -188,6 +191,7 @@ class Model:
                 "max_sequence_length": max_sequence_length,
                 "format": format,
                 "quality": quality,
+                "num_images": num_images,
             }
         )
 

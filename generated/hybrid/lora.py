@@ -80,6 +80,7 @@ LIMITS = {
     "max_side": 2048,
     "max_pixels": 1939086,
     "max_steps": 60,
+    "max_images": 1,
 }
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 DOWNLOAD_COMMAND = "modal run generated/hybrid/lora.py::download"
@@ -141,6 +142,7 @@ with image.imports():
         negative_prompt: str = Field("", max_length=10000)
         format: str = Field("png", pattern="^(png|jpeg|webp)$")
         quality: int = Field(90, ge=1, le=100)
+        num_images: int = Field(1, ge=1, le=4)
 
 
 with image.imports():
@@ -205,6 +207,7 @@ class Model:
         negative_prompt: str = "",
         format: str = "png",
         quality: int = 90,
+        num_images: int = 1,
     ) -> bytes:
         return self.serve(
             {
@@ -219,6 +222,7 @@ class Model:
                 "negative_prompt": negative_prompt,
                 "format": format,
                 "quality": quality,
+                "num_images": num_images,
             }
         )
 

@@ -59,6 +59,7 @@ LIMITS = {
     "max_side": 2048,
     "max_pixels": 1572864,
     "max_steps": 8,
+    "max_images": 1,
 }
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 DOWNLOAD_COMMAND = "modal run generated/performance-optimized/flux_schnell.py::download"
@@ -119,6 +120,7 @@ with image.imports():
         max_sequence_length: int = Field(PARAMS["max_sequence_length"], ge=1, le=512)
         format: str = Field("png", pattern="^(png|jpeg|webp)$")
         quality: int = Field(90, ge=1, le=100)
+        num_images: int = Field(1, ge=1, le=4)
 
 
 with image.imports():
@@ -181,6 +183,7 @@ class Model:
         max_sequence_length: int = PARAMS["max_sequence_length"],
         format: str = "png",
         quality: int = 90,
+        num_images: int = 1,
     ) -> bytes:
         return self.serve(
             {
@@ -193,6 +196,7 @@ class Model:
                 "max_sequence_length": max_sequence_length,
                 "format": format,
                 "quality": quality,
+                "num_images": num_images,
             }
         )
 

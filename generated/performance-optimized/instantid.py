@@ -93,6 +93,7 @@ LIMITS = {
     "max_side": 2048,
     "max_pixels": 4194304,
     "max_steps": 60,
+    "max_images": 4,
     "max_payload_bytes": 16777216,
     "max_input_pixels": 40000000,
 }
@@ -165,6 +166,7 @@ with image.imports():
         negative_prompt: str = Field("", max_length=10000)
         format: str = Field("png", pattern="^(png|jpeg|webp)$")
         quality: int = Field(90, ge=1, le=100)
+        num_images: int = Field(1, ge=1, le=4)
 
 
 with image.imports():
@@ -230,6 +232,7 @@ class Model:
         negative_prompt: str = "",
         format: str = "png",
         quality: int = 90,
+        num_images: int = 1,
     ) -> bytes:
         return self.serve(
             {
@@ -245,6 +248,7 @@ class Model:
                 "negative_prompt": negative_prompt,
                 "format": format,
                 "quality": quality,
+                "num_images": num_images,
             }
         )
 

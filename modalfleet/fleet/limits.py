@@ -20,6 +20,10 @@ vram_gb is declared at the model's default params, so:
     max_batch        = largest 4n+1 <= default batch_size x scale                 (SeedVR2)
     max_resolution   = default resolution x sqrt(scale), even                     (SeedVR2)
     max_steps        = max(8, 2 x default steps)     (steps cost time, not memory)
+    max_images       = clamp(max_pixels // default width x height, 1, 4)        (image kinds)
+
+A call's images share its activations: num_images x width x height must stay within max_pixels,
+so max_images is how many default-size images one call holds (after a `max_pixels` override).
 
 Clamped at 1 so the model's own defaults always pass, at 4 because vram_gb is an estimate and a
 far-from-default request is the one an estimate is worst at. Payload limits bound host memory
@@ -37,6 +41,7 @@ from .spec import Catalog, Model
 SCALE_MAX = 4.0
 SIDE_CAP = 4096
 MIN_STEPS_LIMIT = 8
+IMAGES_CAP = 4  # the request field's own bound (the kind templates' num_images `le`)
 
 # The request defaults of each kind when models.yaml does not set them (the kind templates'
 # fallbacks): the operating point vram_gb is declared at.
@@ -61,12 +66,13 @@ PAYLOAD_LIMITS: dict[str, dict[str, int]] = {
 
 # Which limits each kind's requests have, in the order they are checked.
 KIND_LIMITS: dict[str, tuple[str, ...]] = {
-    "text-to-image": ("max_side", "max_pixels", "max_steps"),
-    "lora": ("max_side", "max_pixels", "max_steps"),
+    "text-to-image": ("max_side", "max_pixels", "max_steps", "max_images"),
+    "lora": ("max_side", "max_pixels", "max_steps", "max_images"),
     "instantid": (
         "max_side",
         "max_pixels",
         "max_steps",
+        "max_images",
         "max_payload_bytes",
         "max_input_pixels",
     ),
@@ -100,6 +106,12 @@ def largest_4k_plus_1(bound: float) -> int:
     return max(1, (int(bound) - 1) // 4 * 4 + 1)
 
 
+def images_per_call(max_pixels: int, values: dict[str, Any]) -> int:
+    """How many images of the default size one call holds within max_pixels, in [1, 4]."""
+    default_pixels = int(values["width"]) * int(values["height"])
+    return min(IMAGES_CAP, max(1, max_pixels // default_pixels))
+
+
 def derived_limits(model: Model, gpu_vram_gb: float) -> dict[str, int]:
     """The formula's limits for this model on a GPU with gpu_vram_gb, before any override."""
     scale = activation_scale(model, gpu_vram_gb)
@@ -114,6 +126,8 @@ def derived_limits(model: Model, gpu_vram_gb: float) -> dict[str, int]:
             frames = int(values["num_frames"])
             found["max_frames"] = largest_4k_plus_1(frames * scale)
             found["max_pixel_frames"] = math.floor(pixels * frames * scale)
+        else:
+            found["max_images"] = images_per_call(found["max_pixels"], values)
     if "resolution" in values:
         resolution = int(int(values["resolution"]) * math.sqrt(scale))
         found["max_resolution"] = resolution - resolution % 2
@@ -136,6 +150,9 @@ def request_limits(model: Model, catalog: Catalog, gpus: tuple[str, ...]) -> dic
     for name, value in model.limits.items():
         if name in found:
             found[name] = int(value)
+    if "max_images" in found and "max_images" not in model.limits:
+        # a lowered max_pixels holds fewer images per call
+        found["max_images"] = images_per_call(found["max_pixels"], defaults(model))
     return found
 
 
@@ -147,6 +164,7 @@ def default_violations(model: Model, limits: dict[str, int]) -> list[tuple[str, 
         "max_side": lambda: max(int(values["width"]), int(values["height"])),
         "max_pixels": lambda: int(values["width"]) * int(values["height"]),
         "max_steps": lambda: int(values["steps"]),
+        "max_images": lambda: int(values.get("num_images", 1)),
         "max_frames": lambda: int(values["num_frames"]),
         "max_pixel_frames": lambda: (
             int(values["width"]) * int(values["height"]) * int(values["num_frames"])

@@ -1,9 +1,11 @@
-"""Turn pipeline output into the bytes a handler returns: PNG for images, MP4 for videos."""
+"""Turn pipeline output into the bytes a handler returns: an image (PNG, JPEG or WEBP), a ZIP of
+images when a request asks for several, an MP4 for videos."""
 
 from __future__ import annotations
 
 import io
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,23 @@ def image_bytes(image: Any, format: str = "png", quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
+def images_bytes(images: Sequence[Any], format: str = "png", quality: int = 90) -> bytes:
+    """One image as its own file; several as a ZIP of image-1.<format>, image-2.<format>, ...
+
+    A ZIP keeps `generate`'s answer one bytes value whatever num_images is. The images are
+    stored, not deflated (PNG, JPEG and WEBP are compressed already), with a fixed timestamp so
+    the same images give the same bytes.
+    """
+    if len(images) == 1:
+        return image_bytes(images[0], format, quality)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for number, image in enumerate(images, start=1):
+            entry = zipfile.ZipInfo(f"image-{number}.{format}", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(entry, image_bytes(image, format, quality))
+    return buffer.getvalue()
+
+
 def media_type(content: bytes) -> str:
     """The content type of what a handler returns, read from its first bytes."""
     if content.startswith(b"\x89PNG"):
@@ -42,6 +61,8 @@ def media_type(content: bytes) -> str:
         return "image/jpeg"
     if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
         return "image/webp"
+    if content.startswith(b"PK\x03\x04"):
+        return "application/zip"
     return "video/mp4"
 
 

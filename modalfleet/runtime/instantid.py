@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .encode import image_bytes
+from .encode import images_bytes
 from .errors import InputError
 from .lora import load_sdxl
 from .sampling import generator, require_multiple
@@ -224,6 +224,7 @@ def generate(
     negative_prompt: str = "",
     format: str = "png",
     quality: int = 90,
+    num_images: int = 1,
 ) -> bytes:
     require_multiple(width, height, handle.pipe.vae_scale_factor)
     face = analyse_face(handle.faces, face_image)
@@ -240,5 +241,6 @@ def generate(
         num_inference_steps=steps,
         guidance_scale=guidance,
         generator=generator(seed),
+        num_images_per_prompt=int(num_images),
     )
-    return image_bytes(result.images[0], format, quality)
+    return images_bytes(result.images, format, quality)

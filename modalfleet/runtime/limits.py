@@ -26,6 +26,7 @@ def _pixels(fields: dict[str, Any]) -> int:
 # limit -> (field the error names, what it measures, the measured value)
 MEASURES: dict[str, tuple[str, str, Callable[[dict[str, Any]], int]]] = {
     "max_steps": ("steps", "steps", lambda f: int(f["steps"])),
+    "max_images": ("num_images", "num_images", lambda f: int(f["num_images"])),
     "max_pixels": ("width", "width x height", _pixels),
     "max_frames": ("num_frames", "num_frames", lambda f: int(f["num_frames"])),
     "max_pixel_frames": (
@@ -55,6 +56,14 @@ def check(limits: dict[str, int], fields: dict[str, Any]) -> None:
             raise LimitError(
                 name, f"{label} = {value} is above this model's limit of {limits[limit]}"
             )
+    images = int(fields.get("num_images", 1))
+    if "max_pixels" in limits and images > 1 and _pixels(fields) * images > limits["max_pixels"]:
+        # the images of one call share its activations: together they must fit max_pixels
+        raise LimitError(
+            "num_images",
+            f"width x height x num_images = {_pixels(fields) * images} is above this model's "
+            f"limit of {limits['max_pixels']}",
+        )
     if "max_payload_bytes" in limits:
         for name, value in fields.items():
             if isinstance(value, bytes | bytearray) and len(value) > limits["max_payload_bytes"]:

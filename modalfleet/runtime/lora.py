@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .device import move_pipeline
-from .encode import image_bytes
+from .encode import images_bytes
 from .errors import InputError
 from .sampling import generator, require_multiple, variant_for
 from .weights import artefact_key
@@ -70,6 +70,7 @@ def generate(
     negative_prompt: str = "",
     format: str = "png",
     quality: int = 90,
+    num_images: int = 1,
 ) -> bytes:
     require_multiple(width, height, handle.pipe.vae_scale_factor)
     if adapter not in handle.adapters:
@@ -84,8 +85,9 @@ def generate(
         num_inference_steps=steps,
         guidance_scale=guidance,
         generator=generator(seed),
+        num_images_per_prompt=int(num_images),
     )
-    return image_bytes(result.images[0], format, quality)
+    return images_bytes(result.images, format, quality)
 
 
 # The generated module's to_gpu hook: the memory snapshot's CPU load, moved onto the GPU.

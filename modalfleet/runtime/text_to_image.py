@@ -8,7 +8,7 @@ from typing import Any
 
 from . import quantize
 from .device import move_pipeline
-from .encode import image_bytes
+from .encode import images_bytes
 from .sampling import generator, require_multiple
 
 
@@ -51,6 +51,7 @@ def generate(
     max_sequence_length: int = 256,
     format: str = "png",
     quality: int = 90,
+    num_images: int = 1,
 ) -> bytes:
     require_multiple(width, height, handle.size_multiple)
     extra = (
@@ -63,9 +64,10 @@ def generate(
         num_inference_steps=steps,
         guidance_scale=guidance,
         generator=generator(seed),
+        num_images_per_prompt=int(num_images),
         **extra,
     )
-    return image_bytes(result.images[0], format, quality)
+    return images_bytes(result.images, format, quality)
 
 
 # The generated module's to_gpu hook: the memory snapshot's CPU load, moved onto the GPU.

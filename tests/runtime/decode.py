@@ -14,6 +14,20 @@ def png_pixels(content: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(content)).convert("RGB"))
 
 
+def zip_images(content: bytes) -> dict[str, np.ndarray]:
+    """A ZIP of images (num_images > 1): entry name -> RGB pixels, in the archive's order."""
+    import zipfile
+
+    from PIL import Image
+
+    assert content[:4] == b"PK\x03\x04", content[:16]
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        return {
+            name: np.asarray(Image.open(io.BytesIO(archive.read(name))).convert("RGB"))
+            for name in archive.namelist()
+        }
+
+
 def png(size: tuple[int, int], colour: tuple[int, int, int] = (200, 120, 40)) -> bytes:
     """A PNG of `size` (width, height) with a gradient, so resizes change real content."""
     from PIL import Image

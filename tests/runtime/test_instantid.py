@@ -14,7 +14,7 @@ from modalfleet.platform import tiny_weights as tiny
 from modalfleet.runtime import instantid
 from modalfleet.runtime.errors import InputError
 
-from .decode import png_pixels
+from .decode import png_pixels, zip_images
 from .handlers import generated_handler, user_instance, web_app
 
 pytestmark = pytest.mark.runtime
@@ -40,6 +40,15 @@ def test_face_image_gives_png_of_requested_size(instantid_model):
     content = model.generate.local(face_image=tiny.face_image(), **REQUEST)
     assert png_pixels(content).shape == (32, 32, 3)
     assert model.generate.local(face_image=tiny.face_image(), **REQUEST) == content
+
+
+def test_two_images_of_one_face_in_one_call(instantid_model):
+    module, model = instantid_model
+    assert module.LIMITS["max_images"] == 2  # the A10 holds two default-size images a call
+    images = zip_images(model.generate.local(face_image=tiny.face_image(), num_images=2, **REQUEST))
+    assert [pixels.shape for pixels in images.values()] == [(32, 32, 3), (32, 32, 3)]
+    first, second = (pixels.astype(int) for pixels in images.values())
+    assert np.abs(first - second).mean() > 1.0
 
 
 def test_identity_adapter_and_identitynet_shape_the_image(instantid_model):

@@ -74,11 +74,17 @@ def face_model(instantid_weights):
             "width",
             "width x height = 2359296 is above this model's limit of 1572864",
         ),
+        ({"num_images": 2}, "num_images", "num_images = 2 is above this model's limit of 1"),
     ],
 )
 def test_flux_schnell_refuses_each_limit_by_method_and_web(schnell, request_fields, field, message):
     module, model = schnell
-    assert module.LIMITS == {"max_side": 2048, "max_pixels": 1572864, "max_steps": 8}
+    assert module.LIMITS == {
+        "max_side": 2048,
+        "max_pixels": 1572864,
+        "max_steps": 8,
+        "max_images": 1,
+    }
     body = {**FLUX, "width": 1024, "height": 1024, **request_fields}
     with pipeline_trapped(model):
         with pytest.raises(LimitError) as raised:
@@ -94,6 +100,28 @@ def test_a_request_at_the_limits_is_served(schnell):
     _, model = schnell
     content = model.generate.local(**{**FLUX, "steps": 8, "width": 32, "height": 48})
     assert content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_images_of_one_call_share_its_pixel_budget(flux_dev_weights):
+    """flux-dev on its L40S holds four 1024x1024 images a call, not two of 2048x2048."""
+    with generated_handler("flux_dev", flux_dev_weights) as (module, model):
+        model.generate.local(width=16, height=16, **FLUX)  # runs @enter
+        assert (module.LIMITS["max_images"], module.LIMITS["max_pixels"]) == (4, 4194304)
+        body = {**FLUX, "width": 2048, "height": 2048, "num_images": 2}
+        with pipeline_trapped(model):
+            with pytest.raises(LimitError) as raised:
+                model.generate.local(**body)
+            answer = TestClient(web_app(module, model)).post("/", json=body)
+            over_cap = TestClient(web_app(module, model)).post("/", json={**FLUX, "num_images": 5})
+        assert PipelineTrap.calls == 0
+    message = "width x height x num_images = 8388608 is above this model's limit of 4194304"
+    assert (raised.value.field, str(raised.value)) == ("num_images", message)
+    assert answer.status_code == 422
+    assert answer.json()["detail"] == [
+        {"loc": ["body", "num_images"], "msg": message, "type": "limit"}
+    ]
+    assert over_cap.status_code == 422  # the request model's own bound (le=4)
+    assert over_cap.json()["detail"][0]["loc"] == ["body", "num_images"]
 
 
 def test_wan_frames_over_the_limit_are_refused_before_the_pipeline(wan_weights):

@@ -7,8 +7,8 @@ import pytest
 
 from modalfleet.runtime.errors import InputError
 
-from .decode import png_pixels
-from .handlers import generated_handler
+from .decode import png_pixels, zip_images
+from .handlers import generated_handler, user_instance
 
 pytestmark = pytest.mark.runtime
 
@@ -65,3 +65,17 @@ def test_unknown_adapter_is_a_clear_input_error(lora_model):
     with pytest.raises(InputError) as error:
         model.generate.local(adapter="watercolour", adapter_scale=1.0, **REQUEST)
     assert str(error.value) == "unknown adapter 'watercolour'; this model has: pixel-art"
+
+
+def test_num_images_batches_the_adapter_request(lora_model):
+    """The hybrid LoRA (a T4) allows one image a call; the runtime itself batches any number."""
+    from modalfleet.runtime import lora
+
+    module, model = lora_model
+    assert module.LIMITS["max_images"] == 1
+    handle = user_instance(model).handle
+    images = zip_images(
+        lora.generate(handle, **REQUEST, adapter="pixel-art", adapter_scale=1.0, num_images=2)
+    )
+    assert list(images) == ["image-1.png", "image-2.png"]
+    assert all(pixels.shape == (32, 32, 3) for pixels in images.values())

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from modalfleet.runtime.errors import InputError
 
-from .decode import png_pixels
+from .decode import png_pixels, zip_images
 from .handlers import generated_handler, user_instance, web_app
 
 pytestmark = pytest.mark.runtime
@@ -137,3 +137,22 @@ def test_web_formats_and_timing_headers(flux_schnell_weights):
     loads = [float(a.headers["X-Load-Seconds"]) for a in answers.values()]
     assert loads[0] > 0 and loads[1:] == [0.0, 0.0, 0.0]
     assert all(float(a.headers["X-Inference-Seconds"]) > 0 for a in answers.values())
+
+
+def test_num_images_answers_a_zip_of_distinct_images_by_method_and_web(dev):
+    module, model = dev
+    assert module.LIMITS["max_images"] == 4  # flux-dev on an L40S: 4 default-size images a call
+    request = {"prompt": "a red fox", "seed": 7, "width": 32, "height": 48, **TINY}
+    content = model.generate.local(num_images=3, **request)
+    images = zip_images(content)
+    assert list(images) == ["image-1.png", "image-2.png", "image-3.png"]
+    assert {pixels.shape for pixels in images.values()} == {(48, 32, 3)}
+    first, second = images["image-1.png"].astype(int), images["image-2.png"].astype(int)
+    assert np.abs(first - second).mean() > 1.0  # each image its own noise, not one image thrice
+    assert model.generate.local(num_images=3, **request) == content  # the seed decides all three
+    answer = TestClient(web_app(module, model)).post(
+        "/", json={**request, "num_images": 2, "format": "jpeg"}
+    )
+    assert answer.status_code == 200
+    assert answer.headers["content-type"] == "application/zip"
+    assert list(zip_images(answer.content)) == ["image-1.jpeg", "image-2.jpeg"]

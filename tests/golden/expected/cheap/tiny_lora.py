@@ -56,6 +56,7 @@ LIMITS = {
     "max_side": 128,
     "max_pixels": 16384,
     "max_steps": 12,
+    "max_images": 4,
 }
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 DOWNLOAD_COMMAND = "modal run generated/cheap/tiny_lora.py::download"
@@ -117,6 +118,7 @@ with image.imports():
         negative_prompt: str = Field(PARAMS["negative_prompt"], max_length=10000)
         format: str = Field("png", pattern="^(png|jpeg|webp)$")
         quality: int = Field(90, ge=1, le=100)
+        num_images: int = Field(1, ge=1, le=4)
 
 
 with image.imports():
@@ -181,6 +183,7 @@ class Model:
         negative_prompt: str = PARAMS["negative_prompt"],
         format: str = "png",
         quality: int = 90,
+        num_images: int = 1,
     ) -> bytes:
         return self.serve(
             {
@@ -195,6 +198,7 @@ class Model:
                 "negative_prompt": negative_prompt,
                 "format": format,
                 "quality": quality,
+                "num_images": num_images,
             }
         )
 

@@ -42,6 +42,7 @@ LIMITS = {
     "max_side": 2048,
     "max_pixels": 4194304,
     "max_steps": 8,
+    "max_images": 4,
 }
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 DOWNLOAD_COMMAND = "modal run generated/fast/tiny_flux.py::download"
@@ -100,6 +101,7 @@ with image.imports():
         max_sequence_length: int = Field(512, ge=1, le=512)
         format: str = Field("png", pattern="^(png|jpeg|webp)$")
         quality: int = Field(90, ge=1, le=100)
+        num_images: int = Field(1, ge=1, le=4)
 
 
 with image.imports():
@@ -166,6 +168,7 @@ class Model:
         max_sequence_length: int = 512,
         format: str = "png",
         quality: int = 90,
+        num_images: int = 1,
     ) -> bytes:
         return self.serve(
             {
@@ -178,6 +181,7 @@ class Model:
                 "max_sequence_length": max_sequence_length,
                 "format": format,
                 "quality": quality,
+                "num_images": num_images,
             }
         )
 
