@@ -210,10 +210,14 @@ class Model:
         return video_upscale.generate(self.handle, **fields)
 
     @modal.method()
-    def run_job(self, fields: dict, job_id: str = "") -> str:
-        """A submitted job: generate, write the file to the outputs Volume, return its name."""
+    def run_job(self, fields: dict, job_id: str = "", submitted_at: float = 0.0) -> str:
+        """A submitted job: generate, write the file and its timing to the outputs Volume."""
+        started = time.time()
         content = self.serve(fields)
-        name = jobs.save_output(OUTPUTS_DIR, job_id or modal.current_function_call_id(), content)
+        load_s = self.phases.pending_load_s()
+        timing = jobs.job_timing(submitted_at, started, load_s, now=time.time())
+        job_id = job_id or modal.current_function_call_id()
+        name = jobs.save_output(OUTPUTS_DIR, job_id, content, timing)
         if not modal.is_local():  # run in-process (tests, bench --local) nothing is mounted
             outputs.commit()
         return name

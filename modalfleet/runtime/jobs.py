@@ -7,12 +7,15 @@
 
 A job is a spawned Modal function call (its id is the job id); the job writes its output to the
 outputs Volume as <job id><suffix> and returns that name, so the file never travels through the
-call's return value. Outputs older than the retention window are deleted at each submit.
+call's return value, with its timing beside it as <job id>.timing.json (the result's
+X-Queue-Seconds, X-Load-Seconds and X-Inference-Seconds headers). Outputs older than the
+retention window are deleted at each submit.
 Where jobs run is a Jobs backend: ModalJobs in the container, a local one in the tests.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -24,11 +27,19 @@ from .errors import InputError, LimitError
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MEDIA_TYPES = {".mp4": "video/mp4", ".png": "image/png"}
+TIMING_SUFFIX = ".timing.json"
+# Seconds a job spent waiting for a container (submit to start), in that container's cold start
+# (on the first job it served, else 0) and generating: the result's headers.
+TIMING_HEADERS = {
+    "queue_s": "X-Queue-Seconds",
+    "load_s": "X-Load-Seconds",
+    "inference_s": "X-Inference-Seconds",
+}
 
 
 class Jobs(Protocol):
-    def submit(self, fields: dict[str, Any]) -> str:
-        """Start a job; its id."""
+    def submit(self, fields: dict[str, Any], submitted_at: float) -> str:
+        """Start a job (submitted_at: time.time() at the submit); its id."""
 
     def poll(self, job_id: str) -> tuple[str, Any]:
         """("running", None), ("done", output file name), ("failed", message) or ("unknown", None)."""
@@ -40,8 +51,8 @@ class ModalJobs:
     def __init__(self, method: Any):
         self.method = method  # Model().run_job
 
-    def submit(self, fields: dict[str, Any]) -> str:
-        return self.method.spawn(fields).object_id
+    def submit(self, fields: dict[str, Any], submitted_at: float) -> str:
+        return self.method.spawn(fields, "", submitted_at).object_id
 
     def poll(self, job_id: str) -> tuple[str, Any]:
         import modal
@@ -61,15 +72,44 @@ def output_suffix(content: bytes) -> str:
     return ".png" if content.startswith(b"\x89PNG") else ".mp4"
 
 
-def save_output(folder: str, job_id: str, content: bytes) -> str:
-    """Write a job's output as <job id><suffix> (atomically: a reader never sees half a file)."""
+def job_timing(submitted_at: float, started: float, load_s: float, now: float) -> dict[str, float]:
+    """A job's seconds: queued (submit to start; 0 when it was not submitted), the container's
+    cold start it paid for, and its own generation."""
+    queued = max(0.0, started - submitted_at) if submitted_at else 0.0
+    return {
+        "queue_s": round(queued, 3),
+        "load_s": round(load_s, 3),
+        "inference_s": round(max(0.0, now - started), 3),
+    }
+
+
+def _write_atomically(target: Path, content: bytes) -> None:
+    """A reader never sees half a file: written beside it, then renamed over it."""
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_bytes(content)
+    os.replace(partial, target)
+
+
+def save_output(
+    folder: str, job_id: str, content: bytes, timing: dict[str, float] | None = None
+) -> str:
+    """Write a job's output as <job id><suffix>, its timing first (so an output has one)."""
     name = f"{job_id}{output_suffix(content)}"
     target = Path(folder) / name
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{name}.partial")
-    partial.write_bytes(content)
-    os.replace(partial, target)
+    if timing is not None:
+        _write_atomically(target.with_name(job_id + TIMING_SUFFIX), json.dumps(timing).encode())
+    _write_atomically(target, content)
     return name
+
+
+def timing_headers(folder: str, job_id: str) -> dict[str, str]:
+    """The result's timing headers from the job's sidecar; none when it has none or is unreadable."""
+    try:
+        timing = json.loads((Path(folder) / (job_id + TIMING_SUFFIX)).read_text())
+        return {header: f"{float(timing[key]):.3f}" for key, header in TIMING_HEADERS.items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def prune(folder: str, retention_s: float, now: float | None = None) -> list[str]:
@@ -117,7 +157,7 @@ def job_app(
         except InputError as error:
             raise HTTPException(status_code=422, detail=str(error)) from None
         prune(outputs_dir, retention_s)
-        job_id = jobs.submit(fields)
+        job_id = jobs.submit(fields, time.time())
         return {"job_id": job_id, "result": f"/result/{job_id}"}
 
     @app.get("/result/{job_id}")
@@ -137,6 +177,10 @@ def job_app(
             raise HTTPException(
                 status_code=404, detail=f"job {job_id!r} output is gone (retention window)"
             )
-        return Response(content=path.read_bytes(), media_type=MEDIA_TYPES[path.suffix])
+        return Response(
+            content=path.read_bytes(),
+            media_type=MEDIA_TYPES[path.suffix],
+            headers=timing_headers(outputs_dir, job_id),
+        )
 
     return app

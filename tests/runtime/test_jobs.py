@@ -33,13 +33,14 @@ class LocalJobs:
         self.threads: dict[str, threading.Thread] = {}
         self.states: dict[str, tuple[str, object]] = {}
 
-    def submit(self, fields):
+    def submit(self, fields, submitted_at):
         job_id = f"job-{len(self.threads) + 1}"
 
         def run():
             self.gate.wait(timeout=120)
             try:
-                self.states[job_id] = ("done", self.model.run_job.local(fields, job_id))
+                done = self.model.run_job.local(fields, job_id, submitted_at)
+                self.states[job_id] = ("done", done)
             except Exception as error:
                 self.states[job_id] = ("failed", f"{type(error).__name__}: {error}")
 
@@ -79,13 +80,19 @@ def test_submit_then_poll_202_then_200_with_the_clip(wan_jobs):
     running = client.get("/result/job-1")
     assert running.status_code == 202
 
+    waited = 0.3
+    time.sleep(waited)
     backend.finish()
     done = client.get("/result/job-1")
     assert done.status_code == 200, done.text
     assert done.headers["content-type"] == "video/mp4"
     assert mp4_frames(done.content).shape == (9, 32, 32, 3)
-    # The file went through the outputs Volume, named after the job.
-    assert sorted(path.name for path in outputs.iterdir()) == ["job-1.mp4"]
+    # The file went through the outputs Volume, named after the job, its timing beside it.
+    assert sorted(path.name for path in outputs.iterdir()) == ["job-1.mp4", "job-1.timing.json"]
+    queued = float(done.headers["X-Queue-Seconds"])
+    assert queued >= waited  # the job waited at the gate for at least that long before it ran
+    assert float(done.headers["X-Inference-Seconds"]) > 0
+    assert float(done.headers["X-Load-Seconds"]) >= 0
 
 
 def test_unknown_ids_are_404(wan_jobs):
@@ -128,3 +135,18 @@ def test_outputs_past_the_retention_window_are_pruned_at_submit(wan_jobs):
     client.post("/submit", json={**CLIP, "num_frames": 1})
     assert not old.exists() and fresh.exists()
     assert jobs.prune(str(outputs), retention_s=0, now=now + 10) == ["job-x.mp4"]
+
+
+def test_timing_is_measured_from_the_submit_and_read_back_as_headers(tmp_path):
+    timing = jobs.job_timing(submitted_at=100.0, started=112.5, load_s=10.25, now=130.0)
+    assert timing == {"queue_s": 12.5, "load_s": 10.25, "inference_s": 17.5}
+    assert jobs.job_timing(0.0, 112.5, 0.0, now=113.0)["queue_s"] == 0.0  # run, not submitted
+    assert jobs.save_output(str(tmp_path), "job-7", b"\x89PNG...", timing) == "job-7.png"
+    assert jobs.timing_headers(str(tmp_path), "job-7") == {
+        "X-Queue-Seconds": "12.500",
+        "X-Load-Seconds": "10.250",
+        "X-Inference-Seconds": "17.500",
+    }
+    (tmp_path / "job-8.timing.json").write_text("{not json")
+    assert jobs.timing_headers(str(tmp_path), "job-8") == {}  # a broken sidecar: no headers
+    assert jobs.timing_headers(str(tmp_path), "job-9") == {}
