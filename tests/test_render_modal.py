@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 from conftest import REPO
 
+from modalfleet.runtime.coldstart import Phases
+
 modal = pytest.importorskip("modal")  # a declared dependency: always installed
 
 GOLDEN = REPO / "tests/golden/expected"
@@ -287,6 +289,7 @@ def test_generate_signature_defaults_are_the_models_params():
         "max_sequence_length": 256,
         "format": "png",  # not model params: the kind's output defaults
         "quality": 90,
+        "num_images": 1,
     }
     dev = import_generated(REPO / "generated/hybrid/flux_dev.py")
     dev_defaults = inspect.signature(raw_method(dev, "generate")).parameters
@@ -382,15 +385,16 @@ def test_upscale_job_answers_with_the_inputs_media_type(tmp_path):
     module.OUTPUTS_DIR = str(tmp_path)
     handler = module.Model._get_user_cls()()
     handler.handle = object()
+    handler.phases = Phases(started=0.0)  # what load_weights sets: nothing timed yet
     run_job = raw_method(module, "run_job")
 
     class RunAtOnce:  # a job backend that runs the job as it is submitted
         def __init__(self):
             self.done = {}
 
-        def submit(self, fields):
+        def submit(self, fields, submitted_at):
             job_id = f"job-{len(self.done)}"
-            self.done[job_id] = run_job(handler, fields, job_id)
+            self.done[job_id] = run_job(handler, fields, job_id, submitted_at)
             return job_id
 
         def poll(self, job_id):
@@ -406,5 +410,11 @@ def test_upscale_job_answers_with_the_inputs_media_type(tmp_path):
     job = client.post("/submit", json={"media": still, "filename": "still.png"}).json()["job_id"]
     answer = client.get(f"/result/{job}")
     assert (answer.headers["content-type"], answer.content) == ("image/png", b"\x89PNG\r\n\x1a\n")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["job-0.mp4", "job-1.png"]
+    assert float(answer.headers["X-Load-Seconds"]) == 0.0  # no phase timed by this handler
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "job-0.mp4",
+        "job-0.timing.json",
+        "job-1.png",
+        "job-1.timing.json",
+    ]
     assert module.MODEL["upstream"]["commit"] == "4490bd1f482e026674543386bb2a4d176da245b9"
