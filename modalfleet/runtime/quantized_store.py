@@ -113,20 +113,18 @@ def component_class(pipeline_dir: str | Path, component: str) -> Any:
     return getattr(importlib.import_module(library), class_name)
 
 
-def save(model: dict[str, Any], pipeline_dir: str | Path, dtype: Any) -> list[Path]:
+def save(model: dict[str, Any], pipeline_dir: str | Path, dtype: Any) -> None:
     """Quantize each declared component this machine can quantize and save it to the store (the
     `download` function's second half; nf4 and fp8 need the GPU the function then gets). A
-    matching copy already there is kept, not remade. Returns the folders of the usable copies."""
+    matching copy already there is kept, not remade."""
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    saved = []
     for item in quantize.applicable(model.get("quantization") or {}, pipeline_dir, device):
         folder = copy_folder(model, item, dtype)
         expected = manifest(model, item, dtype)
         if unusable(folder, expected) is None:
             log.info("%s: quantized copy at %s is current", model["name"], folder)
-            saved.append(folder)
             continue
         shutil.rmtree(folder, ignore_errors=True)  # a stale or half-written copy
         component = component_class(pipeline_dir, item.component).from_pretrained(
@@ -142,8 +140,6 @@ def save(model: dict[str, Any], pipeline_dir: str | Path, dtype: Any) -> list[Pa
         partial.write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
         os.replace(partial, folder / MANIFEST)
         log.info("%s: saved %s (%s) to %s", model["name"], item.component, item.scheme, folder)
-        saved.append(folder)
-    return saved
 
 
 def pipeline_kwargs(
