@@ -178,6 +178,8 @@ def app_spec(module: ModuleType) -> dict:
         "secrets": [secret._name for secret in service._spec.secrets],
         "download_timeout": download_closure["timeout"],
         "download_volumes": {path: volume._name for path, volume in download._spec.volumes.items()},
+        "download_gpu": download._spec.gpus,
+        "download_resources": (download._spec.cpu, download._spec.memory),
     }
 
 
@@ -220,6 +222,13 @@ def test_every_bundled_module_deploys_its_models_gpu_and_strategys_containers(st
             "secrets": ["huggingface-secret"],
             "download_timeout": 3600,
             "download_volumes": {"/cache": "model-weights"},
+            # flux-schnell's download saves its NF4 transformer (quantized on its own GPU) and
+            # int8 T5 once, so it gets the class's GPU, cores and host memory; a plain download
+            # gets Modal's defaults.
+            "download_gpu": gpu if module_name == "flux_schnell" else None,
+            "download_resources": RESOURCES[module_name]
+            if module_name == "flux_schnell"
+            else (None, None),
         }, f"{strategy}/{module_name}.py"
 
 

@@ -49,7 +49,7 @@ def test_flux_schnell_on_its_t4_costs_gpu_plus_cpu_plus_memory_per_second(fleet)
     # hybrid's containers, no model override; 10 s flat; the cold start estimated below.
     assert serving.policy == ServingPolicy(
         service_time_s=10.0,
-        cold_start_s=62.84,
+        cold_start_s=23.81,
         scaledown_window_s=300.0,
         min_containers=0,
         max_containers=10,
@@ -111,29 +111,41 @@ def test_a_strategys_max_inputs_reaches_the_policy(fleet_dir):
 
 def test_cold_start_estimate_for_flux_schnell_on_a_t4(fleet):
     # coldstart.py's constants, flux-schnell's weights (33.73 GB; transformer 23.8 nf4, T5
-    # 9.52 int8, CLIP 0.25, VAE 0.17) on a T4 (turing):
-    #   container start                           10 s
-    #   Volume read   33.73 GB / 1 GB/s          = 33.73 s
-    #   copy  (23.8 x 1 + 9.52 x 0.5 + 0.25 + 0.17 = 28.98 GB) / 6 GB/s = 4.83 s
-    #   quantize  23.8 x 0.2 s/GB + 9.52 x 1 s/GB = 4.76 + 9.52 = 14.28 s
-    #   total 10 + 33.73 + 4.83 + 14.28          = 62.84 s
+    # 9.52 int8, CLIP 0.25, VAE 0.17) on a T4 (turing). Its containers read the quantized copies
+    # `download` saved, at their quantized size, and quantize nothing:
+    #   container start                                              10 s
+    #   stored  23.8 x 0.28 + 9.52 x 0.5 + 0.25 + 0.17 = 11.844 GB
+    #   Volume read   11.84 GB / 1 GB/s                            = 11.84 s
+    #   copy          11.84 GB / 6 GB/s = 1.973                    =  1.97 s
+    #   total 10 + 11.84 + 1.97                                    = 23.81 s
+    # (quantizing at every start read all 33.73 GB and took 62.84 s by the same constants).
     cold = cold_start_on(fleet.models["flux-schnell"], "T4", fleet.catalog)
     assert cold == ColdStart(
-        62.84,
+        23.81,
         "estimate",
         (
             ("container start", 10.0),
-            ("volume read", 33.73),
-            ("host-to-GPU copy", 4.83),
-            ("quantization", 14.28),
+            ("volume read", 11.84),
+            ("host-to-GPU copy", 1.97),
         ),
     )
     assert cold.describe() == (
-        "62.84 s ESTIMATE (container start 10 s + volume read 33.73 s + "
-        "host-to-GPU copy 4.83 s + quantization 14.28 s)"
+        "23.81 s ESTIMATE (container start 10 s + volume read 11.84 s + host-to-GPU copy 1.97 s)"
     )
-    # An Ampere PCIe gen4 link copies twice as fast: 28.98 / 12 = 2.415 -> 2.42 s.
-    assert cold_start_on(fleet.models["flux-schnell"], "A10G", fleet.catalog).seconds == 60.43
+    # An Ampere PCIe gen4 link copies twice as fast: 11.84 / 12 = 0.987 -> 0.99 s.
+    assert cold_start_on(fleet.models["flux-schnell"], "A10G", fleet.catalog).seconds == 22.83
+
+
+def test_an_unquantized_model_reads_its_declared_16_bit_size(fleet):
+    # flux-dev: the same 33.73 GB of weights as schnell, nothing quantized, on an L40S (ada):
+    # 10 + 33.73 + 33.74 / 12 (the components breakdown sums to 33.74) = 10 + 33.73 + 2.81.
+    cold = cold_start_on(fleet.models["flux-dev"], "L40S", fleet.catalog)
+    assert cold.parts == (
+        ("container start", 10.0),
+        ("volume read", 33.73),
+        ("host-to-GPU copy", 2.81),
+    )
+    assert cold.seconds == 46.54
 
 
 def test_the_upscalers_weights_load_per_request_so_only_the_container_starts(fleet):

@@ -7,7 +7,7 @@ import dataclasses
 from conftest import REPO
 
 from modalfleet.fleet.load import load_fleet
-from modalfleet.fleet.snapshots import run_dtype, snapshot_mode
+from modalfleet.fleet.snapshots import quantizes_on_gpu, run_dtype, snapshot_mode
 
 
 def test_snapshot_mode_per_bundled_model():
@@ -32,3 +32,17 @@ def test_run_dtype_is_fp16_when_any_gpu_of_the_list_lacks_bf16():
     assert run_dtype(wan, fleet.catalog, ("L40S",)) == "bfloat16"
     assert run_dtype(wan, fleet.catalog, ("L40S", "T4")) == "float16"
     assert run_dtype(fleet.models["lora"], fleet.catalog, ("A100-80GB",)) == "float16"  # declared
+
+
+def test_only_a_model_with_a_gpu_only_scheme_downloads_on_a_gpu():
+    """`download` saves the quantized copies; nf4 and fp8 can be made only on a GPU, int8 on the
+    CPU (an int8 model's copy also loads on the CPU, so its snapshot keeps the weights)."""
+    fleet = load_fleet(REPO).fleet
+    on_gpu = {name for name, model in fleet.models.items() if quantizes_on_gpu(model)}
+    assert on_gpu == {"flux-schnell"}
+    int8_only = dataclasses.replace(
+        fleet.models["flux-schnell"], quantization={"text_encoder_2": "int8"}
+    )
+    assert not quantizes_on_gpu(int8_only) and snapshot_mode(int8_only) == "cpu"
+    fp8 = dataclasses.replace(fleet.models["flux-dev"], quantization={"transformer": "fp8"})
+    assert quantizes_on_gpu(fp8)

@@ -51,6 +51,7 @@ MODEL = {
     "secrets": [
         "huggingface-secret",
     ],
+    "download_command": "modal run generated/baseline/flux_schnell.py::download",
 }
 PARAMS = MODEL["params"]
 # The most one request may ask for on this GPU (modalfleet/fleet/limits.py, `limits:` in
@@ -124,7 +125,16 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import coldstart, device, encode, errors, limits, text_to_image, weights
+    from modalfleet.runtime import (
+        coldstart,
+        device,
+        encode,
+        errors,
+        limits,
+        quantized_store,
+        text_to_image,
+        weights,
+    )
 
 
 @app.cls(
@@ -232,11 +242,25 @@ def check_request(fields: dict) -> None:
     limits.check(LIMITS, fields)
 
 
-@app.function(image=image, volumes={CACHE_DIR: volume}, secrets=secrets, timeout=3600)
+@app.function(
+    image=image,
+    gpu="L40S",  # nf4/fp8 quantize only on a GPU
+    cpu=4.0,
+    memory=40960,  # a component's 16-bit weights pass through host memory
+    volumes={CACHE_DIR: volume},
+    secrets=secrets,
+    timeout=3600,
+)
 def download() -> None:
-    """Fill the weights Volume before the first request: `modal run <this file>::download`."""
-    weights.download(MODEL)
-    volume.commit()
+    """Fill the weights Volume before the first request: `modal run <this file>::download`.
+    Then quantize once: the quantized components are saved beside the weights, and containers
+    load them (modalfleet/runtime/quantized_store.py) instead of quantizing at every start."""
+    paths = weights.download(MODEL)
+    # In the dtype the containers run in, so a container finds the copy made for it.
+    _, dtype = device.planned(RUN_DTYPE, gpu_expected=not modal.is_local())
+    quantized_store.save(MODEL, paths["pipeline"], dtype)
+    if not modal.is_local():  # run in-process (tests) nothing is mounted
+        volume.commit()
 
 
 @app.local_entrypoint()

@@ -3,7 +3,13 @@
 From models.yaml when it says (`cold_start_s`: a number, or a map GPU -> seconds that `bench
 --write` fills, with an optional `default`); otherwise an ESTIMATE from the weights:
 
-    container start + Volume read + host-to-GPU copy + quantization
+    container start + Volume read + host-to-GPU copy
+
+A model that declares quantization is read at its quantized size and nothing is quantized at
+start: its `download` function saved the quantized components to the Volume once
+(runtime/quantized_store.py) and containers load those copies. A container that finds no usable
+copy quantizes at load instead and logs a warning; the estimate does not count that fallback
+(flux-schnell then reads 33.73 GB instead of 11.84 and quantizes besides).
 
 Every constant below is an assumption, not a measurement; each says where it comes from. The
 result carries its source and its terms so every display can say ESTIMATE and show why.
@@ -37,16 +43,6 @@ HOST_TO_GPU_GB_PER_S: dict[str, float] = {
     "blackwell": 25.0,
 }
 
-# Share of a component's 16-bit size that crosses PCIe: bitsandbytes (nf4) quantizes on the GPU
-# after the 16-bit copy; torchao (int8, fp8 weight-only) quantizes on the CPU while loading, so
-# only the 8-bit result is copied.
-COPY_FACTORS: dict[str, float] = {"none": 1.0, "nf4": 1.0, "int8": 0.5, "fp8": 0.5}
-
-# Seconds per GB (16-bit size) to quantize: bitsandbytes' nf4 kernel is one memory-bound pass
-# on the GPU (0.2 s/GB with its per-layer overhead); torchao computes per-channel scales and
-# casts on a few CPU cores (~1 GB/s).
-QUANTIZE_S_PER_GB: dict[str, float] = {"none": 0.0, "nf4": 0.2, "int8": 1.0, "fp8": 1.0}
-
 # Kinds whose handler loads nothing when the container starts: the SeedVR2 CLI reads its
 # weights in a subprocess on every request, so that time is part of each request's seconds.
 LOADS_PER_REQUEST = frozenset({"video-upscale"})
@@ -65,7 +61,7 @@ class ColdStart:
         return self.source == ESTIMATE
 
     def describe(self) -> str:
-        """'62.84 s ESTIMATE (container start 10 s + ...)', or '41.5 s measured'."""
+        """'23.81 s ESTIMATE (container start 10 s + ...)', or '41.5 s measured'."""
         if not self.is_estimate:
             return f"{self.seconds:g} s measured"
         terms = " + ".join(f"{name} {seconds:g} s" for name, seconds in self.parts)
@@ -86,16 +82,16 @@ def cold_start_on(model: Model, gpu_name: str, catalog: Catalog) -> ColdStart:
 
 
 def estimate_cold_start(model: Model, gpu: Gpu) -> ColdStart:
-    """container start + Volume read + host-to-GPU copy + quantization, from the constants above."""
+    """container start + Volume read + host-to-GPU copy, from the constants above."""
     parts = [("container start", CONTAINER_START_S)]
     if model.kind not in LOADS_PER_REQUEST:
-        read_gb = sum(weights.size_gb for weights in model.weights)
-        copy_gb = loaded_weights_gb(model, COPY_FACTORS)
+        # The saved quantized copies are what is read and what crosses PCIe: the size they
+        # leave in VRAM (sizes.py). Unquantized, the read is the declared size, which a
+        # components breakdown may miss by a rounding (FLUX: 33.73 GB declared, 33.74 summed).
+        loaded_gb = loaded_weights_gb(model)
+        read_gb = loaded_gb if model.quantization else sum(w.size_gb for w in model.weights)
         parts.append(("volume read", round(read_gb / VOLUME_READ_GB_PER_S, 2)))
         parts.append(
-            ("host-to-GPU copy", round(copy_gb / HOST_TO_GPU_GB_PER_S[gpu.architecture], 2))
+            ("host-to-GPU copy", round(loaded_gb / HOST_TO_GPU_GB_PER_S[gpu.architecture], 2))
         )
-        quantize_s = loaded_weights_gb(model, QUANTIZE_S_PER_GB)
-        if quantize_s:
-            parts.append(("quantization", quantize_s))
     return ColdStart(round(sum(s for _, s in parts), 2), ESTIMATE, tuple(parts))

@@ -7,6 +7,8 @@ That hook runs without a GPU, so what it can load depends on the model:
 - "cpu": the pipeline loads on the CPU in snap=True and moves to the GPU in snap=False.
 - "none": bitsandbytes NF4 quantizes weights onto the GPU as they load (it has no CPU path), so
   a model declaring nf4 loads entirely in snap=False; the snapshot still saves the imports.
+  That holds for the NF4 copy `download` saves as well (runtime/quantized_store.py): its
+  packed 4-bit weights load only onto a GPU. An int8 copy loads on the CPU, so it stays "cpu".
 - "gpu": `gpu_snapshot: true` in models.yaml: Modal's GPU snapshot (alpha, deployed apps only)
   keeps the GPU memory too, so everything loads in snap=True. Off unless asked for.
 """
@@ -17,6 +19,10 @@ from .spec import Catalog, Model
 
 NF4_REASON = "bitsandbytes NF4 quantizes onto the GPU as it loads and cannot load on the CPU"
 
+# Schemes only a GPU can quantize (bitsandbytes NF4; torchao fp8 wants an Ada or newer GPU):
+# the `download` function that saves a model's quantized copies gets the model's GPU for them.
+GPU_ONLY_SCHEMES = frozenset({"nf4", "fp8"})
+
 
 def snapshot_mode(model: Model) -> str:
     if model.gpu_snapshot:
@@ -24,6 +30,10 @@ def snapshot_mode(model: Model) -> str:
     if "nf4" in model.quantization.values():
         return "none"
     return "cpu"
+
+
+def quantizes_on_gpu(model: Model) -> bool:
+    return bool(GPU_ONLY_SCHEMES & set(model.quantization.values()))
 
 
 def run_dtype(model: Model, catalog: Catalog, gpus: tuple[str, ...]) -> str:

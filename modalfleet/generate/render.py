@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fleet.limits import request_limits
-from ..fleet.snapshots import run_dtype, snapshot_mode
+from ..fleet.snapshots import quantizes_on_gpu, run_dtype, snapshot_mode
 from ..fleet.spec import Catalog, Deployment, Fleet, Model
 from .cache import RenderCache, code_fingerprint, current_tree, inputs_digest
 from .pins import INSIGHTFACE_DEPENDENCIES, pin, pins
@@ -216,6 +216,10 @@ def template_context(
         "cpu": float(model.resources.cpu),
         "memory_mib": model.resources.memory_mib,
         "module_name": model.module_name,
+        # Saving the quantized copies needs a GPU for nf4/fp8: the model's own, so the copy is
+        # made where it will run (fp8 needs the capability the model's GPUs have).
+        "download_gpu": (gpus[0] if len(gpus) == 1 else gpus) if quantizes_on_gpu(model) else None,
+        "download_command": f"modal run generated/{strategy_name}/{model.module_name}.py::download",
     }
 
 

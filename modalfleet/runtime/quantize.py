@@ -12,6 +12,8 @@ A component is a pipeline folder entry from model_index.json (transformer, text_
 worth it and visibly loses quality when quantized.
 A scheme the current device cannot run is skipped with a log line and the component loads in the
 run dtype: the quantization exists to fit GPU memory, so on a CPU (tests, local runs) it is moot.
+Serving containers load the copies `download` saved (quantized_store.py) and quantize here only
+what the store lacks.
 """
 
 from __future__ import annotations
@@ -113,19 +115,18 @@ def component_config(item: ComponentQuantization, compute_dtype: Any) -> Any:
     return TorchAoConfig(quant_type=scheme_config)
 
 
-def pipeline_config(
+def applicable(
     quantization: dict[str, str],
     pipeline_dir: str | Path,
     device: str,
-    compute_dtype: Any,
     capability: tuple[int, int] | None = None,
-) -> Any | None:
-    """A diffusers PipelineQuantizationConfig for from_pretrained, or None when nothing applies.
+) -> list[ComponentQuantization]:
+    """The declared quantization this device can run; what it cannot is logged and skipped.
 
     capability is the CUDA compute capability; None asks the current GPU.
     """
     if not quantization:
-        return None
+        return []
     if device == "cuda" and capability is None:
         import torch
 
@@ -133,10 +134,15 @@ def pipeline_config(
     applied, skipped = plan(quantization, component_libraries(pipeline_dir), device, capability)
     for component, reason in skipped.items():
         log.warning("not quantizing %s: %s; it loads unquantized", component, reason)
-    if not applied:
+    return applied
+
+
+def pipeline_config(items: list[ComponentQuantization], compute_dtype: Any) -> Any | None:
+    """A diffusers PipelineQuantizationConfig for from_pretrained, or None when nothing applies."""
+    if not items:
         return None
     from diffusers import PipelineQuantizationConfig
 
     return PipelineQuantizationConfig(
-        quant_mapping={item.component: component_config(item, compute_dtype) for item in applied}
+        quant_mapping={item.component: component_config(item, compute_dtype) for item in items}
     )

@@ -6,7 +6,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
-from . import quantize
+from . import quantized_store
 from .device import move_pipeline
 from .encode import images_bytes
 from .sampling import generator, require_multiple
@@ -27,9 +27,8 @@ def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) 
     pipe = DiffusionPipeline.from_pretrained(
         pipeline_dir,
         dtype=dtype,
-        quantization_config=quantize.pipeline_config(
-            model.get("quantization") or {}, pipeline_dir, device, dtype
-        ),
+        # Quantized components from the copies `download` saved; the rest quantized here.
+        **quantized_store.pipeline_kwargs(model, pipeline_dir, device, dtype),
     )
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)

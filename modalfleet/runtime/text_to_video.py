@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import quantize
+from . import quantized_store
 from .device import move_pipeline
 from .encode import mp4_bytes
 from .errors import InputError
@@ -40,9 +40,8 @@ def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) 
         pipeline_dir,
         vae=vae,
         dtype=dtype,
-        quantization_config=quantize.pipeline_config(
-            model.get("quantization") or {}, pipeline_dir, device, dtype
-        ),
+        # Quantized components from the copies `download` saved; the rest quantized here.
+        **quantized_store.pipeline_kwargs(model, pipeline_dir, device, dtype),
     )
     flow_shift = params(model).get("flow_shift")
     if flow_shift is not None:

@@ -64,6 +64,18 @@ def locate(
     return paths
 
 
-def download(model: dict[str, Any]) -> None:
-    """Fetch every artefact into the cache (the Volume), so containers start without downloading."""
-    locate(model)
+def download(model: dict[str, Any]) -> dict[str, str]:
+    """Fetch every artefact into the cache (the Volume), so containers start without downloading;
+    artefact key -> its folder there, as locate() gives it."""
+    return locate(model)
+
+
+def volume_root() -> Path:
+    """The folder the weights live under: MODALFLEET_WEIGHTS_DIR when set (tests, local runs),
+    else the Hugging Face cache, which on Modal is the mounted weights Volume."""
+    local_root = os.environ.get(WEIGHTS_DIR_ENV)
+    if local_root:
+        return Path(local_root)
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)

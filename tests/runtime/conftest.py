@@ -98,8 +98,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # .local() warns that Volumes are not mounted; these tests point at local weights on purpose.
     for item in items:
         if "tests/runtime/" in str(item.path).replace("\\", "/"):
-            item.add_marker(
-                pytest.mark.filterwarnings(
-                    "ignore:The Model.generate function is executing locally"
+            for function in ("Model.generate", "download"):
+                item.add_marker(
+                    pytest.mark.filterwarnings(
+                        f"ignore:The {function} function is executing locally"
+                    )
                 )
-            )

@@ -7,6 +7,7 @@ import torch
 
 from modalfleet.runtime import quantize, text_to_image
 from modalfleet.runtime.quantize import ComponentQuantization as CQ
+from modalfleet.runtime.weights import WEIGHTS_DIR_ENV
 
 from .decode import png_pixels
 from .handlers import REPO, load_generated
@@ -66,6 +67,13 @@ def test_runtime_schemes_are_the_ones_sizes_accounts_for():
     assert set(quantize.SCHEME_DEVICES) == set(QUANTIZATION_FACTORS) - {"none"}
 
 
+def test_the_download_gets_a_gpu_for_exactly_the_schemes_only_cuda_runs():
+    from modalfleet.fleet.snapshots import GPU_ONLY_SCHEMES
+
+    cuda_only = {s for s, devices in quantize.SCHEME_DEVICES.items() if "cpu" not in devices}
+    assert GPU_ONLY_SCHEMES == cuda_only == {"nf4", "fp8"}
+
+
 def test_every_generated_model_quantizes_only_components_its_weights_break_down():
     """The generated MODEL dicts carry the quantization that sizes.py counted, component by component."""
     from modalfleet.fleet.load import load_fleet
@@ -83,9 +91,10 @@ def test_t4_config_objects_for_flux_schnell(flux_schnell_weights):
     from diffusers import BitsAndBytesConfig, PipelineQuantizationConfig
     from transformers import TorchAoConfig
 
-    config = quantize.pipeline_config(
-        SCHNELL, flux_schnell_weights / "pipeline", "cuda", torch.float16, capability=(7, 5)
+    items = quantize.applicable(
+        SCHNELL, flux_schnell_weights / "pipeline", "cuda", capability=(7, 5)
     )
+    config = quantize.pipeline_config(items, torch.float16)
     assert isinstance(config, PipelineQuantizationConfig)
     assert sorted(config.quant_mapping) == ["text_encoder_2", "transformer"]
     nf4 = config.quant_mapping["transformer"]
@@ -101,15 +110,19 @@ def test_t4_config_objects_for_flux_schnell(flux_schnell_weights):
 
 
 def test_nothing_declared_means_no_config(flux_schnell_weights):
-    assert (
-        quantize.pipeline_config({}, flux_schnell_weights / "pipeline", "cpu", torch.float32)
-        is None
-    )
+    assert quantize.applicable({}, flux_schnell_weights / "pipeline", "cpu") == []
+    assert quantize.pipeline_config([], torch.float32) is None
 
 
-def test_int8_load_path_runs_on_cpu(flux_schnell_weights):
-    """torchao int8 weight-only on both FLUX model components, loaded and run on this CPU."""
-    model = {"name": "flux-int8", "quantization": {"transformer": "int8", "text_encoder_2": "int8"}}
+def test_int8_load_path_runs_on_cpu(flux_schnell_weights, tmp_path, monkeypatch):
+    """torchao int8 weight-only on both FLUX model components, quantized as they load (no saved
+    copies on this empty Volume) and run on this CPU."""
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))
+    model = {
+        "name": "flux-int8",
+        "quantization": {"transformer": "int8", "text_encoder_2": "int8"},
+        "weights": [{"repo": "tiny/flux", "revision": "0" * 40, "role": "pipeline"}],
+    }
     handle = text_to_image.load(
         model, {"pipeline": str(flux_schnell_weights / "pipeline")}, "cpu", torch.float32
     )
