@@ -3,7 +3,8 @@
 Codes (registered with their meaning in codes.py, from which the manual's problem-codes page is
 generated): name, strategy-coverage, unknown-gpu, gpu-list, vram-fit, dtype-support, weights-pin,
 weights-size, weights-role, quantization, params, secret-literal,
-concurrency, trace, resources, unknown-model, endpoint-auth, limits. (traffic and latency are
+concurrency, trace, resources, unknown-model, endpoint-auth, limits, timeout-too-short.
+(traffic and latency are
 enforced with the schema and carry those codes from there.)
 """
 
@@ -20,6 +21,13 @@ from ..report.suggest import closest, did_you_mean
 from .limits import KIND_LIMITS, default_violations, request_limits
 from .load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR, Loaded
 from .problems import WARNING, Problem, problem
+from .request_time import (
+    MODAL_MAX_TIMEOUT_S,
+    request_budget_s,
+    slowest_gpu,
+    timeout_for,
+    worst_request,
+)
 from .sizes import loaded_weights_gb, quantized_components, scheme_for
 from .spec import Catalog, Fleet, Gpu, Model, Strategy, is_python_keyword, module_name
 from .yamlread import Document
@@ -62,6 +70,7 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
     for model in fleet.models.values():
         found += check_model(fleet, model, models_doc, only_strategy)
         found += check_limits(fleet, model, models_doc, only_strategy)
+        found += check_request_time(fleet, model, loaded.documents, only_strategy)
         found += check_model_containers(fleet, model, loaded.documents)
         found += check_measured_gpus(fleet, model, models_doc)
         found += check_concurrency(fleet, model, loaded.documents)
@@ -358,6 +367,56 @@ def check_limits(
                 )
             )
     return found
+
+
+def _timeout_where(
+    model: Model, strategy: Strategy, documents: dict[str, Document]
+) -> tuple[str, int, int]:
+    """Where the timeout that applies to model under strategy is set: the most specific one."""
+    if "timeout_s" in strategy.model_containers.get(model.name, {}):
+        return documents[strategy.file].where(("models", model.name, "timeout_s"))
+    if "timeout_s" in model.containers:
+        return documents[MODELS_FILE].where(("models", model.name, "containers", "timeout_s"))
+    return documents[strategy.file].where(("containers", "timeout_s"))
+
+
+def check_request_time(
+    fleet: Fleet, model: Model, documents: dict[str, Document], only_strategy: str | None
+) -> list[Problem]:
+    """A request at the model's limits must finish inside the budget its container timeout
+    leaves (ESTIMATE, fleet/request_time.py); else Modal would kill it mid-call."""
+    found: dict[tuple[str, int, int], Problem] = {}
+    for strategy in fleet.strategies.values():
+        choices = model.gpu.get(strategy.name)
+        if not choices or (only_strategy and strategy.name != only_strategy):
+            continue
+        gpu = slowest_gpu(fleet.catalog, choices)
+        if gpu is None:
+            continue
+        worst = worst_request(model, request_limits(model, fleet.catalog, choices), gpu)
+        timeout = strategy.policy_for(model).timeout_s
+        budget = request_budget_s(timeout)
+        if worst is None or worst.seconds <= budget:
+            continue
+        where = _timeout_where(model, strategy, documents)
+        if where in found:
+            continue
+        needed = timeout_for(worst.seconds)
+        fits = max(1, worst.frames_within(budget))
+        raise_it = (
+            f"raise timeout_s to >= {needed} (models.yaml {model.name}: containers:), or "
+            if needed <= MODAL_MAX_TIMEOUT_S
+            else ""
+        )
+        found[where] = problem(
+            "timeout-too-short",
+            where,
+            f"{model.name} (strategy {strategy.name}): a request at its limits, "
+            f"{worst.describe()}, does not fit the {budget} s its {timeout} s container "
+            "timeout leaves",
+            hint=f"{raise_it}lower limits.max_input_frames to <= {fits}",
+        )
+    return list(found.values())
 
 
 def check_measured_gpus(fleet: Fleet, model: Model, doc: Document) -> list[Problem]:
