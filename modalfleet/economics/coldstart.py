@@ -47,10 +47,6 @@ COPY_FACTORS: dict[str, float] = {"none": 1.0, "nf4": 1.0, "int8": 0.5, "fp8": 0
 # casts on a few CPU cores (~1 GB/s).
 QUANTIZE_S_PER_GB: dict[str, float] = {"none": 0.0, "nf4": 0.2, "int8": 1.0, "fp8": 1.0}
 
-# Kinds whose handler loads nothing when the container starts: the SeedVR2 CLI reads its
-# weights in a subprocess on every request, so that time is part of each request's seconds.
-LOADS_PER_REQUEST = frozenset({"video-upscale"})
-
 MEASURED, ESTIMATE = "measured", "estimate"
 
 
@@ -87,15 +83,14 @@ def cold_start_on(model: Model, gpu_name: str, catalog: Catalog) -> ColdStart:
 
 def estimate_cold_start(model: Model, gpu: Gpu) -> ColdStart:
     """container start + Volume read + host-to-GPU copy + quantization, from the constants above."""
-    parts = [("container start", CONTAINER_START_S)]
-    if model.kind not in LOADS_PER_REQUEST:
-        read_gb = sum(weights.size_gb for weights in model.weights)
-        copy_gb = loaded_weights_gb(model, COPY_FACTORS)
-        parts.append(("volume read", round(read_gb / VOLUME_READ_GB_PER_S, 2)))
-        parts.append(
-            ("host-to-GPU copy", round(copy_gb / HOST_TO_GPU_GB_PER_S[gpu.architecture], 2))
-        )
-        quantize_s = loaded_weights_gb(model, QUANTIZE_S_PER_GB)
-        if quantize_s:
-            parts.append(("quantization", quantize_s))
+    read_gb = sum(weights.size_gb for weights in model.weights)
+    copy_gb = loaded_weights_gb(model, COPY_FACTORS)
+    parts = [
+        ("container start", CONTAINER_START_S),
+        ("volume read", round(read_gb / VOLUME_READ_GB_PER_S, 2)),
+        ("host-to-GPU copy", round(copy_gb / HOST_TO_GPU_GB_PER_S[gpu.architecture], 2)),
+    ]
+    quantize_s = loaded_weights_gb(model, QUANTIZE_S_PER_GB)
+    if quantize_s:
+        parts.append(("quantization", quantize_s))
     return ColdStart(round(sum(s for _, s in parts), 2), ESTIMATE, tuple(parts))

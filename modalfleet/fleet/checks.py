@@ -83,8 +83,9 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
 # runs a sync method's inputs on threads that share the loaded pipeline). Every diffusers
 # pipeline keeps its denoising state on itself: scheduler.set_timesteps() and the scheduler's
 # step index are per-call state held by the one shared object, so two interleaved requests
-# corrupt each other's sampling. lora and instantid add per-request settings on top. The SeedVR2
-# CLI runs in a subprocess per request, so video-upscale is safe (its VRAM need is per request).
+# corrupt each other's sampling. lora and instantid add per-request settings on top. SeedVR2's
+# requests take turns on its one loaded runner (a lock in runtime/seedvr2_upstream.py), so
+# video-upscale may take several: one request's decoding and encoding overlap another's GPU work.
 CONCURRENCY_BLOCKERS: dict[str, str] = {
     "text-to-image": "its diffusers pipeline keeps the scheduler's timesteps and step index on the one pipeline every request shares",
     "text-to-video": "its diffusers pipeline keeps the scheduler's timesteps and step index on the one pipeline every request shares",
@@ -127,8 +128,8 @@ def check_concurrency(fleet: Fleet, model: Model, documents: dict[str, Document]
                 )
             )
             continue
-        # Each request in flight holds its own activations (here: its own CLI process and copy
-        # of the weights), so N at once need N times the model's VRAM.
+        # Each request in flight holds its own activations, so N at once need N times the
+        # model's VRAM. (Conservative for video-upscale, whose requests take turns on the GPU.)
         for name in model.gpu.get(strategy.name, ()):
             resolved = fleet.catalog.resolve(name)
             if resolved is None:
@@ -404,9 +405,7 @@ def check_request_time(
         needed = timeout_for(worst.seconds)
         fits = max(1, worst.frames_within(budget))
         raise_it = (
-            f"raise timeout_s to >= {needed} (models.yaml {model.name}: containers:), or "
-            if needed <= MODAL_MAX_TIMEOUT_S
-            else ""
+            f"raise this timeout_s to >= {needed}, or " if needed <= MODAL_MAX_TIMEOUT_S else ""
         )
         found[where] = problem(
             "timeout-too-short",
@@ -414,7 +413,7 @@ def check_request_time(
             f"{model.name} (strategy {strategy.name}): a request at its limits, "
             f"{worst.describe()}, does not fit the {budget} s its {timeout} s container "
             "timeout leaves",
-            hint=f"{raise_it}lower limits.max_input_frames to <= {fits}",
+            hint=f"{raise_it}lower {model.name}'s limits.max_input_frames to <= {fits}",
         )
     return list(found.values())
 
