@@ -147,9 +147,10 @@ class Session:
 
         count, height, width = frames.shape[:3]
         out_pixels = round(resolution * resolution * max(height, width) / min(height, width))
-        args = self.options(resolution, batch_size, seed, out_pixels)
-        tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(torch.float16) / 255.0
-        with self.lock:
+        # a copy: decoded frames are read-only buffers, and torch wants writable memory
+        tensor = torch.from_numpy(np.array(frames, dtype=np.uint8)).to(torch.float16) / 255.0
+        with self.lock:  # parsing swaps sys.argv and stderr, process-wide: under the lock too
+            args = self.options(resolution, batch_size, seed, out_pixels)
             try:
                 result = self.cli._process_frames_core(
                     frames_tensor=tensor,
@@ -179,5 +180,6 @@ def load(upstream_dir: Path, model_dir: str, dit_model: str, device: str) -> Ses
     """Import the upstream code and check its options; the weights load at the first call."""
     cli = import_entry(Path(upstream_dir))
     session = Session(cli=cli, model_dir=model_dir, dit_model=dit_model, device=device)
-    session.options(WARM_UP_SIDE, 1, 0, WARM_UP_SIDE * WARM_UP_SIDE)  # refuses bad options now
+    with session.lock:  # refuses bad options now, not at the first request
+        session.options(WARM_UP_SIDE, 1, 0, WARM_UP_SIDE * WARM_UP_SIDE)
     return session

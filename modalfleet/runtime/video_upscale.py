@@ -66,7 +66,8 @@ def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) 
     session = seedvr2_upstream.load(
         Path(upstream_dir), paths["pipeline"], params(model)["dit_model"], device
     )
-    handle = Handle(session, float(model.get("request_budget_s", REQUEST_BUDGET_S)))
+    budget_s = float(model.get("request_budget_s", REQUEST_BUDGET_S))
+    handle = Handle(session, budget_s, CHUNK_BUDGET_BYTES)
     if device != "cpu":  # a GPU snapshot: load the weights now, so the snapshot keeps them
         session.warm_up()
     return handle
