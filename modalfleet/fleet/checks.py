@@ -385,8 +385,9 @@ def check_request_time(
     fleet: Fleet, model: Model, documents: dict[str, Document], only_strategy: str | None
 ) -> list[Problem]:
     """A request at the model's limits must finish inside the budget its container timeout
-    leaves (ESTIMATE, fleet/request_time.py); else Modal would kill it mid-call."""
-    found: dict[tuple[str, int, int], Problem] = {}
+    leaves (ESTIMATE, fleet/request_time.py); else Modal would kill it mid-call. One problem
+    per place the timeout is set: the slowest strategy using it, so its hint covers them all."""
+    found: dict[tuple[str, int, int], tuple[float, Problem]] = {}
     for strategy in fleet.strategies.values():
         choices = model.gpu.get(strategy.name)
         if not choices or (only_strategy and strategy.name != only_strategy):
@@ -400,22 +401,25 @@ def check_request_time(
         if worst is None or worst.seconds <= budget:
             continue
         where = _timeout_where(model, strategy, documents)
-        if where in found:
+        if where in found and found[where][0] >= worst.seconds:
             continue
         needed = timeout_for(worst.seconds)
         fits = max(1, worst.frames_within(budget))
         raise_it = (
             f"raise this timeout_s to >= {needed}, or " if needed <= MODAL_MAX_TIMEOUT_S else ""
         )
-        found[where] = problem(
-            "timeout-too-short",
-            where,
-            f"{model.name} (strategy {strategy.name}): a request at its limits, "
-            f"{worst.describe()}, does not fit the {budget} s its {timeout} s container "
-            "timeout leaves",
-            hint=f"{raise_it}lower {model.name}'s limits.max_input_frames to <= {fits}",
+        found[where] = (
+            worst.seconds,
+            problem(
+                "timeout-too-short",
+                where,
+                f"{model.name} (strategy {strategy.name}): a request at its limits, "
+                f"{worst.describe()}, does not fit the {budget} s its {timeout} s container "
+                "timeout leaves",
+                hint=f"{raise_it}lower {model.name}'s limits.max_input_frames to <= {fits}",
+            ),
         )
-    return list(found.values())
+    return [found_problem for _, found_problem in found.values()]
 
 
 def check_measured_gpus(fleet: Fleet, model: Model, doc: Document) -> list[Problem]:
