@@ -117,7 +117,7 @@ def check_concurrency(fleet: Fleet, model: Model, documents: dict[str, Document]
         max_inputs = strategy.policy_for(model).max_inputs
         if max_inputs <= 1:
             continue
-        where = _max_inputs_where(model, strategy, documents)
+        where = _containers_where(model, strategy, documents, "max_inputs")
         if reason is not None:
             found.append(
                 problem(
@@ -148,15 +148,16 @@ def check_concurrency(fleet: Fleet, model: Model, documents: dict[str, Document]
     return found
 
 
-def _max_inputs_where(
-    model: Model, strategy: Strategy, documents: dict[str, Document]
+def _containers_where(
+    model: Model, strategy: Strategy, documents: dict[str, Document], key: str
 ) -> tuple[str, int, int]:
-    # The node that set the value: the model's own override, else the strategy's.
-    if "max_inputs" in strategy.model_containers.get(model.name, {}):
-        return documents[strategy.file].where(("models", model.name, "max_inputs"))
-    if "max_inputs" in model.containers:
-        return documents[MODELS_FILE].where(("models", model.name, "containers", "max_inputs"))
-    return documents[strategy.file].where(("containers", "max_inputs"))
+    """The node that set a containers key for model under strategy, the most specific first:
+    the strategy's `models:` entry, the model's own `containers:`, the strategy's."""
+    if key in strategy.model_containers.get(model.name, {}):
+        return documents[strategy.file].where(("models", model.name, key))
+    if key in model.containers:
+        return documents[MODELS_FILE].where(("models", model.name, "containers", key))
+    return documents[strategy.file].where(("containers", key))
 
 
 def check_traffic_profile(model: Model, doc: Document) -> list[Problem]:
@@ -370,17 +371,6 @@ def check_limits(
     return found
 
 
-def _timeout_where(
-    model: Model, strategy: Strategy, documents: dict[str, Document]
-) -> tuple[str, int, int]:
-    """Where the timeout that applies to model under strategy is set: the most specific one."""
-    if "timeout_s" in strategy.model_containers.get(model.name, {}):
-        return documents[strategy.file].where(("models", model.name, "timeout_s"))
-    if "timeout_s" in model.containers:
-        return documents[MODELS_FILE].where(("models", model.name, "containers", "timeout_s"))
-    return documents[strategy.file].where(("containers", "timeout_s"))
-
-
 def check_request_time(
     fleet: Fleet, model: Model, documents: dict[str, Document], only_strategy: str | None
 ) -> list[Problem]:
@@ -400,7 +390,7 @@ def check_request_time(
         budget = request_budget_s(timeout)
         if worst is None or worst.seconds <= budget:
             continue
-        where = _timeout_where(model, strategy, documents)
+        where = _containers_where(model, strategy, documents, "timeout_s")
         if where in found and found[where][0] >= worst.seconds:
             continue
         needed = timeout_for(worst.seconds)
