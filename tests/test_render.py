@@ -156,14 +156,15 @@ def test_a_model_change_touches_only_that_models_files(fleet, tree):
 
 def test_a_strategy_change_touches_only_that_strategys_files(fleet, tree):
     strategy = fleet.strategies["hybrid"]
+    # scaledown, not timeout: seedvr2 sets its own timeout in models.yaml, which wins
     faster = dataclasses.replace(
-        strategy, containers=dataclasses.replace(strategy.containers, timeout_s=700)
+        strategy, containers=dataclasses.replace(strategy.containers, scaledown_window_s=700)
     )
     edited = dataclasses.replace(fleet, strategies={**fleet.strategies, "hybrid": faster})
     after = render_tree(edited, TEMPLATES)
     differ = sorted(path for path in tree if tree[path] != after[path])
     assert differ == [f"hybrid/{m}.py" for m in MODULES]
-    assert "    timeout=700,\n" in after["hybrid/lora.py"]
+    assert "    scaledown_window=700,\n" in after["hybrid/lora.py"]
 
 
 def test_generated_tree_is_ruff_clean():
@@ -463,10 +464,10 @@ def test_validation_errors_stop_render_before_anything_is_written(fleet_dir):
 
 
 def changed_fleet_tree(fleet) -> dict[str, str]:
-    """A render that rewrites the 6 hybrid files (new timeout) and drops flux-dev (4 removals)."""
+    """A render that rewrites the 6 hybrid files (new scaledown) and drops flux-dev (4 removals)."""
     strategy = fleet.strategies["hybrid"]
     slower = dataclasses.replace(
-        strategy, containers=dataclasses.replace(strategy.containers, timeout_s=1200)
+        strategy, containers=dataclasses.replace(strategy.containers, scaledown_window_s=1200)
     )
     models = {name: model for name, model in fleet.models.items() if name != "flux-dev"}
     edited = dataclasses.replace(

@@ -84,11 +84,10 @@ def test_a_models_containers_override_beats_its_strategys(fleet_dir):
     fleet = edited_fleet(
         fleet_dir,
         "models.yaml",
-        "    resources: {cpu: 8, memory_gb: 32}\n",
-        "    resources: {cpu: 8, memory_gb: 32}\n"
-        "    containers: {scaledown_window_s: 30, max_inputs: 3, min_containers: 1}\n",
+        "    containers: {timeout_s: 3600}\n",
+        "    containers: {timeout_s: 3600, scaledown_window_s: 30, max_inputs: 3, min_containers: 1}\n",
     )
-    # performance-optimized: min 0, max 20, scaledown 900; seedvr2 sets three of the four keys.
+    # performance-optimized: min 0, max 20, scaledown 900; seedvr2 sets three of those four keys.
     serving = serving_policy(fleet, "seedvr2", "performance-optimized")
     assert serving.policy.scaledown_window_s == 30.0
     assert serving.policy.max_inputs == 3
@@ -148,9 +147,14 @@ def test_an_unquantized_model_reads_its_declared_16_bit_size(fleet):
     assert cold.seconds == 46.54
 
 
-def test_the_upscalers_weights_load_per_request_so_only_the_container_starts(fleet):
+def test_the_upscaler_loads_its_weights_once_per_container_start(fleet):
+    # SeedVR2 runs in-process: its 7.3 GB are read once when the container starts, like every
+    # other kind's: 10 s + 7.3 GB / 1 GB/s + 7.3 GB / 12 GB/s (Ada, PCIe gen4) = 10 + 7.3 + 0.61.
     cold = cold_start_on(fleet.models["seedvr2"], "L40S", fleet.catalog)
-    assert (cold.seconds, cold.parts) == (10.0, (("container start", 10.0),))
+    assert (cold.seconds, cold.parts) == (
+        17.91,
+        (("container start", 10.0), ("volume read", 7.3), ("host-to-GPU copy", 0.61)),
+    )
 
 
 def test_cold_start_from_models_yaml_is_measured_per_gpu_then_flat(fleet_dir):

@@ -43,12 +43,11 @@ MODEL = {
     "secrets": [
         "huggingface-secret",
     ],
-    "cli_timeout_s": 540,
+    "request_budget_s": 3240,
     "upstream": {
         "repo": "https://github.com/numz/ComfyUI-SeedVR2_VideoUpscaler",
         "commit": "4490bd1f482e026674543386bb2a4d176da245b9",
         "dir": "/opt/seedvr2",
-        "cli": "inference_cli.py",
     },
 }
 PARAMS = MODEL["params"]
@@ -59,7 +58,7 @@ LIMITS = {
     "max_batch": 9,
     "max_payload_bytes": 268435456,
     "max_input_pixels": 8294400,
-    "max_input_frames": 1800,
+    "max_input_frames": 300,
 }
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 DOWNLOAD_COMMAND = "modal run generated/hybrid/seedvr2.py::download"
@@ -67,7 +66,7 @@ DOWNLOAD_COMMAND = "modal run generated/hybrid/seedvr2.py::download"
 # the CPU; "gpu" the loaded GPU too (GPU snapshot); "none" only the imports (nf4 loads on the GPU).
 SNAPSHOT = "cpu"
 RUN_DTYPE = "bfloat16"  # on every GPU of the list: fixed before the snapshot is taken
-UPSTREAM = MODEL["upstream"]  # SeedVR2's standalone CLI, cloned into the image at this commit
+UPSTREAM = MODEL["upstream"]  # SeedVR2's code at this commit: cloned into the image, run in-process
 
 app = modal.App(
     "seedvr2",
@@ -111,6 +110,7 @@ image = (
         "opencv-python==5.0.0.93",
         "gguf==0.19.0",
         "matplotlib==3.11.2",
+        "imageio-ffmpeg==0.8.1",
     )
     .run_commands(
         f"git clone {UPSTREAM['repo']} {UPSTREAM['dir']}",
@@ -144,7 +144,7 @@ with image.imports():
     gpu="A10",
     cpu=8.0,  # physical cores reserved (and billed) per container
     memory=32768,  # MiB (Modal's unit; models.yaml gives GiB), reserved and billed
-    timeout=600,
+    timeout=3600,
     scaledown_window=300,
     min_containers=0,
     max_containers=10,

@@ -43,9 +43,6 @@ HOST_TO_GPU_GB_PER_S: dict[str, float] = {
     "blackwell": 25.0,
 }
 
-# Kinds whose handler loads nothing when the container starts: the SeedVR2 CLI reads its
-# weights in a subprocess on every request, so that time is part of each request's seconds.
-LOADS_PER_REQUEST = frozenset({"video-upscale"})
 
 MEASURED, ESTIMATE = "measured", "estimate"
 
@@ -83,15 +80,14 @@ def cold_start_on(model: Model, gpu_name: str, catalog: Catalog) -> ColdStart:
 
 def estimate_cold_start(model: Model, gpu: Gpu) -> ColdStart:
     """container start + Volume read + host-to-GPU copy, from the constants above."""
-    parts = [("container start", CONTAINER_START_S)]
-    if model.kind not in LOADS_PER_REQUEST:
-        # The saved quantized copies are what is read and what crosses PCIe: the size they
-        # leave in VRAM (sizes.py). Unquantized, the read is the declared size, which a
-        # components breakdown may miss by a rounding (FLUX: 33.73 GB declared, 33.74 summed).
-        loaded_gb = loaded_weights_gb(model)
-        read_gb = loaded_gb if model.quantization else sum(w.size_gb for w in model.weights)
-        parts.append(("volume read", round(read_gb / VOLUME_READ_GB_PER_S, 2)))
-        parts.append(
-            ("host-to-GPU copy", round(loaded_gb / HOST_TO_GPU_GB_PER_S[gpu.architecture], 2))
-        )
+    # The saved quantized copies are what is read and what crosses PCIe: the size they leave in
+    # VRAM (sizes.py). Unquantized, the read is the declared size, which a components breakdown
+    # may miss by a rounding (FLUX: 33.73 GB declared, 33.74 summed).
+    loaded_gb = loaded_weights_gb(model)
+    read_gb = loaded_gb if model.quantization else sum(w.size_gb for w in model.weights)
+    parts = [
+        ("container start", CONTAINER_START_S),
+        ("volume read", round(read_gb / VOLUME_READ_GB_PER_S, 2)),
+        ("host-to-GPU copy", round(loaded_gb / HOST_TO_GPU_GB_PER_S[gpu.architecture], 2)),
+    ]
     return ColdStart(round(sum(s for _, s in parts), 2), ESTIMATE, tuple(parts))

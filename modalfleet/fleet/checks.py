@@ -3,7 +3,8 @@
 Codes (registered with their meaning in codes.py, from which the manual's problem-codes page is
 generated): name, strategy-coverage, unknown-gpu, gpu-list, vram-fit, dtype-support, weights-pin,
 weights-size, weights-role, quantization, params, secret-literal,
-concurrency, trace, resources, unknown-model, endpoint-auth, limits. (traffic and latency are
+concurrency, trace, resources, unknown-model, endpoint-auth, limits, timeout-too-short.
+(traffic and latency are
 enforced with the schema and carry those codes from there.)
 """
 
@@ -20,6 +21,13 @@ from ..report.suggest import closest, did_you_mean
 from .limits import KIND_LIMITS, default_violations, request_limits
 from .load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR, Loaded
 from .problems import WARNING, Problem, problem
+from .request_time import (
+    MODAL_MAX_TIMEOUT_S,
+    request_budget_s,
+    slowest_gpu,
+    timeout_for,
+    worst_request,
+)
 from .sizes import loaded_weights_gb, quantized_components, scheme_for
 from .spec import Catalog, Fleet, Gpu, Model, Strategy, is_python_keyword, module_name
 from .yamlread import Document
@@ -62,6 +70,7 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
     for model in fleet.models.values():
         found += check_model(fleet, model, models_doc, only_strategy)
         found += check_limits(fleet, model, models_doc, only_strategy)
+        found += check_request_time(fleet, model, loaded.documents, only_strategy)
         found += check_model_containers(fleet, model, loaded.documents)
         found += check_measured_gpus(fleet, model, models_doc)
         found += check_concurrency(fleet, model, loaded.documents)
@@ -74,8 +83,9 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
 # runs a sync method's inputs on threads that share the loaded pipeline). Every diffusers
 # pipeline keeps its denoising state on itself: scheduler.set_timesteps() and the scheduler's
 # step index are per-call state held by the one shared object, so two interleaved requests
-# corrupt each other's sampling. lora and instantid add per-request settings on top. The SeedVR2
-# CLI runs in a subprocess per request, so video-upscale is safe (its VRAM need is per request).
+# corrupt each other's sampling. lora and instantid add per-request settings on top. SeedVR2's
+# requests take turns on its one loaded runner (a lock in runtime/seedvr2_upstream.py), so
+# video-upscale may take several: one request's decoding and encoding overlap another's GPU work.
 CONCURRENCY_BLOCKERS: dict[str, str] = {
     "text-to-image": "its diffusers pipeline keeps the scheduler's timesteps and step index on the one pipeline every request shares",
     "text-to-video": "its diffusers pipeline keeps the scheduler's timesteps and step index on the one pipeline every request shares",
@@ -107,7 +117,7 @@ def check_concurrency(fleet: Fleet, model: Model, documents: dict[str, Document]
         max_inputs = strategy.policy_for(model).max_inputs
         if max_inputs <= 1:
             continue
-        where = _max_inputs_where(model, strategy, documents)
+        where = _containers_where(model, strategy, documents, "max_inputs")
         if reason is not None:
             found.append(
                 problem(
@@ -118,8 +128,8 @@ def check_concurrency(fleet: Fleet, model: Model, documents: dict[str, Document]
                 )
             )
             continue
-        # Each request in flight holds its own activations (here: its own CLI process and copy
-        # of the weights), so N at once need N times the model's VRAM.
+        # Each request in flight holds its own activations, so N at once need N times the
+        # model's VRAM. (Conservative for video-upscale, whose requests take turns on the GPU.)
         for name in model.gpu.get(strategy.name, ()):
             resolved = fleet.catalog.resolve(name)
             if resolved is None:
@@ -138,15 +148,16 @@ def check_concurrency(fleet: Fleet, model: Model, documents: dict[str, Document]
     return found
 
 
-def _max_inputs_where(
-    model: Model, strategy: Strategy, documents: dict[str, Document]
+def _containers_where(
+    model: Model, strategy: Strategy, documents: dict[str, Document], key: str
 ) -> tuple[str, int, int]:
-    # The node that set the value: the model's own override, else the strategy's.
-    if "max_inputs" in strategy.model_containers.get(model.name, {}):
-        return documents[strategy.file].where(("models", model.name, "max_inputs"))
-    if "max_inputs" in model.containers:
-        return documents[MODELS_FILE].where(("models", model.name, "containers", "max_inputs"))
-    return documents[strategy.file].where(("containers", "max_inputs"))
+    """The node that set a containers key for model under strategy, the most specific first:
+    the strategy's `models:` entry, the model's own `containers:`, the strategy's."""
+    if key in strategy.model_containers.get(model.name, {}):
+        return documents[strategy.file].where(("models", model.name, key))
+    if key in model.containers:
+        return documents[MODELS_FILE].where(("models", model.name, "containers", key))
+    return documents[strategy.file].where(("containers", key))
 
 
 def check_traffic_profile(model: Model, doc: Document) -> list[Problem]:
@@ -358,6 +369,47 @@ def check_limits(
                 )
             )
     return found
+
+
+def check_request_time(
+    fleet: Fleet, model: Model, documents: dict[str, Document], only_strategy: str | None
+) -> list[Problem]:
+    """A request at the model's limits must finish inside the budget its container timeout
+    leaves (ESTIMATE, fleet/request_time.py); else Modal would kill it mid-call. One problem
+    per place the timeout is set: the slowest strategy using it, so its hint covers them all."""
+    found: dict[tuple[str, int, int], tuple[float, Problem]] = {}
+    for strategy in fleet.strategies.values():
+        choices = model.gpu.get(strategy.name)
+        if not choices or (only_strategy and strategy.name != only_strategy):
+            continue
+        gpu = slowest_gpu(fleet.catalog, choices)
+        if gpu is None:
+            continue
+        worst = worst_request(model, request_limits(model, fleet.catalog, choices), gpu)
+        timeout = strategy.policy_for(model).timeout_s
+        budget = request_budget_s(timeout)
+        if worst is None or worst.seconds <= budget:
+            continue
+        where = _containers_where(model, strategy, documents, "timeout_s")
+        if where in found and found[where][0] >= worst.seconds:
+            continue
+        needed = timeout_for(worst.seconds)
+        fits = max(1, worst.frames_within(budget))
+        raise_it = (
+            f"raise this timeout_s to >= {needed}, or " if needed <= MODAL_MAX_TIMEOUT_S else ""
+        )
+        found[where] = (
+            worst.seconds,
+            problem(
+                "timeout-too-short",
+                where,
+                f"{model.name} (strategy {strategy.name}): a request at its limits, "
+                f"{worst.describe()}, does not fit the {budget} s its {timeout} s container "
+                "timeout leaves",
+                hint=f"{raise_it}lower {model.name}'s limits.max_input_frames to <= {fits}",
+            ),
+        )
+    return [found_problem for _, found_problem in found.values()]
 
 
 def check_measured_gpus(fleet: Fleet, model: Model, doc: Document) -> list[Problem]:

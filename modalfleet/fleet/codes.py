@@ -89,6 +89,13 @@ CODES: tuple[Code, ...] = (
         "(N × `vram_gb`)",
     ),
     Code(
+        "timeout-too-short",
+        "error",
+        "a strategy's (or the model's) container `timeout_s` leaves less time than a request "
+        "at the model's limits takes (ESTIMATE for video-upscale: `max_input_frames` at "
+        "`max_resolution` on the slowest GPU of the list); Modal would kill it mid-call",
+    ),
+    Code(
         "trace",
         "error",
         "`traffic.trace` names a file that does not exist, is a folder, or cannot be read",

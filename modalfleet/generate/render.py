@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fleet.limits import request_limits
+from ..fleet.request_time import request_budget_s
 from ..fleet.snapshots import quantizes_on_gpu, run_dtype, snapshot_mode
 from ..fleet.spec import Catalog, Deployment, Fleet, Model
 from .cache import RenderCache, code_fingerprint, current_tree, inputs_digest
@@ -268,6 +269,7 @@ def make_environment(templates: Path | Sequence[Path]):
     env.globals["param_default"] = param_default
     env.globals["pin"] = pin
     env.globals["pins"] = pins
+    env.globals["request_budget_s"] = request_budget_s
     env.globals["insightface_dependencies"] = list(INSIGHTFACE_DEPENDENCIES)
     return env
 

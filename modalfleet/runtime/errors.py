@@ -11,9 +11,10 @@ class InputError(ValueError):
 
 
 class UpstreamError(RuntimeError):
-    """An external tool the handler drives (the SeedVR2 CLI) is missing or failed.
+    """Code the handler drives (SeedVR2's upstream code, ffmpeg) is missing or failed, or a
+    request ran out of its time budget.
 
-    The message names the tool and carries the tail of its stderr; it is the operator's to fix.
+    The message names the tool and what it said; it is the operator's to fix.
     """
 
 

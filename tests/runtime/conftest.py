@@ -85,13 +85,26 @@ def wan_weights(weights_root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def seedvr2_weights(weights_root: Path) -> Path:
-    """The files the CLI is told about; the stand-in CLI checks they exist, it does not read them."""
+    """The files upstream is pointed at; the stand-in upstream checks the DiT exists, nothing more."""
     folder = weights_root / "seedvr2" / "pipeline"
     folder.mkdir(parents=True)
     for weights in load_generated("seedvr2").MODEL["weights"]:
         for name in weights["files"]:
             (folder / name).write_bytes(b"placeholder")
     return folder.parent
+
+
+@pytest.fixture
+def seedvr2_upstream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for SeedVR2's upstream code in a fresh folder (a fresh import: fresh
+    counters), which the handler imports in place of the image's /opt/seedvr2."""
+    from modalfleet.runtime.video_upscale import UPSTREAM_DIR_ENV
+
+    from .seedvr2_standin import write_standin
+
+    folder = write_standin(tmp_path / "seedvr2-upstream")
+    monkeypatch.setenv(UPSTREAM_DIR_ENV, str(folder))
+    return folder
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

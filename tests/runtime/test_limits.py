@@ -225,7 +225,7 @@ def ffmpeg_video(*args: str) -> bytes:
     ids=["zero-frames", "audio-only", "too-many-frames"],
 )
 def test_videos_without_frames_or_over_the_frame_limit_are_422(
-    seedvr2_weights, monkeypatch, clip, message
+    seedvr2_weights, seedvr2_upstream, monkeypatch, clip, message
 ):
     with generated_handler("seedvr2", seedvr2_weights) as (module, model):
         monkeypatch.setitem(module.LIMITS, "max_input_frames", 2)

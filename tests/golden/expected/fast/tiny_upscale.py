@@ -16,7 +16,7 @@ STARTED_AT = time.time()  # the container's start: the first cold-start phase ru
 MODEL = {
     "name": "tiny-upscale",
     "kind": "video-upscale",
-    "description": "One CLI process per request, so it may serve two at once",
+    "description": "Requests take turns on its one loaded model, so it may serve two at once",
     "python": "3.11",
     "dtype": "bfloat16",
     "quantization": {},
@@ -37,12 +37,11 @@ MODEL = {
     ],
     "volume": "golden-weights",
     "secrets": [],
-    "cli_timeout_s": 810,
+    "request_budget_s": 810,
     "upstream": {
         "repo": "https://github.com/numz/ComfyUI-SeedVR2_VideoUpscaler",
         "commit": "4490bd1f482e026674543386bb2a4d176da245b9",
         "dir": "/opt/seedvr2",
-        "cli": "inference_cli.py",
     },
 }
 PARAMS = MODEL["params"]
@@ -53,7 +52,7 @@ LIMITS = {
     "max_batch": 17,
     "max_payload_bytes": 268435456,
     "max_input_pixels": 8294400,
-    "max_input_frames": 1800,
+    "max_input_frames": 12,
 }
 CACHE_DIR = "/cache"  # the Hugging Face cache: a Volume, so weights download once
 DOWNLOAD_COMMAND = "modal run generated/fast/tiny_upscale.py::download"
@@ -61,7 +60,7 @@ DOWNLOAD_COMMAND = "modal run generated/fast/tiny_upscale.py::download"
 # the CPU; "gpu" the loaded GPU too (GPU snapshot); "none" only the imports (nf4 loads on the GPU).
 SNAPSHOT = "cpu"
 RUN_DTYPE = "bfloat16"  # on every GPU of the list: fixed before the snapshot is taken
-UPSTREAM = MODEL["upstream"]  # SeedVR2's standalone CLI, cloned into the image at this commit
+UPSTREAM = MODEL["upstream"]  # SeedVR2's code at this commit: cloned into the image, run in-process
 
 app = modal.App(
     "tiny-upscale",
@@ -105,6 +104,7 @@ image = (
         "opencv-python==5.0.0.93",
         "gguf==0.19.0",
         "matplotlib==3.11.2",
+        "imageio-ffmpeg==0.8.1",
     )
     .run_commands(
         f"git clone {UPSTREAM['repo']} {UPSTREAM['dir']}",
