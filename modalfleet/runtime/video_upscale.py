@@ -27,6 +27,7 @@ import io
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class Handle:
     session: seedvr2_upstream.Session
     budget_s: float = REQUEST_BUDGET_S
     chunk_budget_bytes: int = CHUNK_BUDGET_BYTES
+    clock: Callable[[], float] = time.monotonic  # what the budget reads (tests drive their own)
 
 
 def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) -> Handle:
@@ -112,13 +114,14 @@ def chunk_frames(width: int, height: int, target: int, batch_size: int, budget_b
 class Budget:
     """A request's seconds, checked before each chunk against the slowest chunk so far."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
         self.seconds = seconds
-        self.started = time.monotonic()
+        self.clock = clock
+        self.started = clock()
         self.slowest = 0.0
 
     def left(self) -> float:
-        return self.seconds - (time.monotonic() - self.started)
+        return self.seconds - (self.clock() - self.started)
 
     def before_chunk(self, frames_done: int) -> None:
         if self.left() < self.slowest:
@@ -129,7 +132,7 @@ class Budget:
             )
 
     def chunk_done(self, started: float) -> None:
-        self.slowest = max(self.slowest, time.monotonic() - started)
+        self.slowest = max(self.slowest, self.clock() - started)
 
 
 def even(frames: Any) -> Any:
@@ -180,7 +183,7 @@ def upscale_video(
     batch_size: int,
     seed: int,
 ) -> bytes:
-    budget = Budget(handle.budget_s)
+    budget = Budget(handle.budget_s, handle.clock)
     with tempfile.TemporaryDirectory(prefix="seedvr2-") as folder:
         source = Path(folder) / f"input{suffix}"
         output = Path(folder) / "output.mp4"
@@ -194,7 +197,7 @@ def upscale_video(
         try:
             for frames in reader.chunks(size):
                 budget.before_chunk(done)
-                started = time.monotonic()
+                started = handle.clock()
                 upscaled = even(handle.session.upscale(frames, target, batch_size, seed))
                 budget.chunk_done(started)
                 if writer is None:
