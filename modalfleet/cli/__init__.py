@@ -1,25 +1,67 @@
 """The click command group. Commands parse, call the library, format; no logic lives here.
 
-Each command module is imported when the group is built, and each keeps its heavy imports
-(modal, torch, rich) inside the command body, so `validate` and `render` start fast.
+A command's module is imported when that command runs (or --help lists it), not when the group
+is built, and each keeps its heavy imports (modal, torch, rich) inside the command body, so
+`validate` and `render` start fast: `validate` does not import bench's or deploy's code.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from collections.abc import Iterator, MutableMapping
 
 import click
 
 from . import term
-from .bench_cmd import bench, spend
 from .common import ExitCode, usage_exit_code
-from .cost_cmd import cost, optimize, plan
-from .deploy_cmd import deploy, destroy, status
-from .init_cmd import init
-from .render_cmd import render
-from .simulate_cmd import simulate
-from .validate_cmd import gpus, validate
+
+# Command name -> the module of modalfleet.cli that defines it, under the command's own name.
+COMMAND_MODULES = {
+    "init": "init_cmd",
+    "validate": "validate_cmd",
+    "render": "render_cmd",
+    "gpus": "validate_cmd",
+    "cost": "cost_cmd",
+    "optimize": "cost_cmd",
+    "simulate": "simulate_cmd",
+    "plan": "cost_cmd",
+    "deploy": "deploy_cmd",
+    "status": "deploy_cmd",
+    "destroy": "deploy_cmd",
+    "bench": "bench_cmd",
+    "spend": "bench_cmd",
+}
+
+
+class LazyCommands(MutableMapping):
+    """The group's commands by name, each imported from its module on first use."""
+
+    def __init__(self, modules: dict[str, str]):
+        self._modules = dict(modules)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            module = importlib.import_module(f"{__name__}.{self._modules[name]}")
+            self._loaded[name] = getattr(module, name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._modules.setdefault(name, "")
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._modules[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
 
 # `--help` lists commands in the order of the user's loop, not alphabetically. A command added
 # later and not named here is listed after these, alphabetically; add its name here to place it.
@@ -84,19 +126,7 @@ def cli(no_color: bool, quiet: bool):
     term.reset(no_color=no_color, quiet=quiet)
 
 
-cli.add_command(init)
-cli.add_command(validate)
-cli.add_command(render)
-cli.add_command(gpus)
-cli.add_command(cost)
-cli.add_command(optimize)
-cli.add_command(simulate)
-cli.add_command(plan)
-cli.add_command(deploy)
-cli.add_command(status)
-cli.add_command(destroy)
-cli.add_command(bench)
-cli.add_command(spend)
+cli.commands = LazyCommands(COMMAND_MODULES)
 
 
 def _show(exc: click.ClickException) -> None:

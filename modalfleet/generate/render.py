@@ -246,7 +246,17 @@ def make_environment(templates: Path | Sequence[Path]):
     strict, no autoescape, the `py` filter."""
     import jinja2
 
-    env = jinja2.Environment(
+    from .memo import FragmentMemo
+
+    memo = FragmentMemo()
+
+    class Environment(jinja2.Environment):
+        def _parse(self, source, name, filename):
+            # Every template this environment compiles, the fleet's own included, has its
+            # repeated fragments rendered once per distinct input (memo.py).
+            return memo.rewrite(super()._parse(source, name, filename))
+
+    env = Environment(
         loader=jinja2.FileSystemLoader([str(folder) for folder in template_folders(templates)]),
         undefined=jinja2.StrictUndefined,
         auto_reload=False,  # one process, one render: no stat of base.py.j2 per file extending it
@@ -263,15 +273,36 @@ def make_environment(templates: Path | Sequence[Path]):
             str(value)
         return py_literal(value, indent)
 
+    memo.install(env)
     env.filters["py"] = py_filter
     env.filters["kwargs"] = keyword_args
     env.filters["call"] = layout_call
     env.globals["param_default"] = param_default
     env.globals["pin"] = pin
-    env.globals["pins"] = pins
+    env.globals["pins"] = _remembered_pins()
     env.globals["request_budget_s"] = request_budget_s
     env.globals["insightface_dependencies"] = list(INSIGHTFACE_DEPENDENCIES)
     return env
+
+
+def _remembered_pins() -> Callable[[Any], list[str]]:
+    """pins(), worked out once per list of names: base.py.j2 asks for the same ten packages for
+    every file. Each call gets its own list, so a template that changed one changes no other."""
+    known: dict[tuple, list[str]] = {}
+
+    def remembered(requirements: Any) -> list[str]:
+        try:
+            key = tuple(requirements) if type(requirements) is list else None
+            found = known.get(key) if key is not None else None
+        except TypeError:  # an unhashable item: pins() says what is wrong with it
+            key = found = None
+        if found is None:
+            found = pins(requirements)
+            if key is not None:
+                known[key] = found
+        return list(found)
+
+    return remembered
 
 
 # --------------------------------------------------------------------------------------------
