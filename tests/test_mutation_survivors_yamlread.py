@@ -130,8 +130,8 @@ def test_a_merge_of_a_scalar_is_refused_at_the_scalar():
 # --- file size ----------------------------------------------------------------------------
 
 
-def test_the_size_limit_is_four_mib_exactly():
-    assert MAX_FILE_BYTES == 4 * 1024 * 1024
+def test_the_size_limit_is_sixteen_mib_exactly():
+    assert MAX_FILE_BYTES == 16 * 1024 * 1024
     head = b"a: 1\n"
     at_limit = head + b"#" * (MAX_FILE_BYTES - len(head))
     doc, problems = parse_yaml(at_limit, "m.yaml")
@@ -141,7 +141,7 @@ def test_the_size_limit_is_four_mib_exactly():
             "yaml-size",
             1,
             1,
-            "m.yaml is 4,194,305 bytes; the limit is 4,194,304",
+            "m.yaml is 16,777,217 bytes; the limit is 16,777,216",
             "split the fleet or remove generated content from the file",
         )
     ]
@@ -230,11 +230,13 @@ def test_the_expanded_size_alone_stops_a_bomb():
         "a: &a [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]\n"
         + "".join(
             f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n"
-            for p, c in zip("abcde", "bcdef", strict=True)
+            for p, c in zip("abcdef", "bcdefg", strict=True)
         )
     )
-    # f holds 10^5 copies of a's list: past the bound as soon as f is sized, before the root.
-    assert _expanded_size(bomb) == 1 + 10 * (1 + 10 * (1 + 10 * (1 + 10 * (1 + 10 * 11))))
+    # g holds 10^6 copies of a's list: past the bound as soon as g is sized, before the root.
+    assert _expanded_size(bomb) == 1 + 10 * (
+        1 + 10 * (1 + 10 * (1 + 10 * (1 + 10 * (1 + 10 * 11))))
+    )
 
 
 def test_the_build_count_alone_stops_a_bomb(monkeypatch):
@@ -281,15 +283,15 @@ def test_a_node_at_the_bound_below_a_larger_root_reports_the_roots_size(monkeypa
 
 
 def test_the_real_node_bound():
-    assert MAX_NODES == 400_000
-    at_bound = aliased_list(999, 398, 999)
+    assert MAX_NODES == 2_000_000
+    at_bound = aliased_list(999, 1998, 999)
     assert _expanded_size(compose(at_bound)) == MAX_NODES
     assert problems_of((at_bound + "- 0\n").encode()) == [
         (
             "yaml-alias-bomb",
             1,
             1,
-            "m.yaml expands to more than 400,000 nodes through aliases",
+            "m.yaml expands to more than 2,000,000 nodes through aliases",
             "anchors and aliases are allowed, but not ones that multiply the document",
         )
     ]

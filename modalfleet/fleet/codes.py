@@ -27,14 +27,14 @@ CODES: tuple[Code, ...] = (
         "than 64 levels",
     ),
     Code("yaml-encoding", "error", "the file is not UTF-8 (a UTF-8 byte-order mark is accepted)"),
-    Code("yaml-size", "error", "the file is over 4 MiB"),
+    Code("yaml-size", "error", "the file is over 16 MiB"),
     Code("yaml-empty", "error", "the file is empty or only comments"),
     Code(
         "yaml-duplicate-key",
         "error",
         "a key appears twice in one mapping (YAML would keep the last silently)",
     ),
-    Code("yaml-alias-bomb", "error", "anchors/aliases expand past 400,000 nodes (billion laughs)"),
+    Code("yaml-alias-bomb", "error", "anchors/aliases expand past 2,000,000 nodes (billion laughs)"),
     Code("yaml-tag", "error", "a non-plain tag such as `!!python/object/apply`"),
     Code("missing-file", "error", "`models.yaml`, `gpus.yaml` or `strategies/` is missing"),
     Code(
