@@ -7,9 +7,7 @@ import json
 
 from conftest import run_cli
 
-SCHNELL_GPU = (
-    "    gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: T4}\n"
-)
+SCHNELL_GPU = "    gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: [T4, L4]}  # L4 if no T4 is free\n"
 REASON = "Turing has no bf16; float16 output checked by eye on the T4"
 WARNING = "warning[dtype-support] flux-schnell is bfloat16 but T4"
 

@@ -24,7 +24,9 @@ from modalfleet.report.money import usd, usd_rate
 
 D = Decimal
 SCHNELL_TRAFFIC = "traffic: {requests_per_day: 400, seconds_per_request: 10}"
-SCHNELL_GPU = "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: T4}"
+SCHNELL_GPU = (
+    "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: [T4, L4]}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +116,21 @@ def test_idle_cost_column_from_min_containers(fleet_dir):
     assert "warm containers (min_containers) add $174.87/day: $177.93/day in all" in text
 
 
+def test_bundled_hybrid_prices_the_t4_and_shows_the_l4_fallback(fleet):
+    """The document's hybrid figures stay the T4's; the L4 fallback is the worst case beside."""
+    costs = strategy_cost(fleet, "hybrid")
+    schnell, lora = costs.get("flux-schnell"), costs.get("lora")
+    assert (schnell.gpus, schnell.daily) == (("T4", "L4"), D("0.656"))  # 400 x 10 s x $0.000164
+    assert (schnell.worst_case_gpu, schnell.worst_case_daily) == ("L4", D("0.888"))
+    assert (lora.worst_case_gpu, lora.worst_case_daily) == ("L4", D("0.222"))
+    assert sum(m.daily for m in costs.models) == D("3.058")
+
+
 def test_fallback_list_costs_primary_with_worst_case(fleet_dir):
     edit(
         fleet_dir / "models.yaml",
         SCHNELL_GPU,
-        SCHNELL_GPU.replace("hybrid: T4", "hybrid: [T4, L40S, A10G]"),
+        SCHNELL_GPU.replace("hybrid: [T4, L4]", "hybrid: [T4, L40S, A10G]"),
     )
     loaded = load_fleet(fleet_dir)
     schnell = strategy_cost(loaded.fleet, "hybrid").get("flux-schnell")
@@ -203,7 +215,8 @@ def test_cost_text_table_and_totals():
     assert header[:5] == ["MODEL", "GPU", "REQ/DAY", "S/REQUEST", "$/REQUEST"]
     assert lines[3].split() == [
         "flux-schnell",
-        "T4",
+        "T4,",  # its fallback list: the T4 priced, the L4 its worst case (last column)
+        "L4",
         "400",
         "10",
         "flat",
@@ -212,8 +225,11 @@ def test_cost_text_table_and_totals():
         "$2.17",
         "-69.7%",
         "$0.00",
+        "$0.89",
+        "(L4)",
     ]
-    assert lines[5].split()[-4:] == ["$0.61", "$1.08", "-43.5%", "$0.00"]
+    assert lines[4].split()[-2:] == ["$0.00", "-"]  # flux-dev: one GPU, no worst case
+    assert lines[5].split()[-5:] == ["$0.61", "$1.08", "-43.5%", "$0.00", "-"]
     assert "total $3.06/day vs baseline $5.42/day: saves $2.36/day (43.6%)" in lines
     assert result.stderr == ""  # validation warnings are validate's business
 
@@ -254,10 +270,14 @@ def test_cost_json_contract():
         "baseline_cost": 2.168,
         "idle_cost": 0,
         "seconds_source": "flat",
-        "gpus": ["T4"],
-        "worst_case_gpu": None,
-        "worst_case_cost": None,
+        "gpus": ["T4", "L4"],
+        "worst_case_gpu": "L4",
+        "worst_case_cost": 0.888,  # 400 x 10 s x $0.000222, when every request lands on the L4
     }
+    assert (data["models"][1]["worst_case_gpu"], data["models"][1]["worst_case_cost"]) == (
+        None,
+        None,
+    )
     month = json.loads(
         run_cli(
             "cost", "--strategy", "hybrid", "--period", "month", "--format", "json", root=REPO
@@ -283,7 +303,7 @@ def test_cost_all_side_by_side_and_markdown():
         "$2.17",
         "T4",
         "$0.66",
-        "T4",
+        "T4/L4",
         "$0.66",
         "A10",
         "$1.22",
@@ -303,7 +323,10 @@ def test_cost_all_side_by_side_and_markdown():
     assert run_cli("cost", root=REPO).output == result.output  # --all is the default
 
     md = run_cli("cost", "--strategy", "hybrid", "--format", "markdown", root=REPO).output
-    assert "| flux-schnell | T4 | 400 | 10 flat | $0.00164 | $0.66 | $2.17 | -69.7% | $0.00 |" in md
+    assert (
+        "| flux-schnell | T4, L4 | 400 | 10 flat | $0.00164 | $0.66 | $2.17 | -69.7% | $0.00 "
+        "| $0.89 (L4) |"
+    ) in md
     assert "**total $3.06/day vs baseline $5.42/day: saves $2.36/day (43.6%)**" in md
 
 

@@ -30,7 +30,8 @@ from modalfleet.platform.modal_backend import (
 )
 
 HYBRID_ORDER = ["flux-schnell", "flux-dev", "instantid", "lora", "wan2-1", "seedvr2"]
-HYBRID_GPUS = ["T4", "L40S", "A10", "T4", "L40S", "A10"]
+# flux-schnell and lora fall back to an L4 (models.yaml): a list, in Modal's order.
+HYBRID_GPUS = [["T4", "L4"], ["L40S"], ["A10"], ["T4", "L4"], ["L40S"], ["A10"]]
 MODAL_SETTINGS = (
     "MODAL_TOKEN_ID",
     "MODAL_TOKEN_SECRET",
@@ -145,7 +146,7 @@ def test_dry_run_of_the_bundled_fleet_lists_six_apps_without_credentials(fleet, 
     rows = [line.split() for line in lines[2:]]
     assert [row[0] for row in rows] == HYBRID_ORDER
     assert [row[1] for row in rows] == HYBRID_ORDER  # the app name does not depend on the strategy
-    assert [row[2] for row in rows] == HYBRID_GPUS
+    assert [row[2] for row in rows] == [",".join(gpus) for gpus in HYBRID_GPUS]
     assert rows[0][3] == "generated/hybrid/flux_schnell.py"
     assert rows[4][3] == "generated/hybrid/wan2_1.py"
     for row in rows:
@@ -185,7 +186,7 @@ def test_dry_run_of_the_committed_checkout(fake):
     assert result.exit_code == 0, result.text
     rows = json.loads(result.output)
     assert [row["model"] for row in rows] == HYBRID_ORDER
-    assert [row["gpu"] for row in rows] == [[gpu] for gpu in HYBRID_GPUS]
+    assert [row["gpu"] for row in rows] == HYBRID_GPUS
 
 
 def test_dry_run_with_render_writes_nothing_and_shows_the_rendered_hashes(fleet_dir, fake):
@@ -348,11 +349,11 @@ def test_deploys_every_app_in_models_order_with_traceable_tags(fleet, fake, with
         assert call.root == fleet.resolve()
         assert call.file == (fleet / "generated/hybrid" / f"{call.module}.py").resolve()
         assert call.tag == f"{sha12(call.file)}-nogit"
-    assert [row["gpu"] for row in rows] == [[gpu] for gpu in HYBRID_GPUS]
+    assert [row["gpu"] for row in rows] == HYBRID_GPUS
     assert rows[0] == {
         "model": "flux-schnell",
         "app": "flux-schnell",
-        "gpu": ["T4"],
+        "gpu": ["T4", "L4"],
         "status": "deployed",
         "seconds": rows[0]["seconds"],
         "url": "https://team--flux-schnell-web.modal.run",
@@ -377,7 +378,7 @@ def test_text_summary_table(fleet, fake, with_token):
     lines = result.output.splitlines()
     assert lines[0].split() == ["MODEL", "APP", "GPU", "STATUS", "SECONDS", "URL", "/", "ERROR"]
     first = lines[1].split()
-    assert first[:4] == ["flux-schnell", "flux-schnell", "T4", "deployed"]
+    assert first[:4] == ["flux-schnell", "flux-schnell", "T4,L4", "deployed"]
     assert first[-1] == "https://team--flux-schnell-web.modal.run"
     wan = lines[5]
     assert wan.split()[:4] == ["wan2-1", "wan2-1", "L40S", "failed"]

@@ -94,7 +94,7 @@ def test_vram_headroom_is_added_to_every_models_need(tmp_path):
     assert _errors(fleet) == []
     assert sides(loaded.fleet, "hybrid")["lora"].vram_text == "16/16 GB fits"
     edit(models, "vram_headroom_gb: 4", "vram_headroom_gb: 5")
-    line, _ = _line_col(models, "hybrid: T4}", "T4")
+    line, _ = _line_col(models, "hybrid: [T4, L4]}", "T4")
     text = models.read_text().splitlines()[line - 1]
     errors = _errors(fleet)
     assert [(p.code, p.line, p.column, p.message) for p in errors[:2]] == [
@@ -107,7 +107,7 @@ def test_vram_headroom_is_added_to_every_models_need(tmp_path):
         (
             "vram-fit",
             line,
-            text.rindex("T4") + 1,
+            text.index("[T4") + 2,
             "flux-schnell needs 17 GB but T4 (strategy hybrid) has 16 GB",
         ),
     ]

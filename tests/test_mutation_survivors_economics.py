@@ -107,7 +107,8 @@ def test_plan_of_a_model_removed_from_the_working_tree(fleet):
     assert text[9].split() == [
         "lora",
         "removed",
-        "T4",
+        "T4,",
+        "L4",
         "(removed)",
         "12/16",
         "GB",
@@ -121,7 +122,7 @@ def test_plan_of_a_model_removed_from_the_working_tree(fleet):
     assert text[-2:] == ["models removed: lora", FLAT_NOTE]  # and no "no changes"
     markdown = format_markdown(plan)
     assert (
-        "| lora | removed | T4 (removed) | 12/16 GB fits (removed) | $0.16 | - | -$0.16 (-100.0%) |"
+        "| lora | removed | T4, L4 (removed) | 12/16 GB fits (removed) | $0.16 | - | -$0.16 (-100.0%) |"
         in markdown
     )
     assert "- removed: `lora`" in markdown
@@ -199,8 +200,8 @@ def test_plan_refuses_a_ref_whose_fleet_fails_its_checks(tmp_path):
 
 def test_cost_json_of_a_fallback_list_gives_the_worst_case_per_period(tmp_path):
     fleet_dir = copy_fleet(tmp_path / "fleet", with_generated=False)
-    gpus = "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: T4}"
-    edit(fleet_dir / "models.yaml", gpus, gpus.replace("hybrid: T4", "hybrid: [T4, L40S]"))
+    gpus = "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: [T4, L4]}"
+    edit(fleet_dir / "models.yaml", gpus, gpus.replace("hybrid: [T4, L4]", "hybrid: [T4, L40S]"))
     fleet = load_fleet(fleet_dir).fleet
     rows = {
         row["model"]: row for row in to_dict(compare(fleet, "hybrid", period="month"))["models"]
@@ -213,7 +214,12 @@ def test_cost_json_of_a_fallback_list_gives_the_worst_case_per_period(tmp_path):
         65.04,
     )
     assert schnell["cost"] == 19.68
-    assert (rows["lora"]["worst_case_gpu"], rows["lora"]["worst_case_cost"]) == (None, None)
+    # lora keeps the bundled [T4, L4]: 100 x 10 s x $0.000222 (L4) x 30 days; flux-dev one GPU.
+    assert (rows["lora"]["worst_case_gpu"], rows["lora"]["worst_case_cost"]) == ("L4", 6.66)
+    assert (rows["flux-dev"]["worst_case_gpu"], rows["flux-dev"]["worst_case_cost"]) == (
+        None,
+        None,
+    )
 
 
 def test_cost_json_of_a_model_or_a_total_the_baseline_lacks(fleet):
@@ -266,8 +272,8 @@ def test_measured_seconds_are_keyed_by_catalog_name_and_keep_unknown_gpus(fleet)
 
 def test_a_two_gpu_fallback_list_of_equal_cost_names_the_first_as_worst_case(tmp_path):
     fleet_dir = copy_fleet(tmp_path / "fleet", with_generated=False)
-    gpus = "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: T4}"
-    edit(fleet_dir / "models.yaml", gpus, gpus.replace("hybrid: T4", "hybrid: [L4, T4]"))
+    gpus = "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: [T4, L4]}"
+    edit(fleet_dir / "models.yaml", gpus, gpus.replace("hybrid: [T4, L4]", "hybrid: [L4, T4]"))
     # 8.2 s x $0.000222 (L4) = 11.1 s x $0.000164 (T4) = $0.0018204 a request.
     edit(
         fleet_dir / "models.yaml",

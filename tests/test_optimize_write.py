@@ -58,7 +58,7 @@ def test_write_an_existing_strategy_moves_only_changed_values(tmp_path):
     assert added[0] == "models:"
     assert len(added) - 1 == len(fleet.strategies["hybrid"].model_containers)
     # flux-schnell has no policy meeting its target: its hybrid GPU and settings stay.
-    assert fleet.models["flux-schnell"].gpu["hybrid"] == ("T4",)
+    assert fleet.models["flux-schnell"].gpu["hybrid"] == ("T4", "L4")
     assert "flux-schnell" not in fleet.strategies["hybrid"].model_containers
     # A second write of the same choices changes nothing.
     again = run_cli("optimize", "--days", "2", "--write", "hybrid", root=root)

@@ -16,7 +16,7 @@ from conftest import REPO, copy_fleet, run_cli
 from test_cost import edit
 
 HYBRID_TO_L40S = [
-    ("performance-optimized: A10, hybrid: T4}", "performance-optimized: A10, hybrid: L40S}"),
+    ("performance-optimized: A10, hybrid: [T4, L4]}", "performance-optimized: A10, hybrid: L40S}"),
     ("performance-optimized: L40S, hybrid: A10}", "performance-optimized: L40S, hybrid: L40S}"),
 ]
 NEW_MODEL = """
@@ -38,7 +38,7 @@ NEW_MODEL = """
     params: {steps: 30, guidance: 5.0, width: 1024, height: 1024, adapter: pixel-art, adapter_scale: 1.0}
     latency_target_s: 30
     traffic: {requests_per_day: 0, seconds_per_request: 10}
-    gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: T4}
+    gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: [T4, L4]}
 """
 
 
@@ -86,12 +86,12 @@ def test_plan_against_previous_commit_text(repo):
     assert lines[0] == "Plan for strategy hybrid: HEAD~1 -> working tree"
     assert lines[1] == "Daily estimate decreases by $2.36 (-43.6%)"
     rows = {line.split()[0]: line.split() for line in lines[4:11]}
-    assert rows["flux-schnell"][:5] == ["flux-schnell", "changed", "L40S", "->", "T4"]
+    assert rows["flux-schnell"][:6] == ["flux-schnell", "changed", "L40S", "->", "T4,", "L4"]
     assert rows["flux-schnell"][-4:] == ["$2.17", "$0.66", "-$1.51", "(-69.7%)"]
     assert rows["flux-dev"][:3] == ["flux-dev", "unchanged", "L40S"]
     assert rows["instantid"][-4:] == ["$1.08", "$0.61", "-$0.47", "(-43.5%)"]
     assert rows["seedvr2"][:5] == ["seedvr2", "changed", "L40S", "->", "A10"]
-    assert rows["lora-anime"][:4] == ["lora-anime", "added", "(new)", "T4"]
+    assert rows["lora-anime"][:5] == ["lora-anime", "added", "(new)", "T4,", "L4"]
     assert "12/48 GB fits -> 12/16 GB fits" in " ".join(rows["lora"])
     assert "total: per day $5.42 -> $3.06, per month $162.60 -> $91.74 (-$70.86)" in lines
     assert "models added: lora-anime" in lines
@@ -104,10 +104,10 @@ def test_plan_markdown_is_a_pr_comment(repo):
     assert md.startswith("<!-- modalfleet-plan -->\n### modalfleet plan: strategy `hybrid`")
     assert "**Daily estimate decreases by $2.36 (-43.6%)**" in md
     assert (
-        "| flux-schnell | changed | L40S → T4 | 12/48 GB fits → 12/16 GB fits | $2.17 | $0.66 | -$1.51 (-69.7%) |"
+        "| flux-schnell | changed | L40S → T4, L4 | 12/48 GB fits → 12/16 GB fits | $2.17 | $0.66 | -$1.51 (-69.7%) |"
         in md
     )
-    assert "| lora-anime | added | (new) T4 | (new) 12/16 GB fits | - | $0.00 | - |" in md
+    assert "| lora-anime | added | (new) T4, L4 | (new) 12/16 GB fits | - | $0.00 | - |" in md
     assert "| flux-dev |" not in md  # unchanged rows are folded into the details
     details = md[md.index("<details>") :]
     assert "- added: `lora-anime`" in details and "- unchanged: `flux-dev`, `wan2-1`" in details
@@ -131,7 +131,7 @@ def test_plan_json(repo):
         schnell["status"],
         schnell["before"]["gpu"],
         schnell["after"]["gpu"],
-    ) == ("flux-schnell", "changed", "L40S", "T4")
+    ) == ("flux-schnell", "changed", "L40S", "T4")  # the primary GPU, which is priced
     assert (schnell["before"]["cost"], schnell["after"]["cost"], schnell["delta"]) == (
         2.168,
         0.656,
@@ -229,7 +229,7 @@ def test_plan_of_a_strategy_new_at_the_ref(repo, tmp_path):
     original = models.read_text()
     try:
         models.write_text(
-            original.replace("hybrid: T4}", "hybrid: T4, batch: T4}")
+            original.replace("hybrid: [T4, L4]}", "hybrid: T4, batch: T4}")
             .replace("hybrid: L40S}", "hybrid: L40S, batch: L40S}")
             .replace("hybrid: A10}", "hybrid: A10, batch: A10}")
         )

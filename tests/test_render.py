@@ -189,7 +189,7 @@ def test_1000_models_by_4_strategies_render_4000_distinct_files(fleet):
     big = dataclasses.replace(fleet, models=models)
     files = render_tree(big, TEMPLATES)
     assert len(files) == 4000
-    assert 'gpu="T4",' in files["hybrid/flux_schnell_0996.py"]
+    assert 'gpu=[\n        "T4",\n        "L4",\n    ],' in files["hybrid/flux_schnell_0996.py"]
     assert '"name": "seedvr2-0005",' in files["baseline/seedvr2_0005.py"]
 
 
@@ -396,11 +396,11 @@ def test_check_on_a_current_tree_exits_0(fleet_dir):
 def test_check_detects_a_one_byte_edit_with_a_diff(fleet_dir):
     target = fleet_dir / "generated/hybrid/flux_schnell.py"
     text = target.read_text()
-    target.write_text(text.replace('    gpu="T4",', '    gpu="T5",'))
+    target.write_text(text.replace('        "T4",\n        "L4",', '        "T5",\n        "L4",'))
     result = run_cli("render", "--check", root=fleet_dir)
     assert result.exit_code == 1
     assert "  changed:  generated/hybrid/flux_schnell.py" in result.output
-    assert '-    gpu="T5",\n+    gpu="T4",' in result.output
+    assert '-        "T5",\n+        "T4",' in result.output
     assert "--- generated/hybrid/flux_schnell.py (on disk)" in result.output
     quiet = run_cli("render", "--check", "--quiet", root=fleet_dir)
     assert quiet.exit_code == 1

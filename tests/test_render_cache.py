@@ -61,7 +61,10 @@ def write_cache(root: Path, data: dict) -> None:
 
 def edit_generated(root: Path, relative: str = "hybrid/flux_schnell.py") -> Path:
     target = root / "generated" / relative
-    target.write_text(target.read_text().replace('    gpu="T4",', '    gpu="T5",'))
+    # the first GPU of hybrid flux-schnell's fallback list, which lora's module has too
+    target.write_text(
+        target.read_text().replace('    gpu=[\n        "T4",', '    gpu=[\n        "T5",')
+    )
     return target
 
 
@@ -136,7 +139,7 @@ def test_a_hand_edited_file_with_a_current_cache_is_reported(rendered):
     result = run_cli("render", "--check", root=rendered)
     assert result.exit_code == 1
     assert "  changed:  generated/hybrid/flux_schnell.py" in result.output
-    assert '-    gpu="T5",\n+    gpu="T4",' in result.output
+    assert '-        "T5",\n+        "T4",' in result.output
     fixed = run_cli("render", root=rendered)
     assert fixed.output.strip() == "written 1, unchanged 23, removed 0"
     assert run_cli("render", "--check", root=rendered).exit_code == 0

@@ -49,11 +49,11 @@ GPUS = {
         "wan2_1": "A100-80GB",
         "seedvr2": "L40S",
     },
-    "hybrid": {
-        "flux_schnell": "T4",
+    "hybrid": {  # the T4 models fall back to an L4 (models.yaml), in that order
+        "flux_schnell": ["T4", "L4"],
         "flux_dev": "L40S",
         "instantid": "A10",
-        "lora": "T4",
+        "lora": ["T4", "L4"],
         "wan2_1": "L40S",
         "seedvr2": "A10",
     },
@@ -234,7 +234,8 @@ def test_every_bundled_module_deploys_its_models_gpu_and_strategys_containers(st
 
 
 def test_the_seed_documents_headline_choices():
-    assert app_spec(import_generated(REPO / "generated/hybrid/flux_schnell.py"))["gpu"] == "T4"
+    hybrid = app_spec(import_generated(REPO / "generated/hybrid/flux_schnell.py"))
+    assert hybrid["gpu"] == ["T4", "L4"]  # the document's T4 first, an L4 when none is free
     assert (
         app_spec(import_generated(REPO / "generated/performance-optimized/flux_schnell.py"))["gpu"]
         == "A10"

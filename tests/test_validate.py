@@ -25,13 +25,13 @@ def test_bundled_fleet_has_only_the_expected_warnings(repo_root):
     loaded, problems = validate(repo_root)
     line = _line_of(
         repo_root / "models.yaml",
-        "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: T4}",
+        "gpu: {baseline: L40S, cost-optimized: T4, performance-optimized: A10, hybrid: [T4, L4]}",
     )
     text = (repo_root / "models.yaml").read_text().splitlines()[line - 1]
     # Flux Schnell is bf16 and the seed puts it on a T4 under cost-optimized and hybrid.
     expected = {
         ("dtype-support", "warning", "models.yaml", line, text.index("T4") + 1),
-        ("dtype-support", "warning", "models.yaml", line, text.rindex("T4") + 1),
+        ("dtype-support", "warning", "models.yaml", line, text.index("[T4") + 2),
     }
     assert {(p.code, p.severity, p.file, p.line, p.column) for p in problems} == expected
     assert all("flux-schnell" in p.message for p in problems)
@@ -204,7 +204,7 @@ def run_subprocess_code(code: str):
 def test_a_model_naming_a_strategy_with_no_file_gets_the_file_to_create(fleet_dir):
     models = fleet_dir / "models.yaml"
     text = models.read_text()
-    models.write_text(text.replace("hybrid: T4}", "hybrid: T4, fast: A10}", 1))
+    models.write_text(text.replace("hybrid: [T4, L4]}", "hybrid: T4, fast: A10}", 1))
     result = run_cli("validate", root=fleet_dir)
     assert result.exit_code == 1
     lines = result.output.splitlines()
@@ -232,7 +232,7 @@ def test_a_model_naming_a_strategy_with_no_file_gets_the_file_to_create(fleet_di
 
 def test_a_misspelt_strategy_gets_a_did_you_mean_before_the_skeleton(fleet_dir):
     models = fleet_dir / "models.yaml"
-    models.write_text(models.read_text().replace("hybrid: T4}", "hybird: T4}", 1))
+    models.write_text(models.read_text().replace("hybrid: [T4, L4]}", "hybird: T4}", 1))
     problems = json.loads(run_cli("validate", "--format", "json", root=fleet_dir).output)
     unknown = next(p for p in problems if "unknown strategy" in p["message"])
     assert unknown["hint"].startswith(

@@ -139,7 +139,10 @@ with image.imports():
 
 @app.cls(
     image=image,
-    gpu="T4",
+    gpu=[
+        "T4",
+        "L4",
+    ],
     cpu=4.0,  # physical cores reserved (and billed) per container
     memory=40960,  # MiB (Modal's unit; models.yaml gives GiB), reserved and billed
     timeout=600,
@@ -244,7 +247,10 @@ def check_request(fields: dict) -> None:
 
 @app.function(
     image=image,
-    gpu="T4",  # nf4/fp8 quantize only on a GPU
+    gpu=[
+        "T4",
+        "L4",
+    ],  # nf4/fp8 quantize only on a GPU
     cpu=4.0,
     memory=40960,  # a component's 16-bit weights pass through host memory
     volumes={CACHE_DIR: volume},

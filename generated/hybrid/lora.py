@@ -151,7 +151,10 @@ with image.imports():
 
 @app.cls(
     image=image,
-    gpu="T4",
+    gpu=[
+        "T4",
+        "L4",
+    ],
     cpu=4.0,  # physical cores reserved (and billed) per container
     memory=16384,  # MiB (Modal's unit; models.yaml gives GiB), reserved and billed
     timeout=600,
