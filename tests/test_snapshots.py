@@ -45,4 +45,5 @@ def test_only_a_model_with_a_gpu_only_scheme_downloads_on_a_gpu():
     )
     assert not quantizes_on_gpu(int8_only) and snapshot_mode(int8_only) == "cpu"
     fp8 = dataclasses.replace(fleet.models["flux-dev"], quantization={"transformer": "fp8"})
-    assert quantizes_on_gpu(fp8)
+    # fp8 loads on the GPU too: loaded on the CPU it would be skipped and reach the GPU in bf16
+    assert quantizes_on_gpu(fp8) and snapshot_mode(fp8) == "none"

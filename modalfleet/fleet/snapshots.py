@@ -8,7 +8,9 @@ That hook runs without a GPU, so what it can load depends on the model:
 - "none": bitsandbytes NF4 quantizes weights onto the GPU as they load (it has no CPU path), so
   a model declaring nf4 loads entirely in snap=False; the snapshot still saves the imports.
   That holds for the NF4 copy `download` saves as well (runtime/quantized_store.py): its
-  packed 4-bit weights load only onto a GPU. An int8 copy loads on the CPU, so it stays "cpu".
+  packed 4-bit weights load only onto a GPU. fp8 too: the runtime quantizes to fp8 only on an
+  Ada-or-newer GPU and skips it on the CPU, so a CPU load would reach the GPU unquantized. An
+  int8 copy loads on the CPU, so it stays "cpu".
 - "gpu": `gpu_snapshot: true` in models.yaml: Modal's GPU snapshot (alpha, deployed apps only)
   keeps the GPU memory too, so everything loads in snap=True. Off unless asked for.
 """
@@ -27,7 +29,7 @@ GPU_ONLY_SCHEMES = frozenset({"nf4", "fp8"})
 def snapshot_mode(model: Model) -> str:
     if model.gpu_snapshot:
         return "gpu"
-    if "nf4" in model.quantization.values():
+    if quantizes_on_gpu(model):
         return "none"
     return "cpu"
 
