@@ -34,7 +34,9 @@ CODES: tuple[Code, ...] = (
         "error",
         "a key appears twice in one mapping (YAML would keep the last silently)",
     ),
-    Code("yaml-alias-bomb", "error", "anchors/aliases expand past 2,000,000 nodes (billion laughs)"),
+    Code(
+        "yaml-alias-bomb", "error", "anchors/aliases expand past 2,000,000 nodes (billion laughs)"
+    ),
     Code("yaml-tag", "error", "a non-plain tag such as `!!python/object/apply`"),
     Code("missing-file", "error", "`models.yaml`, `gpus.yaml` or `strategies/` is missing"),
     Code(

@@ -270,12 +270,37 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+def _tree_size(root: yaml.Node) -> int | None:
+    """Nodes of a document in which no node is reached twice (one without aliases), counted up
+    to just past MAX_NODES; None at the first node reached again (an alias, or a cycle), which
+    _expanded_size then sizes exactly. One cheap pass: most fleets have no aliases at all."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        key = id(node)
+        if key in seen:
+            return None
+        seen.add(key)
+        if len(seen) > MAX_NODES:
+            break
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for pair in node.value:
+                stack.extend(pair)
+    return len(seen)
+
+
 def _expanded_size(root: yaml.Node) -> int | None:
     """Nodes the document holds once aliases are expanded, or None when an alias contains itself.
 
     Iterative and memoised per node (an alias is the same node object as its anchor), so the
     cost is that of the composed graph, not of its expansion, and no recursion limit is hit.
     """
+    plain = _tree_size(root)
+    if plain is not None:
+        return plain
     sizes: dict[int, int] = {}
     open_nodes: set[int] = set()  # the current path from the root: meeting one again is a cycle
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
