@@ -65,7 +65,12 @@ MODULE_TESTS = {
         "tests/test_cli_robustness.py",
         f"{SURVIVORS}economics.py",
     ],
-    "plan": ["tests/test_plan.py", "tests/test_cost.py", f"{SURVIVORS}economics.py"],
+    "plan": [
+        "tests/test_plan.py",
+        "tests/test_cost.py",
+        f"{SURVIVORS}economics.py",
+        f"{SURVIVORS}plan.py",
+    ],
     "simulate": ["tests/test_cost.py"],
     "money": ["tests/test_money.py", "tests/test_cost.py", "tests/test_plan.py"],
 }
@@ -99,6 +104,7 @@ def run_module(
     tests = test_files(name, exclude)
     kept = {other: _results(other).exit_code_by_key for other in MODULES if other != name}
     kept[name] = keep or {}
+    KEPT.parent.mkdir(exist_ok=True)  # the first run of all: mutmut has not made mutants/ yet
     KEPT.write_text(json.dumps(kept))
     shown = names if len(names) < 10 else [f"<{len(names)} mutants>"]
     print(f"$ mutmut run --max-children {max_children} {' '.join(shown)}", flush=True)
