@@ -6,20 +6,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 from decimal import Decimal as D
 
 import pytest
-from conftest import REPO
+from conftest import REPO, copy_fleet
 
 from modalfleet.economics.plan import (
     COMMENT_MARKER,
     Plan,
+    PlanError,
     Row,
     Side,
     build_plan,
     format_markdown,
     format_plans,
     format_text,
+    read_fleet_at,
+    sides,
     to_json,
 )
 from modalfleet.fleet.load import load_fleet
@@ -274,3 +278,59 @@ def test_several_plans_share_one_comment_marker_and_json_is_a_list_only_when_ask
     assert [plan["models"][0]["model"] for plan in both] == ["a", "b"]
     text = format_plans([one, two], "text")
     assert text.count("Plan for strategy hybrid") == 2 and "no changes\n\nPlan for" in text
+
+
+def _git(cwd, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=t@e", "-c", "user.name=t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_the_fleet_at_a_ref_takes_yml_strategies_and_each_trace_it_can(tmp_path):
+    fleet = copy_fleet(tmp_path / "repo", with_generated=False)
+    models = fleet / "models.yaml"
+    text = models.read_text()
+    # In models.yaml order: a trace outside the repository, one never committed, one committed.
+    for rate, trace in [(400, "../outside.txt"), (300, "traces/never.txt"), (200, "traces/b.txt")]:
+        old = f"traffic: {{requests_per_day: {rate}, seconds_per_request: 10}}"
+        assert text.count(old) == 1
+        text = text.replace(old, old[:-1] + f", trace: {trace}}}")
+    models.write_text(text)
+    (fleet / "traces").mkdir()
+    (fleet / "traces" / "b.txt").write_text("0\n1.5\n")
+    (tmp_path / "outside.txt").write_text("0\n")
+    (fleet / "strategies" / "extra.yml").write_text("not read here\n")
+    (fleet / "strategies" / "notes.txt").write_text("not a strategy\n")
+    _git(fleet, "init", "-q")
+    _git(fleet, "add", ".")
+    _git(fleet, "commit", "-q", "-m", "traces")
+    dest = tmp_path / "at-head"
+    dest.mkdir()
+    read_fleet_at(fleet, "HEAD", dest)
+    assert sorted(p.name for p in (dest / "strategies").iterdir()) == [
+        "baseline.yaml",
+        "cost-optimized.yaml",
+        "extra.yml",
+        "hybrid.yaml",
+        "performance-optimized.yaml",
+    ]
+    assert (dest / "models.yaml").read_text() == text
+    assert sorted(str(p.relative_to(dest)) for p in (dest / "traces").iterdir()) == ["traces/b.txt"]
+    assert (dest / "traces" / "b.txt").read_text() == "0\n1.5\n"
+
+
+def test_plan_against_a_ref_without_git_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git on the PATH
+    with pytest.raises(PlanError) as caught:
+        read_fleet_at(REPO, "HEAD", tmp_path)
+    assert str(caught.value) == "git is not installed; plan --against needs it"
+
+
+def test_sides_default_to_flat_seconds(fleet):
+    flat = sides(fleet, "hybrid")
+    assert flat == sides(fleet, "hybrid", "flat") != sides(fleet, "hybrid", "relative")
+    assert {side.seconds_source for side in flat.values()} == {"flat"}
+    assert sides(fleet, "no-such-strategy") == {}
