@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Short name -> source file. simulate.py is included as it grows (today an interface only).
+# Short name -> source file.
 MODULES = {
     "checks": "modalfleet/fleet/checks.py",
     "load": "modalfleet/fleet/load.py",
@@ -56,7 +56,9 @@ MODULE_TESTS = {
         "tests/test_render_atomic.py",
         "tests/test_render_injection.py",
         "tests/test_cli_robustness.py",
+        "tests/test_render_cache.py",
         f"{SURVIVORS}render_lock.py",
+        f"{SURVIVORS}render.py",
     ],
     "cost": [
         "tests/test_cost.py",
@@ -71,7 +73,7 @@ MODULE_TESTS = {
         f"{SURVIVORS}economics.py",
         f"{SURVIVORS}plan.py",
     ],
-    "simulate": ["tests/test_cost.py"],
+    "simulate": ["tests/test_simulate.py", "tests/test_serving.py"],
     "money": ["tests/test_money.py", "tests/test_cost.py", "tests/test_plan.py"],
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}

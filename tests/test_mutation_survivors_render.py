@@ -1,0 +1,90 @@
+"""render.py behaviours that mutation testing found unpinned (issue 18): what a removed
+strategy's folder loses (only compiled .pyc files, then the folder when empty), and what a
+rollback that cannot restore everything says."""
+
+from __future__ import annotations
+
+import pytest
+
+from modalfleet.generate.render import (
+    PACKAGED_TEMPLATES,
+    Probe,
+    RenderError,
+    _rollback,
+    probe_tree,
+    write_tree,
+)
+
+MODULE = "x = 1\n"
+
+
+def test_a_removed_strategys_folder_loses_its_pyc_files_and_then_itself(tmp_path):
+    generated = tmp_path / "generated"
+    for strategy in ("kept", "gone", "notes"):
+        cache = generated / strategy / "__pycache__"
+        cache.mkdir(parents=True)
+        (generated / strategy / "m.py").write_text(MODULE)
+        (cache / "m.cpython-311.pyc").write_bytes(b"\0")
+    (generated / "notes" / "__pycache__" / "README.txt").write_text("mine\n")
+    (generated / "notes" / "__PYCACHE__").mkdir()  # another name: not Python's cache
+    (generated / "notes" / "__PYCACHE__" / "x.pyc").write_bytes(b"\0")
+
+    result = write_tree(tmp_path, {"kept/m.py": MODULE})
+
+    assert (result.written, result.unchanged) == ([], ["kept/m.py"])
+    assert sorted(result.removed) == ["gone/m.py", "notes/m.py"]
+    assert not (generated / "gone").exists()  # nothing but compiled files was left in it
+    # A file that is not a .pyc is the user's: it and the folders holding it stay.
+    assert sorted(p.relative_to(generated).as_posix() for p in generated.rglob("*")) == [
+        "kept",
+        "kept/__pycache__",
+        "kept/__pycache__/m.cpython-311.pyc",
+        "kept/m.py",
+        "notes",
+        "notes/__PYCACHE__",
+        "notes/__PYCACHE__/x.pyc",
+        "notes/__pycache__",
+        "notes/__pycache__/README.txt",
+    ]
+
+
+def test_a_rollback_that_cannot_restore_names_each_file_it_could_not(tmp_path):
+    restored = tmp_path / "s" / "restored.py"
+    restored.parent.mkdir()
+    restored.write_text("new\n")
+    created = tmp_path / "s" / "created.py"
+    created.write_text("new\n")
+    lost = tmp_path / "gone-folder" / "lost.py"  # its folder vanished: cannot be rewritten
+    stuck = tmp_path / "s" / ".stuck.py.1.tmp"
+    stuck.mkdir()  # a folder where the temporary file was: unlink fails
+
+    with pytest.raises(RenderError) as caught:
+        _rollback(
+            [restored, created, lost],
+            {restored: b"old\n", created: None, lost: b"old\n"},
+            {restored: stuck},
+            [],
+        )
+
+    message = str(caught.value)
+    prefix = "render failed and could not restore: "
+    assert message.startswith(prefix + f"{lost}: [Errno 2] No such file or directory")
+    assert message.count("; ") == 1 and f"; {stuck}: [Errno 21] Is a directory" in message
+    # The others were restored all the same.
+    assert restored.read_text() == "old\n" and not created.exists()
+
+
+def test_a_rollback_that_restores_everything_is_silent(tmp_path):
+    target = tmp_path / "a.py"
+    target.write_text("new\n")
+    temp = tmp_path / ".a.py.1.tmp"
+    temp.write_text("new\n")
+    folder = tmp_path / "made"
+    folder.mkdir()
+    _rollback([target], {target: b"old\n"}, {target: temp}, [folder])
+    assert target.read_text() == "old\n" and not temp.exists() and not folder.exists()
+
+
+def test_probe_of_a_fleet_whose_inputs_cannot_be_read_says_nothing_is_known(tmp_path):
+    root = tmp_path / ("x" * 300)  # a name too long to list: OSError ENAMETOOLONG
+    assert probe_tree(root, [PACKAGED_TEMPLATES]) == Probe(None, None)
