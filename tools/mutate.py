@@ -49,7 +49,12 @@ MODULES = {
 SURVIVORS = "tests/test_mutation_survivors_"
 MODULE_TESTS = {
     "checks": ["tests/test_validate.py", "tests/test_cases.py", f"{SURVIVORS}checks.py"],
-    "load": ["tests/test_validate.py", "tests/test_cases.py", f"{SURVIVORS}checks.py"],
+    "load": [
+        "tests/test_validate.py",
+        "tests/test_cases.py",
+        f"{SURVIVORS}checks.py",
+        f"{SURVIVORS}load.py",
+    ],
     "yamlread": ["tests/test_cases.py", "tests/test_validate.py", f"{SURVIVORS}yamlread.py"],
     "render": [
         "tests/test_render.py",
@@ -136,6 +141,23 @@ def sample(name: str, count: int) -> list[str]:
     if not keys:
         raise SystemExit(f"{name}: no mutants yet; run once without --sample")
     return sorted(random.Random(18).sample(keys, min(count, len(keys))))
+
+
+def run_sample(name: str, count: int, max_children: int, exclude: list[str]) -> int:
+    """Run the module's sample of count mutants, resuming: those of the sample already killed
+    keep their verdict (a test added since cannot revive them), the others run. Like
+    --survivors, for a run after adding tests, not after changing the module."""
+    from mutmut.stats import status_by_exit_code
+
+    codes = _results(name).exit_code_by_key
+    keys = sample(name, count)
+    keep = {k: codes[k] for k in keys if status_by_exit_code[codes[k]] in KILLED}
+    names = [k for k in keys if k not in keep]
+    if not names:
+        print(f"{name}: every mutant of the sample is killed already")
+        return 0
+    print(f"{name}: {len(keep)} of the sample of {len(keys)} killed already; running the rest")
+    return run_module(name, names, max_children, exclude, keep)
 
 
 def _mutmut_child(argv: list[str]) -> None:
@@ -273,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         metavar="N",
         help="run N mutants of each module picked at random (seed 18, the same N each time): "
-        "an estimate of the score when a full run is too slow",
+        "an estimate of the score when a full run is too slow; those of them already killed "
+        "are not run again (delete mutants/ after changing the module)",
     )
     parser.add_argument(
         "--max-children", type=int, default=1, help="parallel mutants (default 1: a shared machine)"
@@ -295,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.survivors:
             code = rerun_survivors(name, args.max_children, args.exclude)
         elif args.sample:
-            code = run_module(name, sample(name, args.sample), args.max_children, args.exclude)
+            code = run_sample(name, args.sample, args.max_children, args.exclude)
         else:
             pattern = f"{dotted(MODULES[name])}.*"
             code = run_module(name, [pattern], args.max_children, args.exclude)
