@@ -5,13 +5,18 @@ rollback that cannot restore everything says."""
 from __future__ import annotations
 
 import pytest
+from conftest import REPO
 
+from modalfleet.fleet.load import load_fleet
 from modalfleet.generate.render import (
     PACKAGED_TEMPLATES,
     Probe,
     RenderError,
     _rollback,
+    _template_sources_digest,
+    make_environment,
     probe_tree,
+    render_tree,
     write_tree,
 )
 
@@ -88,3 +93,24 @@ def test_a_rollback_that_restores_everything_is_silent(tmp_path):
 def test_probe_of_a_fleet_whose_inputs_cannot_be_read_says_nothing_is_known(tmp_path):
     root = tmp_path / ("x" * 300)  # a name too long to list: OSError ENAMETOOLONG
     assert probe_tree(root, [PACKAGED_TEMPLATES]) == Probe(None, None)
+
+
+def test_a_template_pulled_in_twice_still_lets_the_others_count(tmp_path):
+    # pending is a stack: after kind.py.j2, "a" is looked at twice before "b"; the second "a"
+    # must be skipped, not end the walk, or an edit of b.py.j2 would leave stale files.
+    (tmp_path / "kind.py.j2").write_text(
+        '{% include "b.py.j2" %}\n{% include "a.py.j2" %}\n{% include "a.py.j2" %}\n'
+    )
+    (tmp_path / "a.py.j2").write_text("a = 1\n")
+    (tmp_path / "b.py.j2").write_text("b = 1\n")
+    env = make_environment(tmp_path)
+    before = _template_sources_digest(env, "kind.py.j2")
+    (tmp_path / "b.py.j2").write_text("b = 2\n")
+    assert _template_sources_digest(make_environment(tmp_path), "kind.py.j2") != before
+
+
+def test_render_tree_of_one_strategy_renders_only_its_files():
+    fleet = load_fleet(REPO).fleet
+    tree = render_tree(fleet, [PACKAGED_TEMPLATES], ["hybrid"])
+    assert sorted(tree) == sorted(f"hybrid/{m.module_name}.py" for m in fleet.models.values())
+    assert len(tree) == 6
