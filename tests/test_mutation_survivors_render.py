@@ -12,10 +12,12 @@ from modalfleet.generate.render import (
     PACKAGED_TEMPLATES,
     Probe,
     RenderError,
+    _render_one,
     _rollback,
     _template_sources_digest,
     make_environment,
     probe_tree,
+    py_literal,
     render_tree,
     write_tree,
 )
@@ -114,3 +116,21 @@ def test_render_tree_of_one_strategy_renders_only_its_files():
     tree = render_tree(fleet, [PACKAGED_TEMPLATES], ["hybrid"])
     assert sorted(tree) == sorted(f"hybrid/{m.module_name}.py" for m in fleet.models.values())
     assert len(tree) == 6
+
+
+def test_containers_inside_tuples_are_indented_from_the_tuple():
+    # ruff's layout: items one level (4 spaces) in from the bracket that holds them.
+    assert py_literal(([1],), indent=4) == "([\n        1,\n    ],)"
+    assert py_literal(([1], 2)) == "(\n    [\n        1,\n    ],\n    2,\n)"
+
+
+def test_a_syntax_error_in_an_included_template_names_that_file_and_line(tmp_path):
+    (tmp_path / "kind.py.j2").write_text('x = 1\n{% include "part.py.j2" %}\n')
+    (tmp_path / "part.py.j2").write_text("y = 1\n\n{% if %}\n")
+    template = make_environment(tmp_path).get_template("kind.py.j2")
+    with pytest.raises(RenderError) as caught:
+        _render_one(template, {}, "kind.py.j2")
+    assert str(caught.value) == (
+        f"{tmp_path / 'part.py.j2'}:3: template error: Expected an expression, got 'end of "
+        "statement block'"
+    )
