@@ -253,3 +253,54 @@ def test_defaults_and_quantization_shorthands(tmp_path):
     mixed = "{unet: none, text_encoder: int8}"
     fleet = load_fleet(small_fleet(tmp_path / "b", mixed)).fleet
     assert fleet.models["sdxl"].quantization == {"text_encoder": "int8"}  # "none" is dropped
+
+
+def test_other_schema_errors_keep_jsonschemas_message_cut_at_200_characters(tmp_path):
+    containers = (
+        "containers: {min_containers: 0, max_containers: 1, scaledown_window_s: 2, timeout_s: 10}"
+    )
+    for length in (61, 250):
+        path = tmp_path / f"n{length}.yaml"
+        path.write_text(f"version: 1\nname: {'n' * length}\n{containers}\n")
+        message = f"'{'n' * length}' is too long"  # maxLength 60
+        if length == 250:
+            message = message[:200] + "..."
+        assert problems_of(path, "strategies/n.yaml", "strategy") == [
+            (2, 7, "schema", f"name: {message}", "")
+        ]
+
+
+def test_an_enum_or_mapping_value_of_neither_shape_lists_the_choices(tmp_path):
+    models = (REPO / "models.yaml").read_text()
+    old = "quantization: {transformer: nf4, text_encoder_2: int8}"
+    (tmp_path / "models.yaml").write_text(models.replace(old, "quantization: fast", 1))
+    assert problems_of(tmp_path / "models.yaml", "models.yaml", "models") == [
+        (
+            40,
+            19,
+            "schema",
+            "models.flux-schnell.quantization: expected one of 'none', 'int8', 'fp8', 'nf4' "
+            "or a mapping, got a string 'fast'",
+            "",
+        )
+    ]
+
+
+def test_what_the_yaml_sets_is_what_load_fleet_loads(tmp_path):
+    root = small_fleet(tmp_path)
+    models = (root / "models.yaml").read_text()
+    models = models.replace(
+        "        size_gb: 6.95\n",
+        "        size_gb: 6.95\n        repo_type: dataset\n        files: [a.json, 'b/*']\n",
+    )
+    models = models.replace("    vram_gb: 12\n", "    vram_gb: 12\n    secrets: [s1]\n")
+    models = models.replace("    dtype: float16\n", "    dtype: float16\n    latency_target_s: 7\n")
+    (root / "models.yaml").write_text(models)
+    strategy = (root / "strategies" / "only.yml").read_text()
+    (root / "strategies" / "only.yml").write_text(strategy + "goal: cheap\n")
+    loaded = load_fleet(root)
+    assert loaded.problems == []
+    model = loaded.fleet.models["sdxl"]
+    assert (model.weights[0].repo_type, model.weights[0].files) == ("dataset", ("a.json", "b/*"))
+    assert (model.secrets, model.latency_target_s) == (("s1",), 7)
+    assert loaded.fleet.strategies["only"].goal == "cheap"
