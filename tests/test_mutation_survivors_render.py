@@ -111,6 +111,18 @@ def test_a_template_pulled_in_twice_still_lets_the_others_count(tmp_path):
     assert _template_sources_digest(make_environment(tmp_path), "kind.py.j2") != before
 
 
+def test_a_missing_template_pulled_in_still_lets_the_others_count(tmp_path):
+    (tmp_path / "kind.py.j2").write_text(
+        '{% include "b.py.j2" %}\n{% include "gone.py.j2" ignore missing %}\n'
+    )
+    (tmp_path / "b.py.j2").write_text("b = 1\n")
+    before = _template_sources_digest(make_environment(tmp_path), "kind.py.j2")
+    (tmp_path / "b.py.j2").write_text("b = 2\n")
+    assert _template_sources_digest(make_environment(tmp_path), "kind.py.j2") != before
+    (tmp_path / "gone.py.j2").write_text("")  # the missing one appearing changes it too
+    assert _template_sources_digest(make_environment(tmp_path), "kind.py.j2") != before
+
+
 def test_render_tree_of_one_strategy_renders_only_its_files():
     fleet = load_fleet(REPO).fleet
     tree = render_tree(fleet, [PACKAGED_TEMPLATES], ["hybrid"])
