@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 from decimal import Decimal as D
 
 import pytest
 from conftest import REPO, copy_fleet
+from test_mutation_survivors_economics import _git
 
 from modalfleet.economics.plan import (
     COMMENT_MARKER,
@@ -278,15 +278,6 @@ def test_several_plans_share_one_comment_marker_and_json_is_a_list_only_when_ask
     assert [plan["models"][0]["model"] for plan in both] == ["a", "b"]
     text = format_plans([one, two], "text")
     assert text.count("Plan for strategy hybrid") == 2 and "no changes\n\nPlan for" in text
-
-
-def _git(cwd, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=t@e", "-c", "user.name=t", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
 
 
 def test_the_fleet_at_a_ref_takes_yml_strategies_and_each_trace_it_can(tmp_path):
