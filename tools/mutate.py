@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Short name -> source file. simulate.py is included as it grows (today an interface only).
+# Short name -> source file.
 MODULES = {
     "checks": "modalfleet/fleet/checks.py",
     "load": "modalfleet/fleet/load.py",
@@ -49,14 +49,21 @@ MODULES = {
 SURVIVORS = "tests/test_mutation_survivors_"
 MODULE_TESTS = {
     "checks": ["tests/test_validate.py", "tests/test_cases.py", f"{SURVIVORS}checks.py"],
-    "load": ["tests/test_validate.py", "tests/test_cases.py", f"{SURVIVORS}checks.py"],
+    "load": [
+        "tests/test_validate.py",
+        "tests/test_cases.py",
+        f"{SURVIVORS}checks.py",
+        f"{SURVIVORS}load.py",
+    ],
     "yamlread": ["tests/test_cases.py", "tests/test_validate.py", f"{SURVIVORS}yamlread.py"],
     "render": [
         "tests/test_render.py",
         "tests/test_render_atomic.py",
         "tests/test_render_injection.py",
         "tests/test_cli_robustness.py",
+        "tests/test_render_cache.py",
         f"{SURVIVORS}render_lock.py",
+        f"{SURVIVORS}render.py",
     ],
     "cost": [
         "tests/test_cost.py",
@@ -65,8 +72,13 @@ MODULE_TESTS = {
         "tests/test_cli_robustness.py",
         f"{SURVIVORS}economics.py",
     ],
-    "plan": ["tests/test_plan.py", "tests/test_cost.py", f"{SURVIVORS}economics.py"],
-    "simulate": ["tests/test_cost.py"],
+    "plan": [
+        "tests/test_plan.py",
+        "tests/test_cost.py",
+        f"{SURVIVORS}economics.py",
+        f"{SURVIVORS}plan.py",
+    ],
+    "simulate": ["tests/test_simulate.py", "tests/test_serving.py"],
     "money": ["tests/test_money.py", "tests/test_cost.py", "tests/test_plan.py"],
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
@@ -99,6 +111,7 @@ def run_module(
     tests = test_files(name, exclude)
     kept = {other: _results(other).exit_code_by_key for other in MODULES if other != name}
     kept[name] = keep or {}
+    KEPT.parent.mkdir(exist_ok=True)  # the first run of all: mutmut has not made mutants/ yet
     KEPT.write_text(json.dumps(kept))
     shown = names if len(names) < 10 else [f"<{len(names)} mutants>"]
     print(f"$ mutmut run --max-children {max_children} {' '.join(shown)}", flush=True)
@@ -128,6 +141,23 @@ def sample(name: str, count: int) -> list[str]:
     if not keys:
         raise SystemExit(f"{name}: no mutants yet; run once without --sample")
     return sorted(random.Random(18).sample(keys, min(count, len(keys))))
+
+
+def run_sample(name: str, count: int, max_children: int, exclude: list[str]) -> int:
+    """Run the module's sample of count mutants, resuming: those of the sample already killed
+    keep their verdict (a test added since cannot revive them), the others run. Like
+    --survivors, for a run after adding tests, not after changing the module."""
+    from mutmut.stats import status_by_exit_code
+
+    codes = _results(name).exit_code_by_key
+    keys = sample(name, count)
+    keep = {k: codes[k] for k in keys if status_by_exit_code[codes[k]] in KILLED}
+    names = [k for k in keys if k not in keep]
+    if not names:
+        print(f"{name}: every mutant of the sample is killed already")
+        return 0
+    print(f"{name}: {len(keep)} of the sample of {len(keys)} killed already; running the rest")
+    return run_module(name, names, max_children, exclude, keep)
 
 
 def _mutmut_child(argv: list[str]) -> None:
@@ -265,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         metavar="N",
         help="run N mutants of each module picked at random (seed 18, the same N each time): "
-        "an estimate of the score when a full run is too slow",
+        "an estimate of the score when a full run is too slow; those of them already killed "
+        "are not run again (delete mutants/ after changing the module)",
     )
     parser.add_argument(
         "--max-children", type=int, default=1, help="parallel mutants (default 1: a shared machine)"
@@ -287,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.survivors:
             code = rerun_survivors(name, args.max_children, args.exclude)
         elif args.sample:
-            code = run_module(name, sample(name, args.sample), args.max_children, args.exclude)
+            code = run_sample(name, args.sample, args.max_children, args.exclude)
         else:
             pattern = f"{dotted(MODULES[name])}.*"
             code = run_module(name, [pattern], args.max_children, args.exclude)

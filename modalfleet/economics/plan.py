@@ -234,6 +234,8 @@ def read_fleet_at(root: Path, ref: str, dest: Path) -> None:
     try:
         git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
     except PlanError as exc:
+        if isinstance(exc.__cause__, FileNotFoundError):
+            raise  # no git at all: saying the ref is not a commit would mislead
         raise PlanError(f"{ref!r} is not a commit in the git repository at {root} ({exc})") from exc
     # "./" makes the paths relative to root, which may be a folder inside the repository.
     for name in (MODELS_FILE, GPUS_FILE):
