@@ -1,5 +1,6 @@
-"""The alias-bomb sizing's fast pass: a document without aliases is counted in one cheap walk,
-one with an alias (or a cycle) is handed to the exact, memoised sizing."""
+"""yamlread's walks over a composed document: the alias-bomb sizing's fast pass (a document
+without aliases is counted in one cheap walk, one with an alias or a cycle is handed to the
+exact, memoised sizing), and scalars built without the constructor keeping every node."""
 
 from __future__ import annotations
 
@@ -38,3 +39,11 @@ def test_the_plain_count_stops_just_past_the_bound(monkeypatch):
     assert _tree_size(root) == 6  # not 51: it stops at the first node past the bound
     doc, problems = yamlread.parse_yaml(b"[" + b", ".join([b"0"] * 50) + b"]", "m.yaml")
     assert [p.code for p in problems] == ["yaml-alias-bomb"]
+
+
+def test_building_scalars_keeps_no_node_alive():
+    """PyYAML's construct_object remembers each node it built for the constructor's lifetime;
+    yamlread's one module-level constructor would hold every scalar of every file read."""
+    doc, problems = yamlread.parse_yaml(b"a: [1, 2.5, true, null, x, '7']\n", "m.yaml")
+    assert problems == [] and doc.data == {"a": [1, 2.5, True, None, "x", "7"]}
+    assert yamlread._constructor.constructed_objects == {}

@@ -51,6 +51,18 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _Loader = yaml.SafeLoader
 
 _constructor = yaml.SafeLoader("")
+# The safe constructor's own function per scalar tag, called directly: construct_object would
+# also remember every node it ever built (and their marks) for the life of the process.
+_SCALAR_CONSTRUCTORS = {
+    tag: _constructor.yaml_constructors[tag]
+    for tag in (
+        "tag:yaml.org,2002:str",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+    )
+}
 
 
 @dataclass
@@ -347,8 +359,7 @@ def _build(node: yaml.Node, path: Path_, doc: Document, counter: list[int]) -> A
             raise _Refused(_tag_problem(node, doc.file))
         if node.tag == "tag:yaml.org,2002:timestamp":
             return node.value  # dates stay strings: the schemas speak JSON
-        value = _constructor.construct_object(node)
-        return value
+        return _SCALAR_CONSTRUCTORS[node.tag](_constructor, node)
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _SEQ_TAG:
             raise _Refused(_tag_problem(node, doc.file))
