@@ -78,7 +78,7 @@ MODULE_TESTS = {
         f"{SURVIVORS}economics.py",
         f"{SURVIVORS}plan.py",
     ],
-    "simulate": ["tests/test_simulate.py", "tests/test_serving.py"],
+    "simulate": ["tests/test_simulate.py", "tests/test_serving.py", f"{SURVIVORS}simulate.py"],
     "money": ["tests/test_money.py", "tests/test_cost.py", "tests/test_plan.py"],
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
