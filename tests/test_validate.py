@@ -238,3 +238,24 @@ def test_a_misspelt_strategy_gets_a_did_you_mean_before_the_skeleton(fleet_dir):
     assert unknown["hint"].startswith(
         "did you mean 'hybrid'? If not, create strategies/hybird.yaml:\nversion: 1\nname: hybird\n"
     )
+
+
+def test_loading_pauses_the_garbage_collector_and_restores_it(repo_root, monkeypatch):
+    import gc
+
+    from modalfleet.fleet import load as load_module
+
+    seen = []
+    real = load_module._load_fleet
+    monkeypatch.setattr(
+        load_module, "_load_fleet", lambda root: seen.append(gc.isenabled()) or real(root)
+    )
+    assert gc.isenabled()
+    assert load_fleet(repo_root).ok
+    assert seen == [False] and gc.isenabled()  # paused while loading, running again after
+    gc.disable()
+    try:
+        load_fleet(repo_root)
+        assert not gc.isenabled()  # a caller that had paused it keeps it paused
+    finally:
+        gc.enable()
