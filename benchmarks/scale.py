@@ -8,6 +8,9 @@ fresh process; the figure is the median wall time of --repeat runs, and the peak
 child's own ru_maxrss as os.wait4 reports it (so the resident peak of that one process,
 interpreter included). The CPU seconds (user + system, same rusage) are printed beside the wall
 time, with their own ratio: on a shared, busy machine they move far less than wall time.
+`user s` is the user CPU alone: the floor's time is mostly the kernel's (its 8000 file
+operations), and that system time varies several-fold between runs here, so user CPU is
+the steadiest figure for comparing the CLI's own work from one change to the next.
 
 The floor is a fresh Python process too (`python -c`, interpreter start included, like the CLI
 runs it): it reads the bytes the render wrote from one payload file and writes them into an
@@ -90,9 +93,9 @@ def build_fleet(dest: Path, count: int) -> Path:
     return dest
 
 
-def run_measured(argv: list[str]) -> tuple[float, float, float, int, str]:
+def run_measured(argv: list[str]) -> tuple[float, float, float, int, str, float]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of the child process
-    itself, its exit code and stdout."""
+    itself, its exit code, stdout, and its user CPU seconds alone."""
     # Output goes to files: a pipe would fill (1000 models print many warnings) and block it.
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
@@ -107,7 +110,14 @@ def run_measured(argv: list[str]) -> tuple[float, float, float, int, str]:
         out, err = stdout.read(), stderr.read()
     if code not in (0, 1):
         raise SystemExit(f"{' '.join(argv)} exited {code}: {err}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code, out
+    return (
+        elapsed,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        code,
+        out,
+        usage.ru_utime,
+    )
 
 
 class Series:
@@ -117,14 +127,16 @@ class Series:
         self.label = label
         self.times: list[float] = []
         self.cpus: list[float] = []
+        self.users: list[float] = []
         self.peaks: list[float] = []
         self.out = ""
         self.code = 0
 
     def run(self, argv: list[str]) -> None:
-        elapsed, cpu, peak, self.code, self.out = run_measured(argv)
+        elapsed, cpu, peak, self.code, self.out, user = run_measured(argv)
         self.times.append(elapsed)
         self.cpus.append(cpu)
+        self.users.append(user)
         self.peaks.append(peak)
 
     @property
@@ -134,6 +146,10 @@ class Series:
     @property
     def cpu(self) -> float:
         return statistics.median(self.cpus)
+
+    @property
+    def user(self) -> float:
+        return statistics.median(self.users)
 
     @property
     def peak(self) -> float:
@@ -226,7 +242,7 @@ def main() -> None:
     print()
     print(
         f"{'models':>6} {'files':>6} {'MB':>5}  {'command':<10} {'wall s':>7} {'x floor':>7} "
-        f"{'ms/model':>8} {'cpu s':>7} {'x floor':>7} {'peak MiB':>8}"
+        f"{'ms/model':>8} {'cpu s':>7} {'x floor':>7} {'user s':>7} {'peak MiB':>8}"
     )
     targets: list[str] = []
     with tempfile.TemporaryDirectory(prefix="modalfleet-scale-") as tmp:
@@ -242,7 +258,7 @@ def main() -> None:
                     f"{count:>6} {series['files']:>6} {series['bytes'] / 1e6:>5.1f}  {name:<10} "
                     f"{one.median:>7.3f} {one.median / floor:>7.2f} "
                     f"{one.median / count * 1000:>8.3f} {one.cpu:>7.3f} "
-                    f"{one.cpu / series['floor'].cpu:>7.2f} {one.peak:>8.1f}"
+                    f"{one.cpu / series['floor'].cpu:>7.2f} {one.user:>7.3f} {one.peak:>8.1f}"
                 )
             if count == TARGET_SIZE:
                 ratios = {
