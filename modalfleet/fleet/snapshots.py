@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from .spec import Catalog, Model
 
-NF4_REASON = "bitsandbytes NF4 quantizes onto the GPU as it loads and cannot load on the CPU"
-
 # Schemes only a GPU can quantize (bitsandbytes NF4; torchao fp8 wants an Ada or newer GPU):
 # the `download` function that saves a model's quantized copies gets the model's GPU for them.
 GPU_ONLY_SCHEMES = frozenset({"nf4", "fp8"})

@@ -41,6 +41,7 @@ _SCALAR_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:timestamp",
 }
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -54,14 +55,7 @@ _constructor = yaml.SafeLoader("")
 # The safe constructor's own function per scalar tag, called directly: construct_object would
 # also remember every node it ever built (and their marks) for the life of the process.
 _SCALAR_CONSTRUCTORS = {
-    tag: _constructor.yaml_constructors[tag]
-    for tag in (
-        "tag:yaml.org,2002:str",
-        "tag:yaml.org,2002:int",
-        "tag:yaml.org,2002:float",
-        "tag:yaml.org,2002:bool",
-        "tag:yaml.org,2002:null",
-    )
+    tag: _constructor.yaml_constructors[tag] for tag in _SCALAR_TAGS - {_TIMESTAMP_TAG}
 }
 
 
@@ -357,7 +351,7 @@ def _build(node: yaml.Node, path: Path_, doc: Document, counter: list[int]) -> A
     if isinstance(node, yaml.ScalarNode):
         if node.tag not in _SCALAR_TAGS:
             raise _Refused(_tag_problem(node, doc.file))
-        if node.tag == "tag:yaml.org,2002:timestamp":
+        if node.tag == _TIMESTAMP_TAG:
             return node.value  # dates stay strings: the schemas speak JSON
         return _SCALAR_CONSTRUCTORS[node.tag](_constructor, node)
     if isinstance(node, yaml.SequenceNode):
