@@ -115,3 +115,24 @@ def test_every_generated_module_carries_its_limits(fleet):
             )
             expected = limits.request_limits(deployment.model, fleet.catalog, deployment.gpus)
             assert literal == expected, deployment.relative_path
+
+
+def test_limits_are_worked_out_once_per_model_and_gpus_and_each_caller_gets_its_own_dict(
+    fleet, monkeypatch
+):
+    calls = []
+    real = limits._request_limits
+    monkeypatch.setattr(
+        limits, "_request_limits", lambda *args: calls.append(args[2]) or real(*args)
+    )
+    monkeypatch.setattr(limits, "_LIMITS_MEMO", {})
+    lora = fleet.models["lora"]
+    first = limits.request_limits(lora, fleet.catalog, ("T4",))
+    first["max_pixels"] = 1
+    again = limits.request_limits(lora, fleet.catalog, ("T4",))
+    assert again["max_pixels"] == 1939086 and again is not first
+    # Another object, even an equal one, is worked out for itself.
+    copy = dataclasses.replace(lora, limits={"max_pixels": 1_000_000})
+    assert limits.request_limits(copy, fleet.catalog, ("T4",))["max_pixels"] == 1_000_000
+    limits.request_limits(lora, fleet.catalog, ("A10",))
+    assert calls == [("T4",), ("T4",), ("A10",)]

@@ -334,3 +334,20 @@ def test_adapters_belong_to_lora_models_only(tmp_path):
             "",
         )
     ]
+
+
+def test_the_length_below_which_secrets_are_not_searched_is_every_patterns_shortest_match():
+    from modalfleet.fleet import checks
+
+    shortest = min(
+        re._parser.parse(pattern.pattern).getwidth()[0]
+        for pattern in [*(p for p, _ in checks.CREDENTIAL_PATTERNS), checks.BASE64_RE]
+    )
+    assert checks.SHORTEST_CREDENTIAL == shortest == 20
+
+
+@pytest.mark.parametrize("value", ["AKIA" + "B" * 16, "hf_" + "a" * 30])
+def test_a_credential_that_is_the_whole_string_is_found(value):
+    doc, problems = parse_yaml(f"a:\n  b: {value}\n".encode(), "models.yaml")
+    assert problems == []
+    assert [(p.code, p.line, p.column) for p in check_secrets([doc])] == [("secret-literal", 2, 6)]

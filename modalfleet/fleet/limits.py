@@ -142,9 +142,27 @@ def smallest_vram_gb(catalog: Catalog, gpus: tuple[str, ...]) -> float | None:
     return min(sizes) if sizes else None
 
 
+# request_limits per (model, catalog, GPU list), by identity: validate asks twice per model and
+# strategy and render once more, 12,000 times for 1000 models x 4 strategies. The objects are
+# frozen dataclasses, so an entry stays true while they live; each entry keeps them alive, so
+# its id cannot be reused by another object, and the table is emptied at a bound.
+_LIMITS_MEMO: dict[tuple[int, int, tuple[str, ...]], tuple[Model, Catalog, dict[str, int]]] = {}
+_LIMITS_MEMO_SIZE = 50_000
+
+
 def request_limits(model: Model, catalog: Catalog, gpus: tuple[str, ...]) -> dict[str, int]:
     """The limits a handler enforces: derived for the smallest GPU of the list, then overridden
-    by models.yaml's `limits:` (only the keys that apply to the kind)."""
+    by models.yaml's `limits:` (only the keys that apply to the kind). A new dict each call."""
+    key = (id(model), id(catalog), gpus)
+    known = _LIMITS_MEMO.get(key)
+    if known is None or known[0] is not model or known[1] is not catalog:
+        if len(_LIMITS_MEMO) >= _LIMITS_MEMO_SIZE:
+            _LIMITS_MEMO.clear()
+        known = _LIMITS_MEMO[key] = (model, catalog, _request_limits(model, catalog, gpus))
+    return dict(known[2])
+
+
+def _request_limits(model: Model, catalog: Catalog, gpus: tuple[str, ...]) -> dict[str, int]:
     vram = smallest_vram_gb(catalog, gpus)
     found = derived_limits(model, vram if vram is not None else model.vram_gb)
     for name, value in model.limits.items():

@@ -33,6 +33,7 @@ from ..fleet.request_time import request_budget_s
 from ..fleet.snapshots import quantizes_on_gpu, run_dtype, snapshot_mode
 from ..fleet.spec import Catalog, Deployment, Fleet, Model
 from .cache import RenderCache, code_fingerprint, current_tree, inputs_digest
+from .parallel import MIN_CHUNK, JobsError, chunks, job_count, run_chunks
 from .pins import INSIGHTFACE_DEPENDENCIES, pin, pins
 
 GENERATED_DIR = "generated"
@@ -330,13 +331,19 @@ def _render_files(
     templates: Path | Sequence[Path],
     strategies: list[str] | None,
     reuse: Reuse | None = None,
+    min_chunk: int = MIN_CHUNK,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The tree (relative path -> text) and the input key of each file. A file for which
-    reuse(relative, key) gives a text is not rendered: that text is taken as its output."""
+    reuse(relative, key) gives a text is not rendered: that text is taken as its output.
+
+    A large fleet renders in several processes (parallel.py), each a consecutive run of the
+    files: every file is rendered alone, so the bytes do not depend on how the work is split."""
     from ..fleet.resolve import resolve
 
     names = list(fleet.strategies) if strategies is None else list(strategies)
+    jobs = [(name, deployment) for name in names for deployment in resolve(fleet, name)]
     env = make_environment(templates)
+    search_path = template_folders(templates)
     literal_cache: dict[tuple[str, str], str] = {}
 
     def model_source(model: Model, extra: dict[str, Any]) -> str:
@@ -349,11 +356,12 @@ def _render_files(
     env.globals["model_source"] = model_source
     compiled: dict[str, Any] = {}
     sources: dict[str, str] = {}  # template name -> digest of the sources it is made of
-    model_reprs: dict[str, str] = {}
-    files: dict[str, str] = {}
-    keys: dict[str, str] = {}
-    for strategy_name in names:
-        for deployment in resolve(fleet, strategy_name):
+    model_digests: dict[tuple[str, str], Any] = {}  # (template, model) -> the key's hash so far
+
+    def render_run(run: Sequence[tuple[str, Deployment]]) -> tuple[dict[str, str], dict[str, str]]:
+        files: dict[str, str] = {}
+        keys: dict[str, str] = {}
+        for strategy_name, deployment in run:
             model = deployment.model
             name = template_name(model.kind)
             relative = f"{strategy_name}/{model.module_name}.py"
@@ -361,26 +369,55 @@ def _render_files(
             if reuse is not None:
                 if name not in sources:
                     sources[name] = _template_sources_digest(env, name)
-                if model.name not in model_reprs:
-                    model_reprs[model.name] = repr(model)
-                keys[relative] = _input_key(sources[name], model_reprs[model.name], context)
+                if (name, model.name) not in model_digests:
+                    model_digests[name, model.name] = _key_prefix(sources[name], model)
+                keys[relative] = _input_key(model_digests[name, model.name], context)
                 text = reuse(relative, keys[relative])
                 if text is not None:
                     files[relative] = text
                     continue
             if name not in compiled:
-                compiled[name] = _load_template(env, template_folders(templates), name)
+                compiled[name] = _load_template(env, search_path, name)
             files[relative] = _render_one(compiled[name], context, name)
+        return files, keys
+
+    try:
+        workers = job_count(len(jobs), min_chunk)
+    except JobsError as exc:
+        raise RenderError(str(exc)) from None
+    if workers > 1:
+        # Compiled once, here, rather than once in every process. A template that does not
+        # compile is left to the serial run, which reports the error of the first file as ever.
+        try:
+            for kind in sorted({deployment.model.kind for _, deployment in jobs}):
+                compiled[template_name(kind)] = _load_template(
+                    env, search_path, template_name(kind)
+                )
+        except RenderError:
+            workers = 1
+    files: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    for part_files, part_keys in run_chunks(render_run, chunks(jobs, workers)):
+        files.update(part_files)
+        keys.update(part_keys)
     return dict(sorted(files.items())), keys
 
 
-def _input_key(template_sources: str, model_repr: str, context: dict[str, Any]) -> str:
+def _key_prefix(template_sources: str, model: Model):
+    """The input key's hash over the code, the templates and the model: the same for the model
+    under every strategy, so its repr (a few kB) is hashed once, not once per strategy."""
+    digest = hashlib.sha256(code_fingerprint().encode())
+    for part in (template_sources, repr(model)):
+        digest.update(b"\0" + part.encode("utf-8", "surrogatepass"))
+    return digest
+
+
+def _input_key(prefix, context: dict[str, Any]) -> str:
     # The context's repr says everything the template can see (frozen dataclasses, plain data;
     # MODEL and the filters derive from it and from code the fingerprint covers).
     rest = {key: value for key, value in context.items() if key != "model"}
-    digest = hashlib.sha256(code_fingerprint().encode())
-    for part in (template_sources, model_repr, repr(sorted(rest.items()))):
-        digest.update(b"\0" + part.encode("utf-8", "surrogatepass"))
+    digest = prefix.copy()
+    digest.update(b"\0" + repr(sorted(rest.items())).encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 
