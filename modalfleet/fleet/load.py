@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Loaded:
+    """What load_fleet returns: the fleet (None when a file stops it), problems, documents."""
+
     fleet: Fleet | None
     problems: list[Problem]
     documents: dict[str, Document] = field(default_factory=dict)
@@ -84,16 +86,27 @@ def _fast_validator(kind: str):
     import, most of a cold `validate`); one it fails, or cannot take, goes to _validator, so the
     problems and their messages are always python-jsonschema's.
     """
+    registry = _fast_registry()
+    if registry is None:
+        return None
+    import jsonschema_rs  # imported by _fast_registry already
+
+    return jsonschema_rs.validator_for(_schemas()[kind], registry=registry)
+
+
+@cache
+def _fast_registry():
+    """The three schemas under their $id and file names, built once for the three validators
+    (building it costs about as much as compiling a validator), or None without jsonschema-rs."""
     try:
         import jsonschema_rs
     except ImportError:
         return None
     schemas = _schemas()
-    registry = jsonschema_rs.Registry(
+    return jsonschema_rs.Registry(
         [(schema["$id"], schema) for schema in schemas.values()]
         + [(f"{name}.schema.json", schema) for name, schema in schemas.items()]
     )
-    return jsonschema_rs.validator_for(schemas[kind], registry=registry)
 
 
 def _surely_valid(data: Any, kind: str) -> bool:

@@ -15,6 +15,8 @@ WARNING = "warning"
 
 @dataclass(frozen=True, order=True)
 class Problem:
+    """One finding in one file at one position: an error or a warning, with its code."""
+
     file: str
     line: int
     column: int

@@ -49,6 +49,8 @@ def timeout_for(seconds: float) -> int:
 
 @dataclass(frozen=True)
 class RequestTime:
+    """The estimated seconds of one request on one GPU, and the work it assumes."""
+
     seconds: float  # ESTIMATE
     frames: int
     resolution: int

@@ -23,6 +23,8 @@ def is_python_keyword(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Gpu:
+    """One GPU of the catalog (gpus.yaml): memory, price, precision support, speed."""
+
     name: str
     vram_gb: float
     usd_per_second: Decimal
@@ -40,6 +42,8 @@ class Gpu:
 
 @dataclass(frozen=True)
 class Catalog:
+    """The GPUs by name, where their prices come from, and the CPU and memory prices."""
+
     gpus: dict[str, Gpu]
     source: str = ""
     as_of: str = ""
@@ -86,6 +90,8 @@ class Catalog:
 
 @dataclass(frozen=True)
 class Weights:
+    """One pinned Hugging Face repository a model loads, and how much of it it loads."""
+
     repo: str
     revision: str
     size_gb: float
@@ -101,6 +107,8 @@ TRAFFIC_PROFILES = ("poisson", "diurnal")
 
 @dataclass(frozen=True)
 class Traffic:
+    """How much a model is asked to do: requests a day, seconds each, how they arrive."""
+
     requests_per_day: Decimal
     seconds_per_request: Decimal | None  # the flat figure (the seed's assumption)
     # Measured per GPU; cost.seconds_on picks between these and the flat figure.
@@ -144,6 +152,8 @@ MODAL_DEFAULT_RESOURCES = Resources(cpu=Decimal("0.125"), memory_gb=Decimal("0.1
 
 @dataclass(frozen=True)
 class ContainerPolicy:
+    """How Modal scales a model's containers: how many, how long idle, how long a request."""
+
     min_containers: int
     max_containers: int
     scaledown_window_s: int
@@ -157,6 +167,8 @@ class ContainerPolicy:
 
 @dataclass(frozen=True)
 class Strategy:
+    """One strategies/*.yaml: its goal, its container policy and its per-model settings."""
+
     name: str
     goal: str
     description: str
@@ -178,6 +190,8 @@ class Strategy:
 
 @dataclass(frozen=True)
 class Model:
+    """One model of models.yaml, defaults applied: weights, GPU per strategy, traffic."""
+
     name: str
     kind: str
     description: str
@@ -218,6 +232,8 @@ class Model:
 
 @dataclass(frozen=True)
 class Fleet:
+    """Everything validate, render, cost and deploy read: models, strategies, GPU catalog."""
+
     models: dict[str, Model]
     strategies: dict[str, Strategy]
     catalog: Catalog
