@@ -9,9 +9,10 @@ import signal
 import pytest
 from conftest import run_cli, run_subprocess
 from test_render import broken_templates, snapshot
+from test_render_atomic import changed_fleet, tree_bytes
 
 from modalfleet.fleet.load import load_fleet
-from modalfleet.generate import parallel
+from modalfleet.generate import parallel, render
 from modalfleet.generate.render import RenderError, render_tree, template_search_path
 
 forking = pytest.mark.skipif(not parallel.can_fork(), reason="forks on Linux only")
@@ -145,3 +146,114 @@ def test_render_error_is_what_render_tree_raises_for_a_bad_setting(fleet_dir, mo
     fleet = load_fleet(fleet_dir).fleet
     with pytest.raises(RenderError, match="MODALFLEET_JOBS='0'"):
         render_tree(fleet, template_search_path(fleet_dir))
+
+
+# ---- writing: each process writes the temporary files of its own run
+
+
+@forking
+def test_a_split_render_writes_the_same_tree_and_counts_as_one_process(tmp_path, monkeypatch):
+    trees, outputs = [], []
+    for jobs in ("1", "3"):
+        root = changed_fleet(tmp_path / jobs)
+        monkeypatch.setenv("MODALFLEET_JOBS", jobs)
+        result = run_cli("render", root=root)
+        assert result.exit_code == 0, result.text
+        outputs.append(result.output)
+        trees.append(tree_bytes(root / "generated"))
+    assert outputs[0] == outputs[1] == "written 8, unchanged 12, removed 4\n"
+    assert trees[0] == trees[1]
+    assert not [name for name in trees[1] if name.endswith(".tmp") or "lock" in name]
+
+
+@forking
+def test_a_write_that_fails_in_a_child_leaves_the_tree_and_no_temporary_file(tmp_path, monkeypatch):
+    root = changed_fleet(tmp_path / "fleet")
+    before = tree_bytes(root / "generated")
+    real_open = open
+
+    def failing_open(file, mode="r", *args, **kwargs):
+        if "w" in mode and "performance-optimized/.lora.py" in str(file):
+            raise OSError(28, "No space left on device")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(render, "open", failing_open, raising=False)
+    monkeypatch.setenv("MODALFLEET_JOBS", "3")
+    result = run_cli("render", root=root)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"render: {root / 'generated/performance-optimized/lora.py'}: No space left on device; "
+        "generated/ left as it was\n"
+    )
+    assert tree_bytes(root / "generated") == before
+
+
+@forking
+def test_a_child_killed_after_writing_has_its_run_redone_and_leaves_nothing_behind(
+    tmp_path, monkeypatch
+):
+    reference = changed_fleet(tmp_path / "reference")
+    assert run_cli("render", root=reference).exit_code == 0
+    root = changed_fleet(tmp_path / "fleet")
+    parent, real_stage = os.getpid(), render._Staged.stage
+    redone = []
+
+    def stage_then_die(self, generated, relative, text):
+        real_stage(self, generated, relative, text)
+        if relative == "performance-optimized/lora.py":
+            if os.getpid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)  # its temporary file is written by now
+            redone.append(relative)
+
+    monkeypatch.setattr(render._Staged, "stage", stage_then_die)
+    monkeypatch.setenv("MODALFLEET_JOBS", "3")
+    result = run_cli("render", root=root)
+    assert (result.exit_code, result.output) == (0, "written 8, unchanged 12, removed 4\n")
+    assert tree_bytes(root / "generated") == tree_bytes(reference / "generated")
+    assert redone == ["performance-optimized/lora.py"]  # by this process, after the child died
+
+
+@forking
+def test_a_template_error_in_one_run_removes_the_temporary_files_of_the_others(
+    tmp_path, monkeypatch
+):
+    # The first run (this process) writes its changed files, then the last run's seedvr2 fails.
+    root = changed_fleet(tmp_path / "fleet")
+    folder, _ = broken_templates(
+        tmp_path,
+        "base.py.j2",
+        "import modal",
+        '{% if strategy_name == "performance-optimized" and model.name == "seedvr2" %}'
+        "{{ no_such_thing }}{% endif %}",
+    )
+    before = tree_bytes(root / "generated")
+    monkeypatch.setenv("MODALFLEET_JOBS", "3")
+    result = run_cli("render", "--templates", str(folder), root=root)
+    assert result.exit_code == 1
+    assert "template error: UndefinedError: 'no_such_thing' is undefined" in result.stderr
+    assert tree_bytes(root / "generated") == before
+
+
+@forking
+def test_of_two_failing_files_the_one_first_in_the_serial_order_is_reported(
+    fleet_dir, tmp_path, monkeypatch
+):
+    # Runs group models: flux-schnell's files are this process's, seedvr2's the last child's.
+    # This process fails first in time, but baseline/seedvr2 comes first in the serial order.
+    folder, line = broken_templates(
+        tmp_path,
+        "base.py.j2",
+        "import modal",
+        '{% if strategy_name == "performance-optimized" and model.name == "flux-schnell" %}'
+        '{{ undefined_late }}{% elif strategy_name == "baseline" and model.name == "seedvr2" %}'
+        "{{ undefined_early }}{% endif %}",
+    )
+    for jobs in ("1", "3"):
+        monkeypatch.setenv("MODALFLEET_JOBS", jobs)
+        for command in (["render"], ["render", "--check"]):
+            result = run_cli(*command, "--templates", str(folder), root=fleet_dir)
+            assert result.exit_code == 1
+            assert result.stderr == (
+                f"render: {folder}/base.py.j2:{line}: template error: UndefinedError: "
+                "'undefined_early' is undefined\n"
+            ), (jobs, command)

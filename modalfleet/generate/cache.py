@@ -160,11 +160,12 @@ class RenderCache:
         self,
         root: Path,
         inputs: str | None,
-        files: dict[str, str],
+        digests: dict[str, tuple[int, str]],
         keys: dict[str, str],
         strategies: list[str] | None,
     ) -> None:
-        """Record a successful render of `files` (for `strategies`; all when None). Best effort."""
+        """Record a successful render (for `strategies`; all when None): each file's size and
+        sha256 as written, and its input key. Best effort."""
         if strategies is None:
             entries: dict[str, Entry] = {}
         else:
@@ -177,9 +178,8 @@ class RenderCache:
             }
             if inputs != self.inputs:
                 inputs = None
-        for relative, text in files.items():
-            data = text.encode("utf-8")
-            entries[relative] = Entry(keys[relative], len(data), sha256(data))
+        for relative, (size, digest) in digests.items():
+            entries[relative] = Entry(keys[relative], size, digest)
         payload = {
             "format": FORMAT,
             "code": code_fingerprint(),

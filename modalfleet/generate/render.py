@@ -326,78 +326,128 @@ def render_tree(
 Reuse = Callable[[str, str], "str | None"]  # (relative path, input key) -> text, or None
 
 
-def _render_files(
-    fleet: Fleet,
-    templates: Path | Sequence[Path],
-    strategies: list[str] | None,
-    reuse: Reuse | None = None,
-    min_chunk: int = MIN_CHUNK,
-) -> tuple[dict[str, str], dict[str, str]]:
-    """The tree (relative path -> text) and the input key of each file. A file for which
+Rendered = tuple[dict[str, str], dict[str, str]]  # relative path -> text, and -> input key
+
+
+class _Renderer:
+    """The files of a fleet's strategies, rendered a run at a time. A file for which
     reuse(relative, key) gives a text is not rendered: that text is taken as its output.
 
     A large fleet renders in several processes (parallel.py), each a consecutive run of the
     files: every file is rendered alone, so the bytes do not depend on how the work is split."""
-    from ..fleet.resolve import resolve
 
-    names = list(fleet.strategies) if strategies is None else list(strategies)
-    jobs = [(name, deployment) for name in names for deployment in resolve(fleet, name)]
-    env = make_environment(templates)
-    search_path = template_folders(templates)
-    literal_cache: dict[tuple[str, str], str] = {}
+    def __init__(
+        self,
+        fleet: Fleet,
+        templates: Path | Sequence[Path],
+        strategies: list[str] | None,
+        reuse: Reuse | None = None,
+    ):
+        from ..fleet.resolve import resolve
 
-    def model_source(model: Model, extra: dict[str, Any]) -> str:
-        # MODEL is the same under every strategy: build its literal once per model.
-        key = (model.name, repr(extra))
-        if key not in literal_cache:
-            literal_cache[key] = py_literal({**model_literal(model), **extra})
-        return literal_cache[key]
+        self.names = list(fleet.strategies) if strategies is None else list(strategies)
+        self.jobs = [(name, found) for name in self.names for found in resolve(fleet, name)]
+        self.catalog = fleet.catalog
+        self.reuse = reuse
+        self.env = make_environment(templates)
+        self.search_path = template_folders(templates)
+        literal_cache: dict[tuple[str, str], str] = {}
 
-    env.globals["model_source"] = model_source
-    compiled: dict[str, Any] = {}
-    sources: dict[str, str] = {}  # template name -> digest of the sources it is made of
-    model_digests: dict[tuple[str, str], Any] = {}  # (template, model) -> the key's hash so far
+        def model_source(model: Model, extra: dict[str, Any]) -> str:
+            # MODEL is the same under every strategy: build its literal once per model.
+            key = (model.name, repr(extra))
+            if key not in literal_cache:
+                literal_cache[key] = py_literal({**model_literal(model), **extra})
+            return literal_cache[key]
 
-    def render_run(run: Sequence[tuple[str, Deployment]]) -> tuple[dict[str, str], dict[str, str]]:
+        self.env.globals["model_source"] = model_source
+        self.compiled: dict[str, Any] = {}
+        self.sources: dict[str, str] = {}  # template name -> digest of the sources it is made of
+        self.model_digests: dict[tuple[str, str], Any] = {}  # (template, model) -> key so far
+
+    def relatives(self) -> list[str]:
+        return [f"{name}/{deployment.model.module_name}.py" for name, deployment in self.jobs]
+
+    def runs(self, min_chunk: int = MIN_CHUNK) -> list[list[tuple[str, Deployment]]]:
+        """The jobs cut into one run per process (one run: render them here, in order). Each
+        run holds a consecutive group of models under every strategy, in the serial order: a
+        model's files stay together, so its MODEL literal (model_source) and the fragments its
+        strategies share are built in one process only."""
+        try:
+            workers = job_count(len(self.jobs), min_chunk)
+        except JobsError as exc:
+            raise RenderError(str(exc)) from None
+        if workers > 1:
+            # Compiled once, here, rather than once in every process. A template that does not
+            # compile is left to one process, which reports the first file's error as ever.
+            try:
+                for kind in sorted({deployment.model.kind for _, deployment in self.jobs}):
+                    self._template(template_name(kind))
+            except RenderError:
+                workers = 1
+        if workers == 1:
+            return [self.jobs]
+        groups = chunks(list(dict.fromkeys(job[1].model.name for job in self.jobs)), workers)
+        group_of = {model: index for index, group in enumerate(groups) for model in group}
+        runs: list[list[tuple[str, Deployment]]] = [[] for _ in groups]
+        for job in self.jobs:
+            runs[group_of[job[1].model.name]].append(job)
+        return runs
+
+    def first_error(self) -> RenderError:
+        """The error one process rendering every file in order meets first: a run in another
+        process may fail at a file that comes later in that order. Renders, writes nothing."""
+        try:
+            self.render_run(self.jobs)
+        except RenderError as exc:
+            return exc
+        raise AssertionError("a run failed, but no file fails alone")  # pragma: no cover
+
+    def _template(self, name: str):
+        if name not in self.compiled:
+            self.compiled[name] = _load_template(self.env, self.search_path, name)
+        return self.compiled[name]
+
+    def render_run(self, run: Sequence[tuple[str, Deployment]]) -> Rendered:
         files: dict[str, str] = {}
         keys: dict[str, str] = {}
         for strategy_name, deployment in run:
             model = deployment.model
             name = template_name(model.kind)
             relative = f"{strategy_name}/{model.module_name}.py"
-            context = template_context(deployment, strategy_name, fleet.catalog)
-            if reuse is not None:
-                if name not in sources:
-                    sources[name] = _template_sources_digest(env, name)
-                if (name, model.name) not in model_digests:
-                    model_digests[name, model.name] = _key_prefix(sources[name], model)
-                keys[relative] = _input_key(model_digests[name, model.name], context)
-                text = reuse(relative, keys[relative])
+            context = template_context(deployment, strategy_name, self.catalog)
+            if self.reuse is not None:
+                if name not in self.sources:
+                    self.sources[name] = _template_sources_digest(self.env, name)
+                if (name, model.name) not in self.model_digests:
+                    self.model_digests[name, model.name] = _key_prefix(self.sources[name], model)
+                keys[relative] = _input_key(self.model_digests[name, model.name], context)
+                text = self.reuse(relative, keys[relative])
                 if text is not None:
                     files[relative] = text
                     continue
-            if name not in compiled:
-                compiled[name] = _load_template(env, search_path, name)
-            files[relative] = _render_one(compiled[name], context, name)
+            files[relative] = _render_one(self._template(name), context, name)
         return files, keys
 
-    try:
-        workers = job_count(len(jobs), min_chunk)
-    except JobsError as exc:
-        raise RenderError(str(exc)) from None
-    if workers > 1:
-        # Compiled once, here, rather than once in every process. A template that does not
-        # compile is left to the serial run, which reports the error of the first file as ever.
-        try:
-            for kind in sorted({deployment.model.kind for _, deployment in jobs}):
-                compiled[template_name(kind)] = _load_template(
-                    env, search_path, template_name(kind)
-                )
-        except RenderError:
-            workers = 1
+
+def _render_files(
+    fleet: Fleet,
+    templates: Path | Sequence[Path],
+    strategies: list[str] | None,
+    reuse: Reuse | None = None,
+) -> Rendered:
+    """The tree (relative path -> text, sorted) and the input key of each file."""
+    renderer = _Renderer(fleet, templates, strategies, reuse)
     files: dict[str, str] = {}
     keys: dict[str, str] = {}
-    for part_files, part_keys in run_chunks(render_run, chunks(jobs, workers)):
+    runs = renderer.runs()
+    try:
+        parts = run_chunks(renderer.render_run, runs)
+    except RenderError:
+        if len(runs) == 1:
+            raise
+        raise renderer.first_error() from None
+    for part_files, part_keys in parts:
         files.update(part_files)
         keys.update(part_keys)
     return dict(sorted(files.items())), keys
@@ -576,20 +626,60 @@ def render_to_disk(
 ) -> WriteResult:
     """render_tree + write_tree, rendering only what the cache cannot vouch for, then recording
     the new tree in the cache. inputs: probe_tree's digest, taken before the fleet was loaded;
-    without it the cache records no whole-tree digest."""
+    without it the cache records no whole-tree digest.
+
+    Each file goes to its temporary file as soon as its run is rendered, under the lock, by the
+    process that rendered it (parallel.py): a large fleet's texts never travel between
+    processes, and its writes share the cores as its rendering does. The commit (renames,
+    orphans, rollback) is write_tree's."""
     root = Path(root)
     generated = root / GENERATED_DIR
     _refuse_symlinks(generated)
     cache = RenderCache.load(root)
-    files, keys = _render_files(fleet, templates, strategies, partial(cache.reusable, generated))
-    result = write_tree(root, files, strategies)
+    renderer = _Renderer(fleet, templates, strategies, partial(cache.reusable, generated))
+    relatives = renderer.relatives()
+    for relative in relatives:
+        _check_relative(relative)
+    owner = os.getpid()  # in every temporary name, whichever process writes it
+
+    def stage_run(run: Sequence[tuple[str, Deployment]]) -> tuple[_Staged, dict[str, str]]:
+        files, keys = renderer.render_run(run)
+        staged = _Staged(owner)
+        try:
+            for relative in sorted(files):
+                staged.stage(generated, relative, files[relative])
+        except BaseException:
+            staged.discard(generated)
+            raise
+        return staged, keys
+
+    with _locked(generated):
+        created: list[Path] = []
+        runs: list[list[tuple[str, Deployment]]] = []
+        try:
+            created = _make_folders(generated, relatives)
+            runs = renderer.runs()
+            parts = run_chunks(stage_run, runs)
+        except BaseException as exc:
+            # A process stopped midway (its run failed, or it was killed when another's did)
+            # may have left temporary files: every name this render could have used goes.
+            _discard_temps(generated, relatives, owner)
+            _rollback([], {}, {}, created)
+            if isinstance(exc, RenderError) and len(runs) > 1:
+                raise renderer.first_error() from None
+            raise
+        staged, keys = _Staged(owner), {}
+        for part, part_keys in parts:
+            staged.merge(part)
+            keys.update(part_keys)
+        result = _commit(generated, staged, relatives, strategies, created)
     # The whole-tree digest is only recorded if no input changed while this render ran.
     try:
         if inputs is not None and inputs != inputs_digest(root, template_folders(templates)):
             inputs = None
     except OSError:
         inputs = None
-    cache.save(root, inputs, files, keys, strategies)
+    cache.save(root, inputs, staged.digests, keys, strategies)
     return result
 
 
@@ -697,12 +787,20 @@ def write_tree(
     _refuse_symlinks(generated)
     for relative in files:
         _check_relative(relative)
+    with _locked(generated):
+        return _write_locked(generated, files, strategies)
+
+
+@contextmanager
+def _locked(generated: Path) -> Iterator[None]:
+    """generated/ made if need be and held under the render lock; removed again on failure if
+    this made it (and it is still empty)."""
     created_root = not generated.exists()
     generated.mkdir(parents=True, exist_ok=True)
     try:
         with RenderLock(generated / LOCK_NAME):
             _refuse_symlinks(generated)  # again, now that no other render can change it
-            return _write_locked(generated, files, strategies)
+            yield
     except BaseException:
         if created_root:
             _remove_empty_dirs(generated, [generated])
@@ -734,34 +832,101 @@ def _check_relative(relative: str) -> None:
 def _write_locked(
     generated: Path, files: dict[str, str], strategies: list[str] | None
 ) -> WriteResult:
-    result = WriteResult()
-    backups: dict[Path, bytes | None] = {}  # target -> old bytes (None: did not exist)
-    created_dirs: list[Path] = []
-    folders: set[Path] = set()  # strategy folders known to exist (one stat each, not one a file)
-    temps: dict[Path, Path] = {}
-    done: list[Path] = []  # targets already replaced or removed
+    staged = _Staged(os.getpid())
+    created: list[Path] = []
     try:
+        created = _make_folders(generated, files)
         # Each changed file goes to its temporary file as soon as it is encoded, so the encoded
         # tree is never held in memory beside its text (40 MB each for 1000 models x 4).
         for relative, text in sorted(files.items()):
-            target = generated / relative
-            data = text.encode("utf-8")
-            old = target.read_bytes() if target.is_file() else None
-            if old == data:
-                result.unchanged.append(relative)
-                continue
-            backups[target] = old
-            result.written.append(relative)
-            if target.parent not in folders:
-                if not target.parent.is_dir():
-                    target.parent.mkdir()
-                    created_dirs.append(target.parent)
-                folders.add(target.parent)
-            temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            temps[target] = temp
-            with _naming(target), open(temp, "wb") as handle:
-                handle.write(data)
-        orphaned = orphans(generated, files, strategies)
+            staged.stage(generated, relative, text)
+    except BaseException:
+        staged.discard(generated)
+        _rollback([], {}, {}, created)
+        raise
+    return _commit(generated, staged, files, strategies, created)
+
+
+@dataclass
+class _Staged:
+    """Files written beside their targets, each to a temporary file, not yet renamed into
+    place: what one run of a render leaves for the commit. Plain data (paths relative to
+    generated/), so a forked process sends it back whole."""
+
+    owner: int  # the pid in the temporary names: the render's, in every process it uses
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    backups: dict[str, bytes | None] = field(default_factory=dict)  # old bytes (None: new)
+    digests: dict[str, tuple[int, str]] = field(default_factory=dict)  # size, sha256: the cache's
+
+    def stage(self, generated: Path, relative: str, text: str) -> None:
+        target = generated / relative
+        data = text.encode("utf-8")
+        self.digests[relative] = (len(data), hashlib.sha256(data).hexdigest())
+        old = target.read_bytes() if target.is_file() else None
+        if old == data:
+            self.unchanged.append(relative)
+            return
+        self.backups[relative] = old
+        self.written.append(relative)
+        with _naming(target), open(_temp_path(target, self.owner), "wb") as handle:
+            handle.write(data)
+
+    def merge(self, other: _Staged) -> None:
+        self.written += other.written
+        self.unchanged += other.unchanged
+        self.backups.update(other.backups)
+        self.digests.update(other.digests)
+
+    def discard(self, generated: Path) -> None:
+        _discard_temps(generated, self.written, self.owner)
+
+
+def _temp_path(target: Path, owner: int) -> Path:
+    return target.with_name(f".{target.name}.{owner}.tmp")
+
+
+def _discard_temps(generated: Path, relatives: Iterable[str], owner: int) -> None:
+    for relative in relatives:
+        try:
+            _temp_path(generated / relative, owner).unlink(missing_ok=True)
+        except OSError:  # best effort: the error being raised is the one to report
+            pass
+
+
+def _make_folders(generated: Path, relatives: Iterable[str]) -> list[Path]:
+    """The strategy folders the files go in, made where missing (before any process writes in
+    them); the ones made, so a rollback removes them again."""
+    created: list[Path] = []
+    try:
+        for name in sorted({relative.split("/")[0] for relative in relatives}):
+            folder = generated / name
+            if not folder.is_dir():
+                folder.mkdir()
+                created.append(folder)
+    except BaseException:
+        _rollback([], {}, {}, created)
+        raise
+    return created
+
+
+def _commit(
+    generated: Path,
+    staged: _Staged,
+    relatives: Iterable[str],
+    strategies: list[str] | None,
+    created_dirs: list[Path],
+) -> WriteResult:
+    """Rename the staged files into place (in path order) and remove the orphans; on any
+    failure restore what was done from the backups and delete the temporary files."""
+    result = WriteResult(written=sorted(staged.written), unchanged=sorted(staged.unchanged))
+    backups: dict[Path, bytes | None] = {
+        generated / relative: staged.backups[relative] for relative in result.written
+    }
+    temps = {target: _temp_path(target, staged.owner) for target in backups}
+    done: list[Path] = []  # targets already replaced or removed
+    try:
+        orphaned = orphans(generated, relatives, strategies)
         # No fsync: temp file + rename already makes a failed or killed render leave the old
         # tree. Only a power loss could leave a short file, which `render --check` reports and
         # `render` repairs; a per-file fsync made a 4000-file render several times slower.
@@ -780,7 +945,7 @@ def _write_locked(
         raise
     if strategies is None:
         # Strategy folders that nothing is produced in any more (a strategy was removed).
-        live = {relative.split("/")[0] for relative in files}
+        live = {relative.split("/")[0] for relative in relatives}
         stale = [p for p in generated.iterdir() if p.is_dir() and p.name not in live]
         for folder in stale:
             _remove_pycache(folder)
