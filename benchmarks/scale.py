@@ -5,8 +5,9 @@
 Each fleet is the bundled one, its six models copied under new names until the count is
 reached, x 4 strategies, in a temporary directory. Every command runs as the real CLI in a
 fresh process; the figure is the median wall time of --repeat runs, and the peak RSS is the
-child's own ru_maxrss as os.wait4 reports it (so the resident peak of that one process,
-interpreter included). The CPU seconds (user + system, same rusage) are printed beside the wall
+child's own ru_maxrss as os.wait4 reports it (the resident peak of that process, interpreter
+included, or of the largest process it forked to render: a peak, not a sum). The CPU seconds
+(those of the processes it forked included) (user + system, same rusage) are printed beside the wall
 time, with their own ratio: on a shared, busy machine they move far less than wall time.
 `user s` is the user CPU alone: the floor's time is mostly the kernel's (its 8000 file
 operations), and that system time varies several-fold between runs here, so user CPU is
@@ -18,10 +19,16 @@ empty folder, each through a temporary file and a rename, the way render does. I
 same loop as the commands, interleaved with them, so a busy machine slows both alike; every
 figure is printed in seconds and as a ratio to that floor.
 
-- render:   `render` into an empty generated/, no cache (a clean checkout after rm -rf);
+- render:   `render` into an empty generated/, no cache (a clean checkout after rm -rf), in
+            as many processes as parallel.job_count gives (one per CPU, 200+ files each);
+- render-1: the same in one process (MODALFLEET_JOBS=1): the CPU the work itself takes;
 - rerender: `render` over a current generated/ and its cache, which writes nothing;
 - check:    `render --check` of a current tree with its cache;
-- check-cold: `render --check` of a current tree without the cache (what CI runs on a clone).
+- check-cold: `render --check` of a current tree without the cache (what CI runs on a clone);
+- check-cold-1: the same in one process.
+
+The package is compiled to bytecode first (compileall), as pip does at install: where
+PYTHONDONTWRITEBYTECODE is set, every run would otherwise compile modalfleet from source.
 
 Targets (issue 16), printed as ok / MISSED: at 1000 models, render <= 2x floor, rerender and
 check <= 1x floor, peak RSS < 150 MiB; `validate` of the bundled fleet < 3x `python -c pass`.
@@ -49,6 +56,7 @@ REPO = Path(__file__).resolve().parent.parent
 CLI = str(REPO / "cli.py")
 CACHE_DIR = ".modalfleet-cache"  # <root>/<this>: the render cache (generate/cache.py)
 TARGET_SIZE = 1000
+COMMANDS = ("floor", "render", "render-1", "rerender", "check", "check-cold", "check-cold-1")
 
 # The floor: the same bytes, temp file + rename each, into an empty tree. Nothing else.
 FLOOR = """
@@ -93,13 +101,16 @@ def build_fleet(dest: Path, count: int) -> Path:
     return dest
 
 
-def run_measured(argv: list[str]) -> tuple[float, float, float, int, str, float]:
+def run_measured(
+    argv: list[str], env: dict[str, str] | None = None
+) -> tuple[float, float, float, int, str, float]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of the child process
-    itself, its exit code, stdout, and its user CPU seconds alone."""
+    itself (with the processes it forked and waited for: their CPU adds up, the peak is the
+    largest one's), its exit code, stdout, and its user CPU seconds alone."""
     # Output goes to files: a pipe would fill (1000 models print many warnings) and block it.
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         started = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=stdout, stderr=stderr, text=True)
+        process = subprocess.Popen(argv, stdout=stdout, stderr=stderr, text=True, env=env)
         # wait4: this child's own rusage (RUSAGE_CHILDREN is the max over all children).
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
@@ -132,8 +143,8 @@ class Series:
         self.out = ""
         self.code = 0
 
-    def run(self, argv: list[str]) -> None:
-        elapsed, cpu, peak, self.code, self.out, user = run_measured(argv)
+    def run(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        elapsed, cpu, peak, self.code, self.out, user = run_measured(argv, env)
         self.times.append(elapsed)
         self.cpus.append(cpu)
         self.users.append(user)
@@ -191,7 +202,8 @@ def measure_size(root: Path, scratch: Path, repeat: int) -> dict[str, Series]:
     payload = scratch / "payload.marshal"
     subprocess.run([sys.executable, "-c", PAYLOAD, str(generated), str(payload)], check=True)
     floor_dest = scratch / "floor"
-    series = {name: Series(name) for name in ("floor", "render", "rerender", "check", "check-cold")}
+    series = {name: Series(name) for name in COMMANDS}
+    one_process = {**os.environ, "MODALFLEET_JOBS": "1"}
     for _ in range(repeat):
         shutil.rmtree(floor_dest, ignore_errors=True)
         series["floor"].run([sys.executable, "-c", FLOOR, str(payload), str(floor_dest)])
@@ -202,9 +214,13 @@ def measure_size(root: Path, scratch: Path, repeat: int) -> dict[str, Series]:
         series["check"].run(check)
         shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
         series["check-cold"].run(check)
+        series["check-cold-1"].run(check, one_process)
+        shutil.rmtree(generated)  # last, so the digest below compares its tree with the others'
+        shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
+        series["render-1"].run(render, one_process)
     if tree_digest(generated) != expected:
         raise SystemExit(f"{root}: the renders did not write the same bytes each time")
-    for name in ("check", "check-cold"):
+    for name in ("check", "check-cold", "check-cold-1"):
         if series[name].code != 0:
             raise SystemExit(f"{root}: render --check ({name}) failed: {series[name].out}")
     series["files"] = expected[0]  # type: ignore[assignment]
@@ -224,6 +240,18 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), median of {args.repeat}")
+    # A user's modalfleet has bytecode: pip compiles it at install, and a checkout writes
+    # __pycache__ on its first run. Where PYTHONDONTWRITEBYTECODE is set (as on the machines
+    # this project is developed on) every run would compile the package from source instead,
+    # ~45 ms of validate's start-up that no user pays. compileall writes it regardless.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "modalfleet")], check=True)
+    sys.path.insert(0, str(REPO))
+    from modalfleet.generate.parallel import job_count
+
+    print(
+        f"render processes at {TARGET_SIZE} models x 4: {job_count(TARGET_SIZE * 4)} "
+        "(render-1 and check-cold-1: MODALFLEET_JOBS=1, one process)"
+    )
     # Cold start first: a child forked from a parent that has rendered 1000 models would
     # report the parent's memory as its own peak.
     repeat = max(args.repeat, 10)
@@ -252,7 +280,7 @@ def main() -> None:
             scratch.mkdir()
             series = measure_size(root, scratch, args.repeat)
             floor = series["floor"].median
-            for name in ("floor", "render", "rerender", "check", "check-cold"):
+            for name in COMMANDS:
                 one = series[name]
                 print(
                     f"{count:>6} {series['files']:>6} {series['bytes'] / 1e6:>5.1f}  {name:<10} "

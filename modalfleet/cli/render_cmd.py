@@ -40,7 +40,8 @@ def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates
     """Render every model under every strategy into generated/<strategy>/<model>.py.
 
     Validates first: with problems nothing is written. The write is atomic: on any failure
-    generated/ stays as it was. Files no longer produced are removed.
+    generated/ stays as it was. Files no longer produced are removed. Hundreds of models
+    render in several processes, one per CPU (MODALFLEET_JOBS=N sets how many; 1: one).
     """
     from ..generate.render import (
         GENERATED_DIR,

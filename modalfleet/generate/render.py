@@ -1016,7 +1016,9 @@ def _remove_empty_dirs(generated: Path, folders: list[Path]) -> None:
 class RenderLock:
     """An exclusive lock file holding the owner's pid; a lock whose pid is gone is taken over."""
 
-    def __init__(self, path: Path, wait_s: float = 10.0):
+    # A render holds the lock while it renders (its processes write as they go): thousands of
+    # models take tens of seconds, and a second render waits for the first rather than fail.
+    def __init__(self, path: Path, wait_s: float = 120.0):
         self.path = path
         self.wait_s = wait_s
 
