@@ -257,3 +257,50 @@ def test_of_two_failing_files_the_one_first_in_the_serial_order_is_reported(
                 f"render: {folder}/base.py.j2:{line}: template error: UndefinedError: "
                 "'undefined_early' is undefined\n"
             ), (jobs, command)
+
+
+# ---- the edges of the splitting itself
+
+
+def _big_result(part):
+    return os.getpid(), bytes(3 * 2**20) + bytes(part)  # several reads of the pipe
+
+
+@forking
+def test_a_result_larger_than_one_read_of_the_pipe_arrives_whole_from_the_child():
+    (first, _), (second, data) = parallel.run_chunks(_big_result, [[1], [2, 3]])
+    assert first == os.getpid() and second != os.getpid()  # not redone here
+    assert data == bytes(3 * 2**20) + bytes([2, 3])
+
+
+@forking
+def test_two_parts_use_one_child():
+    pids = [pid for _, pid in parallel.run_chunks(_sum_with_pid, [[1], [2]])]
+    assert pids[0] == os.getpid() and pids[1] != os.getpid()
+
+
+def test_without_fork_everything_runs_in_this_process(monkeypatch):
+    monkeypatch.setattr(parallel.sys, "platform", "darwin")
+    monkeypatch.setenv("MODALFLEET_JOBS", "3")
+    assert parallel.can_fork() is False
+    assert parallel.job_count(10_000) == 1
+    results = parallel.run_chunks(_sum_with_pid, [[1], [2], [3]])
+    assert results == [(1, os.getpid()), (2, os.getpid()), (3, os.getpid())]
+
+
+@forking
+def test_one_job_requested_is_one_and_the_count_is_a_whole_number(monkeypatch):
+    monkeypatch.setenv("MODALFLEET_JOBS", "1")
+    assert parallel.job_count(10_000) == 1
+    monkeypatch.delenv("MODALFLEET_JOBS")
+    monkeypatch.setattr(parallel, "available_cpus", lambda: 4)
+    found = parallel.job_count(parallel.MIN_CHUNK * 3 - 1)
+    assert found == 2 and type(found) is int
+
+
+def test_the_cpu_count_without_an_affinity_mask(monkeypatch):
+    monkeypatch.delattr(parallel.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: None)
+    assert parallel.available_cpus() == 1
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 6)
+    assert parallel.available_cpus() == 6

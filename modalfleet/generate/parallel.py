@@ -89,7 +89,7 @@ def run_chunks(
     """[function(part) for part in parts], the parts after the first in forked children."""
     if len(parts) <= 1 or not can_fork():
         return [function(part) for part in parts]
-    children: list[tuple[int, int]] = []  # (pid, read end of its pipe)
+    children: list[tuple[int, int] | None] = []  # (pid, read end of its pipe); None: reaped
     # The loaded fleet moves out of the collector's reach: a collection in a child would
     # otherwise write to every page of it and copy the parent's whole heap.
     gc.freeze()
@@ -99,25 +99,26 @@ def run_chunks(
             pid = os.fork()
             if pid == 0:  # the child: never returns
                 os.close(read_end)
-                for _, earlier in children:
+                for _, earlier in filter(None, children):
                     os.close(earlier)
                 _child(function, part, write_end)
             os.close(write_end)
             children.append((pid, read_end))
         results = [function(parts[0])]
-        for index, (pid, read_end) in enumerate(children):
+        for index, child in enumerate(list(children)):
+            pid, read_end = child
             data = _read_all(read_end)
             os.close(read_end)
             _, status = os.waitpid(pid, 0)
-            children[index] = (0, -1)
+            children[index] = None
             results.append(_result(data, status, function, parts[index + 1]))
         return results
     finally:
-        for pid, read_end in children:
-            if pid:  # the parent's own chunk failed: the children's work is not wanted
-                _stop(pid)
-            if read_end >= 0:
-                os.close(read_end)
+        # Children not reaped yet: a run failed (here or in the parent's re-run of a child's)
+        # and the rest of the work is not wanted.
+        for pid, read_end in filter(None, children):
+            _stop(pid)
+            os.close(read_end)
         gc.unfreeze()
 
 
@@ -151,6 +152,8 @@ def _result(data: bytes, status: int, function: Callable, part: Sequence):
 
 
 def _stop(pid: int) -> None:
+    if pid <= 0:  # 0 or -1 would signal our whole process group, or every process we may signal
+        return
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
