@@ -304,3 +304,18 @@ def test_the_cpu_count_without_an_affinity_mask(monkeypatch):
     assert parallel.available_cpus() == 1
     monkeypatch.setattr(parallel.os, "cpu_count", lambda: 6)
     assert parallel.available_cpus() == 6
+
+
+@forking
+def test_an_interrupt_while_collecting_stops_the_children_and_closes_every_pipe(monkeypatch):
+    open_fds = len(os.listdir("/proc/self/fd"))
+
+    def interrupted(read_end):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parallel, "_read_all", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        parallel.run_chunks(_sum_with_pid, [[1], [2], [3]])
+    with pytest.raises(ChildProcessError):  # both children stopped and waited for
+        os.waitpid(-1, os.WNOHANG)
+    assert len(os.listdir("/proc/self/fd")) == open_fds

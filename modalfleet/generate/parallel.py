@@ -105,20 +105,23 @@ def run_chunks(
             os.close(write_end)
             children.append((pid, read_end))
         results = [function(parts[0])]
-        for index, child in enumerate(list(children)):
-            pid, read_end = child
-            data = _read_all(read_end)
-            os.close(read_end)
+        for index, (pid, read_end) in enumerate(list(children)):
+            try:
+                data = _read_all(read_end)
+            finally:
+                os.close(read_end)
+                children[index] = (pid, -1)  # closed; not reaped yet
             _, status = os.waitpid(pid, 0)
             children[index] = None
             results.append(_result(data, status, function, parts[index + 1]))
         return results
     finally:
-        # Children not reaped yet: a run failed (here or in the parent's re-run of a child's)
-        # and the rest of the work is not wanted.
+        # Children not reaped yet: a run failed (here or in the parent's re-run of a child's),
+        # or Ctrl-C, and the rest of the work is not wanted.
         for pid, read_end in filter(None, children):
             _stop(pid)
-            os.close(read_end)
+            if read_end >= 0:
+                os.close(read_end)
         gc.unfreeze()
 
 
