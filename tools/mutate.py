@@ -71,6 +71,7 @@ MODULE_TESTS = {
         "tests/test_render_parallel.py",
         f"{SURVIVORS}render_lock.py",
         f"{SURVIVORS}render.py",
+        f"{SURVIVORS}render_write.py",
     ],
     "parallel": ["tests/test_render_parallel.py"],
     "cost": [
