@@ -143,6 +143,8 @@ def test_the_pre_commit_hooks_pass_on_the_new_fleet_and_catch_an_unrendered_edit
 ):
     fleet = tmp_path / "fleet"
     shutil.copytree(new_fleet, fleet)
+    # The fleet as a user commits it, rendered: also when this test runs without the one above.
+    assert _run(["modalfleet", "render"], cwd=fleet, env=installed["env"]).returncode == 0
     hooks = {
         hook["id"]: hook for hook in _hooks(config if config.is_absolute() else fleet / config)
     }
