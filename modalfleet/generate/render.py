@@ -345,8 +345,8 @@ class _Renderer:
     ):
         from ..fleet.resolve import resolve
 
-        self.names = list(fleet.strategies) if strategies is None else list(strategies)
-        self.jobs = [(name, found) for name in self.names for found in resolve(fleet, name)]
+        names = list(fleet.strategies) if strategies is None else list(strategies)
+        self.jobs = [(name, found) for name in names for found in resolve(fleet, name)]
         self.catalog = fleet.catalog
         self.reuse = reuse
         self.env = make_environment(templates)
@@ -394,9 +394,20 @@ class _Renderer:
             runs[group_of[job[1].model.name]].append(job)
         return runs
 
-    def first_error(self) -> RenderError:
-        """The error one process rendering every file in order meets first: a run in another
-        process may fail at a file that comes later in that order. Renders, writes nothing."""
+    def run_all(self, function: Callable[[Sequence[tuple[str, Deployment]]], Any]) -> list:
+        """function over every run (runs()), each after the first in a forked process. A run
+        that fails raises the error one process rendering every file in order meets first:
+        a run in another process may fail at a file that comes later in that order."""
+        runs = self.runs()
+        try:
+            return run_chunks(function, runs)
+        except RenderError:
+            if len(runs) == 1:
+                raise
+            raise self._first_error() from None
+
+    def _first_error(self) -> RenderError:
+        """Render every file in order, writing nothing, up to the first that fails."""
         try:
             self.render_run(self.jobs)
         except RenderError as exc:
@@ -440,14 +451,7 @@ def _render_files(
     renderer = _Renderer(fleet, templates, strategies, reuse)
     files: dict[str, str] = {}
     keys: dict[str, str] = {}
-    runs = renderer.runs()
-    try:
-        parts = run_chunks(renderer.render_run, runs)
-    except RenderError:
-        if len(runs) == 1:
-            raise
-        raise renderer.first_error() from None
-    for part_files, part_keys in parts:
+    for part_files, part_keys in renderer.run_all(renderer.render_run):
         files.update(part_files)
         keys.update(part_keys)
     return dict(sorted(files.items())), keys
@@ -655,18 +659,14 @@ def render_to_disk(
 
     with _locked(generated):
         created: list[Path] = []
-        runs: list[list[tuple[str, Deployment]]] = []
         try:
             created = _make_folders(generated, relatives)
-            runs = renderer.runs()
-            parts = run_chunks(stage_run, runs)
-        except BaseException as exc:
+            parts = renderer.run_all(stage_run)
+        except BaseException:
             # A process stopped midway (its run failed, or it was killed when another's did)
             # may have left temporary files: every name this render could have used goes.
             _discard_temps(generated, relatives, owner)
             _rollback([], {}, {}, created)
-            if isinstance(exc, RenderError) and len(runs) > 1:
-                raise renderer.first_error() from None
             raise
         staged, keys = _Staged(owner), {}
         for part, part_keys in parts:
