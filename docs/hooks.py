@@ -5,6 +5,7 @@ A page asks for one with an HTML comment on a line of its own:
     <!-- generated: schema models -->     the models.yaml reference, from its JSON Schema
     <!-- generated: problem-codes -->     the table of problem codes, from modalfleet/fleet/codes.py
     <!-- generated: command cost -->      a command's usage, flags and examples, from click
+    <!-- generated: cold-start constants --> the cold start's constants and their sources
 
 tests/test_docs.py uses the same functions to check that every page's markers are filled.
 """
@@ -40,6 +41,10 @@ def generate(kind: str, argument: str | None) -> str:
         return markdown_table()
     if kind == "command" and argument:
         return command_reference(argument)
+    if kind == "cold-start" and argument == "constants":
+        from modalfleet.economics.coldstart import constants_table
+
+        return constants_table()
     raise ValueError(f"unknown generated section: {kind} {argument or ''}".strip())
 
 

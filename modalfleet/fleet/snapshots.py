@@ -23,6 +23,13 @@ from .spec import Catalog, Model
 # the `download` function that saves a model's quantized copies gets the model's GPU for them.
 GPU_ONLY_SCHEMES = frozenset({"nf4", "fp8"})
 
+# Kinds whose CPU load reads no weights: SeedVR2's upstream code loads its DiT and VAE at its
+# first call (runtime/video_upscale.py load), the warm-up on the GPU, so a "cpu" snapshot holds
+# only the imports there; a GPU snapshot warms up inside snap=True and keeps them.
+WEIGHTS_AT_WARM_UP_KINDS = frozenset({"video-upscale"})
+# Kinds whose warm_up does nothing (runtime/instantid.py: a warm-up request needs a face photo).
+NO_WARM_UP_KINDS = frozenset({"instantid"})
+
 
 def snapshot_mode(model: Model) -> str:
     if model.gpu_snapshot:
@@ -30,6 +37,13 @@ def snapshot_mode(model: Model) -> str:
     if quantizes_on_gpu(model):
         return "none"
     return "cpu"
+
+
+def snapshot_holds_weights(model: Model, mode: str) -> bool:
+    """Whether a snapshot of `mode` restores the weights instead of reading the Volume."""
+    if mode == "gpu":
+        return True
+    return mode == "cpu" and model.kind not in WEIGHTS_AT_WARM_UP_KINDS
 
 
 def quantizes_on_gpu(model: Model) -> bool:
