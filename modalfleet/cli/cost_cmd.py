@@ -163,7 +163,13 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     help="Write the chosen GPUs (models.yaml) and container settings (strategies/STRATEGY.yaml, "
     "created when new) so `render` deploys them; comments and order are kept.",
 )
-def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_strategy):
+@click.option(
+    "--allow-alpha",
+    is_flag=True,
+    help="Also search Modal's GPU memory snapshot (alpha) per model, with its own cold start; "
+    "--write then sets models.yaml gpu_snapshot where it is chosen.",
+)
+def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_strategy, allow_alpha):
     """The cheapest GPU per model that fits its VRAM, dtype and latency target, and the cheapest
     serving policy (GPU, scaledown_window, min_containers, max_inputs) on the simulated autoscaler."""
     from ..economics.cost import CostError
@@ -193,7 +199,12 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     if fmt == "yaml":
         click.echo(to_yaml(result))
         return
-    policies = search(fleet, strategy or next(iter(fleet.strategies)), days or SEARCH_DAYS)
+    policies = search(
+        fleet,
+        strategy or next(iter(fleet.strategies)),
+        days or SEARCH_DAYS,
+        allow_alpha=allow_alpha,
+    )
     if chart:
         from ..economics.chart import ChartError, write_frontier_chart
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..fleet.load import MODELS_FILE, STRATEGIES_DIR
-from ..fleet.yamledit import EditError, replace_files, with_model_containers, with_strategy_gpus
+from ..fleet.yamledit import (
+    EditError,
+    replace_files,
+    with_model_containers,
+    with_model_setting,
+    with_strategy_gpus,
+)
 from .policy_search import PolicySearch, PolicyWrite
 
 
@@ -45,6 +51,8 @@ def write_policy(root: Path, change: PolicyWrite, found: PolicySearch) -> str:
     except OSError as exc:
         raise EditError(f"cannot read {exc.filename}: {exc.strerror}") from None
     models_after = with_strategy_gpus(models_before, change.strategy, change.gpus)
+    if change.gpu_snapshots:
+        models_after = with_model_setting(models_after, "gpu_snapshot", change.gpu_snapshots)
     skeleton = strategy_before
     if skeleton is None:
         skeleton = new_strategy_text(change, found)
@@ -61,6 +69,14 @@ def write_policy(root: Path, change: PolicyWrite, found: PolicySearch) -> str:
     lines = []
     gpus = ", ".join(f"{m} {g}" for m, g in change.gpus.items()) or "none changed"
     lines.append(f"optimize: {MODELS_FILE} gpu.{change.strategy}: {gpus}")
+    if change.gpu_snapshots:
+        snapshots = ", ".join(
+            f"{m} {'true' if on else 'false'}" for m, on in change.gpu_snapshots.items()
+        )
+        lines.append(
+            f"optimize: {MODELS_FILE} gpu_snapshot (alpha, applies under every strategy): "
+            + snapshots
+        )
     state = "created" if strategy_before is None else "updated"
     if strategy_after == strategy_before:
         state = "unchanged"

@@ -79,12 +79,14 @@ def serving_policy(
     *,
     gpu: str | None = None,
     speed_model: str = "flat",
+    snapshot: str | None = None,
 ) -> Serving:
     """How model_name is served under strategy: on its primary GPU, or on `gpu` (what-if).
 
     The container policy is the strategy's with the model's `containers:` overrides. The service
     time is cost.seconds_on's (measured, flat, or with speed_model "relative" an estimate); the
-    cold start is coldstart.cold_start_on's. Raises cost.CostError for an unknown model,
+    cold start is coldstart.cold_start_on's (under `snapshot`, a SNAPSHOT mode other than the
+    model's own: optimize's GPU-snapshot what-if). Raises cost.CostError for an unknown model,
     strategy or GPU.
     """
     if model_name not in fleet.models:
@@ -97,7 +99,7 @@ def serving_policy(
     catalog_gpu(fleet.catalog, gpu_name)  # an unknown GPU fails here, with the catalog's names
     gpu_name = fleet.catalog.modal_name(gpu_name)
     seconds = seconds_on(model, gpu_name, fleet.catalog, speed_model, reference_gpu(fleet, model))
-    cold_start = cold_start_on(model, gpu_name, fleet.catalog)
+    cold_start = cold_start_on(model, gpu_name, fleet.catalog, snapshot)
     policy = ServingPolicy(
         service_time_s=float(seconds.value),
         cold_start_s=cold_start.seconds,

@@ -31,8 +31,9 @@ WEIGHTS_AT_WARM_UP_KINDS = frozenset({"video-upscale"})
 NO_WARM_UP_KINDS = frozenset({"instantid"})
 
 
-def snapshot_mode(model: Model) -> str:
-    if model.gpu_snapshot:
+def snapshot_mode(model: Model, gpu_snapshot: bool | None = None) -> str:
+    """The module's SNAPSHOT; gpu_snapshot overrides models.yaml's (optimize's what-if)."""
+    if model.gpu_snapshot if gpu_snapshot is None else gpu_snapshot:
         return "gpu"
     if quantizes_on_gpu(model):
         return "none"

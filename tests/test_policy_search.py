@@ -1,0 +1,125 @@
+"""policy_search.py: Modal's GPU memory snapshot (alpha) as a dimension of the serving-policy
+search, only under allow_alpha, with its own cold start; `optimize --allow-alpha --write`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import REPO, copy_fleet, run_cli
+
+from modalfleet.economics.policy_search import (
+    Policy,
+    describe,
+    policy_write,
+    search_model,
+    snapshot_choices,
+)
+from modalfleet.fleet.load import load_fleet
+
+# flux-dev's cold starts on an L40S (tests/test_coldstart.py derives the constants): its "cpu"
+# snapshot 1 + (3 + 33.73) / 10 + 33.74 x 21.8 / 18 + 10 / 28, a GPU snapshot 1 + 3.673 + 0.357.
+FLUX_DEV_CPU_S = round(1 + 3.673 + 33.74 * 21.8 / 18 + 10 / 28, 2)
+FLUX_DEV_GPU_S = round(1 + 3.673 + 10 / 28, 2)
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    loaded = load_fleet(REPO)
+    assert loaded.ok, loaded.problems
+    return loaded.fleet
+
+
+def test_without_allow_alpha_no_policy_takes_a_gpu_snapshot(fleet):
+    found = search_model(fleet, fleet.models["flux-dev"], "baseline", days=2)
+    assert found.evaluated
+    assert {e.policy.gpu_snapshot for e in found.evaluated} == {False}
+    colds = {e.sim.serving.policy.cold_start_s for e in found.evaluated if e.policy.gpu == "L40S"}
+    assert colds == {FLUX_DEV_CPU_S}
+
+
+def test_allow_alpha_searches_both_and_a_gpu_snapshot_wins_flux_dev(fleet):
+    plain = search_model(fleet, fleet.models["flux-dev"], "baseline", days=2)
+    alpha = search_model(fleet, fleet.models["flux-dev"], "baseline", days=2, allow_alpha=True)
+    # The grid doubles: every (GPU, max_inputs, min, window) with and without the snapshot.
+    assert len(alpha.evaluated) + alpha.pruned == 2 * (len(plain.evaluated) + plain.pruned)
+    by_snapshot = {
+        e.policy.gpu_snapshot: e.sim.serving.policy.cold_start_s
+        for e in alpha.evaluated
+        if e.policy.gpu == "L40S"
+    }
+    assert by_snapshot == {False: FLUX_DEV_CPU_S, True: FLUX_DEV_GPU_S}
+    # A 46 s cold start misses the 30 s target unless a container is kept warm; a 5 s one meets
+    # it scaling to zero: the snapshot policy is the cheapest that meets the target.
+    assert plain.chosen.policy.min_containers >= 1
+    assert alpha.chosen.policy.gpu_snapshot is True
+    assert alpha.chosen.policy.min_containers == 0
+    assert alpha.chosen.cost_per_day < plain.chosen.cost_per_day
+    assert alpha.chosen.p95 <= 30
+
+
+def test_a_model_that_opted_in_is_searched_with_its_snapshot_unless_alpha_allows_both():
+    class Opted:
+        gpu_snapshot = True
+        quantization: dict = {}
+
+    assert snapshot_choices(Opted(), allow_alpha=False) == (True,)
+    assert snapshot_choices(Opted(), allow_alpha=True) == (True, False)
+
+
+def test_describe_marks_the_gpu_snapshot_alpha():
+    assert (
+        describe(Policy("L40S", 2, 0, 1, True)) == "L40S, window 2 s, min 0, GPU snapshot (alpha)"
+    )
+    assert describe(Policy("L40S", 2, 0, 1)) == "L40S, window 2 s, min 0"
+
+
+def test_policy_write_names_the_models_whose_snapshot_changes(fleet):
+    from modalfleet.economics.policy_search import search
+
+    found = search(fleet, "hybrid", 2, allow_alpha=True)
+    change = policy_write(fleet, "hybrid", found)
+    chosen = {m.model.name for m in found.models if m.chosen and m.chosen.policy.gpu_snapshot}
+    assert change.gpu_snapshots == {name: True for name in sorted(chosen)}
+    # Without traffic every policy bills $0: the first (the model's own snapshot) is kept.
+    assert "wan2-1" not in change.gpu_snapshots and "seedvr2" not in change.gpu_snapshots
+
+
+def test_optimize_allow_alpha_write_sets_gpu_snapshot_and_renders_it(tmp_path):
+    root = copy_fleet(tmp_path / "fleet")
+    before = (root / "models.yaml").read_text()
+    assert "gpu_snapshot" not in before
+    result = run_cli("optimize", "--days", "2", "--allow-alpha", "--write", "hybrid", root=root)
+    assert result.exit_code == 0, result.text
+    assert "GPU snapshot (alpha)" in result.output
+    fleet = load_fleet(root).fleet
+    opted = sorted(name for name, model in fleet.models.items() if model.gpu_snapshot)
+    # The three models with traffic and a 30 s target meet it scaling to zero only with it.
+    assert opted == ["flux-dev", "instantid", "lora"]
+    assert "optimize: models.yaml gpu_snapshot (alpha, applies under every strategy): " in (
+        result.stderr
+    )
+    assert run_cli("render", root=root).exit_code == 0
+    module = (root / "generated" / "hybrid" / "flux_dev.py").read_text()
+    assert 'experimental_options={"enable_gpu_snapshot": True},' in module
+    assert 'SNAPSHOT = "gpu"' in module
+    plain = (root / "generated" / "hybrid" / "wan2_1.py").read_text()
+    assert "enable_gpu_snapshot" not in plain
+
+
+def test_optimize_without_allow_alpha_never_writes_a_snapshot(tmp_path):
+    root = copy_fleet(tmp_path / "fleet")
+    result = run_cli("optimize", "--days", "2", "--write", "hybrid", root=root)
+    assert result.exit_code == 0, result.text
+    assert "gpu_snapshot" not in (root / "models.yaml").read_text()
+    assert "GPU snapshot (alpha)" not in result.output
+
+
+def test_optimize_json_says_alpha_and_each_policys_cold_start():
+    result = run_cli("optimize", "--days", "2", "--allow-alpha", "--format", "json")
+    assert result.exit_code == 0, result.text
+    policies = json.loads(result.output)["policies"]
+    assert policies["allow_alpha"] is True
+    flux_dev = next(m for m in policies["models"] if m["model"] == "flux-dev")
+    assert flux_dev["chosen"]["gpu_snapshot"] is True
+    assert flux_dev["chosen"]["cold_start_s"] == FLUX_DEV_GPU_S
