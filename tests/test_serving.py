@@ -67,17 +67,18 @@ def test_the_rate_uses_the_rendered_memory_not_the_yaml_figure(fleet):
 
 
 def test_fractional_memory_is_priced_as_the_mib_modal_reserves(fleet_dir):
-    # 0.3 GiB is 307.2 MiB; Modal takes whole MiB, the template renders 308, and 308 MiB is
-    # 308/1024 = 0.30078125 GiB: that is what is billed, x 0.00000222 = 0.000000667734375.
+    # 10.3 GiB is 10547.2 MiB; Modal takes whole MiB, the template renders 10548, and that is
+    # 10548/1024 = 10.30078125 GiB: what is billed (above seedvr2's 9.59 GiB host peak),
+    # x 0.00000222 = 0.000022867734375.
     fleet = edited_fleet(
         fleet_dir,
         "models.yaml",
         "resources: {cpu: 8, memory_gb: 32}",
-        "resources: {cpu: 8, memory_gb: 0.3}",
+        "resources: {cpu: 8, memory_gb: 10.3}",
     )
     model = fleet.models["seedvr2"]
-    assert model.resources.memory_mib == 308
-    assert container_rate(model, "A10", fleet.catalog).memory == D("0.000000667734375")
+    assert model.resources.memory_mib == 10548
+    assert container_rate(model, "A10", fleet.catalog).memory == D("0.000022867734375")
 
 
 def test_a_models_containers_override_beats_its_strategys(fleet_dir):

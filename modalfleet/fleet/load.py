@@ -441,6 +441,13 @@ def _catalog(data: dict) -> Catalog:
     )
 
 
+def _regions(value: Any) -> tuple[str, ...]:
+    """`region:` as written: one name or a list of them (the schema checked the shape)."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _strategies(docs: list[Document]) -> dict[str, Strategy]:
     strategies: dict[str, Strategy] = {}
     for doc in docs:
@@ -463,6 +470,7 @@ def _strategies(docs: list[Document]) -> dict[str, Strategy]:
                 name: dict(values) for name, values in (data.get("models") or {}).items()
             },
             endpoint_auth=data.get("endpoint", {}).get("auth", "proxy"),
+            region=_regions(data.get("region")),
         )
         # Keyed by file stem: checks report a stem that differs from the name key.
         strategies[Path(doc.file).stem] = strategy
@@ -541,5 +549,6 @@ def _models(data: dict, root: Path) -> dict[str, Model]:
             endpoint_auth=entry.get("endpoint", {}).get("auth"),
             limits=dict(entry.get("limits", {})),
             gpu_snapshot=bool(entry.get("gpu_snapshot", False)),
+            region=_regions(entry.get("region")),
         )
     return models

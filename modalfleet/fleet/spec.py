@@ -179,6 +179,7 @@ class Strategy:
     endpoint_auth: str = "proxy"
     # Per-model settings under this strategy (`models:` in the strategy file).
     model_containers: dict[str, dict[str, int]] = field(default_factory=dict)
+    region: tuple[str, ...] = ()  # Modal container regions (`region:`); () lets Modal choose
 
     def policy_for(self, model: Model) -> ContainerPolicy:
         """The strategy's containers, then the model's own override, then this strategy's
@@ -218,6 +219,7 @@ class Model:
     endpoint_auth: str | None = None  # None: the strategy's setting
     limits: dict[str, int] = field(default_factory=dict)  # overrides of the derived limits
     gpu_snapshot: bool = False  # Modal's GPU memory snapshot (alpha): only when asked for
+    region: tuple[str, ...] = ()  # Modal container regions; () takes the strategy's
 
     @property
     def module_name(self) -> str:
@@ -253,6 +255,11 @@ class Deployment:
     def endpoint_auth(self) -> str:
         """The model's endpoint auth when models.yaml sets one, else the strategy's."""
         return self.model.endpoint_auth or self.strategy.endpoint_auth
+
+    @property
+    def region(self) -> tuple[str, ...]:
+        """The model's `region:` when models.yaml sets one, else the strategy's (() for none)."""
+        return self.model.region or self.strategy.region
 
     @property
     def primary_gpu(self) -> str:
