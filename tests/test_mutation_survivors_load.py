@@ -47,7 +47,7 @@ def test_each_kind_of_schema_error_in_a_strategy(tmp_path):
                 "unknown-key",
                 "unknown key 'zzz' in (top level)",
                 "allowed keys: compare_to, containers, description, endpoint, goal, models, name, "
-                "version",
+                "region, version",
             ),
             (1, 10, "schema", "version must be 1, not 2", ""),
             (2, 7, "schema", "name must be a string, not a list", ""),

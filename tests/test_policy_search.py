@@ -123,3 +123,68 @@ def test_optimize_json_says_alpha_and_each_policys_cold_start():
     flux_dev = next(m for m in policies["models"] if m["model"] == "flux-dev")
     assert flux_dev["chosen"]["gpu_snapshot"] is True
     assert flux_dev["chosen"]["cold_start_s"] == FLUX_DEV_GPU_S
+
+
+def test_the_frontier_is_every_non_dominated_cost_and_p95(fleet):
+    found = search_model(fleet, fleet.models["instantid"], "hybrid", days=2)
+    points = {(e.cost_per_day, e.p95) for e in found.evaluated}
+    # Independently: a (cost, p95) is on the frontier when no other is as cheap and as fast.
+    expected = {
+        (cost, p95)
+        for cost, p95 in points
+        if not any(c <= cost and p <= p95 and (c, p) != (cost, p95) for c, p in points)
+    }
+    assert len(expected) >= 2  # a real trade-off: the cheapest is not the fastest
+    assert {(e.cost_per_day, e.p95) for e in found.frontier} == expected
+    assert len(found.frontier) == len(expected)  # one policy per point, the first found
+    costs = [e.cost_per_day for e in found.frontier]
+    assert costs == sorted(costs)
+
+
+def test_a_model_no_gpu_can_run_is_never_simulated(fleet_dir):
+    path = fleet_dir / "models.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("    vram_gb: 36\n", "    vram_gb: 500\n", 1))
+    fleet = load_fleet(fleet_dir).fleet
+    found = search_model(fleet, fleet.models["flux-dev"], "hybrid", days=2)
+    assert (found.evaluated, found.chosen, found.pruned) == ((), None, 0)
+    catalog = fleet.catalog.by_price()
+    assert len(found.ruled_out) == len(catalog)
+    assert found.ruled_out[0] == "T4: needs 500 GB, has 16 GB"
+    assert found.binding == "no GPU can run it: " + "; ".join(found.ruled_out)
+
+
+def test_the_search_grid_is_pinned():
+    from modalfleet.economics import policy_search
+
+    assert policy_search.WINDOWS_S == (2, 15, 60, 120, 300, 600, 1200)
+    assert policy_search.MIN_CONTAINERS == (0, 1, 2, 3)
+    assert policy_search.SEARCH_DAYS == 7
+
+
+def test_pruning_skips_only_rows_whose_floor_already_costs_more(fleet):
+    from decimal import Decimal
+
+    from modalfleet.economics.serving import arrivals_for, serving_policy
+
+    model = fleet.models["lora"]
+    days = 2
+    pruned = search_model(fleet, model, "hybrid", days=days)
+    full = search_model(fleet, model, "hybrid", days=days, prune=False)
+    gpus = sorted({e.policy.gpu for e in full.evaluated})
+    # The whole grid: every GPU that can run it x max_inputs 1 x min 0-3 x seven windows.
+    assert len(full.evaluated) == len(gpus) * 4 * 7 and full.pruned == 0
+    assert len(pruned.evaluated) + pruned.pruned == len(full.evaluated)
+    assert pruned.pruned > 0
+    assert pruned.chosen.cost_per_day == full.chosen.cost_per_day
+    # Every skipped (GPU, min) row: its floor (the requests' busy seconds, or min containers
+    # all the horizon) at the GPU's $/s already costs at least the best policy found.
+    busy = Decimal(len(arrivals_for(fleet, "lora", days * 86400)))
+    simulated = {(e.policy.gpu, e.policy.min_containers) for e in pruned.evaluated}
+    for gpu in gpus:
+        rate = serving_policy(fleet, "lora", "hybrid", gpu=gpu).usd_per_second
+        for low in (0, 1, 2, 3):
+            if (gpu, low) in simulated:
+                continue
+            floor = max(busy * 10, Decimal(low * days * 86400))
+            assert floor * rate / days >= pruned.chosen.cost_per_day, (gpu, low)
