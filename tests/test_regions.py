@@ -7,6 +7,7 @@ narrow one (`us-west`) 1.75x; several spanning both pay the smaller.
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -145,3 +146,17 @@ def test_region_is_rendered_into_app_cls(fleet_dir):
         '    region=[\n        "us-east",\n        "us-central",\n    ],  # Modal bills' in schnell
     )
     assert files["hybrid/lora.py"].count("region=") == 1
+
+
+def test_simulate_says_the_region_multiplier(fleet_dir, cli):
+    edit(
+        fleet_dir,
+        "strategies/hybrid.yaml",
+        "  timeout_s: 600\n",
+        "  timeout_s: 600\nregion: us-west\n",
+    )
+    args = ("simulate", "--model", "flux-schnell", "--strategy", "hybrid", "--days", "1")
+    text = cli(*args, root=fleet_dir).output
+    assert "at $0.0005341/s ((GPU + CPU + memory) x 1.75 for the region)" in text
+    data = json.loads(cli(*args, "--format", "json", root=fleet_dir).output)
+    assert (data["usd_per_second"], data["region_multiplier"]) == (0.0005341, 1.75)
