@@ -168,3 +168,33 @@ def test_every_constant_says_where_it_comes_from():
         assert entry["source"] and entry["as_of"], name
     for entry in data["measurements"].values():
         assert entry["source"].startswith("https://")
+
+
+def test_the_snapshot_is_the_most_specific_setting_under_the_strategy(fleet_dir):
+    from modalfleet.economics.serving import serving_policy
+    from modalfleet.generate.render import render_tree, template_search_path
+
+    strategy = fleet_dir / "strategies" / "hybrid.yaml"
+    strategy.write_text(
+        strategy.read_text() + "gpu_snapshot: true\nmodels:\n  lora: {gpu_snapshot: false}\n"
+    )
+    models = fleet_dir / "models.yaml"
+    anchor = "    vram_gb: 16\n    params: {steps: 30, guidance: 5.0, width: 1024, height: 1024, ip"
+    assert anchor in models.read_text()
+    models.write_text(models.read_text().replace(anchor, "    gpu_snapshot: false\n" + anchor))
+    loaded = load_fleet(fleet_dir)
+    assert loaded.ok, loaded.problems
+    fleet = loaded.fleet
+
+    def mode(name, strategy="hybrid"):
+        return serving_policy(fleet, name, strategy).cold_start.snapshot
+
+    assert mode("flux-dev") == "gpu"  # the strategy's gpu_snapshot: true
+    assert mode("instantid") == "cpu"  # the model's own false wins over the strategy's
+    assert mode("lora") == "cpu"  # the strategy's entry for the model wins over both
+    assert mode("flux-dev", "baseline") == "cpu"
+    # The rendered module takes the same snapshot as the estimate assumes.
+    files = render_tree(fleet, template_search_path(fleet_dir), ["hybrid"])
+    assert 'SNAPSHOT = "gpu"' in files["hybrid/flux_dev.py"]
+    assert 'SNAPSHOT = "cpu"' in files["hybrid/lora.py"]
+    assert 'SNAPSHOT = "cpu"' in files["hybrid/instantid.py"]

@@ -59,12 +59,18 @@ def test_allow_alpha_searches_both_and_a_gpu_snapshot_wins_flux_dev(fleet):
 
 
 def test_a_model_that_opted_in_is_searched_with_its_snapshot_unless_alpha_allows_both():
-    class Opted:
-        gpu_snapshot = True
-        quantization: dict = {}
+    assert snapshot_choices(True, allow_alpha=False) == (True,)
+    assert snapshot_choices(True, allow_alpha=True) == (True, False)
+    assert snapshot_choices(False, allow_alpha=False) == (False,)
 
-    assert snapshot_choices(Opted(), allow_alpha=False) == (True,)
-    assert snapshot_choices(Opted(), allow_alpha=True) == (True, False)
+
+def test_a_strategy_that_opts_in_is_searched_with_the_gpu_snapshot(fleet_dir):
+    path = fleet_dir / "strategies" / "hybrid.yaml"
+    path.write_text(path.read_text() + "gpu_snapshot: true\n")
+    fleet = load_fleet(fleet_dir).fleet
+    found = search_model(fleet, fleet.models["flux-dev"], "hybrid", days=2)
+    assert {e.policy.gpu_snapshot for e in found.evaluated} == {True}
+    assert {e.sim.serving.policy.cold_start_s for e in found.evaluated} == {FLUX_DEV_GPU_S}
 
 
 def test_describe_marks_the_gpu_snapshot_alpha():
@@ -80,31 +86,39 @@ def test_policy_write_names_the_models_whose_snapshot_changes(fleet):
     found = search(fleet, "hybrid", 2, allow_alpha=True)
     change = policy_write(fleet, "hybrid", found)
     chosen = {m.model.name for m in found.models if m.chosen and m.chosen.policy.gpu_snapshot}
-    assert change.gpu_snapshots == {name: True for name in sorted(chosen)}
-    # Without traffic every policy bills $0: the first (the model's own snapshot) is kept.
-    assert "wan2-1" not in change.gpu_snapshots and "seedvr2" not in change.gpu_snapshots
+    written = {m for m, settings in change.containers.items() if "gpu_snapshot" in settings}
+    assert written == chosen == {"flux-dev", "instantid", "lora"}
+    assert all(change.containers[m]["gpu_snapshot"] is True for m in written)
+    # Without traffic every policy bills $0: nothing is written for those models.
+    assert "wan2-1" not in change.containers and "seedvr2" not in change.containers
 
 
 def test_optimize_allow_alpha_write_sets_gpu_snapshot_and_renders_it(tmp_path):
+    from modalfleet.fleet.resolve import deployment
+
     root = copy_fleet(tmp_path / "fleet")
     before = (root / "models.yaml").read_text()
-    assert "gpu_snapshot" not in before
     result = run_cli("optimize", "--days", "2", "--allow-alpha", "--write", "hybrid", root=root)
     assert result.exit_code == 0, result.text
     assert "GPU snapshot (alpha)" in result.output
+    # The choice is the strategy's: written under its models:, models.yaml untouched by it.
+    assert "gpu_snapshot" not in (root / "models.yaml").read_text()
+    assert "gpu_snapshot" not in before
     fleet = load_fleet(root).fleet
-    opted = sorted(name for name, model in fleet.models.items() if model.gpu_snapshot)
+    opted = sorted(name for name in fleet.models if deployment(fleet, "hybrid", name).gpu_snapshot)
     # The three models with traffic and a 30 s target meet it scaling to zero only with it.
     assert opted == ["flux-dev", "instantid", "lora"]
-    assert "optimize: models.yaml gpu_snapshot (alpha, applies under every strategy): " in (
-        result.stderr
-    )
+    assert not any(deployment(fleet, "baseline", name).gpu_snapshot for name in fleet.models)
+    hybrid = (root / "strategies" / "hybrid.yaml").read_text()
+    assert hybrid.count("gpu_snapshot: true") == 3
+    assert "gpu_snapshot true (alpha)" in result.stderr
     assert run_cli("render", root=root).exit_code == 0
     module = (root / "generated" / "hybrid" / "flux_dev.py").read_text()
     assert 'experimental_options={"enable_gpu_snapshot": True},' in module
     assert 'SNAPSHOT = "gpu"' in module
-    plain = (root / "generated" / "hybrid" / "wan2_1.py").read_text()
-    assert "enable_gpu_snapshot" not in plain
+    assert "enable_gpu_snapshot" not in (root / "generated" / "hybrid" / "wan2_1.py").read_text()
+    baseline = (root / "generated" / "baseline" / "flux_dev.py").read_text()
+    assert "enable_gpu_snapshot" not in baseline and 'SNAPSHOT = "cpu"' in baseline
 
 
 def test_optimize_without_allow_alpha_never_writes_a_snapshot(tmp_path):

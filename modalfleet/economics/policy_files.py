@@ -11,7 +11,6 @@ from ..fleet.yamledit import (
     EditError,
     replace_files,
     with_model_containers,
-    with_model_setting,
     with_strategy_gpus,
 )
 from .policy_search import PolicySearch, PolicyWrite
@@ -38,6 +37,13 @@ def new_strategy_text(change: PolicyWrite, found: PolicySearch) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _yaml_value(value: int | bool) -> str:
+    """A setting as the file now says it: gpu_snapshot true, not True (alpha: said so)."""
+    if isinstance(value, bool):
+        return ("true" if value else "false") + " (alpha)"
+    return str(value)
+
+
 def write_policy(root: Path, change: PolicyWrite, found: PolicySearch) -> str:
     """Edit the files; returns one line per file saying what changed (or that nothing did)."""
     root = Path(root)
@@ -51,8 +57,6 @@ def write_policy(root: Path, change: PolicyWrite, found: PolicySearch) -> str:
     except OSError as exc:
         raise EditError(f"cannot read {exc.filename}: {exc.strerror}") from None
     models_after = with_strategy_gpus(models_before, change.strategy, change.gpus)
-    if change.gpu_snapshots:
-        models_after = with_model_setting(models_after, "gpu_snapshot", change.gpu_snapshots)
     skeleton = strategy_before
     if skeleton is None:
         skeleton = new_strategy_text(change, found)
@@ -69,19 +73,12 @@ def write_policy(root: Path, change: PolicyWrite, found: PolicySearch) -> str:
     lines = []
     gpus = ", ".join(f"{m} {g}" for m, g in change.gpus.items()) or "none changed"
     lines.append(f"optimize: {MODELS_FILE} gpu.{change.strategy}: {gpus}")
-    if change.gpu_snapshots:
-        snapshots = ", ".join(
-            f"{m} {'true' if on else 'false'}" for m, on in change.gpu_snapshots.items()
-        )
-        lines.append(
-            f"optimize: {MODELS_FILE} gpu_snapshot (alpha, applies under every strategy): "
-            + snapshots
-        )
     state = "created" if strategy_before is None else "updated"
     if strategy_after == strategy_before:
         state = "unchanged"
     settings = "; ".join(
-        f"{m} " + ", ".join(f"{k} {v}" for k, v in s.items()) for m, s in change.containers.items()
+        f"{m} " + ", ".join(f"{k} {_yaml_value(v)}" for k, v in s.items())
+        for m, s in change.containers.items()
     )
     lines.append(
         f"optimize: {STRATEGIES_DIR}/{change.strategy}.yaml {state}"

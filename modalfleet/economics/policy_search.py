@@ -20,9 +20,10 @@ target could miss a cheaper, longer one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
+from ..fleet.resolve import deployment
 from ..fleet.snapshots import snapshot_mode
 from ..fleet.spec import Fleet, Model
 from .arrivals import DEFAULT_SEED
@@ -115,10 +116,9 @@ def describe(policy: Policy) -> str:
     return text + (f", {ALPHA_NOTE}" if policy.gpu_snapshot else "")
 
 
-def snapshot_choices(model: Model, allow_alpha: bool) -> tuple[bool, ...]:
-    """Whether the module takes a GPU snapshot: as models.yaml says, and with allow_alpha also
-    the other way (a model that opted in is searched without it too)."""
-    own = snapshot_mode(model) == "gpu"
+def snapshot_choices(own: bool, allow_alpha: bool) -> tuple[bool, ...]:
+    """Whether the module takes a GPU snapshot: as the fleet says under the strategy (`own`),
+    and with allow_alpha also the other way (one that opted in is searched without it too)."""
     return (own, not own) if allow_alpha else (own,)
 
 
@@ -177,7 +177,8 @@ def search_model(
     best: Evaluated | None = None
     space = 0  # every policy the grid holds; those not simulated were pruned
     busy = Decimal(len(arrivals))
-    snapshots = snapshot_choices(model, allow_alpha)
+    own = deployment(fleet, strategy, model.name).gpu_snapshot
+    snapshots = snapshot_choices(own, allow_alpha)
     for gpu in gpus:
         serving = serving_policy(fleet, model.name, strategy, gpu=gpu)
         rate = serving.usd_per_second
@@ -243,12 +244,10 @@ class PolicyWrite:
 
     strategy: str
     gpus: dict[str, str]  # model -> the chosen GPU, where it differs from the primary
-    containers: dict[str, dict[str, int]]  # model -> settings that differ
+    # model -> settings that differ; gpu_snapshot (alpha) among them under --allow-alpha
+    containers: dict[str, dict[str, int | bool]]
     kept: tuple[str, ...]  # models with no policy meeting the target: left as they are
     new_strategy_containers: dict[str, int] | None  # the new file's containers, when it is new
-    # model -> models.yaml gpu_snapshot, where the choice differs from it (only under
-    # --allow-alpha). The key is the model's, so it applies under every strategy.
-    gpu_snapshots: dict[str, bool] = field(default_factory=dict)
 
 
 SETTINGS = ("scaledown_window_s", "min_containers", "max_inputs")
@@ -260,9 +259,8 @@ def policy_write(fleet: Fleet, strategy: str, found: PolicySearch) -> PolicyWrit
     exists = strategy in fleet.strategies
     base = fleet.strategies[strategy if exists else found.strategy]
     gpus: dict[str, str] = {}
-    containers: dict[str, dict[str, int]] = {}
+    containers: dict[str, dict[str, int | bool]] = {}
     kept: list[str] = []
-    gpu_snapshots: dict[str, bool] = {}
     for search_result in found.models:
         model = search_result.model
         current_gpus = model.gpu.get(strategy) or model.gpu[found.strategy]
@@ -275,16 +273,20 @@ def policy_write(fleet: Fleet, strategy: str, found: PolicySearch) -> PolicyWrit
             continue
         if chosen.policy.gpu != current_primary or not exists:
             gpus[model.name] = chosen.policy.gpu
-        if chosen.policy.gpu_snapshot != model.gpu_snapshot:
-            gpu_snapshots[model.name] = chosen.policy.gpu_snapshot
         if not model.traffic.requests_per_day:
             continue  # no traffic: every window and pool bills the same $0; keep what is there
         policy = base.policy_for(model)
-        differ = {
+        differ: dict[str, int | bool] = {
             key: getattr(chosen.policy, key)
             for key in SETTINGS
             if getattr(chosen.policy, key) != getattr(policy, key)
         }
+        # What the strategy resolves the snapshot to today (a new file: the model's own).
+        snapshot = deployment(fleet, strategy, model.name).gpu_snapshot if exists else False
+        if not exists and model.gpu_snapshot is not None:
+            snapshot = model.gpu_snapshot
+        if chosen.policy.gpu_snapshot != snapshot:
+            differ["gpu_snapshot"] = chosen.policy.gpu_snapshot
         if differ:
             containers[model.name] = differ
     return PolicyWrite(
@@ -293,5 +295,4 @@ def policy_write(fleet: Fleet, strategy: str, found: PolicySearch) -> PolicyWrit
         containers=containers,
         kept=tuple(kept),
         new_strategy_containers=None if exists else dict(base.containers.__dict__),
-        gpu_snapshots=gpu_snapshots,
     )

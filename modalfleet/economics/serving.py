@@ -136,6 +136,8 @@ def serving_policy(
     catalog_gpu(fleet.catalog, gpu_name)  # an unknown GPU fails here, with the catalog's names
     gpu_name = fleet.catalog.modal_name(gpu_name)
     seconds = seconds_on(model, gpu_name, fleet.catalog, speed_model, reference_gpu(fleet, model))
+    if snapshot is None:
+        snapshot = snapshot_mode(model, chosen.gpu_snapshot)
     cold_start = cold_start_on(model, gpu_name, fleet.catalog, snapshot)
     policy = ServingPolicy(
         service_time_s=float(seconds.value),

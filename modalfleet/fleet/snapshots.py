@@ -11,8 +11,9 @@ That hook runs without a GPU, so what it can load depends on the model:
   packed 4-bit weights load only onto a GPU. fp8 too: the runtime quantizes to fp8 only on an
   Ada-or-newer GPU and skips it on the CPU, so a CPU load would reach the GPU unquantized. An
   int8 copy loads on the CPU, so it stays "cpu".
-- "gpu": `gpu_snapshot: true` in models.yaml: Modal's GPU snapshot (alpha, deployed apps only)
-  keeps the GPU memory too, so everything loads in snap=True. Off unless asked for.
+- "gpu": `gpu_snapshot: true` (models.yaml, a strategy, or a strategy's entry for the model:
+  Deployment.gpu_snapshot): Modal's GPU snapshot (alpha, deployed apps only) keeps the GPU
+  memory too, so everything loads in snap=True. Off unless asked for.
 """
 
 from __future__ import annotations

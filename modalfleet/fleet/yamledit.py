@@ -145,20 +145,6 @@ def with_strategy_gpus(text: str, strategy: str, gpus: Mapping[str, str]) -> str
     return _dump(yaml, data)
 
 
-def with_model_setting(text: str, key: str, values: Mapping[str, object]) -> str:
-    """models.yaml text with `key` set on each named model (appended where it is new)."""
-    yaml, data = _faithful_yaml(text)
-    models = data.get("models") if isinstance(data, Mapping) else None
-    if not isinstance(models, Mapping):
-        raise EditError("models.yaml has no models mapping")
-    for model, value in values.items():
-        entry = models.get(model)
-        if not isinstance(entry, Mapping):
-            raise EditError(f"models.yaml: {model} is not a mapping to set {key} in")
-        entry[key] = value
-    return _dump(yaml, data)
-
-
 def with_model_containers(text: str, name: str, overrides: Mapping[str, Mapping[str, int]]) -> str:
     """A strategy file's text with `models: {<model>: {<setting>: <value>}}` holding overrides
     (a block mapping after the strategy's containers when the file has none)."""

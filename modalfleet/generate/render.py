@@ -207,7 +207,7 @@ def template_context(
     region = deployment.region
     return {
         "limits": request_limits(model, catalog, deployment.gpus),
-        "snapshot": snapshot_mode(model),
+        "snapshot": snapshot_mode(model, deployment.gpu_snapshot),
         "run_dtype": run_dtype(model, catalog, deployment.gpus),
         "endpoint_auth": deployment.endpoint_auth,
         "model": model,
