@@ -198,3 +198,15 @@ def test_the_snapshot_is_the_most_specific_setting_under_the_strategy(fleet_dir)
     assert 'SNAPSHOT = "gpu"' in files["hybrid/flux_dev.py"]
     assert 'SNAPSHOT = "cpu"' in files["hybrid/lora.py"]
     assert 'SNAPSHOT = "cpu"' in files["hybrid/instantid.py"]
+
+
+def test_the_docs_table_shows_each_models_terms_and_its_gpu_snapshot_total(fleet):
+    table = coldstart.fleet_table(list(fleet.models.values()), fleet.catalog, "L40S").splitlines()
+    assert len(table) == 2 + len(BUNDLED)
+    assert table[3] == (
+        "| flux-dev | cpu | container start 1 + snapshot restore 3.67 + host-to-GPU copy 40.86 "
+        "+ warm-up 0.36 | 45.9 s | 5.0 s |"
+    )
+    constants = coldstart.constants_table().splitlines()
+    assert constants[2].startswith("| `volume_read_gb_per_s` | 2.5 GB/s | documented |")
+    assert constants[-1].startswith("| `host_to_gpu_gb_per_s` | 0.826 GB/s | derived |")

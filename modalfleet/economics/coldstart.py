@@ -94,6 +94,25 @@ def constants_table() -> str:
     return "\n".join(rows)
 
 
+def fleet_table(models: list[Model], catalog: Catalog, gpu_name: str) -> str:
+    """Each model's estimate on gpu_name as a Markdown table: its own SNAPSHOT mode's terms, and
+    the total with a GPU snapshot (docs/cold-starts.md, so the page follows the constants)."""
+    rows = [
+        "| Model | SNAPSHOT | Terms (s) | Estimate | With a GPU snapshot (alpha) |",
+        "|---|---|---|---:|---:|",
+    ]
+    for model in models:
+        gpu = catalog_gpu(catalog, gpu_name)
+        own = estimate_cold_start(model, gpu, catalog, snapshot_mode(model))
+        alpha = estimate_cold_start(model, gpu, catalog, "gpu")
+        terms = " + ".join(f"{name} {seconds:g}" for name, seconds in own.parts)
+        rows.append(
+            f"| {model.name} | {own.snapshot} | {terms} | {own.seconds:.1f} s "
+            f"| {alpha.seconds:.1f} s |"
+        )
+    return "\n".join(rows)
+
+
 @dataclass(frozen=True)
 class ColdStart:
     seconds: float
