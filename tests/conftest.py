@@ -228,6 +228,10 @@ class FakeModal:
         self.volumes.add(name)
         self.created_volumes.append(name)
 
+    def environment_name(self, environment):
+        """Modal names the workspace's default environment `main`."""
+        return environment or "main"
+
 
 @pytest.fixture
 def fake_modal(monkeypatch) -> FakeModal:

@@ -53,6 +53,9 @@ class FakeState:
     def live_apps(self, environment):
         return []
 
+    def environment_name(self, environment):
+        return environment or "main"
+
     def deploy(self, request):
         raise AssertionError("status must not deploy")
 

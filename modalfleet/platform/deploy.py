@@ -70,6 +70,8 @@ class Backend(Protocol):
 
     def create_volume(self, name: str, environment: str | None) -> None: ...
 
+    def environment_name(self, environment: str | None) -> str: ...
+
 
 def make_backend(timeout_s: float | None = None) -> Backend:
     """The backend the CLI uses (tests replace this function to inject a fake)."""
@@ -271,7 +273,7 @@ class AppResult:
     model: str
     app: str
     gpus: tuple[str, ...]
-    status: str  # deployed | failed
+    status: str  # deployed | failed | unchanged (already running this content: not published)
     seconds: float
     url: str | None
     error: str | None
@@ -280,7 +282,7 @@ class AppResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "deployed"
+        return self.status in ("deployed", "unchanged")
 
     def to_dict(self) -> dict:
         return {
