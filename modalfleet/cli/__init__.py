@@ -31,7 +31,7 @@ COMMAND_MODULES = {
     "status": "status_cmd",
     "destroy": "destroy_cmd",
     "bench": "bench_cmd",
-    "spend": "bench_cmd",
+    "spend": "spend_cmd",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -176,3 +177,15 @@ def confirm(question: str, yes: bool, what: str) -> None:
     if not click.confirm(question, default=False, err=True):
         click.echo("cancelled; nothing changed", err=True)
         raise SystemExit(ExitCode.PROBLEMS)
+
+
+class Seconds(click.FloatRange):
+    """A float range of seconds; click's FloatRange lets nan (and inf when unbounded) through."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value} is not a number of seconds", param, ctx)
+        return seconds

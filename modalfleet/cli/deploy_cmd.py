@@ -5,13 +5,13 @@ and only on a terminal in text mode."""
 from __future__ import annotations
 
 import json
-import math
 
 import click
 
 from . import common, term
 from .common import (
     ExitCode,
+    Seconds,
     complete_models,
     complete_strategies,
     env_option,
@@ -22,18 +22,6 @@ from .common import (
     root_option,
     with_examples,
 )
-
-
-class Seconds(click.FloatRange):
-    """A float range of seconds; click's FloatRange lets nan (and inf when unbounded) through."""
-
-    name = "seconds"
-
-    def convert(self, value, param, ctx):
-        seconds = super().convert(value, param, ctx)
-        if not math.isfinite(seconds):
-            self.fail(f"{value} is not a number of seconds", param, ctx)
-        return seconds
 
 
 @with_examples(
@@ -110,8 +98,23 @@ class Seconds(click.FloatRange):
     help="Create the Modal Volumes the fleet names that are missing.",
 )
 @json_format_option
-def deploy(root, strategy, models, environment, dry_run, render_first, force, parallel, retries,
-           backoff, timeout_s, yes, prune, create_volumes, fmt):  # fmt: skip
+def deploy(
+    root,
+    strategy,
+    models,
+    environment,
+    dry_run,
+    render_first,
+    force,
+    parallel,
+    retries,
+    backoff,
+    timeout_s,
+    yes,
+    prune,
+    create_volumes,
+    fmt,
+):
     """Deploy the generated apps of a strategy through the Modal SDK: only those that changed.
 
     Pre-flight, in order, before anything reaches Modal: validation errors, unknown names, a

@@ -1,6 +1,6 @@
-"""Progress of a deploy while it applies: a rich live table on a terminal (rich imported only
-then), one line per event on stderr otherwise, nothing for JSON. The table is transient: the
-results are printed once, after it."""
+"""Progress while something runs: a deploy's live table, bench's progress bars. On a terminal
+rich draws them (imported only then) and they are transient, so the results are printed once,
+after; elsewhere one line per event on stderr; nothing for JSON."""
 
 from __future__ import annotations
 
@@ -85,3 +85,49 @@ class DeployDisplay:
                 row["message"][:80],
             )
         return table
+
+
+class BenchProgress:
+    """A rich progress bar on a terminal (imported only when bench runs), plain lines otherwise."""
+
+    def __init__(self):
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.bar = None
+        self.tasks: dict[str, int] = {}
+        if self.console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *_):
+        if self.bar:
+            self.bar.stop()
+
+    def update(self, gpu: str, done: int, total: int) -> None:
+        if self.bar is None:
+            if done == total:
+                click.echo(f"bench: {gpu}: {done}/{total} calls sent", err=True)
+            return
+        if gpu not in self.tasks:
+            self.tasks[gpu] = self.bar.add_task(gpu, total=total)
+        self.bar.update(self.tasks[gpu], completed=done)
