@@ -322,3 +322,79 @@ def test_a_dry_run_without_credentials_on_a_dirty_tree_says_both_once(fleet, mon
     assert notes[1].startswith("note: no Modal credentials found: run `modal token new`")
     assert "note:" not in result.output
     assert all(line.split()[5].endswith("-dirty") for line in result.output.splitlines()[1:-1])
+
+
+CHILD = """
+import pickle, sys
+sys.path.insert(0, {tests!r})
+from workspace import FakeModal
+from modalfleet.platform import deploy as core
+from modalfleet.cli import main
+modal = FakeModal()
+with open({state!r}, "rb") as stream:
+    modal.apps = pickle.load(stream)
+core.make_backend = lambda timeout_s=None: modal
+sys.exit(main(["deploy", "--strategy", "hybrid", "--prune", "--yes", "--root", {fleet!r}]))
+"""
+
+
+def run_on_a_terminal(code: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run python code with stdin, stdout and stderr on a pseudo-terminal: what a person sees."""
+    import os
+    import pty
+    import sys
+
+    main_end, child_end = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=child_end, stdout=child_end, stderr=child_end, env=env
+    )
+    os.close(child_end)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main_end, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main_end)
+    return child.wait(timeout=60), b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def test_a_prune_deploy_on_a_real_terminal_draws_a_live_table_and_prints_each_once(fleet, tmp_path):
+    import os
+    import pickle
+
+    from workspace import REPO
+
+    modal = FakeModal()
+    apply(plan_of(fleet, modal), modal, fleet)  # the six apps, deployed before the change
+    old = file_hash(fleet, "flux-schnell")
+    change_flux_schnell(fleet)
+    remove_lora(fleet)
+    state = tmp_path / "apps.pickle"
+    state.write_bytes(pickle.dumps(modal.apps))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODAL_", "NO_COLOR"))}
+    env.update(
+        MODAL_TOKEN_ID="ak-test",
+        MODAL_TOKEN_SECRET="as-test",
+        MODAL_CONFIG_PATH=str(tmp_path / "none.toml"),
+        TERM="xterm-256color",
+        COLUMNS="200",
+        PYTHONPATH=str(REPO),
+    )
+    code = CHILD.format(tests=str(REPO / "tests"), state=str(state), fleet=str(fleet))
+    status, screen = run_on_a_terminal(code, env)
+    assert status == 0, screen
+    assert "\x1b[" in screen  # coloured, and the live table drawn with cursor movements
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen).replace("\r", "")
+    plan, results = golden(fleet, old)
+    assert text.count(plan.splitlines()[-1]) == 1  # the plan once
+    assert text.count(results.splitlines()[-1]) == 1  # the results once
+    assert text.count("MODEL         APP           GPU    ACTION") == 1
+    assert text.count("MODEL         APP           GPU    STATUS") == 1
+    assert "lora: stopping" not in text  # no event lines on a terminal: the live table instead
+    live_header = re.search(r"^model +GPU +state +try +seconds +detail", text, re.MULTILINE)
+    assert live_header and "\x1b[2K" in screen  # drawn, then erased (transient)
+    assert text.index(plan.splitlines()[-1]) < text.index(results.splitlines()[-1])
