@@ -1,6 +1,7 @@
 """Deploy a strategy's generated apps and compare what runs with what would deploy now.
 
-Three parts, each a plain function the CLI strings together:
+Three parts, each a plain function that workflow.py strings together (build_plan, apply_plan,
+read_status):
 
 - pre-flight (`check_generated`, `require_credentials`, `plan_targets`): nothing reaches Modal
   unless the generated tree is current and credentials exist; each failure is a
@@ -444,7 +445,7 @@ class AppStatus:
         }
 
 
-def _live_entry(app: DeployedApp) -> tuple[HistoryEntry | None, str]:
+def live_entry(app: DeployedApp) -> tuple[HistoryEntry | None, str]:
     """The history entry that is live and the tag it effectively runs.
 
     A rollback is recorded as a new version; when it carries no tag of its own, it runs the
@@ -537,7 +538,7 @@ def compare(
                 )
             )
             continue
-        live, live_tag = _live_entry(app)
+        live, live_tag = live_entry(app)
         newest = next((entry for entry in app.history if entry.tag and not entry.rollback), None)
         newest_tag = newest.tag if newest else ""
         commit = (live.commit + ("*" if live.dirty else "")) if live and live.commit else ""

@@ -31,17 +31,17 @@ from .deploy import (
     Event,
     PreflightError,
     Target,
-    _live_entry,
     check_generated,
     compare,
     deploy_all,
     git_revision,
+    live_entry,
     parse_tag,
     plan_targets,
     select,
     status_targets,
 )
-from .deploy import require_credentials as check_credentials
+from .deploy import require_credentials as check_credentials  # the name is a flag below
 from .lifecycle import StopResult, check_resources, stop_apps, strategy_apps, undeclared_apps
 from .modal_backend import (
     TOKEN_HELP,
@@ -152,7 +152,7 @@ def plan_item(target: Target, app: DeployedApp | None, force: bool = False) -> P
     common = dict(model=target.model, app=target.app, gpus=target.gpus, target=target)
     if app is None:
         return PlanItem(action=CREATE, detail=f"new app, {target.content_hash}", **common)
-    _, live_tag = _live_entry(app)
+    _, live_tag = live_entry(app)
     parsed = parse_tag(live_tag)
     live = dict(live_version=app.live_version, live_tag=live_tag)
     if parsed and parsed[0] == target.content_hash:
