@@ -48,7 +48,7 @@ from .common import (
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Print the plan and change nothing; without credentials it lists the apps unread.",
+    help="Print the plan and change nothing (without credentials: the apps, live state unread).",
 )
 @click.option(
     "--render",
