@@ -122,9 +122,9 @@ def serving_policy(
 
     The container policy is the strategy's with the model's `containers:` overrides. The service
     time is cost.seconds_on's (measured, flat, or with speed_model "relative" an estimate); the
-    cold start is coldstart.cold_start_on's (under `snapshot`, a SNAPSHOT mode other than the
-    model's own: optimize's GPU-snapshot what-if). Raises cost.CostError for an unknown model,
-    strategy or GPU.
+    cold start is coldstart.cold_start_on's under the SNAPSHOT mode the deployment takes, or
+    under `snapshot` (optimize's GPU-snapshot what-if); the rate bills the deployment's region.
+    Raises cost.CostError for an unknown model, strategy or GPU.
     """
     if model_name not in fleet.models:
         raise CostError(f"unknown model {model_name!r}; known: {', '.join(fleet.models)}")
