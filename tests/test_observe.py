@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from modalfleet.economics.serving import serving_policy
 from modalfleet.economics.simulate import simulate
 from modalfleet.economics.traces import with_traces
 from modalfleet.fleet.load import load_fleet
+from modalfleet.platform import logs
 
 MODEL, STRATEGY = "flux-schnell", "hybrid"
 
@@ -166,3 +167,332 @@ def test_nothing_written_below_both_thresholds(fleet_dir, tmp_path):
     assert "too few samples to record" in result.stderr
     assert "observe: nothing measured enough to write" in result.stderr
     assert (fleet_dir / "models.yaml").read_bytes() == before
+
+
+# --- reading the records ----------------------------------------------------------------------
+
+REQUEST = (
+    '{"event": "modalfleet.request", "model": "flux-schnell", "strategy": "hybrid", "gpu": "T4", '
+    '"container_id": "ta-1", "started_at": 1796000000.5, "finished_at": 1796000003.5, '
+    '"status": 200}'
+)
+COLD = (
+    '{"event": "modalfleet.cold_start", "model": "flux-schnell", "strategy": "hybrid", '
+    '"gpu": "T4", "container_id": "ta-1", "container_started_at": 1795999960.0, '
+    '"ready_at": 1796000000.0, "phases": {"start_to_enter_s": 10.0, "weights_read_s": 30.0}}'
+)
+
+
+def test_prefixes_ignored_and_other_lines_skipped():
+    lines = [
+        "2026-12-01T08:53:20.000000Z " + COLD,
+        "plain text",
+        "config {not json",
+        '{"level": "info"}',
+        '["a list"]',
+        '{"event": "something.else", "model": 3}',
+        "[stdout] " + REQUEST,
+    ]
+    found = records.parse_lines(lines, "app.log")
+    assert [r.container_id for r in found.cold_starts] == ["ta-1"]
+    [request] = found.requests
+    assert (request.seconds, request.status, request.gpu) == (3.0, 200, "T4")
+    [row] = records.summarize(found)
+    assert row.cold_start_s_p50 == 40.0
+    assert row.phases_p50 == (("start_to_enter_s", 10.0), ("weights_read_s", 30.0))
+    assert row.cold_start_rate == 1.0  # it started as its container became ready
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('"status": 200', '"status": "ok"'), "status must be an HTTP status code, got 'ok'"),
+        (('"gpu": "T4", ', ""), "gpu must be a non-empty string, got None"),
+        (
+            ('"started_at": 1796000000.5', '"started_at": true'),
+            "started_at must be Unix epoch seconds (a number), got True",
+        ),
+        (
+            ('"finished_at": 1796000003.5', '"finished_at": 1796000000.0'),
+            "clock skew: finished_at 1796000000.0 is before started_at 1796000000.5",
+        ),
+        (('"status": 200}', '"status": 200'), "a modalfleet record that is not valid JSON"),
+    ],
+)
+def test_a_bad_record_names_its_line(change, message):
+    bad = "2026-12-01T08:53:23Z " + REQUEST.replace(*change)
+    with pytest.raises(records.RecordError) as caught:
+        records.parse_lines(["x", REQUEST, bad], "app.log")
+    assert str(caught.value).startswith("app.log:3: ")
+    assert str(caught.value).endswith(message)
+
+
+def test_a_cold_start_that_ends_before_it_starts_is_clock_skew():
+    bad = COLD.replace('"ready_at": 1796000000.0', '"ready_at": 1795999950.0')
+    with pytest.raises(records.RecordError, match=r"^f:1: .*clock skew: ready_at 1795999950.0"):
+        records.parse_lines([bad], "f")
+
+
+def test_cli_bad_record_and_no_records_exit_1(fleet_dir, tmp_path):
+    log = tmp_path / "bad.log"
+    log.write_text("hello\n" + REQUEST.replace('"status": 200', '"status": null') + "\n")
+    result = run_cli("observe", "--strategy", STRATEGY, "--from-logs", str(log), root=fleet_dir)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"observe: {log}:2: modalfleet.request record: status must be an HTTP status code, "
+        "got None\n"
+    )
+    log.write_text("nothing here\n" + REQUEST + "\n")
+    result = run_cli("observe", "--strategy", "baseline", "--from-logs", str(log), root=fleet_dir)
+    assert result.exit_code == 1
+    assert "no modalfleet records of strategy 'baseline' from 2026-11-30T00:00:00Z to " in (
+        result.stderr
+    )
+    result = run_cli(
+        "observe",
+        "--strategy",
+        STRATEGY,
+        "--from-logs",
+        str(log),
+        "--since",
+        "2026-12-01",
+        root=fleet_dir,
+    )
+    assert result.exit_code == 1
+    assert "from 2026-12-01T00:00:00Z to " in result.stderr
+    result = run_cli(
+        "observe",
+        "--strategy",
+        STRATEGY,
+        "--from-logs",
+        str(log),
+        "--since",
+        "yesterday",
+        root=fleet_dir,
+    )
+    assert result.exit_code == 1
+    assert "--since 'yesterday' is not a duration like 7d nor an ISO date" in result.stderr
+
+
+def test_period_from_a_duration_is_whole_days():
+    from modalfleet.platform.observe import window_for
+
+    now = datetime(2026, 12, 6, 21, 44, tzinfo=UTC)
+    window = window_for("7d", None, now)
+    assert window.label() == "2026-11-29T00:00:00Z to 2026-12-06T00:00:00Z"
+    window = window_for("2d", "2026-12-03T12:00:00Z", now)
+    assert window.label() == "2026-12-01T12:00:00Z to 2026-12-03T12:00:00Z"
+    assert window_for(None, None, now) is None
+
+
+# --- the SDK boundary -------------------------------------------------------------------------
+
+
+def entry(at: datetime, message: str):
+    from modal.types import LogEntry  # the SDK's own type, as App.logs.fetch yields
+
+    return LogEntry(
+        message=message, timestamp=at, source="stdout", object_id="ap-1", context_ids=["ta-1"]
+    )
+
+
+def request_line(started: datetime, container: str = "ta-1") -> str:
+    return json.dumps(
+        {
+            "event": "modalfleet.request",
+            "model": MODEL,
+            "strategy": STRATEGY,
+            "gpu": "L4",
+            "container_id": container,
+            "started_at": started.timestamp(),
+            "finished_at": started.timestamp() + 2.0,
+            "status": 200,
+        }
+    )
+
+
+class RecordedLogs:
+    """Log entries as Modal keeps them; fetch answers a page as the SDK does, both ends of the
+    page included (its buckets are clamped to [since, until])."""
+
+    def __init__(self, entries):
+        self.entries, self.pages = entries, []
+
+    def __call__(self, since, until):
+        self.pages.append((since, until))
+        return [e for e in self.entries if since <= e.timestamp <= until]
+
+
+def test_log_reader_pages_by_day_and_reads_each_entry_once():
+    since = datetime(2026, 12, 1, tzinfo=UTC)
+    window = records.Window(since, since + timedelta(days=2))
+    day = timedelta(days=1)
+    stamps = [
+        since - timedelta(seconds=5),  # before the period: not asked for
+        since,  # the first instant: in
+        since + day,  # on the page boundary: read once, not twice
+        since + day + timedelta(hours=3),
+        since + 2 * day - timedelta(seconds=10),  # started in, finished after the end: in
+        since + 2 * day + timedelta(minutes=10),  # started after the end: out
+    ]
+    entries = [entry(at + timedelta(seconds=2), request_line(at)) for at in stamps]
+    entries.append(entry(since + timedelta(hours=1), "Loading weights\nstill loading"))
+    fetch = RecordedLogs(entries)
+    now = since + 3 * day
+    found = records.within(
+        logs.records_from_entries(fetch, window, "modal app flux-schnell", now),
+        window,
+        STRATEGY,
+    )
+    assert fetch.pages == [
+        (since, since + day),
+        (since + day, since + 2 * day),
+        (since + 2 * day, since + 2 * day + logs.LATE_S),
+    ]
+    assert [r.started_at for r in found.requests] == [at.timestamp() for at in stamps[1:5]]
+
+
+def test_log_reader_names_the_line_of_a_bad_record():
+    since = datetime(2026, 12, 1, tzinfo=UTC)
+    window = records.Window(since, since + timedelta(days=1))
+    bad = request_line(since).replace('"status": 200', '"status": 99')
+    fetch = RecordedLogs([entry(since, "one\ntwo"), entry(since + timedelta(seconds=1), bad)])
+    with pytest.raises(records.RecordError, match=r"^modal app x:3: .*got 99$"):
+        logs.records_from_entries(fetch, window, "modal app x", since + timedelta(days=2))
+
+
+def test_no_credentials_is_one_line_and_exit_1(fleet_dir, tmp_path, monkeypatch):
+    for name in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "none.toml"))
+    result = run_cli("observe", "--strategy", STRATEGY, root=fleet_dir)
+    assert result.exit_code == 1
+    assert result.stderr == f"observe: {logs.NO_CREDENTIALS}\n"
+
+
+class FakeApps:
+    """modal.App.lookup at the SDK boundary: apps by name, each with its recorded entries."""
+
+    def __init__(self, apps):
+        self.apps = apps
+
+    def lookup(self, name, environment_name=None):
+        import modal.exception
+
+        if name not in self.apps:
+            raise modal.exception.NotFoundError(f"App '{name}' not found")
+        fetch = RecordedLogs(self.apps[name])
+
+        class Logs:
+            def fetch(self, since, until, source, search_text):
+                assert (source, search_text) == ("stdout", "modalfleet")
+                return fetch(since, until)
+
+        class App:
+            logs = Logs()
+
+        return App()
+
+
+@pytest.fixture
+def fake_modal(monkeypatch):
+    import modal
+
+    from modalfleet.platform import modal_backend
+
+    monkeypatch.setenv("MODAL_TOKEN_ID", "ak-test")
+    monkeypatch.setenv("MODAL_TOKEN_SECRET", "as-secret-never-printed")
+    monkeypatch.setattr(modal_backend, "bounded_connect", lambda: None)
+
+    def install(apps):
+        monkeypatch.setattr(modal.App, "lookup", FakeApps(apps).lookup)
+
+    return install
+
+
+def test_unknown_app_named_is_exit_1(fleet_dir, fake_modal):
+    fake_modal({})
+    result = run_cli(
+        "observe", "--strategy", STRATEGY, "--model", MODEL, "--env", "prod", root=fleet_dir
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "observe: no app named 'flux-schnell' in environment 'prod': deploy it first "
+        "(modalfleet deploy), or pass --env\n"
+    )
+    assert "as-secret" not in result.text
+
+
+def test_app_with_no_records_in_the_period_is_exit_1(fleet_dir, fake_modal):
+    old = datetime(2026, 1, 1, tzinfo=UTC)  # long before the last 7 days
+    fake_modal({MODEL: [entry(old, request_line(old))]})
+    result = run_cli("observe", "--strategy", STRATEGY, "--model", MODEL, root=fleet_dir)
+    assert result.exit_code == 1
+    assert "no modalfleet records of strategy 'hybrid' from " in result.stderr
+    assert "in the Modal logs of flux-schnell" in result.stderr
+
+
+def test_undeployed_models_are_skipped_when_none_is_named(fleet_dir, fake_modal):
+    now = datetime.now(UTC)
+    yesterday = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(hours=12)
+    fake_modal({MODEL: [entry(yesterday, request_line(yesterday))]})
+    result = run_cli("observe", "--strategy", STRATEGY, "--format", "json", root=fleet_dir)
+    assert result.exit_code == 0, result.text
+    assert "observe: lora: not deployed (no app 'lora'); skipped" in result.stderr
+    [row] = json.loads(result.output)["models"]
+    assert (row["model"], row["gpu"], row["requests"], row["containers"]) == (MODEL, "L4", 1, 0)
+
+
+# --- replaying the traces -----------------------------------------------------------------------
+
+
+def test_cost_plan_optimize_replay_the_traces(observed):
+    fleet_dir, _, _ = observed
+    traces = str(fleet_dir / "traces")
+    declared = json.loads(
+        run_cli("cost", "--strategy", STRATEGY, "--format", "json", root=fleet_dir).output
+    )
+    result = run_cli(
+        "cost", "--strategy", STRATEGY, "--format", "json", "--traces", traces, root=fleet_dir
+    )
+    assert result.exit_code == 0, result.text
+    assert f"replaying 2 day(s) of observed arrivals: {MODEL} ({traces}/hybrid/{MODEL}.txt)" in (
+        result.stderr
+    )
+    replayed = json.loads(result.output)
+
+    def sim(data, name):
+        return next(m for m in data["simulated"]["models"] if m["model"] == name)
+
+    # The observed arrivals under the deployed policy with the measured figures, for 2 days.
+    fleet = load_fleet(fleet_dir).fleet
+    policy = serving_policy(fleet, MODEL, STRATEGY).policy
+    expected = simulate(
+        read_trace(fleet_dir / "traces" / STRATEGY / f"{MODEL}.txt"), policy, 2 * 86400
+    )
+    per_day = expected.billed_seconds / 2  # cost reports a day of the simulated period
+    assert sim(replayed, MODEL)["billed_seconds"] == round(per_day, 3)
+    assert (replayed["simulated"]["days_simulated"], declared["simulated"]["days_simulated"]) == (
+        2,
+        30,
+    )
+    # A model without a trace keeps its declared traffic (its bill per day barely moves).
+    assert sim(replayed, "lora")["billed_seconds"] != sim(declared, "lora")["billed_seconds"]
+    plan = run_cli(
+        "plan",
+        "--strategy",
+        STRATEGY,
+        "--from-strategy",
+        "baseline",
+        "--traces",
+        traces,
+        root=fleet_dir,
+    )
+    assert plan.exit_code == 0, plan.text
+    optimize = run_cli("optimize", "--traces", traces, "--format", "json", root=fleet_dir)
+    assert optimize.exit_code == 0, optimize.text
+    data = json.loads(optimize.output)["policies"]
+    assert data["days"] == 2
+    chosen = next(m for m in data["models"] if m["model"] == MODEL)["chosen"]
+    # As search_model chose on the true arrivals (test_optimize_chooses_the_same_policy...).
+    assert (chosen["gpu"], chosen["scaledown_window_s"], chosen["min_containers"]) == ("T4", 15, 1)

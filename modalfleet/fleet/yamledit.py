@@ -10,6 +10,7 @@ uses it for every GPU that has no measurement.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -110,7 +111,9 @@ def with_measured_seconds(
 
     out = io.StringIO()
     yaml.dump(data, out)
-    return out.getvalue()
+    # ruamel puts a new key's comment one space after it; two, as the rest of the file (and
+    # yamllint's default) has them.
+    return re.sub(rf"(\S) # (.*{NOTE_MARK})", r"\1  # \2", out.getvalue())
 
 
 NOTE_MARK = "measured by observe"
