@@ -19,7 +19,8 @@ The simulation takes one service time, so the schedule is the median's; only the
 durations spread. Each record line carries a timestamp prefix, and unrelated lines (the
 handler's own prints, a JSON line of another logger, braces in plain text) come between them.
 
-`python tests/observe_roundtrip.py FILE` writes the example log the how-to shows.
+`python tests/observe_roundtrip.py docs/how-to/flux-schnell.log` writes the example log the
+how-to shows.
 """
 
 from __future__ import annotations
@@ -136,5 +137,8 @@ def write(path: Path, trip: RoundTrip) -> None:
 
 
 if __name__ == "__main__":
-    # The how-to's example: a day of a quieter model, small enough to ship.
-    write(Path(sys.argv[1]), generate(requests_per_day=400, days=1))
+    # The how-to's example: a day of flux-schnell at 400 requests under the hybrid strategy's
+    # scaledown_window (300 s), small enough to ship.
+    from dataclasses import replace
+
+    write(Path(sys.argv[1]), generate(400, 1, replace(POLICY, scaledown_window_s=300.0)))

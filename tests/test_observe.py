@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from test_spend import billing  # noqa: F401  (the fake billing report fixture)
 from observe_roundtrip import POLICY, generate, write
 
 from modalfleet.economics import observe as records
@@ -496,3 +497,36 @@ def test_cost_plan_optimize_replay_the_traces(observed):
     chosen = next(m for m in data["models"] if m["model"] == MODEL)["chosen"]
     # As search_model chose on the true arrivals (test_optimize_chooses_the_same_policy...).
     assert (chosen["gpu"], chosen["scaledown_window_s"], chosen["min_containers"]) == ("T4", 15, 1)
+
+
+# --- spend on the observed arrivals ---------------------------------------------------------
+
+
+def test_spend_simulates_on_the_observed_arrivals(billing, tmp_path):
+    from decimal import Decimal
+
+    from conftest import REPO
+    from test_spend import WEEK
+
+    from modalfleet.economics.arrivals import poisson
+    from modalfleet.economics.fleet_simulation import FleetSimulator
+
+    billing()
+    traces = tmp_path / "traces" / STRATEGY
+    traces.mkdir(parents=True)
+    week = poisson(700, 7 * 86400, seed=3)  # the week's observed traffic: busier than declared
+    (traces / f"{MODEL}.txt").write_text("\n".join(f"{t:.3f}" for t in week) + "\n")
+    result = run_cli(
+        "spend", *WEEK, "--format", "json", "--traces", str(tmp_path / "traces"), root=REPO
+    )
+    assert result.exit_code == 0, result.text
+    flux = json.loads(result.output)["models"][0]
+    fleet = load_fleet(REPO).fleet
+    traced = with_traces(fleet, tmp_path / "traces")
+    assert traced.days == 7
+    expected = FleetSimulator(traced.fleet, 7).model(STRATEGY, MODEL).cost_per_day * 7
+    assert flux["simulated"] == float(round(expected, 6))
+    error = (Decimal("5.6") - expected) / expected * 100  # the week billed $5.60
+    assert flux["simulated_delta_pct"] == round(float(error), 2)
+    text = run_cli("spend", *WEEK, "--traces", str(tmp_path / "traces"), root=REPO)
+    assert f"note: simulated: replaying 7 day(s) of observed arrivals: {MODEL} (" in text.output

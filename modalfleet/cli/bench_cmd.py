@@ -400,7 +400,13 @@ def _write(
     default="text",
     show_default=True,
 )
-def spend(root, since, start, end, resolution, strategy, threshold, fmt):
+@click.option(
+    "--traces",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Simulate on the arrivals observe --trace-dir wrote for this period, not the declared "
+    "traffic: `vs sim` is then the model's own error.",
+)
+def spend(root, since, start, end, resolution, strategy, threshold, fmt, traces):
     """Actual cost per model and strategy from Modal's billing report, beside the estimate.
 
     Apps are attributed through the tags deploy sets (model, strategy, managed-by). Apps managed
@@ -450,7 +456,19 @@ def spend(root, since, start, end, resolution, strategy, threshold, fmt):
         )
         raise SystemExit(ExitCode.PROBLEMS)
 
-    report = build_report(rows, fleet, period, threshold_pct, strategy)
+    simulator, simulated_on = None, ""
+    if traces is not None:
+        from ..economics.fleet_simulation import FleetSimulator
+        from ..economics.traces import TracesError, describe, with_traces
+
+        try:
+            traced = with_traces(fleet, traces)
+        except TracesError as exc:
+            term.error(f"spend: {exc}")
+            raise SystemExit(ExitCode.PROBLEMS) from None
+        simulator = FleetSimulator(traced.fleet, traced.days)
+        simulated_on = describe(traced)
+    report = build_report(rows, fleet, period, threshold_pct, strategy, simulator, simulated_on)
     if fmt == "json":
         click.echo(json.dumps(to_dict(report), indent=2))
     elif fmt == "markdown":

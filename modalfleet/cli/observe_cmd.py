@@ -22,7 +22,7 @@ from .common import (
 
 @with_examples(
     "modalfleet observe --strategy hybrid --since 7d",
-    "modalfleet observe --strategy hybrid --from-logs flux-schnell.log --format json",
+    "modalfleet observe --strategy hybrid --from-logs docs/how-to/flux-schnell.log",
     "modalfleet observe --strategy hybrid --since 7d --trace-dir traces --write",
 )
 @click.command()

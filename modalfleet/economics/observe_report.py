@@ -41,7 +41,8 @@ def _seconds(value: float | None) -> str:
 
 
 def format_text(observed: Sequence[Observed], window: Window) -> str:
-    lines = [f"Observed {window.label()} ({window.days:g} days): what the containers recorded", ""]
+    days = f"{window.days:g} day" + ("" if window.days == 1 else "s")
+    lines = [f"Observed {window.label()} ({days}): what the containers recorded", ""]
     header = (
         "model",
         "gpu",
@@ -80,8 +81,9 @@ def format_text(observed: Sequence[Observed], window: Window) -> str:
         lines += ["", "Cold start phases (median):", *phases]
     lines += [
         "",
-        "Seconds per request: finished - started of requests with status < 500. Cold start: "
-        "ready - container start. waited cold: requests that waited for their container's cold "
-        "start.",
+        "s/request: finished - started, requests with status < 500. cold start: ready - "
+        "container start.",
+        "waited cold: the share of requests that waited for their container's cold start. "
+        "errors: status >= 500.",
     ]
     return "\n".join(lines)
