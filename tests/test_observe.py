@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from test_spend import billing  # noqa: F401  (the fake billing report fixture)
 from observe_roundtrip import POLICY, generate, write
+from test_spend import billing  # noqa: F401  (the fake billing report fixture)
 
 from modalfleet.economics import observe as records
 from modalfleet.economics.arrivals import read_trace, trace_horizon
@@ -502,7 +502,7 @@ def test_cost_plan_optimize_replay_the_traces(observed):
 # --- spend on the observed arrivals ---------------------------------------------------------
 
 
-def test_spend_simulates_on_the_observed_arrivals(billing, tmp_path):
+def test_spend_simulates_on_the_observed_arrivals(billing, tmp_path):  # noqa: F811
     from decimal import Decimal
 
     from conftest import REPO
