@@ -530,3 +530,37 @@ def test_spend_simulates_on_the_observed_arrivals(billing, tmp_path):  # noqa: F
     assert flux["simulated_delta_pct"] == round(float(error), 2)
     text = run_cli("spend", *WEEK, "--traces", str(tmp_path / "traces"), root=REPO)
     assert f"note: simulated: replaying 7 day(s) of observed arrivals: {MODEL} (" in text.output
+
+
+# --- the how-to shows real output -----------------------------------------------------------
+
+
+def test_the_how_to_shows_what_observe_prints_on_the_shipped_log(fleet_dir):
+    from conftest import REPO
+
+    page = (REPO / "docs/how-to/tune-on-traffic.md").read_text()
+    command = "$ python cli.py observe --strategy hybrid --from-logs docs/how-to/flux-schnell.log\n"
+    shown = page.split(command, 1)[1].split("```", 1)[0]
+    log = str(REPO / "docs/how-to/flux-schnell.log")
+    result = run_cli("observe", "--strategy", STRATEGY, "--from-logs", log, root=fleet_dir)
+    assert result.exit_code == 0, result.text
+    assert result.output == shown
+    traces = fleet_dir / "traces"
+    result = run_cli(
+        "observe",
+        "--strategy",
+        STRATEGY,
+        "--from-logs",
+        log,
+        "--trace-dir",
+        str(traces),
+        "--write",
+        root=fleet_dir,
+    )
+    assert result.exit_code == 0, result.text
+    for line in result.stderr.splitlines()[1:]:  # the paths differ: traces/ is relative there
+        assert line in page
+    written = (fleet_dir / "models.yaml").read_text().splitlines()
+    for line in page.split("```diff\n", 1)[1].split("```", 1)[0].splitlines():
+        if line.startswith("+"):
+            assert line[1:] in written

@@ -35,7 +35,7 @@ traces_option = click.option(
 )
 
 
-def _traced(fleet, traces):
+def _traced(fleet, traces, announce: bool = True):
     """The fleet replaying `traces` and the days to simulate (None: the command's default)."""
     if traces is None:
         return fleet, None
@@ -45,7 +45,8 @@ def _traced(fleet, traces):
         traced = with_traces(fleet, traces)
     except TracesError as exc:
         raise _fail(str(exc)) from None
-    click.echo(describe(traced), err=True)
+    if announce:
+        click.echo(describe(traced), err=True)
     return traced.fleet, traced.days
 
 
@@ -317,7 +318,7 @@ def plan(
         else:
             ref = "HEAD" if ref is None else ref
             with fleet_at(root, ref) as before:
-                before, _ = _traced(before, traces)
+                before, _ = _traced(before, traces, announce=False)
                 results = [
                     build_plan(
                         before, after, name, ref, "working tree", speed_model=speed_model, days=days

@@ -515,9 +515,9 @@ def measured(observed: Sequence[Observed]) -> list[Measured]:
 def measured_note(figures: Mapping[str, tuple[float, int]], what: str, window: Window) -> str:
     """The comment beside a written figure: where it comes from."""
     parts = ", ".join(f"{gpu} p50 of {count} {what}" for gpu, (_, count) in figures.items())
-    day = timedelta(seconds=1)
-    last = (window.until - day).date()
-    return f"measured by observe: {parts}, {window.since.date()} to {last}"
+    first, last = window.since.date(), (window.until - timedelta(seconds=1)).date()
+    days = f"{first}" if first == last else f"{first} to {last}"
+    return f"measured by observe: {parts}, {days}"
 
 
 def with_measured(text: str, found: Sequence[Measured], window: Window) -> str:
