@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import copy_fleet, run_cli
 from observe_roundtrip import POLICY, generate, write
 from test_spend import billing  # noqa: F401  (the fake billing report fixture)
 
@@ -30,9 +30,12 @@ def trip():
     return generate()  # 1,500 requests a day for 2 days: ~3,000 requests, ~1,400 containers
 
 
-@pytest.fixture
-def observed(fleet_dir, trip, tmp_path):
-    """The fleet after `observe --from-logs ... --trace-dir traces --write` on the trip's log."""
+@pytest.fixture(scope="module")
+def observed(trip, tmp_path_factory):
+    """The fleet after `observe --from-logs ... --trace-dir traces --write` on the trip's log
+    (once for the module: the tests that use it only read it)."""
+    tmp_path = tmp_path_factory.mktemp("observed")
+    fleet_dir = copy_fleet(tmp_path / "fleet")
     log = tmp_path / "app.log"
     write(log, trip)
     result = run_cli(
@@ -234,7 +237,7 @@ def test_a_cold_start_that_ends_before_it_starts_is_clock_skew():
         records.parse_lines([bad], "f")
 
 
-def test_cli_bad_record_and_no_records_exit_1(fleet_dir, tmp_path):
+def test_cli_bad_record_is_exit_1_naming_its_line(fleet_dir, tmp_path):
     log = tmp_path / "bad.log"
     log.write_text("hello\n" + REQUEST.replace('"status": 200', '"status": null') + "\n")
     result = run_cli("observe", "--strategy", STRATEGY, "--from-logs", str(log), root=fleet_dir)
@@ -243,36 +246,25 @@ def test_cli_bad_record_and_no_records_exit_1(fleet_dir, tmp_path):
         f"observe: {log}:2: modalfleet.request record: status must be an HTTP status code, "
         "got None\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "since", "message"),
+    [
+        ("baseline", None, "no modalfleet records of strategy 'baseline' from 2026-11-30T00:00"),
+        (STRATEGY, "2026-12-01", "no modalfleet records of strategy 'hybrid' from 2026-12-01T00"),
+        (STRATEGY, "yesterday", "--since 'yesterday' is not a duration like 7d nor an ISO date"),
+    ],
+)
+def test_cli_no_records_in_the_period_is_exit_1(fleet_dir, tmp_path, strategy, since, message):
+    log = tmp_path / "one.log"
     log.write_text("nothing here\n" + REQUEST + "\n")
-    result = run_cli("observe", "--strategy", "baseline", "--from-logs", str(log), root=fleet_dir)
-    assert result.exit_code == 1
-    assert "no modalfleet records of strategy 'baseline' from 2026-11-30T00:00:00Z to " in (
-        result.stderr
-    )
+    period = () if since is None else ("--since", since)
     result = run_cli(
-        "observe",
-        "--strategy",
-        STRATEGY,
-        "--from-logs",
-        str(log),
-        "--since",
-        "2026-12-01",
-        root=fleet_dir,
+        "observe", "--strategy", strategy, "--from-logs", str(log), *period, root=fleet_dir
     )
     assert result.exit_code == 1
-    assert "from 2026-12-01T00:00:00Z to " in result.stderr
-    result = run_cli(
-        "observe",
-        "--strategy",
-        STRATEGY,
-        "--from-logs",
-        str(log),
-        "--since",
-        "yesterday",
-        root=fleet_dir,
-    )
-    assert result.exit_code == 1
-    assert "--since 'yesterday' is not a duration like 7d nor an ISO date" in result.stderr
+    assert message in result.stderr
 
 
 def test_period_from_a_duration_is_whole_days():
