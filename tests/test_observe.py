@@ -160,6 +160,20 @@ def test_too_few_samples_write_nothing(fleet_dir, tmp_path):
     assert len(after.splitlines()) == len(before.splitlines()) + 1
 
 
+def test_a_gpu_the_catalog_does_not_know_is_not_written(fleet_dir, tmp_path):
+    log = tmp_path / "cpu.log"
+    write(log, generate(requests_per_day=100, days=1, gpu="cpu"))  # a local run: no GPU
+    before = (fleet_dir / "models.yaml").read_bytes()
+    result = run_cli(
+        "observe", "--strategy", STRATEGY, "--from-logs", str(log), "--write", root=fleet_dir
+    )
+    assert result.exit_code == 0, result.text
+    assert "observe: flux-schnell ran on 'cpu', which gpus.yaml does not know: not recorded" in (
+        result.stderr
+    )
+    assert (fleet_dir / "models.yaml").read_bytes() == before
+
+
 def test_nothing_written_below_both_thresholds(fleet_dir, tmp_path):
     log = tmp_path / "tiny.log"
     write(log, generate(requests_per_day=1, days=1))

@@ -99,7 +99,7 @@ def observe(root, strategy, models, since, until, environment, log_files, trace_
             for path in write_traces(trace_dir, found):
                 click.echo(f"observe: wrote {path}", err=True)
         if write:
-            changed, short = write_measured(root, found)
+            changed, short = write_measured(root, found, fleet)
             for line in short:
                 click.echo(line, err=True)
             click.echo(changed or "observe: nothing measured enough to write", err=True)

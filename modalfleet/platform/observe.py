@@ -167,10 +167,12 @@ def _text_or_none(path: Path) -> str | None:
         return None
 
 
-def write_measured(root: Path, observation: Observation) -> tuple[str, list[str]]:
+def write_measured(root: Path, observation: Observation, fleet: Fleet) -> tuple[str, list[str]]:
     """Write the figures enough records back into models.yaml. Returns what changed, one line a
-    figure, and what was left out for too few samples."""
-    found = records_lib.measured(observation.observed)
+    figure, and what was left out (too few samples, a GPU gpus.yaml does not know)."""
+    unknown = [o for o in observation.observed if fleet.catalog.resolve(o.gpu) is None]
+    known = [o for o in observation.observed if o not in unknown]
+    found = records_lib.measured(known)
     path = Path(root) / MODELS_FILE
     lines = []
     for m in found:
@@ -188,8 +190,12 @@ def write_measured(root: Path, observation: Observation) -> tuple[str, list[str]
         f"observe: {o.model} on {o.gpu}: too few samples to record ({o.served} requests, "
         f"{o.containers} cold starts; needs {records_lib.MIN_REQUESTS} or "
         f"{records_lib.MIN_COLD_STARTS})"
-        for o in observation.observed
+        for o in known
         if o.served < records_lib.MIN_REQUESTS and o.containers < records_lib.MIN_COLD_STARTS
+    ]
+    short += [
+        f"observe: {o.model} ran on {o.gpu!r}, which gpus.yaml does not know: not recorded"
+        for o in unknown
     ]
     if not found:
         return "", short
