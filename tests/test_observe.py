@@ -485,6 +485,14 @@ def test_cost_plan_optimize_replay_the_traces(observed):
     )
     # A model without a trace keeps its declared traffic (its bill per day barely moves).
     assert sim(replayed, "lora")["billed_seconds"] != sim(declared, "lora")["billed_seconds"]
+    one = run_cli(
+        "simulate", "--model", MODEL, "--strategy", STRATEGY, "--format", "json",
+        "--trace", f"{traces}/{STRATEGY}/{MODEL}.txt", root=fleet_dir,
+    )  # fmt: skip
+    assert one.exit_code == 0, one.text
+    simulated = json.loads(one.output)
+    assert (simulated["requests"], simulated["horizon_s"]) == (3078, 2 * 86400)
+    assert simulated["billed_seconds"] == round(expected.billed_seconds, 3)
     plan = run_cli(
         "plan",
         "--strategy",
@@ -496,6 +504,7 @@ def test_cost_plan_optimize_replay_the_traces(observed):
         root=fleet_dir,
     )
     assert plan.exit_code == 0, plan.text
+    assert plan.stderr.count("replaying 2 day(s) of observed arrivals") == 1
     optimize = run_cli("optimize", "--traces", traces, "--format", "json", root=fleet_dir)
     assert optimize.exit_code == 0, optimize.text
     data = json.loads(optimize.output)["policies"]
