@@ -130,9 +130,10 @@ def observe(
     kept = records_lib.within(found, window, strategy, models) if window else Records()
     if not kept.requests and not kept.cold_starts:
         period = f" from {window.label()}" if window else ""
+        skipped = f" ({'; '.join(notes)})" if notes else ""
         raise ObserveError(
-            f"no modalfleet records of strategy {strategy!r}{period} in {source}: are the "
-            "handlers rendered by a modalfleet that writes them, deployed and serving?"
+            f"no modalfleet records of strategy {strategy!r}{period} in {source}{skipped}: are "
+            "the handlers rendered by a modalfleet that writes them, deployed and serving?"
         )
     return Observation(
         strategy=strategy,
