@@ -234,6 +234,19 @@ def daily_estimates(fleet: Fleet, strategy: str) -> tuple[dict[str, Decimal], di
     return daily, missing
 
 
+def observed_simulator(fleet: Fleet, traces):
+    """A FleetSimulator replaying the arrivals `observe --trace-dir` wrote in `traces`, and the
+    note that says so (spend --traces). Raises SpendError for a folder it cannot use."""
+    from ..economics.fleet_simulation import FleetSimulator
+    from ..economics.traces import TracesError, describe, with_traces
+
+    try:
+        traced = with_traces(fleet, traces)
+    except TracesError as exc:
+        raise SpendError(str(exc)) from None
+    return FleetSimulator(traced.fleet, traced.days), describe(traced)
+
+
 def build_report(
     rows: Iterable[BillingRow],
     fleet: Fleet,
