@@ -579,3 +579,31 @@ def test_the_how_to_shows_what_observe_prints_on_the_shipped_log(fleet_dir):
     for line in page.split("```diff\n", 1)[1].split("```", 1)[0].splitlines():
         if line.startswith("+"):
             assert line[1:] in written
+
+
+def test_write_in_a_block_traffic_mapping_comments_the_key_it_changes():
+    text = (
+        "version: 1\n"
+        "models:\n"
+        "  m:\n"
+        "    # how much it is asked\n"
+        "    traffic:\n"
+        "      requests_per_day: 10\n"
+        "      seconds_per_request: 4  # the document's figure\n"
+        "    gpu: {hybrid: T4}\n"
+    )
+    window = records.Window(datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 8, tzinfo=UTC))
+    after = records.with_measured(text, [records.Measured("m", {"T4": (2.5, 40)}, {})], window)
+    assert after == (
+        "version: 1\n"
+        "models:\n"
+        "  m:\n"
+        "    # how much it is asked\n"
+        "    traffic:\n"
+        "      requests_per_day: 10\n"
+        "      seconds_per_request:  # the document's figure; measured by observe: T4 p50 of 40 "
+        "requests, 2026-12-01 to 2026-12-07\n"
+        "        default: 4\n"
+        "        T4: 2.5\n"
+        "    gpu: {hybrid: T4}\n"
+    )
