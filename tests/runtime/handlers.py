@@ -45,14 +45,11 @@ def user_instance(model_obj: Any) -> Any:
 
 
 def web_app(module: ModuleType, model_obj: Any):
-    """The FastAPI app Modal builds for the module's @modal.fastapi_endpoint inside a container.
+    """The FastAPI app the module's `web` method (@modal.asgi_app) serves inside a container.
 
-    Modal binds the endpoint's raw function to the (entered) user instance and wraps it with
-    modal._runtime.asgi.magic_fastapi_app; this does exactly that, so the pydantic request model,
-    the handler body and the error mapping all run as deployed.
+    Modal calls that method once per container on the user instance its enter hooks ran on;
+    this does exactly that, so the pydantic request model, the handler body, the error mapping
+    and the request records all run as deployed.
     """
-    from modal._runtime.asgi import magic_fastapi_app
-
     instance = user_instance(model_obj)
-    endpoint = module.Model._get_user_cls().__dict__["web"]._get_raw_f().__get__(instance)
-    return magic_fastapi_app(endpoint, "POST", docs=True)
+    return module.Model._get_user_cls().__dict__["web"]._get_raw_f().__get__(instance)()
