@@ -39,6 +39,12 @@ def generated_handler(model_module: str, weights: Path) -> Iterator[tuple[Module
         yield module, module.Model()
 
 
+def entered(model_obj: Any) -> Any:
+    """Run Model()'s enter hooks (both, in Modal's order) without a request; the instance."""
+    model_obj._enter()
+    return user_instance(model_obj)
+
+
 def user_instance(model_obj: Any) -> Any:
     """The user-class instance behind Model() that .local() calls ran @enter on (modal 1.6.4)."""
     return model_obj._cached_user_cls_instance()
@@ -53,3 +59,30 @@ def web_app(module: ModuleType, model_obj: Any):
     """
     instance = user_instance(model_obj)
     return module.Model._get_user_cls().__dict__["web"]._get_raw_f().__get__(instance)()
+
+
+class CountingJobs:
+    """A job backend that spawns nothing and counts what would have been spawned."""
+
+    def __init__(self):
+        self.spawned: list[dict[str, Any]] = []
+        self.polled: list[str] = []
+
+    def submit(self, fields: dict[str, Any], submitted_at: float) -> str:
+        self.spawned.append(fields)
+        return f"job-{len(self.spawned)}"
+
+    def poll(self, job_id: str) -> tuple[str, Any]:
+        self.polled.append(job_id)
+        return "unknown", None
+
+
+def logged_records(text: str) -> list[dict[str, Any]]:
+    """The modalfleet records among captured log lines (other lines skipped), in order."""
+    import json
+
+    found = []
+    for line in text.splitlines():
+        if line.startswith('{"event": "modalfleet.'):
+            found.append(json.loads(line))
+    return found
