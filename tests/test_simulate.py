@@ -281,10 +281,40 @@ def cases(draw, max_inputs=(1, 2, 3), cold_starts=(0, 3, 40)):
 PROPERTY = settings(max_examples=80, deadline=None)
 
 
+@st.composite
+def crowded_cases(draw):
+    """(arrivals, policy, horizon) where the engine's tie rules decide the result: arrivals on a
+    half-second grid of a few seconds (many at the same instant), service and cold start times
+    that are multiples of it (a request ending as another arrives or a container becomes ready),
+    a warm pool most of the time and a scaledown window of 0 as often as not (idle containers
+    whose windows end at the same instant, or before the next event)."""
+    arrivals = draw(st.lists(st.integers(0, 16).map(lambda half: half / 2), max_size=12))
+    high = draw(st.integers(1, 4))
+    policy = ServingPolicy(
+        service_time_s=draw(st.sampled_from([0.5, 1, 2.5, 3])),
+        cold_start_s=draw(st.sampled_from([0, 0.5, 2.5, 3])),
+        scaledown_window_s=draw(st.sampled_from([0, 0, 0.5, 2.5])),
+        min_containers=draw(st.integers(min(1, high), high) | st.just(0)),
+        max_containers=high,
+        max_inputs=draw(st.sampled_from([1, 1, 2])),
+    )
+    horizon = 20 + len(arrivals) * policy.service_time_s + policy.cold_start_s
+    return arrivals, policy, horizon
+
+
 @PROPERTY
 @given(cases())
 def test_same_result_as_the_plain_reference(case):
-    arrivals, policy, horizon = case
+    assert_same_as_the_reference(*case)
+
+
+@settings(max_examples=500, deadline=None)
+@given(crowded_cases())
+def test_same_result_as_the_plain_reference_when_events_tie(case):
+    assert_same_as_the_reference(*case)
+
+
+def assert_same_as_the_reference(arrivals, policy, horizon):
     result = simulate(arrivals, policy, horizon)
     billed, starts, latencies, cold, most, spans = reference(arrivals, policy, horizon)
     assert result.billed_seconds == billed
