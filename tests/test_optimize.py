@@ -11,7 +11,7 @@ import yaml
 from conftest import REPO, run_cli
 from test_cost import SCHNELL_TRAFFIC, edit
 
-from modalfleet.economics.optimize import choose, evaluate, optimize
+from modalfleet.economics.optimize import choose, evaluate, optimize, summarize_rejections
 from modalfleet.fleet.load import load_fleet
 
 D = Decimal
@@ -231,3 +231,82 @@ def test_a_gpu_slower_than_the_target_reads_no_in_the_table_and_json():
     schnell = next(m for m in data["models"] if m["model"] == "flux-schnell")
     t4_json = next(c for c in schnell["candidates"] if c["gpu"] == "T4")
     assert (t4_json["seconds_per_request"], t4_json["meets_latency"]) == (10, False)
+
+
+# --- why nothing is feasible, one rule at a time (summarize_rejections) ---
+
+
+def test_a_model_too_large_for_every_gpu_names_its_need_and_the_largest_gpu(fleet):
+    model = dataclasses.replace(fleet.models["flux-dev"], vram_gb=500.0)
+    choice = choose(fleet, model)
+    assert choice.chosen is None
+    assert choice.reason == "no GPU has 500 GB (largest: 192 GB)"  # B200's 192 GB
+    assert choice.note_for(choice.candidates[-1]) == "needs 500 GB, has 192 GB"
+
+
+def test_the_fleets_vram_headroom_is_added_to_the_need_and_a_gpu_of_exactly_that_fits(fleet):
+    # flux-dev declares 36 GB; 4 GB of headroom make 40, exactly an A100-40GB's memory.
+    roomy = dataclasses.replace(fleet, vram_headroom_gb=4.0)
+    model = fleet.models["flux-dev"]
+    a100 = evaluate(roomy, model, fleet.catalog.gpus["A100-40GB"])
+    assert (a100.need_gb, a100.fits, a100.rejections) == (40.0, True, ())
+    l4 = evaluate(roomy, model, fleet.catalog.gpus["L4"])
+    assert l4.rejections == ("needs 40 GB, has 24 GB",)
+
+
+def test_no_gpu_large_enough_for_its_dtype_names_the_dtype_rule(fleet):
+    # fp8 flux-dev on the T4 (too small) and the A100-40GB (large enough, no fp8).
+    model = dataclasses.replace(fleet.models["flux-dev"], quantization={"transformer": "fp8"})
+    candidates = tuple(evaluate(fleet, model, fleet.catalog.gpus[n]) for n in ("T4", "A100-40GB"))
+    assert summarize_rejections(candidates, 30) == (
+        "no GPU large enough supports its dtype (fp8 quantization (transformer) needs an fp8 GPU)"
+    )
+
+
+def test_no_seconds_figure_on_any_gpu_large_enough(fleet):
+    model = fleet.models["lora"]
+    untimed = tuple(
+        dataclasses.replace(evaluate(fleet, model, fleet.catalog.gpus[n]), seconds=None)
+        for n in ("T4", "L4")
+    )
+    assert summarize_rejections(untimed, 30) == "no seconds per request for any GPU large enough"
+    assert summarize_rejections((), 30) == "the catalog has no GPU"
+
+
+def test_measured_seconds_over_the_target_name_the_fastest_gpu(fleet_dir):
+    edit(
+        fleet_dir / "models.yaml",
+        SCHNELL_TRAFFIC,
+        "traffic: {requests_per_day: 400, seconds_per_request: {L40S: 7, H100: 6, default: 10}}",
+    )
+    fleet = load_fleet(fleet_dir).fleet
+    schnell = choose(fleet, fleet.models["flux-schnell"])
+    assert schnell.chosen is None
+    assert schnell.reason == (
+        "no GPU large enough meets the latency target: the fastest, H100, takes 6 s (measured)"
+    )
+    h100 = next(c for c in schnell.candidates if c.gpu.name == "H100")
+    assert (h100.meets_latency, h100.rejections) == (False, ("6 s measured > 5 s latency target",))
+
+
+def test_a_model_without_traffic_compares_gpus_per_request(result):
+    # seedvr2 has no traffic: the L4 costs 10 s x ($0.000222 - $0.000164) = $0.00058 more a request.
+    seedvr2 = choice_of(result, "seedvr2")
+    l4 = next(c for c in seedvr2.candidates if c.gpu.name == "L4")
+    assert seedvr2.note_for(l4) == "feasible, $0.00058/request more than T4"
+    assert (l4.cost_per_request, l4.daily) == (D("0.00222"), D("0"))
+    assert seedvr2.reason == ""
+
+
+def test_an_unknown_objective_is_refused_by_name(fleet):
+    from modalfleet.economics.cost import CostError
+
+    with pytest.raises(
+        CostError, match="^unknown objective 'latency'; the only objective is 'cost'$"
+    ):
+        optimize(fleet, objective="latency")
+
+
+def test_relative_speeds_make_the_optimization_an_estimate(fleet, result):
+    assert result.is_estimate is False
+    assert optimize(fleet, speed_model="relative").is_estimate is True

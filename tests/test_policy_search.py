@@ -202,3 +202,118 @@ def test_pruning_skips_only_rows_whose_floor_already_costs_more(fleet):
                 continue
             floor = max(busy * 10, Decimal(low * days * 86400))
             assert floor * rate / days >= pruned.chosen.cost_per_day, (gpu, low)
+
+
+@pytest.fixture(scope="module")
+def hybrid(fleet):
+    from modalfleet.economics.policy_search import search
+
+    return search(fleet, "hybrid", 2)
+
+
+def by_model(found, name: str):
+    return next(m for m in found.models if m.model.name == name)
+
+
+def test_the_binding_constraint_of_each_model_in_one_phrase(hybrid):
+    # flux-schnell: its flat 10 s per request can never meet 5 s; warm, its p95 is the 10 s.
+    assert by_model(hybrid, "flux-schnell").binding == (
+        "no policy meets the 5 s target (best simulated p95 10.0 s)"
+    )
+    # flux-dev scaling to zero waits for its 45.89 s cold start (FLUX_DEV_CPU_S) + 10 s of work.
+    assert by_model(hybrid, "flux-dev").binding == (
+        "the 30 s latency target binds: the cheapest policy (L40S, window 2 s, min 0, 55.9 s p95)"
+        " misses it"
+    )
+    for name in ("instantid", "lora", "wan2-1", "seedvr2"):
+        assert by_model(hybrid, name).binding == (
+            "nothing binds: the cheapest policy meets the latency target"
+        ), name
+
+
+def test_the_chosen_policies_and_their_sum(hybrid):
+    chosen = {m.model.name: m.chosen.policy if m.chosen else None for m in hybrid.models}
+    assert chosen == {
+        "flux-schnell": None,
+        "flux-dev": Policy("L40S", 2, 1, 1),  # one warm container covers the cold start
+        "instantid": Policy("T4", 2, 0, 1),
+        "lora": Policy("T4", 2, 0, 1),
+        "wan2-1": Policy("L4", 2, 0, 1),
+        "seedvr2": Policy("T4", 2, 0, 1),
+    }
+    # The models without traffic bill nothing whatever the policy, and have no p95.
+    for name in ("wan2-1", "seedvr2"):
+        found = by_model(hybrid, name)
+        assert found.chosen.cost_per_day == 0 and found.chosen.p95 is None and found.chosen.meets
+    paying = ("flux-dev", "instantid", "lora")
+    assert hybrid.total_per_day == sum(by_model(hybrid, n).chosen.cost_per_day for n in paying)
+    assert hybrid.total_per_day > 0
+    assert hybrid.evaluated == sum(len(by_model(hybrid, n).evaluated) for n in chosen)
+    assert hybrid.pruned == sum(by_model(hybrid, n).pruned for n in chosen)
+    # Every model has 4 x 7 policies per GPU it can run on; none of flux-schnell's were pruned
+    # (nothing met its target, so no bound applied).
+    schnell = by_model(hybrid, "flux-schnell")
+    assert (len(schnell.evaluated), schnell.pruned) == (10 * 4 * 7, 0)
+
+
+def test_policy_write_to_the_strategy_searched_moves_only_what_differs(fleet, hybrid):
+    # hybrid's primary GPUs (models.yaml): flux-schnell T4, flux-dev L40S, instantid A10, lora T4,
+    # wan2-1 L40S, seedvr2 A10; its containers: window 300 s, min 0, max_inputs 1.
+    change = policy_write(fleet, "hybrid", hybrid)
+    assert change.gpus == {"instantid": "T4", "wan2-1": "L4", "seedvr2": "T4"}
+    assert change.containers == {
+        "flux-dev": {"scaledown_window_s": 2, "min_containers": 1},
+        "instantid": {"scaledown_window_s": 2},
+        "lora": {"scaledown_window_s": 2},
+    }
+    assert change.kept == ("flux-schnell",)
+    assert change.new_strategy_containers is None
+
+
+def test_policy_write_to_a_new_strategy_names_a_gpu_for_every_model(fleet, hybrid):
+    change = policy_write(fleet, "tuned", hybrid)
+    # flux-schnell keeps its hybrid primary (a new strategy still needs one); the rest take theirs.
+    assert change.gpus == {
+        "flux-schnell": "T4",
+        "flux-dev": "L40S",
+        "instantid": "T4",
+        "lora": "T4",
+        "wan2-1": "L4",
+        "seedvr2": "T4",
+    }
+    assert change.containers == {
+        "flux-dev": {"scaledown_window_s": 2, "min_containers": 1},
+        "instantid": {"scaledown_window_s": 2},
+        "lora": {"scaledown_window_s": 2},
+    }
+    assert change.kept == ("flux-schnell",)
+    # The new file starts from the containers of the strategy searched (strategies/hybrid.yaml).
+    assert change.new_strategy_containers == {
+        "min_containers": 0,
+        "max_containers": 10,
+        "scaledown_window_s": 300,
+        "timeout_s": 600,
+        "max_inputs": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("allowed", "expected"),
+    [
+        (1, (1,)),
+        (3, (1, 2, 3)),
+        (4, (1, 2, 4)),
+        (6, (1, 2, 4, 6)),
+        (8, (1, 2, 4, 8)),
+        (16, (1, 2, 4, 8, 16)),
+    ],
+)
+def test_max_inputs_searched_are_powers_of_two_up_to_what_the_fleet_allows(
+    fleet_dir, allowed, expected
+):
+    from modalfleet.economics.policy_search import max_inputs_choices
+
+    path = fleet_dir / "strategies" / "hybrid.yaml"
+    path.write_text(path.read_text() + f"models:\n  seedvr2:\n    max_inputs: {allowed}\n")
+    fleet = load_fleet(fleet_dir).fleet
+    assert max_inputs_choices(fleet, fleet.models["seedvr2"], "hybrid") == expected
