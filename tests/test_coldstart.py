@@ -210,3 +210,38 @@ def test_the_docs_table_shows_each_models_terms_and_its_gpu_snapshot_total(fleet
     constants = coldstart.constants_table().splitlines()
     assert constants[2].startswith("| `volume_read_gb_per_s` | 2.5 GB/s | documented |")
     assert constants[-1].startswith("| `host_to_gpu_gb_per_s` | 0.826 GB/s | derived |")
+
+
+def test_a_measured_figure_per_gpu_beats_the_default_and_an_alias_finds_it(fleet_dir):
+    path = fleet_dir / "models.yaml"
+    anchor = "    resources: {cpu: 4, memory_gb: 40}\n    params: {steps: 28"
+    text = path.read_text()
+    assert anchor in text
+    path.write_text(text.replace(anchor, "    cold_start_s: {default: 30, T4: 41.5}\n" + anchor, 1))
+    fleet = load_fleet(fleet_dir).fleet
+    model = fleet.models["flux-dev"]
+    assert cold_start_on(model, "T4", fleet.catalog) == ColdStart(41.5, "measured")
+    assert cold_start_on(model, "L40S", fleet.catalog) == ColdStart(30.0, "measured")
+    assert cold_start_on(model, "T4", fleet.catalog).describe() == "41.5 s measured"
+    assert cold_start_on(model, "T4", fleet.catalog).is_estimate is False
+
+
+@pytest.mark.parametrize(
+    ("steps", "warm_up"),
+    [(28, FLAT / 28), (4, FLAT / 4), (1, FLAT), (0, FLAT), (True, FLAT), ("many", FLAT)],
+)
+def test_the_warm_up_is_one_step_or_the_whole_request_when_steps_mean_nothing(
+    fleet, steps, warm_up
+):
+    import dataclasses
+
+    model = fleet.models["flux-dev"]
+    model = dataclasses.replace(model, params={**model.params, "steps": steps})
+    assert coldstart.warm_up_seconds(model, "L40S", fleet.catalog) == pytest.approx(warm_up)
+    assert coldstart.warm_up_seconds(fleet.models["instantid"], "L40S", fleet.catalog) == 0.0
+
+
+def test_an_estimate_is_labelled_and_its_terms_sum_to_its_seconds(fleet):
+    cold = cold_start_on(fleet.models["flux-dev"], "L40S", fleet.catalog)
+    assert cold.is_estimate is True
+    assert cold.seconds == round(sum(seconds for _, seconds in cold.parts), 2) == 45.89
