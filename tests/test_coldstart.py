@@ -245,3 +245,23 @@ def test_an_estimate_is_labelled_and_its_terms_sum_to_its_seconds(fleet):
     cold = cold_start_on(fleet.models["flux-dev"], "L40S", fleet.catalog)
     assert cold.is_estimate is True
     assert cold.seconds == round(sum(seconds for _, seconds in cold.parts), 2) == 45.89
+
+
+def test_the_constants_table_rows_in_full():
+    import yaml
+
+    data = yaml.safe_load((REPO / "modalfleet" / "economics" / "coldstart.yaml").read_text())
+    volume = data["constants"]["volume_read_gb_per_s"]
+    klein = data["measurements"]["flux2_klein_9b_l40s"]
+    table = coldstart.constants_table().splitlines()
+    assert table[:2] == ["| Constant | Value | Kind | What | Source |", "|---|---:|---|---|---|"]
+    assert table[2] == (
+        f"| `volume_read_gb_per_s` | 2.5 GB/s | documented | {volume['text']} "
+        f"| {volume['source']} ({volume['as_of']}) |"
+    )
+    where = f"{klein['source']} ({klein['as_of']})"
+    assert table[-2:] == [
+        f"| `snapshot_restore_gb_per_s` | 10 GB/s | derived | restoring a snapshot | {where} |",
+        f"| `host_to_gpu_gb_per_s` | 0.826 GB/s | derived | pageable host-to-GPU copy | {where} |",
+    ]
+    assert len(table) == 2 + len(data["constants"]) + 2

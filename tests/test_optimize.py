@@ -22,8 +22,10 @@ def fleet():
     return load_fleet(REPO).fleet
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def result(fleet):
+    # Per test, not per module: mutation testing runs, for each mutant, the tests that called
+    # the function it changes, and a module fixture's calls count for its first test only.
     return optimize(fleet)
 
 
@@ -310,3 +312,32 @@ def test_an_unknown_objective_is_refused_by_name(fleet):
 def test_relative_speeds_make_the_optimization_an_estimate(fleet, result):
     assert result.is_estimate is False
     assert optimize(fleet, speed_model="relative").is_estimate is True
+
+
+def test_a_gpu_without_a_seconds_figure_is_ruled_out_and_does_not_meet_the_target(fleet_dir):
+    # Measured on the L40S only, no default: no figure for any other GPU.
+    edit(
+        fleet_dir / "models.yaml",
+        SCHNELL_TRAFFIC,
+        "traffic: {requests_per_day: 400, seconds_per_request: {L40S: 3}}",
+    )
+    fleet = load_fleet(fleet_dir).fleet
+    schnell = choose(fleet, fleet.models["flux-schnell"])
+    t4 = schnell.candidates[0]
+    assert (t4.gpu.name, t4.fits, t4.seconds, t4.meets_latency) == ("T4", True, None, False)
+    assert (t4.cost_per_request, t4.daily) == (None, None)
+    assert t4.rejections == ("no seconds per request for this GPU",)
+    assert schnell.chosen.gpu.name == "L40S"
+    assert schnell.chosen.daily == D("0.6504")  # 400 x 3 s x $0.000542
+
+
+def test_with_no_feasible_model_the_optimum_is_zero_dollars(fleet):
+    huge = {name: dataclasses.replace(model, vram_gb=500.0) for name, model in fleet.models.items()}
+    found = optimize(dataclasses.replace(fleet, models=huge))
+    assert found.objective == "cost"
+    assert all(choice.chosen is None for choice in found.choices)
+    assert found.optimum_daily == D(0)
+    for gap in found.gaps:
+        assert isinstance(gap.optimum_daily, D) and gap.optimum_daily == D(0)
+        assert gap.daily == D(0)
+        assert gap.left_out == tuple(fleet.models)

@@ -204,8 +204,9 @@ def test_pruning_skips_only_rows_whose_floor_already_costs_more(fleet):
             assert floor * rate / days >= pruned.chosen.cost_per_day, (gpu, low)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def hybrid(fleet):
+    # Per test: mutation testing credits a module fixture's calls to its first test only.
     from modalfleet.economics.policy_search import search
 
     return search(fleet, "hybrid", 2)
@@ -317,3 +318,34 @@ def test_max_inputs_searched_are_powers_of_two_up_to_what_the_fleet_allows(
     path.write_text(path.read_text() + f"models:\n  seedvr2:\n    max_inputs: {allowed}\n")
     fleet = load_fleet(fleet_dir).fleet
     assert max_inputs_choices(fleet, fleet.models["seedvr2"], "hybrid") == expected
+
+
+def test_a_model_that_opted_in_is_also_searched_with_its_plain_snapshot(fleet_dir):
+    path = fleet_dir / "models.yaml"
+    anchor = "    resources: {cpu: 4, memory_gb: 40}\n    params: {steps: 28"
+    assert anchor in path.read_text()
+    path.write_text(path.read_text().replace(anchor, "    gpu_snapshot: true\n" + anchor, 1))
+    fleet = load_fleet(fleet_dir).fleet
+    found = search_model(fleet, fleet.models["flux-dev"], "hybrid", days=2, allow_alpha=True)
+    colds = {
+        (e.policy.gpu_snapshot, e.sim.serving.policy.cold_start_s)
+        for e in found.evaluated
+        if e.policy.gpu == "L40S"
+    }
+    # Without the GPU snapshot the module takes its own plain mode, flux-dev's "cpu".
+    assert colds == {(True, FLUX_DEV_GPU_S), (False, FLUX_DEV_CPU_S)}
+
+
+def test_search_passes_its_seed_to_every_model(fleet):
+    import dataclasses
+
+    from modalfleet.economics.policy_search import search
+
+    lora = fleet.models["lora"]
+    alone = dataclasses.replace(fleet, models={"lora": lora})
+    seeded = search(alone, "hybrid", 2, seed=7).models[0]
+    direct = search_model(alone, lora, "hybrid", 2, seed=7)
+    default = search_model(alone, lora, "hybrid", 2)
+    costs = [e.cost_per_day for e in seeded.evaluated]
+    assert costs == [e.cost_per_day for e in direct.evaluated]
+    assert costs != [e.cost_per_day for e in default.evaluated]  # another trace, other bills
