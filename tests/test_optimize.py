@@ -341,3 +341,47 @@ def test_with_no_feasible_model_the_optimum_is_zero_dollars(fleet):
         assert isinstance(gap.optimum_daily, D) and gap.optimum_daily == D(0)
         assert gap.daily == D(0)
         assert gap.left_out == tuple(fleet.models)
+
+
+def test_relative_speeds_scale_the_reference_gpus_seconds_by_throughput(fleet):
+    # Every model's baseline GPU is the L40S, 10 s a request; --speed-model relative scales that
+    # by the datasheet ratio: on the B200 10 x 362 / 2250 s, at $0.001736/s the cheapest request.
+    found = optimize(fleet, speed_model="relative")
+    assert found.speed_model == "relative"
+    b200 = D(10) * D(362) / D(2250)
+    lora = choice_of(found, "lora")
+    assert (lora.chosen.gpu.name, lora.chosen.seconds.source) == ("B200", "estimate")
+    assert lora.chosen.seconds.value == b200
+    assert lora.chosen.daily == 100 * b200 * D("0.001736")
+    optimum = (400 + 300 + 200 + 100) * b200 * D("0.001736")  # the sum, to its last digits
+    assert round(found.optimum_daily, 9) == round(optimum, 9)
+    gaps = {g.strategy: g for g in found.gaps}
+    assert gaps["baseline"].daily == D("5.42")  # the reference GPU itself: the flat 10 s
+    # hybrid: flux-schnell and lora on the T4 (10 x 362 / 65 s), instantid on the A10
+    # (10 x 362 / 70 s), flux-dev on the L40S (10 s).
+    t4, a10 = D(3620) / D(65), D(3620) / D(70)
+    hybrid = 500 * t4 * D("0.000164") + 300 * 10 * D("0.000542") + 200 * a10 * D("0.000306")
+    assert round(gaps["hybrid"].daily, 6) == round(hybrid, 6)
+
+
+def test_seconds_exactly_at_the_target_meet_it(fleet_dir):
+    edit(
+        fleet_dir / "models.yaml",
+        SCHNELL_TRAFFIC,
+        "traffic: {requests_per_day: 400, seconds_per_request: {L40S: 5, default: 10}}",
+    )
+    fleet = load_fleet(fleet_dir).fleet
+    schnell = choose(fleet, fleet.models["flux-schnell"])
+    l40s = next(c for c in schnell.candidates if c.gpu.name == "L40S")
+    assert (l40s.meets_latency, l40s.feasible) == (True, True)
+    assert schnell.chosen.gpu.name == "L40S"
+
+
+def test_every_rejection_of_a_candidate_is_named(fleet):
+    model = dataclasses.replace(
+        fleet.models["flux-dev"], quantization={"transformer": "fp8", "text_encoder_2": "fp8"}
+    )
+    choice = choose(fleet, model)
+    assert choice.note_for(choice.candidates[0]) == (
+        "needs 36 GB, has 16 GB; fp8 quantization (text_encoder_2, transformer) needs an fp8 GPU"
+    )
