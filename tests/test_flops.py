@@ -253,3 +253,133 @@ def test_parameter_bytes_follow_the_declared_quantization(fleet):
     wide = parameter_bytes(model, "float32")
     assert wide["vae"] == 2 * found["vae"]
     assert wide["transformer"] == found["transformer"]
+
+
+# -- SDXL UNet, IdentityNet ControlNet ---------------------------------------------------------
+
+
+def _sdxl_inputs(height: int, width: int, tokens: int):
+    with torch.device("meta"):
+        return (
+            torch.randn(1, 4, height // 8, width // 8),
+            torch.randn(1, tokens, 2048),
+            {"text_embeds": torch.randn(1, 1280), "time_ids": torch.randn(1, 6)},
+        )
+
+
+def test_sdxl_unet_matches_the_flop_counter_and_its_parameters():
+    from diffusers import UNet2DConditionModel
+
+    config = load("sdxl-base").components["unet"].config
+    with torch.device("meta"):
+        model = UNet2DConditionModel(**config)
+    latents, text, added = _sdxl_inputs(1024, 768, 77)
+    real = counted(lambda: model(latents, 1, text, added_cond_kwargs=added))
+    assert closed(layers.unet, config, 1024, 768, 77) == pytest.approx(real, rel=TOLERANCE)
+    assert parameter_count(load("sdxl-base").components["unet"]) == meta_params(model)
+
+
+def test_identitynet_controlnet_matches_the_flop_counter_and_its_parameters():
+    from diffusers import ControlNetModel
+
+    component = load("instantid").components["controlnet"]
+    with torch.device("meta"):
+        model = ControlNetModel(**component.config)
+        image = torch.randn(1, 3, 768, 1024)
+    latents, identity, added = _sdxl_inputs(768, 1024, 16)  # it attends to 16 identity tokens
+    real = counted(
+        lambda: model(latents, 1, identity, controlnet_cond=image, added_cond_kwargs=added)
+    )
+    assert closed(layers.controlnet, component.config, 768, 1024, 16) == pytest.approx(
+        real, rel=TOLERANCE
+    )
+    assert parameter_count(component) == meta_params(model)
+
+
+def test_sdxl_text_encoders_and_vae_parameters_match_the_meta_models():
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    parts = load("sdxl-base").components
+    with torch.device("meta"):
+        big = CLIPTextModelWithProjection(CLIPTextConfig(**parts["text_encoder_2"].config))
+        vae = AutoencoderKL(**load("sdxl-vae-fp16-fix").components["vae"].config)
+        ids = torch.zeros(1, 77, dtype=torch.long)
+    assert parameter_count(parts["text_encoder_2"]) == meta_params(big)
+    assert parameter_count(parts["vae"]) == meta_params(vae)
+    assert closed(layers.clip_text, parts["text_encoder_2"].config, 77, True) == pytest.approx(
+        counted(lambda: big(input_ids=ids)), rel=TOLERANCE
+    )
+
+
+@pytest.mark.parametrize(("height", "width"), [(64, 64), (128, 64)])
+def test_tiny_unet_against_a_hand_count(height, width):
+    """One level of 32 channels (2 heads), one resnet + transformer per block, 3 text tokens of 8."""
+    from diffusers import UNet2DConditionModel
+
+    config = dict(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D",),
+        up_block_types=("CrossAttnUpBlock2D",),
+        block_out_channels=(32,),
+        layers_per_block=1,
+        attention_head_dim=2,
+        cross_attention_dim=8,
+        norm_num_groups=8,
+        use_linear_projection=True,
+    )
+    c, temb, text = 32, 128, 3
+    n = (height // 8) * (width // 8)  # latent pixels: one per 8x8 image pixels
+
+    def resnet(cin):  # two 3x3 convs, the time projection, a 1x1 shortcut when cin != c
+        return 2 * (n * cin * c * 9 + n * c * c * 9 + temb * c + (n * cin * c if cin != c else 0))
+
+    def transformer():  # proj_in/out, q k v o, cross q o and k v over the text, GEGLU 4x
+        linears = 2 * n * c * c + 4 * n * c * c + 2 * n * c * c + 2 * text * 8 * c
+        linears += n * c * 8 * c + n * 4 * c * c
+        return 2 * linears + 4 * n * n * c + 4 * n * text * c
+
+    by_hand = (
+        2 * (c * temb + temb * temb)  # timestep MLP
+        + 2 * n * 4 * c * 9  # conv_in
+        + resnet(c)
+        + transformer()  # down block
+        + resnet(c)
+        + transformer()
+        + resnet(c)  # mid block
+        + 2 * (resnet(2 * c) + transformer())  # up block: 2 resnets reading a skip each
+        + 2 * n * c * 4 * 9  # conv_out
+    )
+    with torch.device("meta"):
+        model = UNet2DConditionModel(**config)
+        latents = torch.randn(1, 4, height // 8, width // 8)
+        hidden = torch.randn(1, text, 8)
+    assert counted(lambda: model(latents, 1, hidden)) == by_hand
+    assert closed(layers.unet, config, height, width, text) == by_hand
+
+
+def test_sdxl_guidance_doubles_the_unet_passes(fleet):
+    lora = fleet.models["lora"]
+    config = load("sdxl-base").components["unet"].config
+    one_pass = closed(layers.unet, config, 1024, 1024, 77)
+    with_guidance = request_flops(lora)  # guidance 5.0
+    assert with_guidance.denoiser_step == 2 * one_pass
+    assert with_guidance.parts[0] == ("unet 30 steps x 2 passes (guidance)", 60 * one_pass)
+    without = request_flops(lora, {"guidance": 1.0})  # the pipeline runs CFG only above 1
+    assert without.denoiser_step == one_pass
+    assert without.parts[0] == ("unet 30 steps", 30 * one_pass)
+    assert without.parts[1:] == with_guidance.parts[1:]  # encoders and decode once either way
+
+
+def test_instantid_step_is_unet_with_identity_tokens_plus_controlnet(fleet):
+    found = request_flops(fleet.models["instantid"])
+    unet = closed(layers.unet, load("sdxl-base").components["unet"].config, 1024, 1024, 77, 16)
+    net = closed(
+        layers.controlnet, load("instantid").components["controlnet"].config, 1024, 1024, 16
+    )
+    assert found.denoiser_step == 2 * (unet + net)
+    assert found.parts[0][0] == "unet 30 steps + controlnet x 2 passes (guidance)"
+    # the identity tokens cost the UNet extra cross attention
+    assert unet > closed(layers.unet, load("sdxl-base").components["unet"].config, 1024, 1024, 77)

@@ -66,6 +66,7 @@ FAMILY_PARAMS: dict[str, dict[str, float | None]] = {
         "guidance": 0.0,
         "max_sequence_length": 512,
     },
+    "sdxl": {"steps": None, "width": 1024, "height": 1024, "guidance": 5.0},
 }
 
 
@@ -137,7 +138,43 @@ def _flux(arch: Architecture, p: dict[str, float]) -> tuple[float, int, list[tup
     return step.flops, 1, [("text encoders", encoders.flops), ("vae decode", decode.flops)]
 
 
-FAMILIES = {"flux": _flux}
+# InstantID's identity Resampler turns the face embedding into 16 tokens (runtime/instantid.py):
+# the UNet attends to them beside the prompt (IP-adapter), the ControlNet instead of the prompt.
+IDENTITY_TOKENS = 16
+CLIP_TOKENS = 77  # both SDXL text encoders, and FLUX's CLIP, read 77 tokens
+
+
+def _guidance_passes(p: dict[str, float]) -> int:
+    """The pipelines that run classifier-free guidance (SDXL, Wan) do so, as a batch of two,
+    exactly when guidance > 1."""
+    return 2 if p["guidance"] > 1 else 1
+
+
+def _sdxl(arch: Architecture, p: dict[str, float]) -> tuple[float, int, list[tuple[str, float]]]:
+    width, height = int(p["width"]), int(p["height"])
+    parts = arch.components
+    identity = "controlnet" in parts
+    step = layers.Tally()
+    layers.unet(
+        step, parts["unet"].config, height, width, CLIP_TOKENS, IDENTITY_TOKENS if identity else 0
+    )
+    if identity:
+        layers.controlnet(step, parts["controlnet"].config, height, width, IDENTITY_TOKENS)
+    encoders = layers.Tally()
+    # With guidance and no negative prompt SDXL uses zeros for it (force_zeros_for_empty_prompt):
+    # the encoders run once.
+    layers.clip_text(encoders, parts["text_encoder"].config, CLIP_TOKENS)
+    layers.clip_text(encoders, parts["text_encoder_2"].config, CLIP_TOKENS, projection=True)
+    decode = layers.Tally()
+    layers.vae_decoder(decode, parts["vae"].config, height // 8 * 8, width // 8 * 8)
+    return (
+        step.flops,
+        _guidance_passes(p),
+        [("text encoders", encoders.flops), ("vae decode", decode.flops)],
+    )
+
+
+FAMILIES = {"flux": _flux, "sdxl": _sdxl}
 
 
 def request_flops(model: Model, params: Mapping[str, object] | None = None) -> Flops | None:
@@ -153,6 +190,8 @@ def request_flops(model: Model, params: Mapping[str, object] | None = None) -> F
     steps = int(values["steps"])
     step = forward * passes
     loop = f"{_denoiser_name(arch)} {steps} step{'s' if steps != 1 else ''}"
+    if "controlnet" in arch.components:
+        loop += " + controlnet"
     if passes > 1:
         loop += f" x {passes} passes (guidance)"
     return Flops(parts=((loop, step * steps), *others), denoiser_step=step, steps=steps)

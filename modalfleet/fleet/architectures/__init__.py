@@ -26,6 +26,9 @@ from . import layers
 FILES: dict[str, str] = {
     "black-forest-labs/FLUX.1-schnell": "flux1-schnell",
     "black-forest-labs/FLUX.1-dev": "flux1-dev",
+    "stabilityai/stable-diffusion-xl-base-1.0": "sdxl-base",
+    "madebyollin/sdxl-vae-fp16-fix": "sdxl-vae-fp16-fix",
+    "InstantX/InstantID": "instantid",
 }
 
 # Bytes per parameter of a dtype, unquantized.
@@ -107,6 +110,10 @@ def parameter_count(component: Component) -> int:
         layers.clip_text(tally, c, 0, projection=component.cls.endswith("Projection"))
     elif component.cls in ("T5EncoderModel", "UMT5EncoderModel"):
         layers.t5_encoder(tally, c, 0, per_layer_bias=component.cls.startswith("UMT5"))
+    elif component.cls == "UNet2DConditionModel":
+        layers.unet(tally, c, 0, 0, 0)
+    elif component.cls == "ControlNetModel":
+        layers.controlnet(tally, c, 0, 0, 0)
     elif component.cls == "AutoencoderKL":
         layers.vae_decoder(tally, c, 0, 0)
         layers.vae_encoder_params(tally, c)

@@ -195,3 +195,142 @@ def vae_encoder_params(t: Tally, c: Config) -> None:
     t.conv(0, top, 2 * latent, 9)
     if c.get("use_quant_conv", True):
         t.conv(0, 2 * latent, 2 * latent, 1)
+
+
+# -- SDXL UNet and its ControlNet (diffusers UNet2DConditionModel, ControlNetModel) -------------
+
+
+def _per_level(value: Any, levels: int) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value] * levels
+
+
+def unet_transformer(
+    t: Tally, n: float, channels: int, depth: int, cross_dim: int, text: float, ip: float = 0
+) -> None:
+    """Transformer2DModel with linear projections: GroupNorm, proj_in, `depth` blocks of self
+    attention, cross attention to `text` tokens (and an IP-adapter's `ip` tokens through its own
+    key/value weights, not counted as this model's parameters) and a GEGLU feed-forward, proj_out."""
+    d = channels
+    t.weights(2 * d)
+    t.linear(n, d, d)
+    for _ in range(depth):
+        t.weights(2 * d)
+        for _ in range(3):
+            t.linear(n, d, d, bias=False)
+        t.attention(n, n, d)
+        t.linear(n, d, d)
+        t.weights(2 * d)
+        t.linear(n, d, d, bias=False)
+        t.linear(text, cross_dim, d, bias=False)
+        t.linear(text, cross_dim, d, bias=False)
+        t.attention(n, text, d)
+        if ip:
+            extra = Tally()
+            extra.linear(ip, cross_dim, d, bias=False)
+            extra.linear(ip, cross_dim, d, bias=False)
+            extra.attention(n, ip, d)
+            t.flops += extra.flops
+        t.linear(n, d, d)
+        t.weights(2 * d)
+        t.linear(n, d, 8 * d)  # GEGLU: two halves of 4d
+        t.linear(n, 4 * d, d)
+    t.linear(n, d, d)
+
+
+def _unet_embeddings(t: Tally, c: Config) -> int:
+    first = c["block_out_channels"][0]
+    temb = 4 * first
+    t.linear(1, first, temb)
+    t.linear(1, temb, temb)
+    if c.get("addition_embed_type") == "text_time":
+        t.linear(1, c["projection_class_embeddings_input_dim"], temb)
+        t.linear(1, temb, temb)
+    return temb
+
+
+def _unet_down(
+    t: Tally, c: Config, h: int, w: int, text: float, ip: float, controlnet: bool
+) -> tuple[list[int], int, int]:
+    """conv_in, the down blocks and the mid block; the skip channels (for the up blocks) and the
+    lowest resolution. With `controlnet`, every skip and the mid output get their 1x1 zero conv."""
+    channels = c["block_out_channels"]
+    levels = len(channels)
+    depth = _per_level(c.get("transformer_layers_per_block", 1), levels)
+    cross = c["cross_attention_dim"]
+    temb = _unet_embeddings(t, c)
+    sizes = _skip_sizes(c, h, w)
+    t.conv(h * w, c["in_channels"], channels[0], 9)
+    skips = [channels[0]]
+    previous = channels[0]
+    for i, block in enumerate(c["down_block_types"]):
+        out = channels[i]
+        for j in range(c["layers_per_block"]):
+            resnet(t, h * w, previous if j == 0 else out, out, temb)
+            if block.startswith("CrossAttn"):
+                unet_transformer(t, h * w, out, depth[i], cross, text, ip)
+            skips.append(out)
+        previous = out
+        if i < levels - 1:
+            h, w = (h + 1) // 2, (w + 1) // 2
+            t.conv(h * w, out, out, 9)
+            skips.append(out)
+    top = channels[-1]
+    resnet(t, h * w, top, top, temb)
+    unet_transformer(t, h * w, top, depth[-1], cross, text, ip)
+    resnet(t, h * w, top, top, temb)
+    if controlnet:
+        for ch, n in zip(skips, sizes, strict=True):
+            t.conv(n, ch, ch, 1)
+        t.conv(h * w, top, top, 1)
+    return skips, h, w
+
+
+def _skip_sizes(c: Config, h: int, w: int) -> list[int]:
+    """Positions of each skip connection, in the order the down blocks produce them."""
+    sizes = [h * w]
+    levels = len(c["block_out_channels"])
+    for i in range(levels):
+        sizes += [h * w] * c["layers_per_block"]
+        if i < levels - 1:
+            h, w = (h + 1) // 2, (w + 1) // 2
+            sizes.append(h * w)
+    return sizes
+
+
+def unet(t: Tally, c: Config, height: int, width: int, text: float, ip: float = 0) -> None:
+    """One UNet2DConditionModel forward on one latent of height x width pixels (/8)."""
+    h, w = height // 8, width // 8
+    skips, h, w = _unet_down(t, c, h, w, text, ip, controlnet=False)
+    channels = list(reversed(c["block_out_channels"]))
+    depth = list(reversed(_per_level(c.get("transformer_layers_per_block", 1), len(channels))))
+    cross = c["cross_attention_dim"]
+    temb = 4 * c["block_out_channels"][0]
+    previous = channels[0]
+    for i, block in enumerate(c["up_block_types"]):
+        out = channels[i]
+        for j in range(c["layers_per_block"] + 1):
+            skip = skips.pop()
+            resnet(t, h * w, (previous if j == 0 else out) + skip, out, temb)
+            if block.startswith("CrossAttn"):
+                unet_transformer(t, h * w, out, depth[i], cross, text, ip)
+        previous = out
+        if i < len(channels) - 1:
+            h, w = 2 * h, 2 * w
+            t.conv(h * w, out, out, 9)
+    t.weights(2 * channels[-1])
+    t.conv(h * w, channels[-1], c.get("out_channels", 4), 9)
+
+
+def controlnet(t: Tally, c: Config, height: int, width: int, text: float) -> None:
+    """One ControlNetModel forward: the conditioning image's small conv encoder at full
+    resolution, then the UNet's encoder half and mid block, each output through a zero conv."""
+    h, w = height // 8, width // 8
+    cond = list(c.get("conditioning_embedding_out_channels", (16, 32, 96, 256)))
+    ch, cw = height, width
+    t.conv(ch * cw, c.get("conditioning_channels", 3), cond[0], 9)
+    for a, b in zip(cond, cond[1:], strict=False):
+        t.conv(ch * cw, a, a, 9)
+        ch, cw = (ch + 1) // 2, (cw + 1) // 2
+        t.conv(ch * cw, a, b, 9)
+    t.conv(ch * cw, cond[-1], c["block_out_channels"][0], 9)
+    _unet_down(t, c, h, w, text, 0, controlnet=True)
