@@ -29,6 +29,7 @@ FILES: dict[str, str] = {
     "stabilityai/stable-diffusion-xl-base-1.0": "sdxl-base",
     "madebyollin/sdxl-vae-fp16-fix": "sdxl-vae-fp16-fix",
     "InstantX/InstantID": "instantid",
+    "Wan-AI/Wan2.1-T2V-1.3B-Diffusers": "wan2.1-t2v-1.3b",
 }
 
 # Bytes per parameter of a dtype, unquantized.
@@ -41,6 +42,7 @@ class Component:
     cls: str  # the diffusers/transformers class the config builds
     path: str  # the config's path inside its repository
     config: dict[str, Any]
+    dtype: str | None = None  # a component the runtime keeps in its own dtype (Wan's VAE: fp32)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def load(name: str) -> Architecture:
     text = resources.files(__package__).joinpath(f"{name}.json").read_text(encoding="utf-8")
     data = json.loads(text)
     components = {
-        key: Component(key, value["class"], value["path"], value["config"])
+        key: Component(key, value["class"], value["path"], value["config"], value.get("dtype"))
         for key, value in data["components"].items()
     }
     return Architecture(
@@ -114,6 +116,11 @@ def parameter_count(component: Component) -> int:
         layers.unet(tally, c, 0, 0, 0)
     elif component.cls == "ControlNetModel":
         layers.controlnet(tally, c, 0, 0, 0)
+    elif component.cls == "WanTransformer3DModel":
+        layers.wan_transformer(tally, c, 0, 0)
+    elif component.cls == "AutoencoderKLWan":
+        layers.wan_vae_decoder(tally, c, 0, 0, 0)
+        layers.wan_vae_encoder_params(tally, c)
     elif component.cls == "AutoencoderKL":
         layers.vae_decoder(tally, c, 0, 0)
         layers.vae_encoder_params(tally, c)
@@ -122,12 +129,13 @@ def parameter_count(component: Component) -> int:
     return tally.params
 
 
-def bytes_per_parameter(model: Model, component: str, dtype: str) -> float:
-    """What one parameter of `component` occupies on the GPU: the run dtype's width, or the
-    declared quantization's (fleet/sizes.py's factors are fractions of the 16-bit size)."""
-    scheme = scheme_for(model, component)
+def bytes_per_parameter(model: Model, component: Component, dtype: str) -> float:
+    """What one parameter of `component` occupies on the GPU: the run dtype's width (or the
+    component's own, where the runtime keeps it apart), or the declared quantization's
+    (fleet/sizes.py's factors are fractions of the 16-bit size)."""
+    scheme = scheme_for(model, component.name)
     if scheme == "none":
-        return DTYPE_BYTES[dtype]
+        return DTYPE_BYTES[component.dtype or dtype]
     return 2.0 * QUANTIZATION_FACTORS[scheme]
 
 
@@ -139,6 +147,6 @@ def parameter_bytes(model: Model, dtype: str | None = None) -> dict[str, float] 
         return None
     dtype = dtype or model.dtype
     return {
-        name: parameter_count(component) * bytes_per_parameter(model, name, dtype)
+        name: parameter_count(component) * bytes_per_parameter(model, component, dtype)
         for name, component in found.items()
     }
