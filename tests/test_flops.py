@@ -455,3 +455,48 @@ def test_wan_vae_is_counted_in_float32(fleet):
     parts = load("wan2.1-t2v-1.3b").components
     assert found["vae"] == 4 * parameter_count(parts["vae"])
     assert found["transformer"] == 2 * parameter_count(parts["transformer"])
+
+
+# -- What validate reads -----------------------------------------------------------------------
+
+
+def test_declared_sizes_of_the_bundled_fleet_are_within_the_architectures(fleet):
+    from modalfleet.fleet.architectures import declared_size_shortfalls, repo_sizes_gb
+
+    for model in fleet.models.values():
+        assert declared_size_shortfalls(model) == [], model.name
+    # the declared component sizes are the parameter counts in 16-bit, to the rounding
+    sizes = repo_sizes_gb("black-forest-labs/FLUX.1-dev")
+    assert {k: round(v, 2) for k, v in sizes.items()} == {
+        "transformer": 23.80,
+        "text_encoder": 0.25,
+        "text_encoder_2": 9.52,
+        "vae": 0.17,
+    }
+    assert round(repo_sizes_gb("InstantX/InstantID")["controlnet"], 2) == 2.50
+    assert repo_sizes_gb("someone/else") is None
+
+
+def test_a_vram_figure_just_inside_the_tolerance_passes_and_just_outside_warns(fleet):
+    from modalfleet.fleet.architectures import declared_size_shortfalls
+
+    model = fleet.models["flux-dev"]
+    need = sum(parameter_bytes(model).values()) / 1e9  # 33.74 GB in bf16
+    inside = dataclasses.replace(model, vram_gb=need * 0.85 + 0.01)
+    outside = dataclasses.replace(model, vram_gb=need * 0.85 - 0.01)
+    assert declared_size_shortfalls(inside) == []
+    assert [path for path, _ in declared_size_shortfalls(outside)] == [
+        ("models", "flux-dev", "vram_gb")
+    ]
+
+
+def test_validate_reads_no_architecture_for_unknown_repositories(fleet):
+    from modalfleet.fleet.architectures import declared_size_shortfalls
+
+    load.cache_clear()
+    model = fleet.models["seedvr2"]
+    other = dataclasses.replace(
+        model, weights=(dataclasses.replace(model.weights[0], repo="someone/else"),)
+    )
+    assert declared_size_shortfalls(other) == []
+    assert load.cache_info().currsize == 0

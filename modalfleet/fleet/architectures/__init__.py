@@ -150,3 +150,69 @@ def parameter_bytes(model: Model, dtype: str | None = None) -> dict[str, float] 
         name: parameter_count(component) * bytes_per_parameter(model, component, dtype)
         for name, component in found.items()
     }
+
+
+GB = 1e9  # models.yaml's sizes are decimal gigabytes, as the repositories show them
+# How far below the architecture's figure a declaration may be before validate warns: the
+# declared sizes are rounded file sizes, and a component a config does not describe (an
+# adapter's few MB) may sit in the same file.
+DECLARED_TOLERANCE = 0.15
+
+
+def repo_sizes_gb(repo: str) -> dict[str, float] | None:
+    """What each component of a weights repository occupies in 16-bit (or the dtype the runtime
+    keeps it in), in GB: the convention of models.yaml's size_gb and components. None when the
+    repository has no shipped architecture."""
+    if repo not in FILES:
+        return None
+    return {
+        name: parameter_count(component) * DTYPE_BYTES[component.dtype or "bfloat16"] / GB
+        for name, component in load(FILES[repo]).components.items()
+    }
+
+
+def declared_size_shortfalls(model: Model) -> list[tuple[tuple, str]]:
+    """Every size_gb, components entry and vram_gb of `model` more than DECLARED_TOLERANCE below
+    what the shipped architectures need: (path in models.yaml, message) pairs."""
+    found: list[tuple[tuple, str]] = []
+    base = ("models", model.name)
+    for index, weights in enumerate(model.weights):
+        sizes = repo_sizes_gb(weights.repo)
+        if sizes is None:
+            continue
+        need = sum(sizes.values())
+        if weights.size_gb < need * (1 - DECLARED_TOLERANCE):
+            found.append(
+                (
+                    (*base, "weights", index, "size_gb"),
+                    f"{weights.repo} declares size_gb {weights.size_gb:g} but its "
+                    f"architecture's parameters take {need:.2f} GB in 16-bit "
+                    f"({_listing(sizes)})",
+                )
+            )
+        for name, declared in weights.components.items():
+            if name in sizes and declared < sizes[name] * (1 - DECLARED_TOLERANCE):
+                found.append(
+                    (
+                        (*base, "weights", index, "components", name),
+                        f"{weights.repo} declares {name} at {declared:g} GB but its "
+                        f"{sizes[name]:.2f} GB of parameters (16-bit) need more",
+                    )
+                )
+    loaded = parameter_bytes(model)
+    if loaded is not None:
+        need = sum(loaded.values()) / GB
+        if model.vram_gb < need * (1 - DECLARED_TOLERANCE):
+            found.append(
+                (
+                    (*base, "vram_gb"),
+                    f"{model.name} declares vram_gb {model.vram_gb:g} but its weights alone "
+                    f"take {need:.2f} GB in {model.dtype} after the declared quantization "
+                    f"({_listing({k: v / GB for k, v in loaded.items()})})",
+                )
+            )
+    return found
+
+
+def _listing(sizes: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in sizes.items())
