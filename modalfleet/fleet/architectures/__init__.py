@@ -30,6 +30,7 @@ FILES: dict[str, str] = {
     "madebyollin/sdxl-vae-fp16-fix": "sdxl-vae-fp16-fix",
     "InstantX/InstantID": "instantid",
     "Wan-AI/Wan2.1-T2V-1.3B-Diffusers": "wan2.1-t2v-1.3b",
+    "numz/SeedVR2_comfyUI": "seedvr2-3b",
 }
 
 # Bytes per parameter of a dtype, unquantized.
@@ -53,6 +54,7 @@ class Architecture:
     revision: str
     source: str
     components: dict[str, Component]
+    text_tokens: int = 0  # a precomputed prompt's length, where the file says (SeedVR2)
 
 
 @cache
@@ -71,6 +73,7 @@ def load(name: str) -> Architecture:
         data["revision"],
         data["source"],
         components,
+        data.get("text_tokens", 0),
     )
 
 
@@ -121,6 +124,10 @@ def parameter_count(component: Component) -> int:
     elif component.cls == "AutoencoderKLWan":
         layers.wan_vae_decoder(tally, c, 0, 0, 0)
         layers.wan_vae_encoder_params(tally, c)
+    elif component.cls == "NaDiT":
+        layers.seedvr2_dit(tally, c, (0, 0, 0), 0)
+    elif component.cls == "VideoAutoencoderKL":
+        layers.seedvr2_vae(tally, c, 0, 0, 0)
     elif component.cls == "AutoencoderKL":
         layers.vae_decoder(tally, c, 0, 0)
         layers.vae_encoder_params(tally, c)
