@@ -34,7 +34,14 @@ FILES: dict[str, str] = {
 }
 
 # Bytes per parameter of a dtype, unquantized.
-DTYPE_BYTES: dict[str, float] = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0}
+DTYPE_BYTES: dict[str, float] = {
+    "float32": 4.0,
+    "bfloat16": 2.0,
+    "float16": 2.0,
+    "fp32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+}
 
 
 @dataclass(frozen=True)
@@ -146,13 +153,13 @@ def bytes_per_parameter(model: Model, component: Component, dtype: str) -> float
     return 2.0 * QUANTIZATION_FACTORS[scheme]
 
 
-def parameter_bytes(model: Model, dtype: str | None = None) -> dict[str, float] | None:
-    """Bytes per known component in `dtype` (the model's own when None) and its quantization;
-    None when the model's architecture is unknown."""
+def parameter_bytes(model: Model, gpu_dtype: str | None = None) -> dict[str, float] | None:
+    """Bytes per known component in the run dtype (`gpu_dtype`, the model's declared dtype when
+    None) and the declared quantization; None when the model's architecture is unknown."""
     found = components(model)
     if found is None:
         return None
-    dtype = dtype or model.dtype
+    dtype = gpu_dtype or model.dtype
     return {
         name: parameter_count(component) * bytes_per_parameter(model, component, dtype)
         for name, component in found.items()
