@@ -9,9 +9,14 @@ parameters (steps, width, height, num_frames ...), one request costs
 
 counting a multiply-add as 2 FLOPs and only matmuls and convolutions, the convention of torch's
 FlopCounterMode (tests/test_flops.py checks each closed form against it over the real diffusers
-and transformers models, built from the same configs on the meta device). Classifier-free
-guidance doubles the denoiser passes where the pipeline runs two (SDXL and Wan with guidance
-> 1); FLUX.1 [dev]'s guidance is distilled into one pass and FLUX.1 [schnell] runs without.
+and transformers models, built from the same configs on the meta device; SeedVR2's against its
+upstream code with tools/check_seedvr2_closed_form.py). Classifier-free guidance doubles the
+denoiser passes where the pipeline runs two (SDXL and Wan with guidance > 1; Wan then encodes its
+empty negative prompt too, SDXL uses zeros for it); FLUX.1 [dev]'s guidance is distilled into one
+pass and FLUX.1 [schnell] runs without. SeedVR2 is one DiT step per batch of frames plus the
+VAE's encode and decode of each batch, with a precomputed prompt (no text encoder); a request is
+one batch at `resolution` (the cap of its short side), 16:9, unless num_frames or aspect say
+otherwise.
 
 What is left out, and why it is small: elementwise work (norms, activations, softmax, the
 scheduler), the tokenizers, and for InstantID the face analysis (ONNX, on the CPU side) and the
