@@ -51,6 +51,7 @@ class Component:
     path: str  # the config's path inside its repository
     config: dict[str, Any]
     dtype: str | None = None  # a component the runtime keeps in its own dtype (Wan's VAE: fp32)
+    file: str = ""  # the architecture file it comes from
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,9 @@ def load(name: str) -> Architecture:
     text = resources.files(__package__).joinpath(f"{name}.json").read_text(encoding="utf-8")
     data = json.loads(text)
     components = {
-        key: Component(key, value["class"], value["path"], value["config"], value.get("dtype"))
+        key: Component(
+            key, value["class"], value["path"], value["config"], value.get("dtype"), name
+        )
         for key, value in data["components"].items()
     }
     return Architecture(
@@ -114,6 +117,18 @@ def components(model: Model) -> dict[str, Component] | None:
 
 def parameter_count(component: Component) -> int:
     """Parameters of one component, from its config (the same walk that counts its FLOPs)."""
+    if component.file:
+        return _shipped_count(component.file, component.name)
+    return _count(component)
+
+
+@cache
+def _shipped_count(file: str, name: str) -> int:
+    """A shipped component's count, walked once per process (validate asks for each twice)."""
+    return _count(load(file).components[name])
+
+
+def _count(component: Component) -> int:
     tally = layers.Tally()
     c = component.config
     if component.cls == "FluxTransformer2DModel":
