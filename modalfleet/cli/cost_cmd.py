@@ -4,6 +4,7 @@ change does. The numbers come from cost.py / optimize.py / plan.py; this module 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import click
 
@@ -98,24 +99,19 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     ]
     if fmt == "json":
         from ..economics.cost import to_dict
+        from ..economics.headline import HEADLINE
         from ..economics.simulation_report import comparison_dict
 
         data = [
-            {**to_dict(c), "simulated": comparison_dict(s)}
+            {**to_dict(c), "headline": HEADLINE, "simulated": comparison_dict(s)}
             for c, s in zip(comparisons, simulated, strict=True)
         ]
         click.echo(json.dumps(data[0] if strategy else data, indent=2))
     else:
-        from ..economics.cost_report import format_side_by_side, format_strategy
-        from ..economics.simulation_report import format_comparison, format_totals
+        from ..economics.cost_report import format_cost
 
         markdown = fmt == "markdown"
-        if strategy:
-            text = format_strategy(comparisons[0], markdown)
-            text += "\n\n" + format_comparison(simulated[0], comparisons[0], markdown)
-        else:
-            text = format_side_by_side(comparisons, markdown)
-            text += "\n\n" + format_totals(simulated, comparisons, markdown)
+        text = format_cost(comparisons, simulated, markdown, single=strategy is not None)
         term.echo(text, None if markdown else "table")
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
@@ -252,9 +248,40 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     is_flag=True,
     help="Exit 0 when nothing changes, 2 when something does, 1 on error (as Terraform).",
 )
-def plan(root, strategy, all_strategies, ref, from_strategy, fmt, speed_model, detailed_exitcode):
+@click.option(
+    "--fail-on-missed-target",
+    is_flag=True,
+    help="Exit 1 when a model's simulated p95 misses its latency target after the change.",
+)
+@click.option(
+    "--max-monthly",
+    type=click.FloatRange(min=0),
+    metavar="USD",
+    help="Exit 1 when the simulated monthly bill after the change exceeds USD.",
+)
+@click.option(
+    "--max-increase",
+    type=click.FloatRange(min=0),
+    metavar="PCT",
+    help="Exit 1 when the simulated monthly bill rises by more than PCT percent.",
+)
+@term.wide_option
+def plan(
+    root,
+    strategy,
+    all_strategies,
+    ref,
+    from_strategy,
+    fmt,
+    speed_model,
+    detailed_exitcode,
+    fail_on_missed_target,
+    max_monthly,
+    max_increase,
+):
     """What a change does to a strategy: per model GPU, VRAM, containers and $/day, before -> after."""
     from ..economics.cost import CostError
+    from ..economics.guardrails import Guardrails, check_all
     from ..economics.plan import PlanError, build_plan, fleet_at, format_plans
 
     if ref is not None and from_strategy is not None:
@@ -291,9 +318,20 @@ def plan(root, strategy, all_strategies, ref, from_strategy, fmt, speed_model, d
                 ]
     except (PlanError, CostError) as exc:
         raise _fail(str(exc)) from None
-    term.echo(
-        format_plans(results, fmt, as_list=all_strategies), "table" if fmt == "text" else None
+    rails = Guardrails(
+        fail_on_missed_target,
+        None if max_monthly is None else Decimal(str(max_monthly)),
+        None if max_increase is None else Decimal(str(max_increase)),
     )
+    trips = check_all(results, rails)
+    term.echo(
+        format_plans(results, fmt, as_list=all_strategies, trips=trips),
+        "table" if fmt == "text" else None,
+    )
+    for trip in trips:
+        term.error(f"plan: strategy {trip.strategy}: guardrail {trip.guardrail} tripped")
+    if trips:
+        raise SystemExit(ExitCode.PROBLEMS)
     if detailed_exitcode and any(result.changed for result in results):
         raise SystemExit(ExitCode.CHANGES)  # Terraform's convention: 2 = changes present
     raise SystemExit(ExitCode.OK)
