@@ -415,3 +415,36 @@ def test_plan_all_plans_every_strategy_at_once():
     assert both.exit_code == 2 and "use --strategy S or --all, not both" in both.stderr
     neither = run_cli("plan", root=REPO)
     assert neither.exit_code == 2 and "Missing option '--strategy' (or --all" in neither.stderr
+
+
+def _plan_step(path) -> str:
+    steps = yaml.safe_load(path.read_text())["jobs"]["fleet"]["steps"]
+    return next(step for step in steps if step.get("name") == "Plan against the base branch")
+
+
+def test_workflows_show_the_guardrails_and_inits_enforces_them():
+    """This repository's workflow shows the guardrails without failing on them (its fleet keeps
+    the document's GPUs, which miss targets); the one init writes fails after the comment."""
+    ours = _plan_step(REPO / ".github/workflows/fleet.yml")["run"]
+    theirs_path = REPO / "modalfleet/examples/common/dot-github/workflows/fleet.yml"
+    theirs = _plan_step(theirs_path)
+    for script in (ours, theirs["run"]):
+        (command,) = cli_invocations(script)
+        assert command[:2] == ["plan", "--all"] and "--fail-on-missed-target" in command
+        assert_cli_accepts(command)
+        # A tripped guardrail is told from an error by the line the comment gets.
+        assert "grep -qF ':x: **guardrail' plan.md" in script
+    assert "--max-increase" in cli_invocations(ours)[0]
+    steps = yaml.safe_load(theirs_path.read_text())["jobs"]["fleet"]["steps"]
+    assert [step.get("name") for step in steps][-2:] == [
+        "Post or update the plan comment",
+        "Guardrails",
+    ]
+    assert steps[-1]["if"] == "steps.plan.outputs.guardrails != '0'"
+    assert 'echo "guardrails=$status" >> "$GITHUB_OUTPUT"' in theirs["run"]
+    # What the grep looks for is what a tripped guardrail writes; an error writes nothing.
+    args = ("plan", "--all", "--from-strategy", "baseline", "--format", "markdown")
+    tripped = run_cli(*args, "--fail-on-missed-target", root=REPO)
+    assert tripped.exit_code == 1 and ":x: **guardrail" in tripped.output
+    broken = run_cli(*args, "--fail-on-missed-target", "--against", "HEAD", root=REPO)
+    assert broken.exit_code == 2 and ":x: **guardrail" not in broken.output

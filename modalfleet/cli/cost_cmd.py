@@ -4,12 +4,12 @@ change does. The numbers come from cost.py / optimize.py / plan.py; this module 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 import click
 
 from . import term
 from .common import (
+    Amount,
     ExitCode,
     complete_strategies,
     load_valid_fleet,
@@ -255,13 +255,13 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
 )
 @click.option(
     "--max-monthly",
-    type=click.FloatRange(min=0),
+    type=Amount(),
     metavar="USD",
     help="Exit 1 when the simulated monthly bill after the change exceeds USD.",
 )
 @click.option(
     "--max-increase",
-    type=click.FloatRange(min=0),
+    type=Amount(),
     metavar="PCT",
     help="Exit 1 when the simulated monthly bill rises by more than PCT percent.",
 )
@@ -318,11 +318,7 @@ def plan(
                 ]
     except (PlanError, CostError) as exc:
         raise _fail(str(exc)) from None
-    rails = Guardrails(
-        fail_on_missed_target,
-        None if max_monthly is None else Decimal(str(max_monthly)),
-        None if max_increase is None else Decimal(str(max_increase)),
-    )
+    rails = Guardrails(fail_on_missed_target, max_monthly, max_increase)
     trips = check_all(results, rails)
     term.echo(
         format_plans(results, fmt, as_list=all_strategies, trips=trips),
