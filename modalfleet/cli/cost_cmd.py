@@ -93,10 +93,11 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
 
     from ..economics.fleet_simulation import FleetSimulator
 
-    simulator = FleetSimulator(fleet)
-    simulated = [
-        simulator.compare(c.current.strategy, c.baseline.strategy, period) for c in comparisons
-    ]
+    with term.Progress("cost: simulating") as progress:
+        simulator = FleetSimulator(fleet, progress=progress)
+        simulated = [
+            simulator.compare(c.current.strategy, c.baseline.strategy, period) for c in comparisons
+        ]
     if fmt == "json":
         from ..economics.cost import to_dict
         from ..economics.headline import HEADLINE
@@ -163,8 +164,9 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     """The cheapest GPU per model that fits its VRAM, dtype and latency target, and the cheapest
     serving policy (GPU, scaledown_window, min_containers, max_inputs) on the simulated autoscaler."""
     from ..economics.cost import CostError
+    from ..economics.headline import HEADLINE
     from ..economics.optimize import optimize as run_optimize
-    from ..economics.optimize_report import format_text, to_dict, to_yaml
+    from ..economics.optimize_report import format_report, to_dict, to_yaml
     from ..economics.policy_search import SEARCH_DAYS, search
 
     if chart is not None and not str(chart).strip():
@@ -189,7 +191,10 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     if fmt == "yaml":
         click.echo(to_yaml(result))
         return
-    policies = search(fleet, strategy or next(iter(fleet.strategies)), days or SEARCH_DAYS)
+    with term.Progress("optimize: searching serving policies") as progress:
+        policies = search(
+            fleet, strategy or next(iter(fleet.strategies)), days or SEARCH_DAYS, progress=progress
+        )
     if chart:
         from ..economics.chart import ChartError, write_frontier_chart
 
@@ -200,11 +205,14 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     from ..economics import policy_report
 
     if fmt == "json":
-        click.echo(
-            json.dumps({**to_dict(result), "policies": policy_report.to_dict(policies)}, indent=2)
-        )
+        data = {
+            **to_dict(result),
+            "headline": HEADLINE,
+            "policies": policy_report.to_dict(policies),
+        }
+        click.echo(json.dumps(data, indent=2))
     else:
-        term.echo(format_text(result) + "\n\n" + policy_report.format_text(policies), "table")
+        term.echo(format_report(result, policies), "table")
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
     if write_strategy is not None:

@@ -107,16 +107,19 @@ def latency_lines(checks: Sequence[TargetCheck]) -> list[str]:
     return lines
 
 
-def missed_advice(checks: Sequence[TargetCheck]) -> list[str]:
-    """What to run when a target is MISSED: optimize, and bench --write where the service time
-    the simulation used is not a measurement."""
+def missed_advice(checks: Sequence[TargetCheck], optimized: bool = False) -> list[str]:
+    """What to run when a target is MISSED: optimize (unless this is optimize's own output,
+    `optimized`), and bench --write where the service time the simulation used is not a
+    measurement."""
     missed = [c for c in checks if c.meets is False]
     if not missed:
         return []
-    lines = [
-        "to meet the MISSED targets: run `modalfleet optimize` (the cheapest serving policy "
-        "that meets each target)"
-    ]
+    lines = []
+    if not optimized:
+        lines.append(
+            "to meet the MISSED targets: run `modalfleet optimize` (the cheapest serving policy "
+            "that meets each target)"
+        )
     unmeasured = [c.model for c in missed if c.seconds_source != MEASURED]
     if unmeasured:
         lines.append(

@@ -18,6 +18,7 @@ target could miss a cheaper, longer one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,6 +28,8 @@ from .fleet_simulation import SECONDS_PER_DAY, ModelSimulation, simulate_model
 from .optimize import evaluate
 from .serving import arrivals_for, serving_policy
 
+# (done, total, what): told before each unit of long work.
+Progress = Callable[[int, int, str], None]
 # Modal's bounds are 2-3600 s; these steps span "gone at once" to "warm for the hour".
 WINDOWS_S: tuple[int, ...] = (2, 15, 60, 120, 300, 600, 1200)
 MIN_CONTAINERS: tuple[int, ...] = (0, 1, 2, 3)
@@ -195,9 +198,20 @@ def search_model(
 
 
 def search(
-    fleet: Fleet, strategy: str, days: int = SEARCH_DAYS, seed: int = DEFAULT_SEED
+    fleet: Fleet,
+    strategy: str,
+    days: int = SEARCH_DAYS,
+    seed: int = DEFAULT_SEED,
+    progress: Progress | None = None,
 ) -> PolicySearch:
-    models = tuple(search_model(fleet, m, strategy, days, seed) for m in fleet.models.values())
+    """progress(done, total, model) is called before each model (a year of arrivals takes
+    minutes: the command shows it on a terminal)."""
+    found = []
+    for index, model in enumerate(fleet.models.values()):
+        if progress is not None:
+            progress(index, len(fleet.models), model.name)
+        found.append(search_model(fleet, model, strategy, days, seed))
+    models = tuple(found)
     return PolicySearch(strategy, models, days)
 
 
