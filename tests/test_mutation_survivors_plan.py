@@ -206,12 +206,14 @@ def test_text_and_markdown_name_container_changes_and_a_target_pushed_over():
         "Daily estimate increases by $0.50 (+16.7%)",
     ]
     assert text[9:] == [
-        "MODEL  STATUS     GPU      VRAM NEED/GPU  BILL $/DAY BEFORE  BILL $/DAY AFTER  "
-        "    BILL CHANGE     P95 AFTER  BUSY $/DAY BEFORE  BUSY $/DAY AFTER      BUSY CHANGE",
-        "flux   changed    T4, A10  16/16 GB fits             $15.00            $20.00  "
-        "+$5.00 (+33.3%)  7.3 s MISSED              $1.50             $2.00  +$0.50 (+33.3%)",
-        "wan    unchanged  T4, A10  16/16 GB fits             $15.00            $15.00  "
-        "              -      3.0 s ok              $1.50             $1.50                -",
+        "$/day; BILL: simulated on Modal's autoscaler (ESTIMATE); BUSY: GPU work alone, the "
+        "document's formula",
+        "MODEL  STATUS     GPU      VRAM NEED/GPU  BILL BEFORE  BILL AFTER      BILL CHANGE  "
+        "   P95 AFTER  BUSY BEFORE  BUSY AFTER      BUSY CHANGE",
+        "flux   changed    T4, A10  16/16 GB fits       $15.00      $20.00  +$5.00 (+33.3%)  "
+        "7.3 s MISSED        $1.50       $2.00  +$0.50 (+33.3%)",
+        "wan    unchanged  T4, A10  16/16 GB fits       $15.00      $15.00                -  "
+        "    3.0 s ok        $1.50       $1.50                -",
         "",
         "busy-seconds total (the document's formula): per day $3.00 -> $3.50, "
         "per month $90.00 -> $105.00 (+$15.00)",
@@ -295,9 +297,9 @@ def test_a_plan_from_nothing_has_no_percentage():
         "Modal bill (simulated on Modal's autoscaler, ESTIMATE) increases by $20.00/day "
         "(from $0.00), +$600.00/month"
     )
-    assert format_text(plan).splitlines()[6:] == [
-        "wan    added   (new) T4, A10  (new) 16/16 GB fits                  -            $20.00  "
-        "    +$20.00      7.2 s                  -             $2.00       +$2.00",
+    assert format_text(plan).splitlines()[7:] == [
+        "wan    added   (new) T4, A10  (new) 16/16 GB fits            -      $20.00      +$20.00  "
+        "    7.2 s            -       $2.00       +$2.00",
         "",
         "busy-seconds total (the document's formula): per day $0.00 -> $2.00, "
         "per month $0.00 -> $60.00 (+$60.00)",

@@ -91,7 +91,8 @@ def test_plan_against_previous_commit_text(repo):
         "Daily estimate decreases by $2.36 (-43.6%)"
     )
     assert all(line.startswith("  ") for line in lines[2:busy])  # the bill's details
-    top = busy + 2
+    assert lines[busy + 2].startswith("$/day; BILL: simulated on Modal's autoscaler (ESTIMATE)")
+    top = busy + 3
     assert lines[top].split()[:4] == ["MODEL", "STATUS", "GPU", "VRAM"]
     rows = {line.split()[0]: line.split() for line in lines[top + 1 : top + 8]}
     assert rows["flux-schnell"][:6] == ["flux-schnell", "changed", "L40S", "->", "T4,", "L4"]

@@ -393,6 +393,7 @@ def _write(
     show_default=True,
     help="Flag a model whose actual cost exceeds its estimate by more than this.",
 )
+@term.wide_option
 @click.option(
     "--format",
     "fmt",

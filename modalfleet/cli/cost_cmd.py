@@ -58,6 +58,7 @@ def _fail(message: str) -> SystemExit:
 @click.option("--period", type=click.Choice(["day", "month"]), default="day", show_default=True)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @speed_model_option
+@term.wide_option
 @click.option(
     "--chart",
     type=click.Path(dir_okay=False, writable=True),
@@ -93,7 +94,7 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
 
     from ..economics.fleet_simulation import FleetSimulator
 
-    with term.Progress("cost: simulating") as progress:
+    with term.Progress("cost: simulating", enabled=fmt != "json") as progress:
         simulator = FleetSimulator(fleet, progress=progress)
         simulated = [
             simulator.compare(c.current.strategy, c.baseline.strategy, period) for c in comparisons
@@ -143,6 +144,7 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     "(default: the strategy named by --write, else the first in strategies/).",
     shell_complete=complete_strategies,
 )
+@term.wide_option
 @click.option(
     "--days",
     type=click.IntRange(1, 365),
@@ -191,7 +193,7 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     if fmt == "yaml":
         click.echo(to_yaml(result))
         return
-    with term.Progress("optimize: searching serving policies") as progress:
+    with term.Progress("optimize: searching serving policies", fmt != "json") as progress:
         policies = search(
             fleet, strategy or next(iter(fleet.strategies)), days or SEARCH_DAYS, progress=progress
         )

@@ -51,7 +51,7 @@ RULES: dict[str, tuple[tuple[str, str], ...]] = {
         (r"^ *[A-Z][A-Z0-9$/.?%() -]*  [A-Z0-9$/.?%() -]*$", "bold"),  # a table's header
         (r"^(?:Plan|Strategy|Cost|Cheapest|Strategies|Daily|bench|spend|Modal bill) .*$", "bold"),
         # A missed latency target is a problem, styled as validate styles an error.
-        (r"\b(MISSED|DOES NOT FIT)\b", "bold red"),
+        (r"\b(MISSED|MISSES|DOES NOT FIT)\b", "bold red"),
         (r"^guardrail .* tripped\b", "bold red"),
         (r"\b(changed|OVER|fail|out-of-date|rolled-back|untracked)\b", "yellow"),
         (r"(?<!-)\b(added|pass|deployed|in-sync|\u2714)\b", "green"),
@@ -196,9 +196,10 @@ class Progress:
     that can take more than a couple of seconds (optimize over 365 days). A callable the library
     calls with (done, total, what); the line is cleared when the work ends."""
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, enabled: bool = True):
         self.label = label
-        self.on = is_terminal(err=True)
+        # enabled=False for machine-readable output (JSON): a terminal shows it as it is.
+        self.on = enabled and is_terminal(err=True)
         self.shown = 0
 
     def __call__(self, done: int, total: int, what: str = "") -> None:

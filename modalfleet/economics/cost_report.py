@@ -62,7 +62,9 @@ def format_strategy(comparison: Comparison, markdown: bool) -> str:
         f"per {period}{estimate_label(comparison.is_estimate)}"
     )
     lines = [title, ""]
-    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right)
+    # On a narrow terminal: idle and worst case first, then the per-request figures.
+    drop = (8, 9, 4, 3, 2, 6)
+    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right, drop)
     totals = _totals_line(comparison)
     lines += ["", f"**{totals}**" if markdown else totals]
     idle = per_period(current.idle_daily, period)

@@ -130,7 +130,9 @@ def format_text(result: Optimization) -> str:
                     choice.note_for(cand),
                 ]
             )
-        lines += ["  " + line for line in table(header, rows, right)]
+        # On a narrow terminal the note goes first, then $/request and the yes/no columns.
+        fitted = table(header, rows, right, drop=(9, 6, 3, 2), indent=2)
+        lines += ["  " + line for line in fitted]
         if choice.chosen is None:
             lines.append(f"  no feasible GPU: {choice.reason}")
     lines += ["", "Strategies against the optimum (models with a feasible GPU):"]

@@ -397,20 +397,25 @@ def _row_cells(row: Row, arrow: str) -> list[str]:
     ]
 
 
-# The simulated bill first; the busy-seconds columns (the document's formula) last.
+# The simulated bill first; the busy-seconds columns (the document's formula) last. Money is
+# per day (the line above the table says so and what BILL and BUSY are).
 HEADER = [
     "MODEL",
     "STATUS",
     "GPU",
     "VRAM NEED/GPU",
-    "BILL $/DAY BEFORE",
-    "BILL $/DAY AFTER",
+    "BILL BEFORE",
+    "BILL AFTER",
     "BILL CHANGE",
     "P95 AFTER",
-    "BUSY $/DAY BEFORE",
-    "BUSY $/DAY AFTER",
+    "BUSY BEFORE",
+    "BUSY AFTER",
     "BUSY CHANGE",
 ]
+TABLE_NOTE = (
+    "$/day; BILL: simulated on Modal's autoscaler (ESTIMATE); BUSY: GPU work alone, the "
+    "document's formula"
+)
 MARKDOWN_HEADER = [
     "Model",
     "Status",
@@ -426,7 +431,7 @@ MARKDOWN_HEADER = [
 ]
 RIGHT = [False, False, False, False, True, True, True, True, True, True, True]
 # Least important first: what goes when the table is wider than the terminal.
-DROP = (10, 8, 9, 3, 7)
+DROP = (10, 8, 9, 3, 7, 1)
 
 
 def _monthly(plan: Plan, arrow: str) -> str:
@@ -484,7 +489,7 @@ def format_text(plan: Plan, trips: Sequence[Tripped] = ()) -> str:
     ]
     if plan.note:
         lines.append(f"note: {plan.note}")
-    lines.append("")
+    lines += ["", TABLE_NOTE]
     lines += table(HEADER, [_row_cells(row, "->") for row in plan.rows], RIGHT, drop=DROP)
     lines.append("")
     lines.append(f"busy-seconds total (the document's formula): {_monthly(plan, '->')}")

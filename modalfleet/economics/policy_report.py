@@ -9,6 +9,7 @@ from .policy_search import Evaluated, ModelSearch, PolicySearch, describe
 
 HEADER = ["GPU", "WINDOW", "MIN", "MAX_INPUTS", "$/DAY", "P95", "COLD", "MEETS?", "CHOSEN"]
 RIGHT = [False, True, True, True, True, True, True, False, False]
+DROP = (3, 6)  # max_inputs, then the cold-start share, on a narrow terminal
 
 
 def _row(item: Evaluated, chosen: Evaluated | None) -> list[str]:
@@ -42,7 +43,9 @@ def _model_text(found: ModelSearch) -> list[str]:
         lines.append("  cost/latency frontier:")
         lines += [
             "    " + line
-            for line in table(HEADER, [_row(e, found.chosen) for e in found.frontier], RIGHT)
+            for line in table(
+                HEADER, [_row(e, found.chosen) for e in found.frontier], RIGHT, DROP, indent=4
+            )
         ]
     return lines
 

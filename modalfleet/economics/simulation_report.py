@@ -175,7 +175,8 @@ def format_comparison(
         f"Simulated on Modal's autoscaler ({days:g} days of arrivals), per {period} - ESTIMATE",
         "",
     ]
-    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right)
+    drop = (6, 7, 5)  # billed seconds, busy $, cold-start share: the bill and p95 stay
+    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right, drop)
     text = f"simulated total {usd(comparison.total)}/{period} " + change(
         comparison.baseline_total, comparison.total, period, comparison.baseline
     )
@@ -209,7 +210,8 @@ def format_totals(
     title = f"{BILL_LABEL} per strategy ({days:g} days of arrivals)"
     lines = [f"**{title}**" if markdown else title, ""]
     right = [False, True, True, True, False]
-    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right)
+    drop = (3, 2)  # the change against compare_to, then the month: the bill and misses stay
+    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right, drop)
     missed = [c for sim in comparisons for c in checks_of(sim.models) if c.meets is False]
     advice = missed_advice(list({c.model: c for c in missed}.values()))
     busy_totals = ", ".join(f"{c.current.strategy} {usd(c.total)}/{period}" for c in busy)
