@@ -310,6 +310,7 @@ def test_cli_json_contract(billing):
     ]
     assert (data["total_actual"], data["total_estimate"]) == (10.7, 21.406)
     assert (data["threshold_pct"], data["unmanaged_actual"]) == (20, 7)
+    assert data["headline"] == "simulated"  # the text leads with the simulated bill
 
 
 def test_cli_text_and_markdown(billing):
@@ -357,7 +358,9 @@ def test_cli_text_and_markdown(billing):
         r"^flux-dev +hybrid +\$0\.00 +\$[0-9.]+ +-100\.0% +\$11\.38 +-100\.0%$", text, re.M
     )
     assert re.search(r"^total +\$10\.70 +\$[0-9.]+ +\$21\.41$", text, re.M)
-    assert "flagged: flux-schnell costs +22.0% against its estimate (threshold 20%)" in text
+    assert (
+        "flagged: flux-schnell costs +22.0% against its busy-seconds estimate (threshold 20%)"
+    ) in text
     assert "flagged: seedvr2 cost $0.30 where the estimate is $0 (no traffic declared)" in text
     assert (
         "orphan: app old-sdxl (ap-old) is managed by modalfleet but model 'sdxl-turbo' is not in "

@@ -493,7 +493,7 @@ def _footer(report: SpendReport) -> list[str]:
             )
         else:
             lines.append(
-                f"flagged: {m.model} costs {pct(m.delta_pct)} against its estimate "
+                f"flagged: {m.model} costs {pct(m.delta_pct)} against its busy-seconds estimate "
                 f"(threshold {report.threshold_pct.normalize():f}%)"
             )
     for o in report.orphans:
