@@ -16,8 +16,7 @@ from .headline import (
     busy_line,
     change,
     checks_of,
-    latency_lines,
-    missed_advice,
+    target_lines,
 )
 
 
@@ -146,7 +145,7 @@ def _headline_one(busy: Comparison, sim: SimulatedComparison, markdown: bool) ->
     daily = sim.total / PERIOD_DAYS[period]
     first = f"{BILL_LABEL}, strategy {sim.strategy}: {bill(daily)}"
     against = change(sim.baseline_total, sim.total, period, sim.baseline)
-    detail = [against, *latency_lines(checks_of(sim.models)), *missed_advice(checks_of(sim.models))]
+    detail = [against, *target_lines(checks_of(sim.models))]
     busy_text = busy_line(
         f"{usd(busy.total)}/{period} "
         + change(busy.baseline_total, busy.total, period, busy.baseline.strategy)

@@ -129,6 +129,11 @@ def missed_advice(checks: Sequence[TargetCheck], optimized: bool = False) -> lis
     return lines
 
 
+def target_lines(checks: Sequence[TargetCheck], optimized: bool = False) -> list[str]:
+    """Under a headline: each model's p95 against its target, then what to run for a miss."""
+    return [*latency_lines(checks), *missed_advice(checks, optimized)]
+
+
 def busy_line(text: str) -> str:
     """The document's figure, on its one labelled line after the bill."""
     return f"{BUSY_LABEL}: {text}"

@@ -13,8 +13,7 @@ from .headline import (
     bill,
     busy_line,
     check_of,
-    latency_lines,
-    missed_advice,
+    target_lines,
 )
 from .optimize import Optimization
 from .policy_search import PolicySearch
@@ -186,8 +185,7 @@ def format_report(result: Optimization, policies: PolicySearch) -> str:
         f"{BILL_LABEL} of the chosen serving policies: {bill(policies.total_per_day)}",
         f"  for the {len(met)} of {len(policies.models)} models with a policy that meets its "
         f"target ({policies.days} days of arrivals)",
-        *[f"  {line}" for line in latency_lines(checks)],
-        *[f"  {line}" for line in missed_advice(checks, optimized=True)],
+        *[f"  {line}" for line in target_lines(checks, optimized=True)],
         busy_line(
             f"{usd(result.optimum_daily)}/day on the cheapest feasible GPU per model "
             f"({usd(per_period(result.optimum_daily, 'month'))}/month)"

@@ -35,8 +35,7 @@ from .headline import (
     TargetCheck,
     busy_line,
     direction,
-    latency_lines,
-    missed_advice,
+    target_lines,
 )
 from .optimize import vram_need_gb
 
@@ -463,7 +462,7 @@ def _latency_flags(plan: Plan) -> list[str]:
 def _bill_details(plan: Plan) -> list[str]:
     """Under the headline: the bill before and after, each model's p95, what to run."""
     checks = plan.target_checks
-    return [_simulated(plan, "->"), *latency_lines(checks), *missed_advice(checks)]
+    return [_simulated(plan, "->"), *target_lines(checks)]
 
 
 def _guardrail_lines(trips: Sequence[Tripped]) -> list[str]:
@@ -519,7 +518,7 @@ def format_markdown(plan: Plan, trips: Sequence[Tripped] = ()) -> str:
         f"`{plan.before_label}` → `{plan.after_label}`: {_simulated(plan, '→')}.",
         "",
     ]
-    facts = [*latency_lines(checks), *missed_advice(checks)]
+    facts = target_lines(checks)
     if facts:
         lines += [f"- {fact}" for fact in facts] + [""]
     lines += [f"{busy_line(plan.busy_headline)}: {_monthly(plan, '→')}.", ""]

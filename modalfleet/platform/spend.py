@@ -26,8 +26,7 @@ from ..economics.headline import (
     bill,
     busy_line,
     check_of,
-    latency_lines,
-    missed_advice,
+    target_lines,
 )
 from ..fleet.spec import Fleet
 from ..report.money import pct, usd
@@ -478,8 +477,7 @@ def _headline(report: SpendReport) -> list[str]:
         f"actual {_usd(report.total_actual)} vs {_usd(report.total_simulated)} simulated "
         "(ESTIMATE)",
         f"  actual {bill(actual_daily)}; {BILL_LABEL}: {bill(simulated_daily)}",
-        *[f"  {line}" for line in latency_lines(checks)],
-        *[f"  {line}" for line in missed_advice(checks)],
+        *[f"  {line}" for line in target_lines(checks)],
         busy_line(f"estimate {_usd(report.total_estimate)} for the period"),
     ]
 
