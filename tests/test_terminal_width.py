@@ -129,10 +129,24 @@ def test_on_a_real_terminal_at_80_columns_missed_is_red_and_lines_fit():
     assert table_lines == [line for line in full.splitlines() if line.startswith("MODEL")]
 
 
-def test_progress_on_a_terminal_only():
-    code, text = on_terminal("optimize", "--days", "3", env_extra={"COLUMNS": "80"})
+def test_progress_on_a_terminal_only(tmp_path):
+    # An empty simulation cache: the search takes seconds, past the delay before progress shows.
+    fresh = {"COLUMNS": "80", "MODALFLEET_CACHE_DIR": str(tmp_path)}
+    code, text = on_terminal("optimize", "--days", "20", env_extra=fresh)
     assert code == 0
-    assert re.search(r"\roptimize: searching serving policies 0/6 flux-schnell", text)
+    assert re.search(r"\roptimize: searching serving policies [1-5]/6 [a-z0-9-]+ *", text)
     assert "\roptimize: searching serving policies 5/6 seedvr2" in text
+    # The line is cleared before the report: the report starts on a line of its own.
+    assert "\r" + " " * len("optimize: searching serving policies 5/6 seedvr2") + "\r" in text
     result = piped("optimize", "--days", "3")
     assert result.returncode == 0 and result.stderr == ""
+
+
+def test_no_progress_for_quick_work_or_json():
+    from modalfleet.cli.term import Progress
+
+    quick = Progress("x")
+    quick.on = True  # as on a terminal
+    quick(0, 1, "a")
+    assert quick.shown == 0  # within the delay: nothing written
+    assert Progress("x", enabled=False).on is False

@@ -457,5 +457,5 @@ def spend(root, since, start, end, resolution, strategy, threshold, fmt):
     elif fmt == "markdown":
         click.echo(format_markdown(report))
     else:
-        term.echo(format_text(report), "table")
+        term.echo(format_text(report), "report")
     raise SystemExit(ExitCode.OK)

@@ -114,7 +114,7 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
 
         markdown = fmt == "markdown"
         text = format_cost(comparisons, simulated, markdown, single=strategy is not None)
-        term.echo(text, None if markdown else "table")
+        term.echo(text, None if markdown else "report")
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
 
@@ -214,7 +214,7 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
         }
         click.echo(json.dumps(data, indent=2))
     else:
-        term.echo(format_report(result, policies), "table")
+        term.echo(format_report(result, policies), "report")
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
     if write_strategy is not None:
@@ -304,35 +304,39 @@ def plan(
     if strategy is not None:
         require_strategy(after, strategy)
     names = list(after.strategies) if all_strategies else [strategy]
+    progress = term.Progress("plan: simulating", fmt != "json")
     try:
-        if from_strategy is not None:  # an empty name is unknown, not "compare with HEAD"
-            require_strategy(after, from_strategy)
-            results = [
-                build_plan(
-                    after,
-                    after,
-                    name,
-                    f"strategy {from_strategy}",
-                    f"strategy {name}",
-                    before_strategy=from_strategy,
-                    speed_model=speed_model,
-                )
-                for name in names
-            ]
-        else:
-            ref = "HEAD" if ref is None else ref
-            with fleet_at(root, ref) as before:
+        with progress:
+            if from_strategy is not None:  # an empty name is unknown, not "compare with HEAD"
+                require_strategy(after, from_strategy)
                 results = [
-                    build_plan(before, after, name, ref, "working tree", speed_model=speed_model)
-                    for name in names
+                    build_plan(
+                        after,
+                        after,
+                        name,
+                        f"strategy {from_strategy}",
+                        f"strategy {name}",
+                        before_strategy=from_strategy,
+                        speed_model=speed_model,
+                    )
+                    for name in progress.each(names)
                 ]
+            else:
+                ref = "HEAD" if ref is None else ref
+                with fleet_at(root, ref) as before:
+                    results = [
+                        build_plan(
+                            before, after, name, ref, "working tree", speed_model=speed_model
+                        )
+                        for name in progress.each(names)
+                    ]
     except (PlanError, CostError) as exc:
         raise _fail(str(exc)) from None
     rails = Guardrails(fail_on_missed_target, max_monthly, max_increase)
     trips = check_all(results, rails)
     term.echo(
         format_plans(results, fmt, as_list=all_strategies, trips=trips),
-        "table" if fmt == "text" else None,
+        "report" if fmt == "text" else None,
     )
     for trip in trips:
         term.error(f"plan: strategy {trip.strategy}: guardrail {trip.guardrail} tripped")

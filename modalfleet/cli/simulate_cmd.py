@@ -147,5 +147,5 @@ def simulate(
     if fmt == "json":
         click.echo(json.dumps(to_dict(sim), indent=2))
     else:
-        term.echo(format_text(sim), "table")
+        term.echo(format_text(sim), "report")
     raise SystemExit(ExitCode.OK)

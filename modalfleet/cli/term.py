@@ -155,10 +155,14 @@ def colour_on(err: bool = False) -> bool:
 
 
 def echo(text: str, kind: str | None = None, err: bool = False) -> None:
-    """Print text, coloured by `kind`'s rules when the stream is a terminal with colour on;
-    a table's prose folded to the terminal's width (stdout only)."""
-    if kind == "table" and not err:
-        text = fold(text)
+    """Print text, coloured by `kind`'s rules when the stream is a terminal with colour on.
+
+    kind "report" (cost, optimize, plan, simulate, spend: tables already fitted to the width)
+    is styled as a table, its long lines of prose folded to the terminal's width."""
+    if kind == "report":
+        kind = "table"
+        if not err:
+            text = fold(text)
     if kind is None or not colour_on(err):
         click.echo(text, err=err)
         return
@@ -194,22 +198,36 @@ def warning(message: str) -> None:
 class Progress:
     """'label 3/6 name' on stderr, rewritten in place, only when stderr is a terminal: for work
     that can take more than a couple of seconds (optimize over 365 days). A callable the library
-    calls with (done, total, what); the line is cleared when the work ends."""
+    calls with (done, total, what); nothing shows for work done within DELAY_S (no flicker on a
+    quick run), and the line is cleared when the work ends."""
+
+    DELAY_S = 1.0
 
     def __init__(self, label: str, enabled: bool = True):
+        import time
+
         self.label = label
         # enabled=False for machine-readable output (JSON): a terminal shows it as it is.
         self.on = enabled and is_terminal(err=True)
+        self.started = time.monotonic()
         self.shown = 0
 
     def __call__(self, done: int, total: int, what: str = "") -> None:
-        if not self.on:
+        import time
+
+        if not self.on or time.monotonic() - self.started < self.DELAY_S:
             return
         text = f"{self.label} {done}/{total}" + (f" {what}" if what else "")
         pad = max(self.shown - len(text), 0)
         sys.stderr.write("\r" + text + " " * pad)
         sys.stderr.flush()
         self.shown = len(text)
+
+    def each(self, names: list[str]):
+        """The names, telling each one's turn (done/total name) before it is yielded."""
+        for index, name in enumerate(names):
+            self(index, len(names), name)
+            yield name
 
     def __enter__(self) -> Progress:
         return self
