@@ -149,6 +149,7 @@ def _headline_one(busy: Comparison, sim: SimulatedComparison, markdown: bool) ->
     busy_text = busy_line(
         f"{usd(busy.total)}/{period} "
         + change(busy.baseline_total, busy.total, period, busy.baseline.strategy)
+        + estimate_label(busy.is_estimate)
     )
     if markdown:
         return "\n".join([f"**{first}**", "", *[f"- {line}" for line in detail], "", busy_text])
