@@ -65,7 +65,8 @@ def _fail(message: str) -> SystemExit:
     help="Also write a grouped bar chart (SVG) of cost per model per strategy to this path.",
 )
 def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, chart):
-    """Cost per model and in total for a strategy, and the savings against its baseline."""
+    """What Modal would bill for a strategy (simulated), each model's p95 against its target, and
+    the Modal GPU requirements document's cost of the GPU work alone, against its baseline."""
     from ..economics.cost import CostError, compare
 
     # `is not None` throughout: an empty value is a bad name, not "option not given".
@@ -289,7 +290,8 @@ def plan(
     max_monthly,
     max_increase,
 ):
-    """What a change does to a strategy: per model GPU, VRAM, containers and $/day, before -> after."""
+    """What a change does to a strategy's simulated bill and p95, and per model to its GPU, VRAM,
+    containers and $/day, before -> after; guardrails fail it on the bill after the change."""
     from ..economics.cost import CostError
     from ..economics.guardrails import Guardrails, check_all
     from ..economics.plan import PlanError, build_plan, fleet_at, format_plans
