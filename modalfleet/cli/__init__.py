@@ -28,10 +28,10 @@ COMMAND_MODULES = {
     "simulate": "simulate_cmd",
     "plan": "cost_cmd",
     "deploy": "deploy_cmd",
-    "status": "deploy_cmd",
-    "destroy": "deploy_cmd",
+    "status": "status_cmd",
+    "destroy": "destroy_cmd",
     "bench": "bench_cmd",
-    "spend": "bench_cmd",
+    "spend": "spend_cmd",
 }
 
 
