@@ -32,6 +32,7 @@ COMMAND_MODULES = {
     "destroy": "destroy_cmd",
     "bench": "bench_cmd",
     "spend": "spend_cmd",
+    "observe": "observe_cmd",
 }
 
 
@@ -77,6 +78,7 @@ WORKFLOW_ORDER = (
     "destroy",
     "bench",
     "spend",
+    "observe",
     "gpus",
     "init",
 )

@@ -4,6 +4,7 @@ change does. The numbers come from cost.py / optimize.py / plan.py; this module 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -27,6 +28,27 @@ speed_model_option = click.option(
     help="flat: the model's seconds on every GPU (measured figures win); relative: scale the "
     "baseline GPU's seconds by the catalog's relative throughput (an estimate).",
 )
+traces_option = click.option(
+    "--traces",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Replay the arrivals in this folder (observe --trace-dir: <model>.txt or "
+    "<strategy>/<model>.txt) instead of the declared traffic, over the days they cover.",
+)
+
+
+def _traced(fleet, traces, announce: bool = True):
+    """The fleet replaying `traces` and the days to simulate (None: the command's default)."""
+    if traces is None:
+        return fleet, None
+    from ..economics.traces import TracesError, describe, with_traces
+
+    try:
+        traced = with_traces(fleet, traces)
+    except TracesError as exc:
+        raise _fail(str(exc)) from None
+    if announce:
+        click.echo(describe(traced), err=True)
+    return traced.fleet, traced.days
 
 
 def _fail(message: str) -> SystemExit:
@@ -64,7 +86,8 @@ def _fail(message: str) -> SystemExit:
     type=click.Path(dir_okay=False, writable=True),
     help="Also write a grouped bar chart (SVG) of cost per model per strategy to this path.",
 )
-def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, chart):
+@traces_option
+def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, chart, traces):
     """What Modal would bill for a strategy (simulated), each model's p95 against its target, and
     the Modal GPU requirements document's cost of the GPU work alone, against its baseline."""
     from ..economics.cost import CostError, compare
@@ -93,10 +116,11 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
         except (ChartError, OSError) as exc:
             raise _fail(str(exc)) from None
 
-    from ..economics.fleet_simulation import FleetSimulator
+    from ..economics.fleet_simulation import DEFAULT_DAYS, FleetSimulator
 
+    replayed, days = _traced(fleet, traces)
     with term.Progress("cost: simulating", enabled=fmt != "json") as progress:
-        simulator = FleetSimulator(fleet, progress=progress)
+        simulator = FleetSimulator(replayed, days or DEFAULT_DAYS, progress=progress)
         simulated = [
             simulator.compare(c.current.strategy, c.baseline.strategy, period) for c in comparisons
         ]
@@ -163,7 +187,16 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     help="Write the chosen GPUs (models.yaml) and container settings (strategies/STRATEGY.yaml, "
     "created when new) so `render` deploys them; comments and order are kept.",
 )
-def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_strategy):
+@traces_option
+@click.option(
+    "--allow-alpha",
+    is_flag=True,
+    help="Also search Modal's GPU memory snapshot (alpha) per model, with its own cold start; "
+    "--write then sets gpu_snapshot in the strategy file's models: entry where it is chosen.",
+)
+def optimize(
+    root, objective, fmt, speed_model, strategy, days, chart, write_strategy, traces, allow_alpha
+):
     """The cheapest GPU per model that fits its VRAM, dtype and latency target, and the cheapest
     serving policy (GPU, scaledown_window, min_containers, max_inputs) on the simulated autoscaler."""
     from ..economics.cost import CostError
@@ -194,9 +227,14 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     if fmt == "yaml":
         click.echo(to_yaml(result))
         return
+    replayed, traced_days = _traced(fleet, traces)
     with term.Progress("optimize: searching serving policies", fmt != "json") as progress:
         policies = search(
-            fleet, strategy or next(iter(fleet.strategies)), days or SEARCH_DAYS, progress=progress
+            replayed,
+            strategy or next(iter(fleet.strategies)),
+            days or traced_days or SEARCH_DAYS,
+            allow_alpha=allow_alpha,
+            progress=progress,
         )
     if chart:
         from ..economics.chart import ChartError, write_frontier_chart
@@ -277,6 +315,7 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     help="Exit 1 when the simulated monthly bill rises by more than PCT percent.",
 )
 @term.wide_option
+@traces_option
 def plan(
     root,
     strategy,
@@ -289,6 +328,7 @@ def plan(
     fail_on_missed_target,
     max_monthly,
     max_increase,
+    traces,
 ):
     """What a change does to a strategy's simulated bill and p95, and per model to its GPU, VRAM,
     containers and $/day, before -> after; guardrails fail it on the bill after the change."""
@@ -306,6 +346,7 @@ def plan(
     if strategy is not None:
         require_strategy(after, strategy)
     names = list(after.strategies) if all_strategies else [strategy]
+    after, days = _traced(after, traces)
     progress = term.Progress("plan: simulating", fmt != "json")
     try:
         with progress:
@@ -320,15 +361,23 @@ def plan(
                         f"strategy {name}",
                         before_strategy=from_strategy,
                         speed_model=speed_model,
+                        days=days,
                     )
                     for name in progress.each(names)
                 ]
             else:
                 ref = "HEAD" if ref is None else ref
                 with fleet_at(root, ref) as before:
+                    before, _ = _traced(before, traces, announce=False)
                     results = [
                         build_plan(
-                            before, after, name, ref, "working tree", speed_model=speed_model
+                            before,
+                            after,
+                            name,
+                            ref,
+                            "working tree",
+                            speed_model=speed_model,
+                            days=days,
                         )
                         for name in progress.each(names)
                     ]

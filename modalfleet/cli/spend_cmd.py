@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
@@ -50,7 +51,13 @@ from .common import ExitCode, complete_strategies, load_valid_fleet, root_option
     default="text",
     show_default=True,
 )
-def spend(root, since, start, end, resolution, strategy, threshold, fmt):
+@click.option(
+    "--traces",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Simulate on the arrivals observe --trace-dir wrote for this period, not the declared "
+    "traffic: `vs sim` is then the model's own error.",
+)
+def spend(root, since, start, end, resolution, strategy, threshold, fmt, traces):
     """Actual cost per model and strategy from Modal's billing report, beside the simulated bill.
 
     Apps are attributed through the tags deploy sets (model, strategy, managed-by). Apps managed
@@ -62,6 +69,7 @@ def spend(root, since, start, end, resolution, strategy, threshold, fmt):
         build_report,
         format_markdown,
         format_text,
+        observed_simulator,
         parse_date,
         parse_since,
         parse_threshold,
@@ -100,7 +108,14 @@ def spend(root, since, start, end, resolution, strategy, threshold, fmt):
         )
         raise SystemExit(ExitCode.PROBLEMS)
 
-    report = build_report(rows, fleet, period, threshold_pct, strategy)
+    simulator, simulated_on = None, ""
+    if traces is not None:
+        try:
+            simulator, simulated_on = observed_simulator(fleet, traces)
+        except SpendError as exc:
+            term.error(f"spend: {exc}")
+            raise SystemExit(ExitCode.PROBLEMS) from None
+    report = build_report(rows, fleet, period, threshold_pct, strategy, simulator, simulated_on)
     if fmt == "json":
         click.echo(json.dumps(to_dict(report), indent=2))
     elif fmt == "markdown":
