@@ -74,6 +74,13 @@ def format_text(observed: Sequence[Observed], window: Window) -> str:
     phases = [
         f"  {o.model} on {o.gpu}: "
         + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in o.phases_p50)
+        + (
+            f" ({o.restored} of {o.containers} containers restored from a memory snapshot: "
+            "their cold start is counted from the post-snapshot hook, their phases are the "
+            "GPU ones)"
+            if o.restored
+            else ""
+        )
         for o in observed
         if o.phases_p50
     ]
