@@ -16,8 +16,9 @@ import yaml
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
+from modalfleet.economics.observe import ColdStartRecord
 from modalfleet.platform import tiny_weights as tiny
-from modalfleet.platform.bench import ColdStart, parse_cold_starts
+from modalfleet.platform.bench import parse_cold_starts
 from modalfleet.runtime import records
 from modalfleet.runtime.errors import FieldError, InputError, UpstreamError
 
@@ -190,8 +191,14 @@ def test_records_go_to_stdout_in_a_container_with_its_task_id(monkeypatch, capsy
     ]
     # bench reads the cold start back, a timestamp before it
     assert parse_cold_starts("2026-12-06T10:00:00Z " + captured.out) == [
-        ColdStart(
-            "flux-dev", "hybrid", "L40S", "ta-01JX8ZTQ", 4.5, {"to_gpu_s": 3.0, "warm_up_s": 1.0}
+        ColdStartRecord(
+            "flux-dev",
+            "hybrid",
+            "L40S",
+            "ta-01JX8ZTQ",
+            100.0,
+            104.5,
+            (("to_gpu_s", 3.0), ("warm_up_s", 1.0)),
         )
     ]
 
