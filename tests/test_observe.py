@@ -119,6 +119,11 @@ def test_write_changes_only_the_measured_keys(observed):
         f"{note}",
     ]
     assert "seconds_per_request T4: 3.00 s (p50 of 3046 requests)" in stderr
+    # read back from the written file: the T4 figures are measured, the L4 fallback's are not
+    sources = stderr.splitlines()[-1]
+    head = "observe: flux-schnell under hybrid is now simulated with "
+    assert sources.startswith(head + "T4 3 s/request measured, cold start 39.85 s measured; L4 ")
+    assert "measured" not in sources.split("; L4 ")[1]
     fleet = load_fleet(fleet_dir)
     assert fleet.ok, fleet.problems
     serving = serving_policy(fleet.fleet, MODEL, STRATEGY)
@@ -154,6 +159,11 @@ def test_too_few_samples_write_nothing(fleet_dir, tmp_path):
         result.stderr
     )
     assert "seconds_per_request T4" not in result.stderr
+    # the T4's cold start is read back as measured; its seconds per request are not
+    sources = result.stderr.splitlines()[-1]
+    assert sources.startswith("observe: flux-schnell under hybrid is now simulated with T4 ")
+    assert ", cold start 44.33 s measured; L4 " in sources
+    assert "s/request measured" not in sources
     after = (fleet_dir / "models.yaml").read_text()
     assert "cold_start_s: {T4: 44.33}" in after
     assert "traffic: {requests_per_day: 400, seconds_per_request: 10}\n" in after

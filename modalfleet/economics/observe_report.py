@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from ..report.tables import table
 from .observe import Observed, Window, iso
+from .serving import Serving
 
 
 def _round(value: float | None, places: int = 3) -> float | None:
@@ -94,3 +95,19 @@ def format_text(observed: Sequence[Observed], window: Window) -> str:
         "errors: status >= 500.",
     ]
     return "\n".join(lines)
+
+
+def _source(source: str) -> str:
+    return "ESTIMATE" if source == "estimate" else source
+
+
+def sources_line(model: str, strategy: str, servings: Sequence[Serving]) -> str:
+    """What the simulation takes for `model` after --write, on each GPU of the strategy, and
+    where each figure comes from (measured, flat, ESTIMATE): read back from models.yaml, so a
+    figure observe wrote shows as measured only if the fleet reads it so."""
+    parts = [
+        f"{s.gpu} {float(s.seconds.value):g} s/request {_source(s.seconds.source)}, cold start "
+        f"{s.cold_start.seconds:g} s {_source(s.cold_start.source)}"
+        for s in servings
+    ]
+    return f"observe: {model} under {strategy} is now simulated with " + "; ".join(parts)
