@@ -309,9 +309,9 @@ def test_observe_reads_back_what_a_handler_logged(flux_schnell_weights, tmp_path
     assert result.exit_code == 0, result.text
     (row,) = json.loads(result.output)["models"]
     served = sorted(r["finished_at"] - r["started_at"] for r in found if r["status"] < 500)
-    # the first request waited for the cold start when it began within 1 s of the container
-    # being ready (observe's rule); on this machine it follows at once
-    waited = found[0]["started_at"] - cold["ready_at"] <= 1.0
+    # observe's rule (docs/commands/observe.md): the requests a container took first, within
+    # 1 s of becoming ready, waited for its cold start (here the first follows at once)
+    waited = sum(r["started_at"] <= cold["ready_at"] + 1.0 for r in found)
     assert row == {
         "model": "flux-schnell",
         "strategy": "hybrid",
@@ -322,7 +322,7 @@ def test_observe_reads_back_what_a_handler_logged(flux_schnell_weights, tmp_path
         "seconds_per_request_p95": round(served[2], 3),
         "cold_start_s_p50": round(cold["ready_at"] - cold["container_started_at"], 3),
         "cold_start_s_p95": round(cold["ready_at"] - cold["container_started_at"], 3),
-        "cold_start_rate": 0.25 if waited else 0.0,
+        "cold_start_rate": waited / 4,
         "errors": 1,
     }
     text = run_cli(*args, root=fleet_dir)
