@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -172,12 +172,21 @@ class SimulatedComparison:
 class FleetSimulator:
     """Simulates each strategy of one fleet once, however many comparisons ask for it."""
 
-    def __init__(self, fleet: Fleet, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED):
+    def __init__(
+        self,
+        fleet: Fleet,
+        days: int = DEFAULT_DAYS,
+        seed: int = DEFAULT_SEED,
+        progress: Callable[[int, int, str], None] | None = None,
+    ):
         self.fleet, self.days, self.seed = fleet, days, seed
+        self.progress = progress  # (done, total, strategy) before each strategy is simulated
         self._done: dict[str, tuple[ModelSimulation, ...]] = {}
 
     def strategy(self, name: str) -> tuple[ModelSimulation, ...]:
         if name not in self._done:
+            if self.progress is not None:
+                self.progress(len(self._done), len(self.fleet.strategies), name)
             self._done[name] = simulate_strategy(self.fleet, name, self.days, self.seed)
         return self._done[name]
 
