@@ -349,3 +349,18 @@ def test_search_passes_its_seed_to_every_model(fleet):
     costs = [e.cost_per_day for e in seeded.evaluated]
     assert costs == [e.cost_per_day for e in direct.evaluated]
     assert costs != [e.cost_per_day for e in default.evaluated]  # another trace, other bills
+
+
+def test_search_tells_its_progress_before_each_model(fleet):
+    import dataclasses
+
+    from modalfleet.economics.policy_search import search
+
+    two = {name: fleet.models[name] for name in ("lora", "wan2-1")}
+    told = []
+    found = search(
+        dataclasses.replace(fleet, models=two), "hybrid", 1, progress=lambda *a: told.append(a)
+    )
+    assert told == [(0, 2, "lora"), (1, 2, "wan2-1")]
+    assert [m.model.name for m in found.models] == ["lora", "wan2-1"]
+    assert (found.strategy, found.days, found.allow_alpha) == ("hybrid", 1, False)

@@ -49,6 +49,7 @@ MODULES = {
     "regions": "modalfleet/fleet/regions.py",
     "headline": "modalfleet/economics/headline.py",
     "guardrails": "modalfleet/economics/guardrails.py",
+    "flops": "modalfleet/economics/flops.py",
 }
 # The fast test files that exercise each module. mutmut then runs, per mutant, only the tests
 # of these files that called the function it changes. Without this map every test that loads
@@ -114,6 +115,7 @@ MODULE_TESTS = {
     "regions": ["tests/test_regions.py", "tests/test_cases.py"],
     "headline": ["tests/test_headline.py", "tests/test_plan.py", f"{SURVIVORS}plan.py"],
     "guardrails": ["tests/test_plan_guardrails.py"],
+    "flops": ["tests/test_flops.py"],
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 NOT_COUNTED = {"skipped", "not checked", "check was interrupted by user"}
