@@ -339,7 +339,7 @@ def test_with_no_feasible_model_the_optimum_is_zero_dollars(fleet):
     assert found.optimum_daily == D(0)
     for gap in found.gaps:
         assert isinstance(gap.optimum_daily, D) and gap.optimum_daily == D(0)
-        assert gap.daily == D(0)
+        assert isinstance(gap.daily, D) and gap.daily == D(0)
         assert gap.left_out == tuple(fleet.models)
 
 
