@@ -157,7 +157,7 @@ def test_a_measured_figure_applies_to_the_mode_it_was_measured_under(fleet_dir):
 
 
 def test_an_unknown_snapshot_mode_is_refused(fleet):
-    with pytest.raises(ValueError, match="unknown snapshot mode 'disk'"):
+    with pytest.raises(ValueError, match="^unknown snapshot mode 'disk'; known: none, cpu, gpu$"):
         cold_start_on(fleet.models["lora"], "L4", fleet.catalog, "disk")
 
 
@@ -203,6 +203,10 @@ def test_the_snapshot_is_the_most_specific_setting_under_the_strategy(fleet_dir)
 def test_the_docs_table_shows_each_models_terms_and_its_gpu_snapshot_total(fleet):
     table = coldstart.fleet_table(list(fleet.models.values()), fleet.catalog, "L40S").splitlines()
     assert len(table) == 2 + len(BUNDLED)
+    assert table[:2] == [
+        "| Model | SNAPSHOT | Terms (s) | Estimate | With a GPU snapshot (alpha) |",
+        "|---|---|---|---:|---:|",
+    ]
     assert table[3] == (
         "| flux-dev | cpu | container start 1 + snapshot restore 3.67 + host-to-GPU copy 40.86 "
         "+ warm-up 0.36 | 45.9 s | 5.0 s |"
@@ -228,7 +232,15 @@ def test_a_measured_figure_per_gpu_beats_the_default_and_an_alias_finds_it(fleet
 
 @pytest.mark.parametrize(
     ("steps", "warm_up"),
-    [(28, FLAT / 28), (4, FLAT / 4), (1, FLAT), (0, FLAT), (True, FLAT), ("many", FLAT)],
+    [
+        (28, FLAT / 28),
+        (4, FLAT / 4),
+        (1.5, FLAT / 1.5),
+        (1, FLAT),
+        (0, FLAT),
+        (True, FLAT),
+        ("many", FLAT),
+    ],
 )
 def test_the_warm_up_is_one_step_or_the_whole_request_when_steps_mean_nothing(
     fleet, steps, warm_up
@@ -265,3 +277,24 @@ def test_the_constants_table_rows_in_full():
         f"| `host_to_gpu_gb_per_s` | 0.826 GB/s | derived | pageable host-to-GPU copy | {where} |",
     ]
     assert len(table) == 2 + len(data["constants"]) + 2
+
+
+def test_a_gpu_snapshot_restores_what_is_on_the_gpu_not_what_the_volume_holds(fleet):
+    import dataclasses
+
+    model = fleet.models["flux-dev"]
+    weights = model.weights[0]
+    # A breakdown larger than the declared 33.73 GB: 30 + 9.52 + 0.25 + 0.17 = 39.94 GB load
+    # onto the GPU, while the Volume (and a CPU snapshot) hold the declared 33.73 GB.
+    bigger = dataclasses.replace(
+        model,
+        weights=(
+            dataclasses.replace(weights, components={**weights.components, "transformer": 30.0}),
+        ),
+    )
+    gpu = fleet.catalog.gpus["L40S"]
+    on_gpu = dict(coldstart.estimate_cold_start(bigger, gpu, fleet.catalog, "gpu").parts)
+    assert on_gpu["snapshot restore"] == round((PROCESS + 39.94) / RESTORE, 2)
+    on_cpu = dict(coldstart.estimate_cold_start(bigger, gpu, fleet.catalog, "cpu").parts)
+    assert on_cpu["snapshot restore"] == round((PROCESS + 33.73) / RESTORE, 2)
+    assert on_cpu["host-to-GPU copy"] == round(39.94 / COPY, 2)
