@@ -286,7 +286,7 @@ def crowded_cases(draw):
     """(arrivals, policy, horizon) where the engine's tie rules decide the result: arrivals on a
     half-second grid of a few seconds (many at the same instant), service and cold start times
     that are multiples of it (a request ending as another arrives or a container becomes ready),
-    a warm pool most of the time and a scaledown window of 0 as often as not (idle containers
+    a warm pool half of the time and a scaledown window of 0 as often as not (idle containers
     whose windows end at the same instant, or before the next event)."""
     arrivals = draw(st.lists(st.integers(0, 16).map(lambda half: half / 2), max_size=12))
     high = draw(st.integers(1, 4))
