@@ -20,11 +20,14 @@ from .common import (
 FORMATS = click.Choice(["text", "markdown", "json"])
 speed_model_option = click.option(
     "--speed-model",
-    type=click.Choice(["flat", "relative"]),
-    default="flat",
+    type=click.Choice(["compute", "flat", "relative"]),
+    default="compute",
     show_default=True,
-    help="flat: the model's seconds on every GPU (measured figures win); relative: scale the "
-    "baseline GPU's seconds by the catalog's relative throughput (an estimate).",
+    help="Seconds per request where no measured figure names the GPU (measured figures win). "
+    "compute: the request's FLOPs over the GPU's datasheet TFLOPS x a calibrated efficiency "
+    "(an estimate; `speed` shows it); flat: the model's one figure on every GPU; relative: "
+    "scale the baseline GPU's seconds by the catalog's relative throughput (an estimate). The "
+    "busy-seconds table keeps the flat figure under compute (the document's formula).",
 )
 
 
@@ -92,7 +95,7 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
 
     from ..economics.fleet_simulation import FleetSimulator
 
-    simulator = FleetSimulator(fleet)
+    simulator = FleetSimulator(fleet, speed_model=speed_model)
     simulated = [
         simulator.compare(c.current.strategy, c.baseline.strategy, period) for c in comparisons
     ]
@@ -193,7 +196,12 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     if fmt == "yaml":
         click.echo(to_yaml(result))
         return
-    policies = search(fleet, strategy or next(iter(fleet.strategies)), days or SEARCH_DAYS)
+    policies = search(
+        fleet,
+        strategy or next(iter(fleet.strategies)),
+        days or SEARCH_DAYS,
+        speed_model=speed_model,
+    )
     if chart:
         from ..economics.chart import ChartError, write_frontier_chart
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..fleet.spec import Fleet, Model
 from .arrivals import DEFAULT_SEED
-from .cost import PERIOD_DAYS, percent
+from .cost import DEFAULT_SPEED_MODEL, PERIOD_DAYS, percent
 from .serving import Serving, arrivals_for, serving_policy
 from .sim_cache import cached
 from .simulate import SimResult, simulate
@@ -75,6 +75,7 @@ def simulate_model(
     overrides: Mapping[str, float] | None = None,
     gpu: str | None = None,
     traffic_arrivals: Sequence[float] | None = None,
+    speed_model: str = DEFAULT_SPEED_MODEL,
 ) -> ModelSimulation:
     """Simulate `model` under `strategy`; `overrides` replace ServingPolicy fields (what-ifs).
 
@@ -82,7 +83,7 @@ def simulate_model(
     model's own arrivals for (horizon_s, seed) computed once by a caller that simulates many
     policies; results for the model's traffic are kept in sim_cache either way.
     """
-    serving = serving_policy(fleet, model, strategy, gpu=gpu)
+    serving = serving_policy(fleet, model, strategy, gpu=gpu, speed_model=speed_model)
     if overrides:
         serving = dataclasses.replace(
             serving, policy=dataclasses.replace(serving.policy, **dict(overrides))
@@ -128,12 +129,17 @@ def traffic_key(model: Model) -> dict:
 
 
 def simulate_strategy(
-    fleet: Fleet, strategy: str, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED
+    fleet: Fleet,
+    strategy: str,
+    days: int = DEFAULT_DAYS,
+    seed: int = DEFAULT_SEED,
+    speed_model: str = DEFAULT_SPEED_MODEL,
 ) -> tuple[ModelSimulation, ...]:
     """Every model of the fleet under `strategy`, in models.yaml order."""
     horizon = days * SECONDS_PER_DAY
     return tuple(
-        simulate_model(fleet, name, strategy, horizon_s=horizon, seed=seed) for name in fleet.models
+        simulate_model(fleet, name, strategy, horizon_s=horizon, seed=seed, speed_model=speed_model)
+        for name in fleet.models
     )
 
 
@@ -170,13 +176,21 @@ class SimulatedComparison:
 class FleetSimulator:
     """Simulates each strategy of one fleet once, however many comparisons ask for it."""
 
-    def __init__(self, fleet: Fleet, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED):
-        self.fleet, self.days, self.seed = fleet, days, seed
+    def __init__(
+        self,
+        fleet: Fleet,
+        days: int = DEFAULT_DAYS,
+        seed: int = DEFAULT_SEED,
+        speed_model: str = DEFAULT_SPEED_MODEL,
+    ):
+        self.fleet, self.days, self.seed, self.speed_model = fleet, days, seed, speed_model
         self._done: dict[str, tuple[ModelSimulation, ...]] = {}
 
     def strategy(self, name: str) -> tuple[ModelSimulation, ...]:
         if name not in self._done:
-            self._done[name] = simulate_strategy(self.fleet, name, self.days, self.seed)
+            self._done[name] = simulate_strategy(
+                self.fleet, name, self.days, self.seed, self.speed_model
+            )
         return self._done[name]
 
     def model(self, strategy: str, model: str) -> ModelSimulation:

@@ -22,6 +22,7 @@ from ..fleet.spec import ContainerPolicy, Fleet
 from ..report.money import pct, usd
 from ..report.tables import markdown_table, table
 from .cost import (
+    DEFAULT_SPEED_MODEL,
     model_cost,
     per_period,
     percent,
@@ -171,7 +172,7 @@ class Plan:
 # --- building a plan ---------------------------------------------------------------------------
 
 
-def sides(fleet: Fleet, strategy: str, speed_model: str = "flat") -> dict[str, Side]:
+def sides(fleet: Fleet, strategy: str, speed_model: str = DEFAULT_SPEED_MODEL) -> dict[str, Side]:
     """Each model's side of the plan under strategy; empty when the fleet lacks the strategy."""
     if strategy not in fleet.strategies:
         return {}
@@ -179,7 +180,7 @@ def sides(fleet: Fleet, strategy: str, speed_model: str = "flat") -> dict[str, S
     for deployment in resolve(fleet, strategy):
         model = deployment.model
         cost = model_cost(deployment, fleet.catalog, speed_model, reference_gpu(fleet, model))
-        sim = simulate_model(fleet, model.name, strategy)
+        sim = simulate_model(fleet, model.name, strategy, speed_model=speed_model)
         vram = [fleet.catalog.resolve(gpu) for gpu in deployment.gpus]
         found[model.name] = Side(
             gpus=deployment.gpus,
@@ -203,7 +204,7 @@ def build_plan(
     before_label: str,
     after_label: str,
     before_strategy: str | None = None,
-    speed_model: str = "flat",
+    speed_model: str = DEFAULT_SPEED_MODEL,
 ) -> Plan:
     old_strategy = before_strategy or strategy
     old = sides(before, old_strategy, speed_model)
@@ -372,6 +373,12 @@ def _seconds_note(plan: Plan) -> str:
         return (
             "seconds per request: estimate, scaled from each model's baseline GPU by the "
             "catalog's relative throughput (measured figures where given)"
+        )
+    if plan.speed_model == "compute":
+        return (
+            "seconds per request: measured where given; the simulated bill otherwise uses the "
+            "compute ESTIMATE (FLOPs / datasheet TFLOPS x calibrated efficiency), the busy-seconds "
+            "figure the model's flat figure"
         )
     return "seconds per request: measured where given, else the model's flat figure"
 

@@ -23,6 +23,7 @@ from decimal import Decimal
 
 from ..fleet.spec import Fleet, Model
 from .arrivals import DEFAULT_SEED
+from .cost import DEFAULT_SPEED_MODEL
 from .fleet_simulation import SECONDS_PER_DAY, ModelSimulation, simulate_model
 from .optimize import evaluate
 from .serving import arrivals_for, serving_policy
@@ -140,6 +141,7 @@ def search_model(
     days: int = SEARCH_DAYS,
     seed: int = DEFAULT_SEED,
     prune: bool = True,
+    speed_model: str = DEFAULT_SPEED_MODEL,
 ) -> ModelSearch:
     """The cheapest policy meeting the model's target; prune=False simulates every policy (the
     test that the bounds never discard the optimum compares the two)."""
@@ -148,7 +150,7 @@ def search_model(
     ruled_out: list[str] = []
     gpus: list[str] = []
     for gpu in fleet.catalog.by_price():
-        candidate = evaluate(fleet, model, gpu)
+        candidate = evaluate(fleet, model, gpu, speed_model)
         if not candidate.fits or not candidate.dtype_ok or candidate.seconds is None:
             reasons = [r for r in candidate.rejections if "latency" not in r]
             ruled_out.append(f"{gpu.name}: {'; '.join(reasons) or 'no seconds figure'}")
@@ -160,7 +162,7 @@ def search_model(
     space = 0  # every policy the grid holds; those not simulated were pruned
     busy = Decimal(len(arrivals))
     for gpu in gpus:
-        serving = serving_policy(fleet, model.name, strategy, gpu=gpu)
+        serving = serving_policy(fleet, model.name, strategy, gpu=gpu, speed_model=speed_model)
         rate = serving.usd_per_second
         service = Decimal(str(serving.policy.service_time_s))
         mins = [m for m in MIN_CONTAINERS if m <= serving.policy.max_containers]
@@ -181,6 +183,7 @@ def search_model(
                         seed=seed,
                         traffic_arrivals=arrivals,
                         gpu=gpu,
+                        speed_model=speed_model,
                         overrides={
                             "scaledown_window_s": window,
                             "min_containers": min_containers,
@@ -195,9 +198,16 @@ def search_model(
 
 
 def search(
-    fleet: Fleet, strategy: str, days: int = SEARCH_DAYS, seed: int = DEFAULT_SEED
+    fleet: Fleet,
+    strategy: str,
+    days: int = SEARCH_DAYS,
+    seed: int = DEFAULT_SEED,
+    speed_model: str = DEFAULT_SPEED_MODEL,
 ) -> PolicySearch:
-    models = tuple(search_model(fleet, m, strategy, days, seed) for m in fleet.models.values())
+    models = tuple(
+        search_model(fleet, m, strategy, days, seed, speed_model=speed_model)
+        for m in fleet.models.values()
+    )
     return PolicySearch(strategy, models, days)
 
 
