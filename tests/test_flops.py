@@ -1,0 +1,385 @@
+"""FLOPs and parameters of the bundled architectures: the closed forms of fleet/architectures
+against torch's FlopCounterMode over the real diffusers/transformers models, built from the same
+shipped configs on the meta device (no weights, no download, a few seconds each), and against
+tiny networks whose FLOPs are written out here by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from modalfleet.economics.flops import Flops, ParamError, flux_image_tokens, request_flops
+from modalfleet.fleet.architectures import layers, load, parameter_bytes, parameter_count
+from modalfleet.fleet.load import load_fleet
+
+torch = pytest.importorskip("torch")  # the test extra installs it; CI always has it
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+TOLERANCE = 0.05  # the issue's bound; the walks are exact on every family checked so far
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    from conftest import REPO
+
+    return load_fleet(REPO).fleet
+
+
+def counted(fn) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def closed(walk, *args) -> float:
+    tally = layers.Tally()
+    walk(tally, *args)
+    return tally.flops
+
+
+def meta_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# -- FLUX.1 -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def flux_dev():
+    from diffusers import FluxTransformer2DModel
+
+    config = load("flux1-dev").components["transformer"].config
+    with torch.device("meta"):
+        return FluxTransformer2DModel(**config), config
+
+
+@pytest.mark.parametrize(("width", "height"), [(1024, 1024), (768, 512)])
+def test_flux_transformer_matches_the_flop_counter(flux_dev, width, height):
+    model, config = flux_dev
+    image, text = flux_image_tokens(width, height), 512
+    with torch.device("meta"):
+        inputs = dict(
+            hidden_states=torch.randn(1, image, 64),
+            encoder_hidden_states=torch.randn(1, text, 4096),
+            pooled_projections=torch.randn(1, 768),
+            timestep=torch.ones(1),
+            guidance=torch.ones(1),
+            img_ids=torch.zeros(image, 3),
+            txt_ids=torch.zeros(text, 3),
+        )
+    real = counted(lambda: model(**inputs))
+    assert closed(layers.flux_transformer, config, image, text) == pytest.approx(
+        real, rel=TOLERANCE
+    )
+
+
+def test_flux_image_tokens_are_one_per_16_pixels_square():
+    assert flux_image_tokens(1024, 1024) == 4096
+    assert flux_image_tokens(768, 512) == 48 * 32
+    assert flux_image_tokens(1000, 1000) == 62 * 62  # the pipeline rounds down to 16
+
+
+def test_flux_text_encoders_and_vae_match_the_flop_counter():
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    parts = load("flux1-schnell").components
+    with torch.device("meta"):
+        t5 = T5EncoderModel(T5Config(**parts["text_encoder_2"].config))
+        clip = CLIPTextModel(CLIPTextConfig(**parts["text_encoder"].config))
+        vae = AutoencoderKL(**parts["vae"].config)
+        t5_ids = torch.zeros(1, 256, dtype=torch.long)
+        clip_ids = torch.zeros(1, 77, dtype=torch.long)
+        latents = torch.randn(1, 16, 96, 64)  # 768 x 512 pixels
+    for walk, config, real in (
+        (layers.t5_encoder, parts["text_encoder_2"].config, counted(lambda: t5(input_ids=t5_ids))),
+        (layers.clip_text, parts["text_encoder"].config, counted(lambda: clip(input_ids=clip_ids))),
+    ):
+        tokens = 256 if walk is layers.t5_encoder else 77
+        assert closed(walk, config, tokens) == pytest.approx(real, rel=TOLERANCE)
+    assert closed(layers.vae_decoder, parts["vae"].config, 768, 512) == pytest.approx(
+        counted(lambda: vae.decode(latents)), rel=TOLERANCE
+    )
+    assert parameter_count(parts["text_encoder_2"]) == meta_params(t5)
+    assert parameter_count(parts["text_encoder"]) == meta_params(clip)
+    assert parameter_count(parts["vae"]) == meta_params(vae)
+
+
+def test_flux_parameter_counts_match_the_meta_models(flux_dev):
+    model, _ = flux_dev
+    assert parameter_count(load("flux1-dev").components["transformer"]) == meta_params(model)
+    # [schnell] has no guidance embedder: one 256 -> 3072 -> 3072 MLP fewer.
+    schnell = parameter_count(load("flux1-schnell").components["transformer"])
+    assert meta_params(model) - schnell == 256 * 3072 + 3072 + 3072 * 3072 + 3072
+
+
+# -- A tiny transformer written out by hand ---------------------------------------------------
+
+
+def test_tiny_flux_transformer_against_a_hand_count():
+    """dim 16 (2 heads of 8), 1 double + 1 single block, 4 image and 3 text tokens."""
+    from diffusers import FluxTransformer2DModel
+
+    config = dict(
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=8,
+        num_attention_heads=2,
+        joint_attention_dim=6,
+        pooled_projection_dim=5,
+        guidance_embeds=False,
+        axes_dims_rope=(4, 2, 2),
+    )
+    d, i, t = 16, 4, 3
+    n = i + t
+    mac = 2
+    by_hand = mac * (
+        1 * 256 * d  # timestep MLP
+        + 1 * d * d
+        + 1 * 5 * d  # pooled text MLP
+        + 1 * d * d
+        + t * 6 * d  # context_embedder
+        + i * 4 * d  # x_embedder
+        # double block: per stream modulation, q k v o, feed-forward 4x
+        + 2 * (1 * d * 6 * d)
+        + (i + t) * (4 * d * d + 2 * d * 4 * d)
+        # single block: modulation, q k v, mlp in, proj_out from 5d
+        + 1 * d * 3 * d
+        + n * (3 * d * d + d * 4 * d + 5 * d * d)
+        + 1 * d * 2 * d  # norm_out
+        + i * d * 4  # proj_out
+    ) + 2 * (4 * n * n * d)  # joint attention in each block: QK^T and AV
+    with torch.device("meta"):
+        model = FluxTransformer2DModel(**config)
+        inputs = dict(
+            hidden_states=torch.randn(1, i, 4),
+            encoder_hidden_states=torch.randn(1, t, 6),
+            pooled_projections=torch.randn(1, 5),
+            timestep=torch.ones(1),
+            img_ids=torch.zeros(i, 3),
+            txt_ids=torch.zeros(t, 3),
+        )
+    assert counted(lambda: model(**inputs)) == by_hand
+    assert closed(layers.flux_transformer, config, i, t) == by_hand
+
+
+# -- Requests ---------------------------------------------------------------------------------
+
+
+def test_flux_schnell_request_is_four_single_passes_plus_encoders_and_decode(fleet):
+    model = fleet.models["flux-schnell"]
+    found = request_flops(model)
+    parts = load("flux1-schnell").components
+    step = closed(layers.flux_transformer, parts["transformer"].config, 4096, 256)
+    encoders = closed(layers.t5_encoder, parts["text_encoder_2"].config, 256) + closed(
+        layers.clip_text, parts["text_encoder"].config, 77
+    )
+    decode = closed(layers.vae_decoder, parts["vae"].config, 1024, 1024)
+    assert found == Flops(
+        parts=(
+            ("transformer 4 steps", 4 * step),
+            ("text encoders", encoders),
+            ("vae decode", decode),
+        ),
+        denoiser_step=step,
+        steps=4,
+    )
+    assert found.total == 4 * step + encoders + decode
+
+
+def test_flux_dev_guidance_is_distilled_into_one_pass(fleet):
+    dev = request_flops(fleet.models["flux-dev"])
+    assert dev.steps == 28
+    assert dev.parts[0][0] == "transformer 28 steps"
+    # guidance 3.5 and no guidance cost the same: the guidance is an input, not a second pass
+    assert request_flops(fleet.models["flux-dev"], {"guidance": 0}).denoiser_step == (
+        dev.denoiser_step
+    )
+
+
+def test_overrides_reach_the_count(fleet):
+    model = fleet.models["flux-schnell"]
+    base = request_flops(model)
+    eight = request_flops(model, {"steps": 8})
+    assert eight.parts[0] == ("transformer 8 steps", 2 * base.parts[0][1])
+    assert eight.parts[1:] == base.parts[1:]
+    small = request_flops(model, {"width": "512", "height": 512})  # the CLI passes strings
+    config = load("flux1-schnell").components["transformer"].config
+    assert small.denoiser_step == closed(layers.flux_transformer, config, 1024, 256)
+    assert small.denoiser_step < base.denoiser_step
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"stepz": 4}, "unknown param 'stepz' for flux-schnell"),
+        ({"steps": "four"}, "param 'steps' must be a number, not 'four'"),
+        ({"width": [1024]}, "param 'width' must be a number"),
+        ({"height": True}, "param 'height' must be a number, not True"),
+        ({"steps": 2.5}, "param 'steps' must be a whole number >= 1, not 2.5"),
+        ({"width": 0}, "param 'width' must be a whole number >= 1"),
+        ({"guidance": "nan"}, "param 'guidance' must be a finite number"),
+    ],
+)
+def test_bad_params_are_param_errors_naming_them(fleet, params, message):
+    with pytest.raises(ParamError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        request_flops(fleet.models["flux-schnell"], params)
+
+
+def test_unknown_architecture_is_none(fleet):
+    model = fleet.models["flux-schnell"]
+    weights = dataclasses.replace(model.weights[0], repo="someone/else")
+    other = dataclasses.replace(model, weights=(weights,))
+    assert request_flops(other) is None
+    assert parameter_bytes(other) is None
+
+
+def test_parameter_bytes_follow_the_declared_quantization(fleet):
+    model = fleet.models["flux-schnell"]  # transformer nf4, T5 int8, the rest bf16
+    parts = load("flux1-schnell").components
+    found = parameter_bytes(model)
+    assert found == {
+        "transformer": parameter_count(parts["transformer"]) * 2 * 0.28,
+        "text_encoder": parameter_count(parts["text_encoder"]) * 2,
+        "text_encoder_2": parameter_count(parts["text_encoder_2"]) * 2 * 0.5,
+        "vae": parameter_count(parts["vae"]) * 2,
+    }
+    # float32 widens only what is not quantized
+    wide = parameter_bytes(model, "float32")
+    assert wide["vae"] == 2 * found["vae"]
+    assert wide["transformer"] == found["transformer"]
+
+
+# -- SDXL UNet, IdentityNet ControlNet ---------------------------------------------------------
+
+
+def _sdxl_inputs(height: int, width: int, tokens: int):
+    with torch.device("meta"):
+        return (
+            torch.randn(1, 4, height // 8, width // 8),
+            torch.randn(1, tokens, 2048),
+            {"text_embeds": torch.randn(1, 1280), "time_ids": torch.randn(1, 6)},
+        )
+
+
+def test_sdxl_unet_matches_the_flop_counter_and_its_parameters():
+    from diffusers import UNet2DConditionModel
+
+    config = load("sdxl-base").components["unet"].config
+    with torch.device("meta"):
+        model = UNet2DConditionModel(**config)
+    latents, text, added = _sdxl_inputs(1024, 768, 77)
+    real = counted(lambda: model(latents, 1, text, added_cond_kwargs=added))
+    assert closed(layers.unet, config, 1024, 768, 77) == pytest.approx(real, rel=TOLERANCE)
+    assert parameter_count(load("sdxl-base").components["unet"]) == meta_params(model)
+
+
+def test_identitynet_controlnet_matches_the_flop_counter_and_its_parameters():
+    from diffusers import ControlNetModel
+
+    component = load("instantid").components["controlnet"]
+    with torch.device("meta"):
+        model = ControlNetModel(**component.config)
+        image = torch.randn(1, 3, 768, 1024)
+    latents, identity, added = _sdxl_inputs(768, 1024, 16)  # it attends to 16 identity tokens
+    real = counted(
+        lambda: model(latents, 1, identity, controlnet_cond=image, added_cond_kwargs=added)
+    )
+    assert closed(layers.controlnet, component.config, 768, 1024, 16) == pytest.approx(
+        real, rel=TOLERANCE
+    )
+    assert parameter_count(component) == meta_params(model)
+
+
+def test_sdxl_text_encoders_and_vae_parameters_match_the_meta_models():
+    from diffusers import AutoencoderKL
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    parts = load("sdxl-base").components
+    with torch.device("meta"):
+        big = CLIPTextModelWithProjection(CLIPTextConfig(**parts["text_encoder_2"].config))
+        vae = AutoencoderKL(**load("sdxl-vae-fp16-fix").components["vae"].config)
+        ids = torch.zeros(1, 77, dtype=torch.long)
+    assert parameter_count(parts["text_encoder_2"]) == meta_params(big)
+    assert parameter_count(parts["vae"]) == meta_params(vae)
+    assert closed(layers.clip_text, parts["text_encoder_2"].config, 77, True) == pytest.approx(
+        counted(lambda: big(input_ids=ids)), rel=TOLERANCE
+    )
+
+
+@pytest.mark.parametrize(("height", "width"), [(64, 64), (128, 64)])
+def test_tiny_unet_against_a_hand_count(height, width):
+    """One level of 32 channels (2 heads), one resnet + transformer per block, 3 text tokens of 8."""
+    from diffusers import UNet2DConditionModel
+
+    config = dict(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D",),
+        up_block_types=("CrossAttnUpBlock2D",),
+        block_out_channels=(32,),
+        layers_per_block=1,
+        attention_head_dim=2,
+        cross_attention_dim=8,
+        norm_num_groups=8,
+        use_linear_projection=True,
+    )
+    c, temb, text = 32, 128, 3
+    n = (height // 8) * (width // 8)  # latent pixels: one per 8x8 image pixels
+
+    def resnet(cin):  # two 3x3 convs, the time projection, a 1x1 shortcut when cin != c
+        return 2 * (n * cin * c * 9 + n * c * c * 9 + temb * c + (n * cin * c if cin != c else 0))
+
+    def transformer():  # proj_in/out, q k v o, cross q o and k v over the text, GEGLU 4x
+        linears = 2 * n * c * c + 4 * n * c * c + 2 * n * c * c + 2 * text * 8 * c
+        linears += n * c * 8 * c + n * 4 * c * c
+        return 2 * linears + 4 * n * n * c + 4 * n * text * c
+
+    by_hand = (
+        2 * (c * temb + temb * temb)  # timestep MLP
+        + 2 * n * 4 * c * 9  # conv_in
+        + resnet(c)
+        + transformer()  # down block
+        + resnet(c)
+        + transformer()
+        + resnet(c)  # mid block
+        + 2 * (resnet(2 * c) + transformer())  # up block: 2 resnets reading a skip each
+        + 2 * n * c * 4 * 9  # conv_out
+    )
+    with torch.device("meta"):
+        model = UNet2DConditionModel(**config)
+        latents = torch.randn(1, 4, height // 8, width // 8)
+        hidden = torch.randn(1, text, 8)
+    assert counted(lambda: model(latents, 1, hidden)) == by_hand
+    assert closed(layers.unet, config, height, width, text) == by_hand
+
+
+def test_sdxl_guidance_doubles_the_unet_passes(fleet):
+    lora = fleet.models["lora"]
+    config = load("sdxl-base").components["unet"].config
+    one_pass = closed(layers.unet, config, 1024, 1024, 77)
+    with_guidance = request_flops(lora)  # guidance 5.0
+    assert with_guidance.denoiser_step == 2 * one_pass
+    assert with_guidance.parts[0] == ("unet 30 steps x 2 passes (guidance)", 60 * one_pass)
+    without = request_flops(lora, {"guidance": 1.0})  # the pipeline runs CFG only above 1
+    assert without.denoiser_step == one_pass
+    assert without.parts[0] == ("unet 30 steps", 30 * one_pass)
+    assert without.parts[1:] == with_guidance.parts[1:]  # encoders and decode once either way
+
+
+def test_instantid_step_is_unet_with_identity_tokens_plus_controlnet(fleet):
+    found = request_flops(fleet.models["instantid"])
+    unet = closed(layers.unet, load("sdxl-base").components["unet"].config, 1024, 1024, 77, 16)
+    net = closed(
+        layers.controlnet, load("instantid").components["controlnet"].config, 1024, 1024, 16
+    )
+    assert found.denoiser_step == 2 * (unet + net)
+    assert found.parts[0][0] == "unet 30 steps + controlnet x 2 passes (guidance)"
+    # the identity tokens cost the UNet extra cross attention
+    assert unet > closed(layers.unet, load("sdxl-base").components["unet"].config, 1024, 1024, 77)
