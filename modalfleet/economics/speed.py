@@ -22,10 +22,11 @@ Calibration, computed from the data file at first use (deterministic, no constan
   pairs. A scheme no source measured costs nothing extra (factor 1).
 - efficiency: each unquantized row gives an implied efficiency e = FLOPs / (seconds x TFLOPS).
   log e = c + k[kind] + a[architecture] is fitted by least squares in log space (a tiny ridge
-  term keeps kinds and architectures seen on only one GPU identifiable; it centres effects a
-  row never pinned at 0, i.e. the average). A kind or architecture no row measured takes the
-  average (0). `same_efficiency_as` in the data file names kinds that share a pipeline's
-  operators (InstantID is SDXL's UNet plus a ControlNet: the SDXL rows' kind).
+  term keeps kinds and architectures seen on only one GPU identifiable). A kind or
+  architecture no row measured takes the least efficient fitted one: an unmeasured GPU (the
+  datacenter Ada L4 and L40S, Blackwell) is never estimated faster than the data shows any GPU
+  to be. `same_efficiency_as` in the data file names kinds that share a pipeline's operators
+  (InstantID is SDXL's UNet plus a ControlNet: the SDXL rows' kind).
 
 `python benchmarks/speed.py` prints every row beside its estimate, in-sample and leave-one-out.
 Nothing here imports torch; the data file and the packaged catalog are read once, lazily.
@@ -129,13 +130,15 @@ class Calibration:
     same_efficiency_as: Mapping[str, str]
 
     def efficiency(self, kind: str, architecture: str) -> float:
+        """exp(c + k[kind] + a[architecture]); a kind or architecture no row measured takes the
+        least efficient fitted one, so an unmeasured GPU is never estimated faster than the
+        data shows any GPU to be (optimize never picks one on an unmeasured speed-up)."""
         kind = self.same_efficiency_as.get(kind, kind)
-        log_e = (
-            self.intercept
-            + self.kind_effects.get(kind, 0.0)
-            + self.architecture_effects.get(architecture, 0.0)
+        k = self.kind_effects.get(kind, min(self.kind_effects.values(), default=0.0))
+        a = self.architecture_effects.get(
+            architecture, min(self.architecture_effects.values(), default=0.0)
         )
-        return math.exp(log_e)
+        return math.exp(self.intercept + k + a)
 
     def quantization_factor(self, scheme: str | None) -> float:
         if scheme is None:
@@ -533,8 +536,10 @@ def format_report(report: SpeedReport) -> str:
                 "-" if row.step_seconds is None else f"{row.step_seconds:.3f}",
             ]
         )
+    import textwrap
+
     params = ", ".join(f"{k}={v}" for k, v in report.params.items())
-    lines = [f"{report.model}: seconds per request ({params})", ""]
+    lines = [f"{report.model}: seconds per request", *textwrap.wrap(f"params: {params}", 80), ""]
     lines += table(header, rows, right=[False, True, False, True, True, True])
     lines.append("")
     if report.flops is None:
@@ -542,10 +547,7 @@ def format_report(report: SpeedReport) -> str:
     else:
         lines.append(f"FLOPs per request: {report.flops.total:.3g}")
         lines += [f"  {name}: {value:.3g}" for name, value in report.flops.parts]
-        lines.append(
-            "ESTIMATE = (denoiser FLOPs x quantization factor + other FLOPs) / (TFLOPS x 1e12 x"
-        )
-        lines.append(
-            "efficiency); measured figures (bench --write) win; see docs/where-numbers-come-from.md"
-        )
+        lines.append("ESTIMATE = (denoiser FLOPs x quantization + other FLOPs)")
+        lines.append("           / (TFLOPS x 1e12 x efficiency)")
+        lines.append("measured figures (bench --write) win; docs/where-numbers-come-from.md")
     return "\n".join(lines)
