@@ -45,7 +45,16 @@ def fleet():
 
 @pytest.fixture(scope="module")
 def baseline_to_hybrid(fleet):
-    return build_plan(fleet, fleet, "hybrid", "baseline", "hybrid", before_strategy="baseline")
+    # The document's flat seconds: the figures below are the documented ones.
+    return build_plan(
+        fleet,
+        fleet,
+        "hybrid",
+        "baseline",
+        "hybrid",
+        before_strategy="baseline",
+        speed_model="flat",
+    )
 
 
 def test_plan_json_has_exactly_these_keys_and_values(baseline_to_hybrid):
@@ -321,8 +330,15 @@ def test_plan_against_a_ref_without_git_says_so(tmp_path, monkeypatch):
     assert str(caught.value) == "git is not installed; plan --against needs it"
 
 
-def test_sides_default_to_flat_seconds(fleet):
-    flat = sides(fleet, "hybrid")
-    assert flat == sides(fleet, "hybrid", "flat") != sides(fleet, "hybrid", "relative")
-    assert {side.seconds_source for side in flat.values()} == {"flat"}
+def test_sides_keep_flat_busy_seconds_under_the_default_compute_speed_model(fleet):
+    default, flat = sides(fleet, "hybrid"), sides(fleet, "hybrid", "flat")
+    assert default == sides(fleet, "hybrid", "compute")
+    # The busy-seconds figure is the document's (flat) either way...
+    assert {side.seconds_source for side in default.values()} == {"flat"}
+    assert {m: side.daily for m, side in default.items()} == {
+        m: side.daily for m, side in flat.items()
+    }
+    # ...while the simulated bill serves each request in its GPU's estimated seconds.
+    assert default["flux-schnell"].simulated_daily != flat["flux-schnell"].simulated_daily
+    assert flat != sides(fleet, "hybrid", "relative")
     assert sides(fleet, "no-such-strategy") == {}
