@@ -25,9 +25,7 @@ def test_write_a_new_strategy_validates_and_renders(tmp_path):
     assert result.exit_code == 0, result.text
     fleet = load_fleet(root).fleet
     original = load_fleet(REPO).fleet
-    expected = policy_write(
-        original, "tuned", search(original, "baseline", 2, speed_model="flat")
-    )
+    expected = policy_write(original, "tuned", search(original, "baseline", 2, speed_model="flat"))
     tuned = fleet.strategies["tuned"]
     # Every model got a GPU under the new strategy, on its own gpu: line (one changed line each).
     changed = _changed_lines(models_before, (root / "models.yaml").read_text())
