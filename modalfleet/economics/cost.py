@@ -15,8 +15,10 @@ Where seconds per request come from, in order:
 - flat: the model's single figure, the seed's assumption that every GPU takes as long; also
   what "compute" falls back to where the architecture or the GPU's TFLOPS are unknown.
 
-The busy-seconds table (`model_cost`, the seed document's formula) keeps the flat figure under
-"compute": that is the document's figure, and the simulated bill is where speed per GPU shows.
+The busy-seconds table `cost` and `plan` lead with (`compare`, `plan.sides`: the seed
+document's formula) keeps the flat figure under "compute" (`table_speed_model`): that is the
+document's figure, and the simulated bill is where speed per GPU shows. `optimize` compares
+strategies with the seconds it chose by.
 """
 
 from __future__ import annotations
@@ -225,13 +227,11 @@ def model_cost(
     speed_model: str = "flat",
     reference: str | None = None,
 ) -> ModelCost:
-    """The busy-seconds cost (the seed document's formula): under "compute" its flat figure."""
     model = deployment.model
     requests = model.traffic.requests_per_day
-    busy_speed = "flat" if speed_model == "compute" else speed_model
 
     def daily_on(name: str) -> tuple[Seconds, Decimal, Decimal]:
-        seconds = seconds_on(model, name, catalog, busy_speed, reference)
+        seconds = seconds_on(model, name, catalog, speed_model, reference)
         per_request = seconds.value * catalog_gpu(catalog, name).usd_per_second
         return seconds, per_request, requests * per_request
 
@@ -257,6 +257,12 @@ def model_cost(
         worst_case_gpu=worst_gpu,
         worst_case_daily=worst_daily,
     )
+
+
+def table_speed_model(speed_model: str) -> str:
+    """The speed model of the busy-seconds table `cost` and `plan` lead with: the document's
+    formula keeps its flat figure under "compute" (the simulated bill shows speed per GPU)."""
+    return "flat" if speed_model == "compute" else speed_model
 
 
 def strategy_cost(
@@ -291,9 +297,10 @@ def compare(
             f"strategy {strategy!r} compares to {against!r}, which does not exist; "
             f"known: {', '.join(fleet.strategies)}"
         )
+    table = table_speed_model(speed_model)
     return Comparison(
-        current=strategy_cost(fleet, strategy, speed_model, baseline),
-        baseline=strategy_cost(fleet, against, speed_model, baseline),
+        current=strategy_cost(fleet, strategy, table, baseline),
+        baseline=strategy_cost(fleet, against, table, baseline),
         period=period,
     )
 

@@ -27,6 +27,7 @@ from .cost import (
     per_period,
     percent,
     reference_gpu,
+    table_speed_model,
 )
 from .fleet_simulation import simulate_model
 from .optimize import vram_need_gb
@@ -179,7 +180,8 @@ def sides(fleet: Fleet, strategy: str, speed_model: str = DEFAULT_SPEED_MODEL) -
     found: dict[str, Side] = {}
     for deployment in resolve(fleet, strategy):
         model = deployment.model
-        cost = model_cost(deployment, fleet.catalog, speed_model, reference_gpu(fleet, model))
+        reference = reference_gpu(fleet, model)
+        cost = model_cost(deployment, fleet.catalog, table_speed_model(speed_model), reference)
         sim = simulate_model(fleet, model.name, strategy, speed_model=speed_model)
         vram = [fleet.catalog.resolve(gpu) for gpu in deployment.gpus]
         found[model.name] = Side(
