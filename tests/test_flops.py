@@ -10,7 +10,13 @@ import dataclasses
 
 import pytest
 
-from modalfleet.economics.flops import Flops, ParamError, flux_image_tokens, request_flops
+from modalfleet.economics.flops import (
+    Flops,
+    ParamError,
+    flux_image_tokens,
+    request_flops,
+    wan_video_tokens,
+)
 from modalfleet.fleet.architectures import layers, load, parameter_bytes, parameter_count
 from modalfleet.fleet.load import load_fleet
 
@@ -383,3 +389,114 @@ def test_instantid_step_is_unet_with_identity_tokens_plus_controlnet(fleet):
     assert found.parts[0][0] == "unet 30 steps + controlnet x 2 passes (guidance)"
     # the identity tokens cost the UNet extra cross attention
     assert unet > closed(layers.unet, load("sdxl-base").components["unet"].config, 1024, 1024, 77)
+
+
+# -- Wan2.1 ------------------------------------------------------------------------------------
+
+
+def test_wan_transformer_text_encoder_and_vae_match_the_flop_counter_and_parameters():
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    parts = load("wan2.1-t2v-1.3b").components
+    frames, height, width = 9, 480, 832  # 3 latent frames
+    with torch.device("meta"):
+        model = WanTransformer3DModel(**parts["transformer"].config)
+        vae = AutoencoderKLWan(**parts["vae"].config)
+        umt5 = UMT5EncoderModel(UMT5Config(**parts["text_encoder"].config))
+        latents = torch.randn(1, 16, 3, height // 8, width // 8)
+        text = torch.randn(1, 512, 4096)
+        timestep = torch.ones(1)
+        ids = torch.zeros(1, 512, dtype=torch.long)
+    tokens = wan_video_tokens(frames, width, height)
+    assert tokens == 3 * 30 * 52
+    assert closed(layers.wan_transformer, parts["transformer"].config, tokens, 512) == (
+        pytest.approx(counted(lambda: model(latents, timestep, text)), rel=TOLERANCE)
+    )
+    assert closed(layers.wan_vae_decoder, parts["vae"].config, 3, height, width) == (
+        pytest.approx(counted(lambda: vae.decode(latents)), rel=TOLERANCE)
+    )
+    one = layers.Tally()
+    layers.t5_encoder(one, parts["text_encoder"].config, 512, per_layer_bias=True)
+    assert one.flops == pytest.approx(counted(lambda: umt5(input_ids=ids)), rel=TOLERANCE)
+    for name, module in (("transformer", model), ("vae", vae), ("text_encoder", umt5)):
+        assert parameter_count(parts[name]) == meta_params(module), name
+
+
+def test_wan_video_tokens_follow_frames_and_resolution():
+    assert wan_video_tokens(81, 832, 480) == 21 * 30 * 52  # (81 - 1) / 4 + 1 latent frames
+    assert wan_video_tokens(1, 832, 480) == 30 * 52
+    assert wan_video_tokens(81, 1280, 720) == 21 * 45 * 80
+
+
+def test_wan_request_doubles_passes_and_prompt_encodings_with_guidance(fleet):
+    model = fleet.models["wan2-1"]
+    parts = load("wan2.1-t2v-1.3b").components
+    one_pass = closed(layers.wan_transformer, parts["transformer"].config, 21 * 30 * 52, 512)
+    found = request_flops(model)
+    assert found.denoiser_step == 2 * one_pass
+    assert found.parts[0] == ("transformer 30 steps x 2 passes (guidance)", 60 * one_pass)
+    encoder = layers.Tally()
+    layers.t5_encoder(encoder, parts["text_encoder"].config, 512, per_layer_bias=True)
+    assert found.parts[1] == ("text encoder", 2 * encoder.flops)
+    assert found.parts[2] == (
+        "vae decode",
+        closed(layers.wan_vae_decoder, parts["vae"].config, 21, 480, 832),
+    )
+    plain = request_flops(model, {"guidance": 1, "num_frames": 33})
+    assert plain.denoiser_step == closed(
+        layers.wan_transformer, parts["transformer"].config, 9 * 30 * 52, 512
+    )
+    assert plain.parts[1] == ("text encoder", encoder.flops)
+
+
+def test_wan_vae_is_counted_in_float32(fleet):
+    found = parameter_bytes(fleet.models["wan2-1"])
+    parts = load("wan2.1-t2v-1.3b").components
+    assert found["vae"] == 4 * parameter_count(parts["vae"])
+    assert found["transformer"] == 2 * parameter_count(parts["transformer"])
+
+
+# -- What validate reads -----------------------------------------------------------------------
+
+
+def test_declared_sizes_of_the_bundled_fleet_are_within_the_architectures(fleet):
+    from modalfleet.fleet.architectures import declared_size_shortfalls, repo_sizes_gb
+
+    for model in fleet.models.values():
+        assert declared_size_shortfalls(model) == [], model.name
+    # the declared component sizes are the parameter counts in 16-bit, to the rounding
+    sizes = repo_sizes_gb("black-forest-labs/FLUX.1-dev")
+    assert {k: round(v, 2) for k, v in sizes.items()} == {
+        "transformer": 23.80,
+        "text_encoder": 0.25,
+        "text_encoder_2": 9.52,
+        "vae": 0.17,
+    }
+    assert round(repo_sizes_gb("InstantX/InstantID")["controlnet"], 2) == 2.50
+    assert repo_sizes_gb("someone/else") is None
+
+
+def test_a_vram_figure_just_inside_the_tolerance_passes_and_just_outside_warns(fleet):
+    from modalfleet.fleet.architectures import declared_size_shortfalls
+
+    model = fleet.models["flux-dev"]
+    need = sum(parameter_bytes(model).values()) / 1e9  # 33.74 GB in bf16
+    inside = dataclasses.replace(model, vram_gb=need * 0.85 + 0.01)
+    outside = dataclasses.replace(model, vram_gb=need * 0.85 - 0.01)
+    assert declared_size_shortfalls(inside) == []
+    assert [path for path, _ in declared_size_shortfalls(outside)] == [
+        ("models", "flux-dev", "vram_gb")
+    ]
+
+
+def test_validate_reads_no_architecture_for_unknown_repositories(fleet):
+    from modalfleet.fleet.architectures import declared_size_shortfalls
+
+    load.cache_clear()
+    model = fleet.models["seedvr2"]
+    other = dataclasses.replace(
+        model, weights=(dataclasses.replace(model.weights[0], repo="someone/else"),)
+    )
+    assert declared_size_shortfalls(other) == []
+    assert load.cache_info().currsize == 0

@@ -67,6 +67,14 @@ FAMILY_PARAMS: dict[str, dict[str, float | None]] = {
         "max_sequence_length": 512,
     },
     "sdxl": {"steps": None, "width": 1024, "height": 1024, "guidance": 5.0},
+    "wan": {
+        "steps": None,
+        "width": 832,
+        "height": 480,
+        "num_frames": 81,
+        "guidance": 5.0,
+        "max_sequence_length": 512,
+    },
 }
 
 
@@ -174,7 +182,37 @@ def _sdxl(arch: Architecture, p: dict[str, float]) -> tuple[float, int, list[tup
     )
 
 
-FAMILIES = {"flux": _flux, "sdxl": _sdxl}
+def wan_latent_frames(num_frames: int) -> int:
+    """The Wan VAE keeps the first frame and packs every 4 after it into one latent frame."""
+    return (num_frames - 1) // 4 + 1
+
+
+def wan_video_tokens(num_frames: int, width: int, height: int) -> int:
+    """Latent frames x (height/8 / 2) x (width/8 / 2): patches of 1x2x2 latents."""
+    return wan_latent_frames(num_frames) * (height // 16) * (width // 16)
+
+
+def _wan(arch: Architecture, p: dict[str, float]) -> tuple[float, int, list[tuple[str, float]]]:
+    width, height, frames = int(p["width"]), int(p["height"]), int(p["num_frames"])
+    text_tokens = int(p["max_sequence_length"])
+    parts = arch.components
+    step = layers.Tally()
+    layers.wan_transformer(
+        step, parts["transformer"].config, wan_video_tokens(frames, width, height), text_tokens
+    )
+    passes = _guidance_passes(p)
+    encoders = layers.Tally()
+    # With guidance the Wan pipeline encodes the (empty) negative prompt too: one run per pass.
+    for _ in range(passes):
+        layers.t5_encoder(encoders, parts["text_encoder"].config, text_tokens, per_layer_bias=True)
+    decode = layers.Tally()
+    layers.wan_vae_decoder(
+        decode, parts["vae"].config, wan_latent_frames(frames), height // 16 * 16, width // 16 * 16
+    )
+    return step.flops, passes, [("text encoder", encoders.flops), ("vae decode", decode.flops)]
+
+
+FAMILIES = {"flux": _flux, "sdxl": _sdxl, "wan": _wan}
 
 
 def request_flops(model: Model, params: Mapping[str, object] | None = None) -> Flops | None:

@@ -29,6 +29,7 @@ FILES: dict[str, str] = {
     "stabilityai/stable-diffusion-xl-base-1.0": "sdxl-base",
     "madebyollin/sdxl-vae-fp16-fix": "sdxl-vae-fp16-fix",
     "InstantX/InstantID": "instantid",
+    "Wan-AI/Wan2.1-T2V-1.3B-Diffusers": "wan2.1-t2v-1.3b",
 }
 
 # Bytes per parameter of a dtype, unquantized.
@@ -41,6 +42,7 @@ class Component:
     cls: str  # the diffusers/transformers class the config builds
     path: str  # the config's path inside its repository
     config: dict[str, Any]
+    dtype: str | None = None  # a component the runtime keeps in its own dtype (Wan's VAE: fp32)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def load(name: str) -> Architecture:
     text = resources.files(__package__).joinpath(f"{name}.json").read_text(encoding="utf-8")
     data = json.loads(text)
     components = {
-        key: Component(key, value["class"], value["path"], value["config"])
+        key: Component(key, value["class"], value["path"], value["config"], value.get("dtype"))
         for key, value in data["components"].items()
     }
     return Architecture(
@@ -114,6 +116,11 @@ def parameter_count(component: Component) -> int:
         layers.unet(tally, c, 0, 0, 0)
     elif component.cls == "ControlNetModel":
         layers.controlnet(tally, c, 0, 0, 0)
+    elif component.cls == "WanTransformer3DModel":
+        layers.wan_transformer(tally, c, 0, 0)
+    elif component.cls == "AutoencoderKLWan":
+        layers.wan_vae_decoder(tally, c, 0, 0, 0)
+        layers.wan_vae_encoder_params(tally, c)
     elif component.cls == "AutoencoderKL":
         layers.vae_decoder(tally, c, 0, 0)
         layers.vae_encoder_params(tally, c)
@@ -122,12 +129,13 @@ def parameter_count(component: Component) -> int:
     return tally.params
 
 
-def bytes_per_parameter(model: Model, component: str, dtype: str) -> float:
-    """What one parameter of `component` occupies on the GPU: the run dtype's width, or the
-    declared quantization's (fleet/sizes.py's factors are fractions of the 16-bit size)."""
-    scheme = scheme_for(model, component)
+def bytes_per_parameter(model: Model, component: Component, dtype: str) -> float:
+    """What one parameter of `component` occupies on the GPU: the run dtype's width (or the
+    component's own, where the runtime keeps it apart), or the declared quantization's
+    (fleet/sizes.py's factors are fractions of the 16-bit size)."""
+    scheme = scheme_for(model, component.name)
     if scheme == "none":
-        return DTYPE_BYTES[dtype]
+        return DTYPE_BYTES[component.dtype or dtype]
     return 2.0 * QUANTIZATION_FACTORS[scheme]
 
 
@@ -139,6 +147,72 @@ def parameter_bytes(model: Model, dtype: str | None = None) -> dict[str, float] 
         return None
     dtype = dtype or model.dtype
     return {
-        name: parameter_count(component) * bytes_per_parameter(model, name, dtype)
+        name: parameter_count(component) * bytes_per_parameter(model, component, dtype)
         for name, component in found.items()
     }
+
+
+GB = 1e9  # models.yaml's sizes are decimal gigabytes, as the repositories show them
+# How far below the architecture's figure a declaration may be before validate warns: the
+# declared sizes are rounded file sizes, and a component a config does not describe (an
+# adapter's few MB) may sit in the same file.
+DECLARED_TOLERANCE = 0.15
+
+
+def repo_sizes_gb(repo: str) -> dict[str, float] | None:
+    """What each component of a weights repository occupies in 16-bit (or the dtype the runtime
+    keeps it in), in GB: the convention of models.yaml's size_gb and components. None when the
+    repository has no shipped architecture."""
+    if repo not in FILES:
+        return None
+    return {
+        name: parameter_count(component) * DTYPE_BYTES[component.dtype or "bfloat16"] / GB
+        for name, component in load(FILES[repo]).components.items()
+    }
+
+
+def declared_size_shortfalls(model: Model) -> list[tuple[tuple, str]]:
+    """Every size_gb, components entry and vram_gb of `model` more than DECLARED_TOLERANCE below
+    what the shipped architectures need: (path in models.yaml, message) pairs."""
+    found: list[tuple[tuple, str]] = []
+    base = ("models", model.name)
+    for index, weights in enumerate(model.weights):
+        sizes = repo_sizes_gb(weights.repo)
+        if sizes is None:
+            continue
+        need = sum(sizes.values())
+        if weights.size_gb < need * (1 - DECLARED_TOLERANCE):
+            found.append(
+                (
+                    (*base, "weights", index, "size_gb"),
+                    f"{weights.repo} declares size_gb {weights.size_gb:g} but its "
+                    f"architecture's parameters take {need:.2f} GB in 16-bit "
+                    f"({_listing(sizes)})",
+                )
+            )
+        for name, declared in weights.components.items():
+            if name in sizes and declared < sizes[name] * (1 - DECLARED_TOLERANCE):
+                found.append(
+                    (
+                        (*base, "weights", index, "components", name),
+                        f"{weights.repo} declares {name} at {declared:g} GB but its "
+                        f"{sizes[name]:.2f} GB of parameters (16-bit) need more",
+                    )
+                )
+    loaded = parameter_bytes(model)
+    if loaded is not None:
+        need = sum(loaded.values()) / GB
+        if model.vram_gb < need * (1 - DECLARED_TOLERANCE):
+            found.append(
+                (
+                    (*base, "vram_gb"),
+                    f"{model.name} declares vram_gb {model.vram_gb:g} but its weights alone "
+                    f"take {need:.2f} GB in {model.dtype} after the declared quantization "
+                    f"({_listing({k: v / GB for k, v in loaded.items()})})",
+                )
+            )
+    return found
+
+
+def _listing(sizes: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.2f}" for name, value in sizes.items())

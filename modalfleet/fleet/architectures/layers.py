@@ -334,3 +334,105 @@ def controlnet(t: Tally, c: Config, height: int, width: int, text: float) -> Non
         t.conv(ch * cw, a, b, 9)
     t.conv(ch * cw, cond[-1], c["block_out_channels"][0], 9)
     _unet_down(t, c, h, w, text, 0, controlnet=True)
+
+
+# -- Wan2.1 (diffusers WanTransformer3DModel, AutoencoderKLWan) ---------------------------------
+
+
+def wan_transformer(t: Tally, c: Config, video_tokens: float, text_tokens: float) -> None:
+    """One forward: self attention over every video token, cross attention to the text."""
+    dim = c["num_attention_heads"] * c["attention_head_dim"]
+    patch = c.get("patch_size", (1, 2, 2))
+    volume = patch[0] * patch[1] * patch[2]
+    n, text = video_tokens, text_tokens
+    t.conv(n, c["in_channels"], dim, volume)  # patch embedding
+    t.linear(1, c.get("freq_dim", 256), dim)  # time embedding
+    t.linear(1, dim, dim)
+    t.linear(1, dim, 6 * dim)  # time_proj: the blocks' modulation
+    t.linear(text, c["text_dim"], dim)  # text embedder
+    t.linear(text, dim, dim)
+    for _ in range(c["num_layers"]):
+        for _ in range(4):  # self attention q k v o
+            t.linear(n, dim, dim)
+        t.weights(2 * dim)  # RMSNorm over q and k, across heads
+        t.attention(n, n, dim)
+        if c.get("cross_attn_norm", True):
+            t.weights(2 * dim)
+        t.linear(n, dim, dim)  # cross attention: q and o on the video, k v on the text
+        t.linear(text, dim, dim)
+        t.linear(text, dim, dim)
+        t.linear(n, dim, dim)
+        t.weights(2 * dim)
+        t.attention(n, text, dim)
+        t.linear(n, dim, c["ffn_dim"])
+        t.linear(n, c["ffn_dim"], dim)
+        t.weights(6 * dim)  # scale_shift_table
+    t.weights(2 * dim)
+    t.linear(n, dim, (c.get("out_channels") or c["in_channels"]) * volume)
+
+
+def _wan_resnet(t: Tally, n: float, cin: int, cout: int) -> None:
+    """Wan VAE residual block: RMS norm, causal 3x3x3 conv, RMS norm, causal conv, shortcut."""
+    t.weights(cin)
+    t.conv(n, cin, cout, 27)
+    t.weights(cout)
+    t.conv(n, cout, cout, 27)
+    if cin != cout:
+        t.conv(n, cin, cout, 1)
+
+
+def _wan_attention(t: Tally, frames: float, pixels: float, c: int) -> None:
+    """Single-head attention within each frame, 1x1 convs for qkv and the projection."""
+    t.weights(c)
+    t.conv(frames * pixels, c, 3 * c, 1)
+    t.attention(frames * pixels, pixels, c)
+    t.conv(frames * pixels, c, c, 1)
+
+
+def wan_vae_decoder(t: Tally, c: Config, latent_frames: int, height: int, width: int) -> None:
+    """AutoencoderKLWan.decode: diffusers decodes one latent frame at a time with causal caches,
+    so every causal 3x3x3 conv sees each output frame once; the first latent frame skips the
+    temporal upsampling (1 frame), each later one becomes 4 frames."""
+    dim, z = c["base_dim"], c["z_dim"]
+    mult = c["dim_mult"]
+    up_time = list(reversed(c["temperal_downsample"]))
+    dims = [dim * m for m in [mult[-1], *mult[::-1]]]
+    frames, h, w = latent_frames, height // 8, width // 8
+    t.conv(frames * h * w, z, z, 1)  # post_quant_conv
+    t.conv(frames * h * w, z, dims[0], 27)
+    _wan_resnet(t, frames * h * w, dims[0], dims[0])
+    _wan_attention(t, frames, h * w, dims[0])
+    _wan_resnet(t, frames * h * w, dims[0], dims[0])
+    for i, (cin, cout) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+        if i > 0:
+            cin //= 2  # the previous upsample halved the channels
+        for j in range(c["num_res_blocks"] + 1):
+            _wan_resnet(t, frames * h * w, cin if j == 0 else cout, cout)
+        if i < len(mult) - 1:
+            if up_time[i]:
+                t.conv((frames - 1) * h * w, cout, 2 * cout, 3)  # time_conv
+                frames = 2 * frames - 1
+            h, w = 2 * h, 2 * w
+            t.conv(frames * h * w, cout, cout // 2, 9)
+    t.weights(dims[-1])
+    t.conv(frames * h * w, dims[-1], 3, 27)
+
+
+def wan_vae_encoder_params(t: Tally, c: Config) -> None:
+    dim, z = c["base_dim"], c["z_dim"]
+    mult = c["dim_mult"]
+    dims = [dim * m for m in [1, *mult]]
+    t.conv(0, 3, dims[0], 27)
+    for i, (cin, cout) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+        for j in range(c["num_res_blocks"]):
+            _wan_resnet(t, 0, cin if j == 0 else cout, cout)
+        if i < len(mult) - 1:
+            t.conv(0, cout, cout, 9)  # stride-2 downsample
+            if c["temperal_downsample"][i]:
+                t.conv(0, cout, cout, 3)
+    _wan_resnet(t, 0, dims[-1], dims[-1])
+    _wan_attention(t, 0, 0, dims[-1])
+    _wan_resnet(t, 0, dims[-1], dims[-1])
+    t.weights(dims[-1])
+    t.conv(0, dims[-1], 2 * z, 27)
+    t.conv(0, 2 * z, 2 * z, 1)  # quant_conv
