@@ -223,7 +223,9 @@ def test_compute_speed_model_chooses_by_seconds_per_gpu(fleet):
     chosen = {c.model.name: c.chosen.gpu.name if c.chosen else None for c in computed.choices}
     assert chosen["flux-schnell"] == "B200"
     assert chosen["flux-dev"] == "B200"
-    assert (chosen["wan2-1"], chosen["seedvr2"]) == ("L4", "T4")  # flat where no config
+    # Wan2.1's 81 frames take 34.7 s even on a B200 (ESTIMATE): over its 30 s target everywhere.
+    assert chosen["wan2-1"] is None
+    assert chosen["seedvr2"] == "T4"  # no SeedVR2 config: its flat 10 s, cheapest GPU that fits
     dev = choice_of(computed, "flux-dev")
     b200 = dev.chosen
     seconds = speed_on(fleet.models["flux-dev"], "B200", fleet.catalog).seconds
