@@ -292,3 +292,23 @@ def test_estimates_round_trip_the_efficiency_definition(fleet):
         + fitted.architecture_effects["hopper"]
     )
     assert e == pytest.approx(math.exp(log_e))
+
+
+def test_cached_bills_follow_the_service_time(fleet, tmp_path, monkeypatch):
+    """The simulation cache keys on the serving policy, service time included: the flat and the
+    compute figure of one model are two entries, and neither reads the other's bill."""
+    from modalfleet.economics.fleet_simulation import simulate_model
+
+    monkeypatch.setenv("MODALFLEET_CACHE_DIR", str(tmp_path))
+    args = (fleet, "lora", "hybrid")
+    flat = simulate_model(*args, horizon_s=86400.0, speed_model="flat")
+    computed = simulate_model(*args, horizon_s=86400.0)
+    assert flat.serving.policy.service_time_s == 10.0
+    assert computed.serving.policy.service_time_s > 10.0
+    assert computed.result.busy_seconds == pytest.approx(
+        computed.result.requests * computed.serving.policy.service_time_s
+    )
+    assert flat.result.busy_seconds == flat.result.requests * 10.0
+    assert len(list(tmp_path.rglob("*.json"))) == 2
+    again = simulate_model(*args, horizon_s=86400.0)  # read back from the cache
+    assert again.result.busy_seconds == computed.result.busy_seconds
