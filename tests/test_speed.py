@@ -7,10 +7,10 @@ import json
 import math
 from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from conftest import REPO, run_cli
+from test_cost import edit
 
 from modalfleet.economics import speed
 from modalfleet.economics.cost import compare, seconds_on
@@ -24,15 +24,7 @@ DEV = "black-forest-labs/FLUX.1-dev"
 
 @pytest.fixture(scope="module")
 def fleet():
-    loaded = load_fleet(REPO)
-    assert loaded.ok, loaded.problems
-    return loaded.fleet
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
+    return load_fleet(REPO).fleet
 
 
 def row(id_: str, gpu: str, seconds: float, **extra) -> speed.Measurement:
