@@ -169,6 +169,15 @@ def test_unknown_architecture_falls_back_to_the_flat_figure(fleet):
     assert seconds_on(model, "A10", fleet.catalog).source == "flat"
 
 
+def test_a_gpu_without_datasheet_tflops_gets_the_flat_figure(fleet):
+    """A catalog that states no TFLOPS for a GPU (an older gpus.yaml): no estimate is made."""
+    h100 = replace(fleet.catalog.gpus["H100"], tflops={})
+    catalog = replace(fleet.catalog, gpus={**fleet.catalog.gpus, "H100": h100})
+    est = speed.speed_on(fleet.models["flux-dev"], "H100", catalog)
+    assert (est.source, est.seconds_per_request, est.tflops) == ("flat", 10.0, None)
+    assert est.flops_per_request == request_flops(fleet.models["flux-dev"]).total
+
+
 def test_the_busy_seconds_table_keeps_the_documents_flat_figure(fleet):
     hybrid = compare(fleet, "hybrid", None, "day", "compute")
     assert hybrid.current.daily == Decimal("3.058")
@@ -224,8 +233,7 @@ def test_speed_json_rows_and_keys(fleet):
     assert h100["seconds_per_request"] == pytest.approx(
         h100["flops_per_request"] / (h100["tflops"] * 1e12 * h100["efficiency"]), rel=1e-3
     )
-    pro = next(g for g in data["gpus"] if g["gpu"] == "RTX-PRO-6000")
-    assert (pro["source"], pro["tflops"]) == ("flat", None)  # no datasheet TFLOPS in gpus.yaml
+    assert {g["source"] for g in data["gpus"]} == {"estimate"}
 
 
 def test_param_overrides_reach_the_estimate(fleet):
