@@ -7,6 +7,8 @@ A page asks for one with an HTML comment on a line of its own:
     <!-- generated: command cost -->      a command's usage, flags and examples, from click
     <!-- generated: speed-calibration -->  the published measurements the speed model is fitted
                                           on, each beside its estimate (data/speed_measurements.yaml)
+    <!-- generated: example deploy-first -->  a real run's output against the tests' fake Modal
+                                          (docs/examples.py)
 
 tests/test_docs.py uses the same functions to check that every page's markers are filled.
 """
@@ -44,6 +46,14 @@ def generate(kind: str, argument: str | None) -> str:
         return command_reference(argument)
     if kind == "speed-calibration":
         return speed_calibration()
+    if kind == "example" and argument:
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import examples
+
+        return examples.example(argument)
     raise ValueError(f"unknown generated section: {kind} {argument or ''}".strip())
 
 
