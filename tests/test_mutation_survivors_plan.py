@@ -79,7 +79,7 @@ def test_plan_json_has_exactly_these_keys_and_values(baseline_to_hybrid):
         "added": [],
         "removed": [],
     }
-    # The simulated figures (ESTIMATE) are the documented $147.34 and $96.35 a day.
+    # The simulated figures (ESTIMATE) are the documented $146.38 and $95.75 a day.
     assert sorted(simulated) == [
         "delta",
         "estimate",
@@ -89,8 +89,8 @@ def test_plan_json_has_exactly_these_keys_and_values(baseline_to_hybrid):
         "total_before",
     ]
     assert simulated["estimate"] is True and simulated["pushed_over_target"] == []
-    assert round(simulated["total_before"], 2) == 147.34
-    assert round(simulated["total_after"], 2) == 96.35
+    assert round(simulated["total_before"], 2) == 146.38
+    assert round(simulated["total_after"], 2) == 95.75
     assert simulated["delta"] == pytest.approx(simulated["total_after"] - simulated["total_before"])
     assert simulated["monthly_delta"] == pytest.approx(simulated["delta"] * 30)
     assert [(m["model"], m["status"]) for m in models] == [
@@ -126,9 +126,9 @@ def test_plan_json_has_exactly_these_keys_and_values(baseline_to_hybrid):
     }
     # The T4 priced, the L4 its fallback (models.yaml).
     assert after == {**before, "gpu": "T4", "gpus": ["T4", "L4"], "vram_gb": 16.0, "cost": 0.656}
-    # On the T4 it is the documented $23.19/day with a p95 of 33.8 s against its 5 s target.
-    assert (round(simulated_after, 2), round(p95_after, 1)) == (23.19, 33.8)
-    assert round(simulated_before, 2) == 51.82 and round(p95_before, 1) == 32.8
+    # On the T4 it is the documented $23.15/day with a p95 of 32.9 s against its 5 s target.
+    assert (round(simulated_after, 2), round(p95_after, 1)) == (23.15, 32.9)
+    assert round(simulated_before, 2) == 51.82 and round(p95_before, 1) == 32.9
 
 
 def test_plan_json_of_an_unchanged_plan_has_a_null_percentage_only_from_zero(fleet):

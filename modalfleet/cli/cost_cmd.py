@@ -191,7 +191,15 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     "created when new) so `render` deploys them; comments and order are kept.",
 )
 @traces_option
-def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_strategy, traces):
+@click.option(
+    "--allow-alpha",
+    is_flag=True,
+    help="Also search Modal's GPU memory snapshot (alpha) per model, with its own cold start; "
+    "--write then sets gpu_snapshot in the strategy file's models: entry where it is chosen.",
+)
+def optimize(
+    root, objective, fmt, speed_model, strategy, days, chart, write_strategy, traces, allow_alpha
+):
     """The cheapest GPU per model that fits its VRAM, dtype and latency target, and the cheapest
     serving policy (GPU, scaledown_window, min_containers, max_inputs) on the simulated autoscaler."""
     from ..economics.cost import CostError
@@ -227,6 +235,7 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
         strategy or next(iter(fleet.strategies)),
         days or traced_days or SEARCH_DAYS,
         speed_model=speed_model,
+        allow_alpha=allow_alpha,
     )
     if chart:
         from ..economics.chart import ChartError, write_frontier_chart

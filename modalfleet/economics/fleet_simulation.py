@@ -76,14 +76,18 @@ def simulate_model(
     gpu: str | None = None,
     traffic_arrivals: Sequence[float] | None = None,
     speed_model: str = DEFAULT_SPEED_MODEL,
+    snapshot: str | None = None,
 ) -> ModelSimulation:
     """Simulate `model` under `strategy`; `overrides` replace ServingPolicy fields (what-ifs).
 
     arrivals: replay these instead of the model's traffic (never cached). traffic_arrivals: the
     model's own arrivals for (horizon_s, seed) computed once by a caller that simulates many
-    policies; results for the model's traffic are kept in sim_cache either way.
+    policies; results for the model's traffic are kept in sim_cache either way. snapshot: a
+    SNAPSHOT mode other than the model's own (its cold start changes; serving.serving_policy).
     """
-    serving = serving_policy(fleet, model, strategy, gpu=gpu, speed_model=speed_model)
+    serving = serving_policy(
+        fleet, model, strategy, gpu=gpu, snapshot=snapshot, speed_model=speed_model
+    )
     if overrides:
         serving = dataclasses.replace(
             serving, policy=dataclasses.replace(serving.policy, **dict(overrides))

@@ -44,6 +44,7 @@ def to_dict(sim: ModelSimulation) -> dict:
         "latency_target_s": sim.latency_target_s,
         "meets_target": sim.meets_target,
         "usd_per_second": number(sim.serving.usd_per_second),
+        "region_multiplier": number(sim.serving.rate.multiplier),
         "policy": {
             "service_time_s": policy.service_time_s,
             "cold_start_s": policy.cold_start_s,
@@ -87,10 +88,14 @@ def format_text(sim: ModelSimulation) -> str:
             f"  latency       p50 {r.latency_p50_s:.2f} s, p95 {r.latency_p95_s:.2f} s, "
             f"p99 {r.latency_p99_s:.2f} s (target {target}: {verdict})"
         )
+    multiplier = sim.serving.rate.multiplier
+    priced = "GPU + CPU + memory"
+    if multiplier != 1:
+        priced = f"({priced}) x {multiplier:g} for the region"
     lines += [
         f"  containers    at most {r.max_containers_used} at once",
         f"  cost          {usd(sim.cost)} for the period, {usd(sim.cost_per_day)}/day "
-        f"at {usd_rate(sim.serving.usd_per_second)}/s (GPU + CPU + memory)",
+        f"at {usd_rate(sim.serving.usd_per_second)}/s ({priced})",
     ]
     return "\n".join(lines)
 
