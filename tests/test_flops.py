@@ -2,6 +2,16 @@
 against torch's FlopCounterMode over the real diffusers/transformers models, built from the same
 shipped configs on the meta device (no weights, no download, a few seconds each), and against
 tiny networks whose FLOPs are written out here by hand.
+
+Every family is checked against its real implementation here except SeedVR2's: its DiT (NaDiT,
+ByteDance-Seed/SeedVR models/dit_v2) and causal video VAE (models/video_vae_v3) are not a pip
+package, are not installed in this environment, and the runtime's own tests use a stand-in
+without a network (tests/runtime/seedvr2_standin.py). What is tested here for SeedVR2: the
+windowing at 720p and 1080p, a tiny DiT counted by hand, the request arithmetic (batches, aspect,
+one step) and the parameter counts against the published file sizes. The closed forms were
+checked against the upstream code itself with tools/check_seedvr2_closed_form.py (FLOPs of
+NaDiT at reduced width on three grids and of the VAE at full size: ratio 1.0000 and 1.00005;
+parameters of both at full size: equal); run it again with an upstream checkout.
 """
 
 from __future__ import annotations
@@ -500,3 +510,112 @@ def test_validate_reads_no_architecture_for_unknown_repositories(fleet):
     )
     assert declared_size_shortfalls(other) == []
     assert load.cache_info().currsize == 0
+
+
+# -- SeedVR2 (no importable implementation here: see the module docstring) --------------------
+
+
+def test_seedvr2_windows_at_720p_and_1080p():
+    # 720p is 45 x 80 patches: 3 x 3 windows of 15 x 27 (the last column 26 wide); in time,
+    # ceil(min(21, 30) / 4) = 6 frames a window (the last 3).
+    plain = layers.seedvr2_windows(21, 45, 80, [4, 3, 3], shifted=False)
+    assert len(plain) == 4 * 3 * 3
+    assert sum(plain) == 21 * 45 * 80
+    assert sorted(set(plain)) == [3 * 15 * 26, 3 * 15 * 27, 6 * 15 * 26, 6 * 15 * 27]
+    # shifted windows start half a window early: one more per axis, partial at both ends
+    # (3 6 6 6 frames, 7 15 15 8 rows, 13 27 27 13 columns)
+    shifted = layers.seedvr2_windows(21, 45, 80, [4, 3, 3], shifted=True)
+    assert len(shifted) == 4 * 4 * 4
+    assert sum(shifted) == 21 * 45 * 80
+    assert max(shifted) == 6 * 15 * 27 and min(shifted) == 3 * 7 * 13
+    # the window keeps 720p's size at 1080p (68 x 120 patches): 5 x 5 windows a frame
+    big = layers.seedvr2_windows(2, 68, 120, [4, 3, 3], shifted=False)
+    assert len(big) == 2 * 5 * 5
+    assert sorted(set(big)) == [8 * 12, 15 * 12, 8 * 27, 15 * 27]
+
+
+def test_tiny_seedvr2_dit_against_a_hand_count():
+    """2 blocks (the first with separate text weights), dim 8, SwiGLU 256 wide, 1 x 2 x 2
+    patches, one window (the video is smaller than a window), 3 text tokens."""
+    config = dict(
+        vid_in_channels=5,
+        vid_out_channels=4,
+        vid_dim=8,
+        txt_in_dim=6,
+        txt_dim=8,
+        heads=2,
+        head_dim=4,
+        expand_ratio=4,
+        qk_bias=False,
+        patch_size=[1, 2, 2],
+        num_layers=2,
+        mm_layers=1,
+        mlp_type="swiglu",
+        window=[4, 3, 3],
+    )
+    d, text, mlp = 8, 3, 256  # int(2 * 8 * 4 / 3) = 21, rounded up to a multiple of 256
+    n = 1 * 2 * 2  # video tokens of a 1 x 2 x 2 patched video
+    mac = 2 * (
+        n * 5 * 4 * d  # patch in
+        + text * 6 * d  # text in
+        + 256 * d
+        + d * d
+        + d * 6 * d  # time embedding
+        # block 1 (separate weights): qkv and out on each stream, SwiGLU on each stream
+        + (n + text) * (3 * d * d + d * d + 3 * d * mlp)
+        # block 2 (shared, last): qkv and out on both, SwiGLU on the video only
+        + (n + text) * (3 * d * d + d * d)
+        + n * 3 * d * mlp
+        + n * d * 4 * 4  # patch out
+    )
+    by_hand = mac + 2 * 4 * (n + text) ** 2 * d  # one window per block: video + all the text
+    tally = layers.Tally()
+    layers.seedvr2_dit(tally, config, (1, 2, 2), text)
+    assert tally.flops == by_hand
+    # parameters: the first block's weights twice (video, text), the second's once
+    params = layers.Tally()
+    layers.seedvr2_dit(params, config, (0, 0, 0), 0)
+    block = 3 * d * d + (d * d + d) + 2 * 4 + 3 * d * mlp + 6 * d
+    assert params.params == (
+        (5 * 4 * d + d)
+        + (6 * d + d)
+        + (256 * d + d + d * d + d + d * 6 * d + 6 * d)
+        + 2 * block
+        + block
+        + 3 * d
+        + (d * 4 * 4 + 4 * 4)
+    )
+
+
+def test_seedvr2_request_runs_each_batch_once_through_dit_and_vae(fleet):
+    model = fleet.models["seedvr2"]  # resolution 1080, batch_size 5
+    parts = load("seedvr2-3b").components
+    one = request_flops(model)
+    dit = layers.Tally()
+    layers.seedvr2_dit(dit, parts["dit"].config, (2, 68, 120), 58)  # 1088 x 1920, 2 latents
+    vae = closed(layers.seedvr2_vae, parts["vae"].config, 5, 1088, 1920)
+    assert one == Flops(
+        parts=(("dit 1 step", dit.flops), ("vae encode and decode", vae)),
+        denoiser_step=dit.flops,
+        steps=1,
+    )
+    # 12 frames: two batches of 5 and one of 2 (padded to 5)
+    assert request_flops(model, {"num_frames": 12}).total == pytest.approx(3 * one.total)
+    assert request_flops(model, {"num_frames": 12, "batch_size": 1}).total == pytest.approx(
+        12 * request_flops(model, {"batch_size": 1}).total
+    )
+    square = request_flops(model, {"aspect": 1})
+    assert square.denoiser_step < one.denoiser_step
+    with pytest.raises(ParamError, match="param 'batch_size' must be a whole number >= 1"):
+        request_flops(model, {"batch_size": 0})
+    with pytest.raises(ParamError, match="param 'aspect' must be positive, not -1"):
+        request_flops(model, {"aspect": -1})
+    with pytest.raises(ParamError, match="unknown param 'width' for seedvr2"):
+        request_flops(model, {"width": 1920})
+
+
+def test_seedvr2_parameters_match_the_published_file_sizes():
+    parts = load("seedvr2-3b").components
+    # seedvr2_ema_3b_fp16.safetensors 6.8 GB, ema_vae_fp16.safetensors 0.5 GB (models.yaml)
+    assert parameter_count(parts["dit"]) == 3_391_475_776
+    assert parameter_count(parts["vae"]) == 250_648_227

@@ -70,6 +70,8 @@ def test_the_wheel_holds_the_templates_schemas_and_examples(installed):
         "modalfleet/generate/templates/base.py.j2",
         "modalfleet/generate/templates/video_upscale.py.j2",
         "modalfleet/schema/models.schema.json",
+        "modalfleet/fleet/architectures/flux1-dev.json",  # validate reads it (vram-declared-off)
+        "modalfleet/fleet/architectures/seedvr2-3b.json",
         "modalfleet/examples/six-models/models.yaml",
         "modalfleet/examples/six-models/strategies/hybrid.yaml",
         "modalfleet/examples/minimal/strategies/production.yaml",

@@ -47,6 +47,8 @@ MODULES = {
     "policy_search": "modalfleet/economics/policy_search.py",
     "coldstart": "modalfleet/economics/coldstart.py",
     "regions": "modalfleet/fleet/regions.py",
+    "headline": "modalfleet/economics/headline.py",
+    "guardrails": "modalfleet/economics/guardrails.py",
 }
 # The fast test files that exercise each module. mutmut then runs, per mutant, only the tests
 # of these files that called the function it changes. Without this map every test that loads
@@ -95,6 +97,8 @@ MODULE_TESTS = {
     "plan": [
         "tests/test_plan.py",
         "tests/test_cost.py",
+        "tests/test_headline.py",
+        "tests/test_plan_guardrails.py",
         f"{SURVIVORS}economics.py",
         f"{SURVIVORS}plan.py",
     ],
@@ -108,6 +112,8 @@ MODULE_TESTS = {
     ],
     "coldstart": ["tests/test_coldstart.py", "tests/test_serving.py"],
     "regions": ["tests/test_regions.py", "tests/test_cases.py"],
+    "headline": ["tests/test_headline.py", "tests/test_plan.py", f"{SURVIVORS}plan.py"],
+    "guardrails": ["tests/test_plan_guardrails.py"],
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 NOT_COUNTED = {"skipped", "not checked", "check was interrupted by user"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -186,12 +186,16 @@ class FleetSimulator:
         days: int = DEFAULT_DAYS,
         seed: int = DEFAULT_SEED,
         speed_model: str = DEFAULT_SPEED_MODEL,
+        progress: Callable[[int, int, str], None] | None = None,
     ):
         self.fleet, self.days, self.seed, self.speed_model = fleet, days, seed, speed_model
+        self.progress = progress  # (done, total, strategy) before each strategy is simulated
         self._done: dict[str, tuple[ModelSimulation, ...]] = {}
 
     def strategy(self, name: str) -> tuple[ModelSimulation, ...]:
         if name not in self._done:
+            if self.progress is not None:
+                self.progress(len(self._done), len(self.fleet.strategies), name)
             self._done[name] = simulate_strategy(
                 self.fleet, name, self.days, self.seed, self.speed_model
             )

@@ -9,9 +9,14 @@ parameters (steps, width, height, num_frames ...), one request costs
 
 counting a multiply-add as 2 FLOPs and only matmuls and convolutions, the convention of torch's
 FlopCounterMode (tests/test_flops.py checks each closed form against it over the real diffusers
-and transformers models, built from the same configs on the meta device). Classifier-free
-guidance doubles the denoiser passes where the pipeline runs two (SDXL and Wan with guidance
-> 1); FLUX.1 [dev]'s guidance is distilled into one pass and FLUX.1 [schnell] runs without.
+and transformers models, built from the same configs on the meta device; SeedVR2's against its
+upstream code with tools/check_seedvr2_closed_form.py). Classifier-free guidance doubles the
+denoiser passes where the pipeline runs two (SDXL and Wan with guidance > 1; Wan then encodes its
+empty negative prompt too, SDXL uses zeros for it); FLUX.1 [dev]'s guidance is distilled into one
+pass and FLUX.1 [schnell] runs without. SeedVR2 is one DiT step per batch of frames plus the
+VAE's encode and decode of each batch, with a precomputed prompt (no text encoder); a request is
+one batch at `resolution` (the cap of its short side), 16:9, unless num_frames or aspect say
+otherwise.
 
 What is left out, and why it is small: elementwise work (norms, activations, softmax, the
 scheduler), the tokenizers, and for InstantID the face analysis (ONNX, on the CPU side) and the
@@ -25,6 +30,7 @@ re-exported here unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,8 +63,8 @@ class Flops:
 
 
 # The numeric parameters each family's FLOPs read, with the pipeline's own default where the
-# model's params may leave one out.
-FAMILY_PARAMS: dict[str, dict[str, float | None]] = {
+# model's params may leave one out (None: the model must declare it; a name: that param's value).
+FAMILY_PARAMS: dict[str, dict[str, float | str | None]] = {
     "flux": {
         "steps": None,
         "width": 1024,
@@ -75,7 +81,21 @@ FAMILY_PARAMS: dict[str, dict[str, float | None]] = {
         "guidance": 5.0,
         "max_sequence_length": 512,
     },
+    # SeedVR2 is one-step; a request is one batch of frames unless num_frames says otherwise,
+    # framed 16:9 unless aspect (long side / short side) says otherwise.
+    "seedvr2": {
+        "steps": 1,
+        "resolution": None,
+        "batch_size": None,
+        "num_frames": "batch_size",
+        "aspect": 16 / 9,
+    },
 }
+
+
+WHOLE_PARAMS = frozenset(
+    ("steps", "width", "height", "num_frames", "max_sequence_length", "resolution", "batch_size")
+)
 
 
 def _number(name: str, value: object) -> float:
@@ -114,11 +134,18 @@ def resolved_params(
             values[name] = _number(name, merged[name])
         elif default is None:
             raise ParamError(f"{model.name} declares no {name!r} param")
+        elif isinstance(default, str):
+            values[name] = values[default]
+            continue  # checked as that param
         else:
             values[name] = float(default)
-    for name in ("steps", "width", "height", "num_frames", "max_sequence_length"):
-        if name in values and (values[name] < 1 or values[name] != int(values[name])):
-            raise ParamError(f"param {name!r} must be a whole number >= 1, not {merged[name]!r}")
+        value = values[name]
+        if name in WHOLE_PARAMS and (value < 1 or value != int(value)):
+            raise ParamError(
+                f"param {name!r} must be a whole number >= 1, not {merged.get(name, value)!r}"
+            )
+        if name == "aspect" and value <= 0:
+            raise ParamError(f"param 'aspect' must be positive, not {merged.get(name, value)!r}")
     return values
 
 
@@ -212,7 +239,35 @@ def _wan(arch: Architecture, p: dict[str, float]) -> tuple[float, int, list[tupl
     return step.flops, passes, [("text encoder", encoders.flops), ("vae decode", decode.flops)]
 
 
-FAMILIES = {"flux": _flux, "sdxl": _sdxl, "wan": _wan}
+def seedvr2_batches(num_frames: int, batch_size: int) -> list[int]:
+    """Frames of each batch upstream runs: batch_size at a time, each padded to 4n + 1 (the VAE
+    packs 4 frames after the first into a latent frame)."""
+    sizes = [batch_size] * (num_frames // batch_size)
+    if num_frames % batch_size:
+        sizes.append(num_frames % batch_size)
+    return [4 * math.ceil((size - 1) / 4) + 1 for size in sizes]
+
+
+def _seedvr2(arch: Architecture, p: dict[str, float]) -> tuple[float, int, list[tuple[str, float]]]:
+    """One request upscales num_frames frames (default: one batch) to a short side of
+    `resolution` (the cap: runtime/video_upscale.py outputs min(source x scale, resolution)) at
+    `aspect`; each batch is VAE-encoded, denoised in one DiT step and decoded. The prompt is a
+    precomputed embedding, so there is no text encoder."""
+    short = int(p["resolution"])
+    long = round(short * p["aspect"])
+    height, width = 16 * math.ceil(short / 16), 16 * math.ceil(long / 16)
+    parts = arch.components
+    step, vae = layers.Tally(), layers.Tally()
+    for frames in seedvr2_batches(int(p["num_frames"]), int(p["batch_size"])):
+        latent = wan_latent_frames(frames)
+        layers.seedvr2_dit(
+            step, parts["dit"].config, (latent, height // 16, width // 16), arch.text_tokens
+        )
+        layers.seedvr2_vae(vae, parts["vae"].config, frames, height, width)
+    return step.flops, 1, [("vae encode and decode", vae.flops)]
+
+
+FAMILIES = {"flux": _flux, "sdxl": _sdxl, "wan": _wan, "seedvr2": _seedvr2}
 
 
 def request_flops(model: Model, params: Mapping[str, object] | None = None) -> Flops | None:
@@ -223,7 +278,7 @@ def request_flops(model: Model, params: Mapping[str, object] | None = None) -> F
         return None
     values = resolved_params(model, arch.family, params)
     known = components(model) or {}
-    arch = Architecture(arch.name, arch.family, arch.repo, arch.revision, arch.source, known)
+    arch = dataclasses.replace(arch, components=known)
     forward, passes, others = FAMILIES[arch.family](arch, values)
     steps = int(values["steps"])
     step = forward * passes
@@ -236,4 +291,7 @@ def request_flops(model: Model, params: Mapping[str, object] | None = None) -> F
 
 
 def _denoiser_name(arch: Architecture) -> str:
-    return "unet" if "unet" in arch.components else "transformer"
+    for name in ("unet", "dit"):
+        if name in arch.components:
+            return name
+    return "transformer"

@@ -9,6 +9,7 @@ from .policy_search import Evaluated, ModelSearch, PolicySearch, describe
 
 HEADER = ["GPU", "WINDOW", "MIN", "MAX_INPUTS", "$/DAY", "P95", "COLD", "MEETS?", "CHOSEN"]
 RIGHT = [False, True, True, True, True, True, True, False, False]
+DROP = (3, 6)  # max_inputs, then the cold-start share, on a narrow terminal
 # With --allow-alpha: whether the policy takes a GPU snapshot (alpha), and its own cold start.
 ALPHA_HEADER = ["SNAPSHOT", "COLD START"]
 ALPHA_RIGHT = [False, True]
@@ -56,7 +57,7 @@ def _model_text(found: ModelSearch, alpha: bool = False) -> list[str]:
             header = HEADER[:-1] + ALPHA_HEADER + HEADER[-1:]
             right = RIGHT[:-1] + ALPHA_RIGHT + RIGHT[-1:]
         rows = [_row(e, found.chosen, alpha) for e in found.frontier]
-        lines += ["    " + line for line in table(header, rows, right)]
+        lines += ["    " + line for line in table(header, rows, right, DROP, indent=4)]
     return lines
 
 

@@ -20,6 +20,7 @@ target could miss a cheaper, longer one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -32,6 +33,8 @@ from .fleet_simulation import SECONDS_PER_DAY, ModelSimulation, simulate_model
 from .optimize import evaluate
 from .serving import arrivals_for, serving_policy
 
+# (done, total, what): told before each unit of long work.
+Progress = Callable[[int, int, str], None]
 # Modal's bounds are 2-3600 s; these steps span "gone at once" to "warm for the hour".
 WINDOWS_S: tuple[int, ...] = (2, 15, 60, 120, 300, 600, 1200)
 MIN_CONTAINERS: tuple[int, ...] = (0, 1, 2, 3)
@@ -232,14 +235,20 @@ def search(
     seed: int = DEFAULT_SEED,
     speed_model: str = DEFAULT_SPEED_MODEL,
     allow_alpha: bool = False,
+    progress: Progress | None = None,
 ) -> PolicySearch:
-    models = tuple(
-        search_model(
-            fleet, m, strategy, days, seed, speed_model=speed_model, allow_alpha=allow_alpha
+    """progress(done, total, model) is called before each model (a year of arrivals takes
+    minutes: the command shows it on a terminal)."""
+    found = []
+    for index, model in enumerate(fleet.models.values()):
+        if progress is not None:
+            progress(index, len(fleet.models), model.name)
+        found.append(
+            search_model(
+                fleet, model, strategy, days, seed, speed_model=speed_model, allow_alpha=allow_alpha
+            )
         )
-        for m in fleet.models.values()
-    )
-    return PolicySearch(strategy, models, days, allow_alpha)
+    return PolicySearch(strategy, tuple(found), days, allow_alpha)
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,18 @@ FILES: dict[str, str] = {
     "madebyollin/sdxl-vae-fp16-fix": "sdxl-vae-fp16-fix",
     "InstantX/InstantID": "instantid",
     "Wan-AI/Wan2.1-T2V-1.3B-Diffusers": "wan2.1-t2v-1.3b",
+    "numz/SeedVR2_comfyUI": "seedvr2-3b",
 }
 
 # Bytes per parameter of a dtype, unquantized.
-DTYPE_BYTES: dict[str, float] = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0}
+DTYPE_BYTES: dict[str, float] = {
+    "float32": 4.0,
+    "bfloat16": 2.0,
+    "float16": 2.0,
+    "fp32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class Component:
     path: str  # the config's path inside its repository
     config: dict[str, Any]
     dtype: str | None = None  # a component the runtime keeps in its own dtype (Wan's VAE: fp32)
+    file: str = ""  # the architecture file it comes from
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class Architecture:
     revision: str
     source: str
     components: dict[str, Component]
+    text_tokens: int = 0  # a precomputed prompt's length, where the file says (SeedVR2)
 
 
 @cache
@@ -61,7 +71,9 @@ def load(name: str) -> Architecture:
     text = resources.files(__package__).joinpath(f"{name}.json").read_text(encoding="utf-8")
     data = json.loads(text)
     components = {
-        key: Component(key, value["class"], value["path"], value["config"], value.get("dtype"))
+        key: Component(
+            key, value["class"], value["path"], value["config"], value.get("dtype"), name
+        )
         for key, value in data["components"].items()
     }
     return Architecture(
@@ -71,6 +83,7 @@ def load(name: str) -> Architecture:
         data["revision"],
         data["source"],
         components,
+        data.get("text_tokens", 0),
     )
 
 
@@ -104,6 +117,18 @@ def components(model: Model) -> dict[str, Component] | None:
 
 def parameter_count(component: Component) -> int:
     """Parameters of one component, from its config (the same walk that counts its FLOPs)."""
+    if component.file:
+        return _shipped_count(component.file, component.name)
+    return _count(component)
+
+
+@cache
+def _shipped_count(file: str, name: str) -> int:
+    """A shipped component's count, walked once per process (validate asks for each twice)."""
+    return _count(load(file).components[name])
+
+
+def _count(component: Component) -> int:
     tally = layers.Tally()
     c = component.config
     if component.cls == "FluxTransformer2DModel":
@@ -121,6 +146,10 @@ def parameter_count(component: Component) -> int:
     elif component.cls == "AutoencoderKLWan":
         layers.wan_vae_decoder(tally, c, 0, 0, 0)
         layers.wan_vae_encoder_params(tally, c)
+    elif component.cls == "NaDiT":
+        layers.seedvr2_dit(tally, c, (0, 0, 0), 0)
+    elif component.cls == "VideoAutoencoderKL":
+        layers.seedvr2_vae(tally, c, 0, 0, 0)
     elif component.cls == "AutoencoderKL":
         layers.vae_decoder(tally, c, 0, 0)
         layers.vae_encoder_params(tally, c)
@@ -139,13 +168,13 @@ def bytes_per_parameter(model: Model, component: Component, dtype: str) -> float
     return 2.0 * QUANTIZATION_FACTORS[scheme]
 
 
-def parameter_bytes(model: Model, dtype: str | None = None) -> dict[str, float] | None:
-    """Bytes per known component in `dtype` (the model's own when None) and its quantization;
-    None when the model's architecture is unknown."""
+def parameter_bytes(model: Model, gpu_dtype: str | None = None) -> dict[str, float] | None:
+    """Bytes per known component in the run dtype (`gpu_dtype`, the model's declared dtype when
+    None) and the declared quantization; None when the model's architecture is unknown."""
     found = components(model)
     if found is None:
         return None
-    dtype = dtype or model.dtype
+    dtype = gpu_dtype or model.dtype
     return {
         name: parameter_count(component) * bytes_per_parameter(model, component, dtype)
         for name, component in found.items()

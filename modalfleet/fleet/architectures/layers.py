@@ -17,6 +17,7 @@ The walk for parameters passes zero positions; nothing here imports torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -436,3 +437,147 @@ def wan_vae_encoder_params(t: Tally, c: Config) -> None:
     t.weights(dims[-1])
     t.conv(0, dims[-1], 2 * z, 27)
     t.conv(0, 2 * z, 2 * z, 1)  # quant_conv
+
+
+# -- SeedVR2 (ByteDance-Seed/SeedVR's NaDiT, models/dit_v2, mmdit_sr blocks) --------------------
+
+
+def _segments(n: int, size: int, shifted: bool) -> list[int]:
+    """Lengths of the windows along one axis of n positions, windows of `size`; shifted windows
+    start half a window early (upstream's 720pswin), so the first and last are partial."""
+    if not shifted or size >= n:
+        return [size] * (n // size) + ([n % size] if n % size else [])
+    cuts = sorted({0, n, *(int((i + 0.5) * size) for i in range(math.ceil(n / size) + 1))})
+    return [b - a for a, b in zip(cuts, cuts[1:], strict=False) if 0 <= a < b <= n]
+
+
+def seedvr2_windows(t: int, h: int, w: int, counts: Any, shifted: bool) -> list[int]:
+    """Video tokens in each attention window of a t x h x w (patched) video: the window's size is
+    set so that a 720p (45 x 80 patches) frame holds counts[1] x counts[2] windows and at most 30
+    frames counts[0] (upstream's 720pwin_by_size_bysize / 720pswin_by_size_bysize)."""
+    scale = math.sqrt(45 * 80 / (h * w))
+    wh = math.ceil(round(h * scale) / counts[1])
+    ww = math.ceil(round(w * scale) / counts[2])
+    wt = math.ceil(min(t, 30) / counts[0])
+    return [
+        a * b * c
+        for a in _segments(t, wt, shifted)
+        for b in _segments(h, wh, shifted)
+        for c in _segments(w, ww, shifted)
+    ]
+
+
+def seedvr2_dit(t: Tally, c: Config, vid: tuple[int, int, int], text_tokens: float) -> None:
+    """One NaDiT forward on a video of vid = (t, h, w) patches: the first mm_layers blocks keep
+    separate video and text weights, later ones share them; each block attends within windows,
+    every window with all the text tokens; SwiGLU MLPs; the last block's MLP is video-only."""
+    dim, heads, head_dim = c["vid_dim"], c["heads"], c["head_dim"]
+    txt_dim = c.get("txt_dim") or dim
+    inner = heads * head_dim
+    patch = c["patch_size"]
+    volume = patch[0] * patch[1] * patch[2]
+    n, text = vid[0] * vid[1] * vid[2], text_tokens
+    if c.get("mlp_type") == "swiglu":
+        hidden = int(2 * dim * c["expand_ratio"] / 3)
+        hidden = 256 * math.ceil(hidden / 256)
+    else:
+        hidden = dim * c["expand_ratio"]
+    t.linear(n, c["vid_in_channels"] * volume, dim)
+    t.linear(text, c["txt_in_dim"], txt_dim)
+    emb_hidden = max(dim, txt_dim)
+    t.linear(1, 256, emb_hidden)
+    t.linear(1, emb_hidden, emb_hidden)
+    t.linear(1, emb_hidden, 6 * dim)
+    windows = [
+        seedvr2_windows(*vid, c["window"], shifted=False) if n else [],
+        seedvr2_windows(*vid, c["window"], shifted=True) if n else [],
+    ]
+    for layer in range(c["num_layers"]):
+        shared = layer >= c["mm_layers"]
+        last = layer == c["num_layers"] - 1
+        streams = [n + text] if shared else [n, text]
+        for tokens in streams:
+            t.linear(tokens, dim, 3 * inner, bias=c.get("qk_bias", False))
+            t.weights(2 * head_dim)  # RMS norm of q and k
+            t.linear(tokens, inner, dim)
+        for size in windows[layer % 2]:  # windowed and shifted-window layers alternate
+            t.attention(size + text, size + text, inner)
+        mlp_streams = [n] if last else streams
+        if shared and not last:
+            mlp_streams = [n + text]
+        for tokens in mlp_streams:
+            if c.get("mlp_type") == "swiglu":
+                t.linear(tokens, dim, hidden, bias=False)
+                t.linear(tokens, dim, hidden, bias=False)
+                t.linear(tokens, hidden, dim, bias=False)
+            else:
+                t.linear(tokens, dim, hidden)
+                t.linear(tokens, hidden, dim)
+            t.weights(6 * dim)  # AdaSingle: shift, scale, gate for attention and MLP
+    t.weights(dim + 2 * dim)  # output RMS norm and its shift and scale
+    t.linear(n, dim, c["vid_out_channels"] * volume)
+
+
+def _resnet3d(t: Tally, n: float, cin: int, cout: int, first: int = 27) -> None:
+    """SeedVR2 VAE resnet: a causal (3,3,3) conv ((1,3,3) with a "half" time receptive field),
+    another (3,3,3) conv, a 1x1x1 shortcut when the channels change."""
+    t.weights(2 * cin)
+    t.conv(n, cin, cout, first)
+    t.weights(2 * cout)
+    t.conv(n, cout, cout, 27)
+    if cin != cout:
+        t.conv(n, cin, cout, 1)
+
+
+def seedvr2_vae(t: Tally, c: Config, frames: int, height: int, width: int) -> None:
+    """SeedVR2's causal video VAE (video_vae_v3, SD3-style channels inflated to 3D): encode
+    `frames` frames of height x width, then decode them. The first temporal_scale_num up blocks
+    double the frames (causal: 2f - 1), the same number of down blocks halve them."""
+    channels = c["block_out_channels"]
+    latent, blocks = c["latent_channels"], c["layers_per_block"]
+    times = c.get("temporal_scale_num", 2)
+    levels = len(channels)
+    first = 9 if c.get("time_receptive_field") == "half" else 27
+
+    def resnet(n: float, cin: int, cout: int) -> None:
+        _resnet3d(t, n, cin, cout, first)
+
+    # encoder
+    f, h, w = frames, height, width
+    t.conv(f * h * w, c["in_channels"], channels[0], 27)
+    previous = channels[0]
+    for i, out in enumerate(channels):
+        for j in range(blocks):
+            resnet(f * h * w, previous if j == 0 else out, out)
+        previous = out
+        if i < levels - 1:
+            temporal = i >= levels - times - 1
+            f = (f - 1) // 2 + 1 if temporal else f
+            h, w = (h + 1) // 2, (w + 1) // 2
+            t.conv(f * h * w, out, out, 27 if temporal else 9)
+    top = channels[-1]
+    resnet(f * h * w, top, top)
+    vae_attention(t, f * h * w, top)
+    t.flops -= 4.0 * (f * h * w) ** 2 * top - 4.0 * f * (h * w) ** 2 * top  # within each frame
+    resnet(f * h * w, top, top)
+    t.weights(2 * top)
+    t.conv(f * h * w, top, 2 * latent, 27)
+    # decoder
+    t.conv(f * h * w, latent, top, 27)
+    resnet(f * h * w, top, top)
+    vae_attention(t, f * h * w, top)
+    t.flops -= 4.0 * (f * h * w) ** 2 * top - 4.0 * f * (h * w) ** 2 * top
+    resnet(f * h * w, top, top)
+    previous = top
+    for i, out in enumerate(reversed(channels)):
+        for j in range(blocks + 1):
+            resnet(f * h * w, previous if j == 0 else out, out)
+        previous = out
+        if i < levels - 1:
+            temporal = i < times
+            t.conv(f * h * w, out, out * 4 * (2 if temporal else 1), 1)  # upscale_conv
+            f = 2 * f - 1 if temporal else f
+            h, w = 2 * h, 2 * w
+            t.conv(f * h * w, out, out, 27)
+    t.weights(2 * channels[0])
+    t.conv(f * h * w, channels[0], c["out_channels"], 27)
