@@ -225,7 +225,7 @@ def test_compute_speed_model_chooses_by_seconds_per_gpu(fleet):
     assert chosen["flux-dev"] == "B200"
     # Wan2.1's 81 frames take 34.7 s even on a B200 (ESTIMATE): over its 30 s target everywhere.
     assert chosen["wan2-1"] is None
-    assert chosen["seedvr2"] == "T4"  # no SeedVR2 config: its flat 10 s, cheapest GPU that fits
+    assert chosen["seedvr2"] == "B200"  # its DiT step and VAE: 0.99 s on a B200
     dev = choice_of(computed, "flux-dev")
     b200 = dev.chosen
     seconds = speed_on(fleet.models["flux-dev"], "B200", fleet.catalog).seconds

@@ -163,7 +163,11 @@ def test_a_measured_figure_beats_the_estimate(fleet_dir):
 
 
 def test_unknown_architecture_falls_back_to_the_flat_figure(fleet):
-    model = fleet.models["seedvr2"]  # no shipped SeedVR2 config
+    # A model whose weights are no shipped architecture (a repository modalfleet has no config
+    # for): the FLOPs are unknown, so its flat figure on every GPU.
+    weights = replace(fleet.models["seedvr2"].weights[0], repo="someone/unknown-upscaler")
+    model = replace(fleet.models["seedvr2"], weights=(weights,))
+    assert request_flops(model) is None
     est = speed.speed_on(model, "A10", fleet.catalog)
     assert (est.source, est.seconds_per_request, est.efficiency) == ("flat", 10.0, None)
     assert seconds_on(model, "A10", fleet.catalog).source == "flat"
