@@ -102,7 +102,7 @@ def new_fleet(installed) -> Path:
     fleet.mkdir()
     init = _run(["modalfleet", "init"], cwd=fleet, env=installed["env"])
     assert init.returncode == 0, init.stderr
-    assert init.stdout.splitlines()[-1].startswith("fleet 'six-models' written to ./ (14 files).")
+    assert init.stdout.splitlines()[-1].startswith("fleet 'six-models' written to ./ (15 files).")
     return fleet
 
 
