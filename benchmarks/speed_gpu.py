@@ -3,7 +3,8 @@
     python benchmarks/speed_gpu.py [--steps 3] [--tiny] [--model NAME]...
 
 For each bundled model whose architecture ships a config (modalfleet/fleet/architectures/), it
-builds the denoiser (FLUX transformer, SDXL UNet, with InstantID's IdentityNet ControlNet) from
+builds the denoiser (FLUX transformer, SDXL UNet with InstantID's IdentityNet ControlNet, Wan
+transformer) from
 that config with random weights straight on the device in the model's run dtype, feeds it the
 inputs one step of the pipeline feeds it at the model's params (classifier-free guidance as a
 batch of two where the pipeline runs two passes), times --steps steps after one warm-up step,
@@ -77,6 +78,14 @@ TINY = {
         "conditioning_embedding_out_channels": [8, 8, 16, 16],
         "norm_num_groups": 32,
     },
+}
+TINY["WanTransformer3DModel"] = {
+    "num_attention_heads": 2,
+    "attention_head_dim": 12,  # its rotary split needs a multiple of 6 (t, h, w)
+    "text_dim": 32,
+    "freq_dim": 16,
+    "ffn_dim": 32,
+    "num_layers": 1,
 }
 TINY_PARAMS = {"width": 64, "height": 64, "max_sequence_length": 8}
 TINY_LABEL = "random weights, TINY config: a CPU check of this script, not a measurement"
@@ -172,7 +181,32 @@ def _sdxl_step(model: Model, parts, params, tiny, device, dtype) -> tuple[Callab
     return step, passes
 
 
-STEPS = {"flux": _flux_step, "sdxl": _sdxl_step}
+def _wan_step(model: Model, parts, params, tiny, device, dtype) -> tuple[Callable[[], Any], int]:
+    import torch
+
+    transformer = _build(parts["transformer"], tiny, device, dtype)
+    c = transformer.config
+    passes = 2 if float(params.get("guidance", 0)) > 1 else 1  # the pipeline runs two passes
+    width, height = int(params["width"]), int(params["height"])
+    frames = int(params.get("num_frames", 81))
+    latent_frames = (frames - 1) // 4 + 1  # the Wan VAE compresses time 4x
+    g = torch.Generator(device="cpu").manual_seed(0)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g).to(device=device, dtype=dtype)
+
+    latents = rand(1, c.in_channels, latent_frames, height // 8, width // 8)
+    text = rand(1, 512 if not tiny else 8, c.text_dim)
+    t = torch.tensor([500], device=device)
+
+    def step():
+        for _ in range(passes):  # conditional, then unconditional, as WanPipeline does
+            transformer(latents, t, text, return_dict=False)
+
+    return step, passes
+
+
+STEPS = {"flux": _flux_step, "sdxl": _sdxl_step, "wan": _wan_step}
 
 
 def _gpu_name(torch) -> str:
@@ -200,6 +234,8 @@ def run(models: list[str] | None = None, steps: int = 3, tiny: bool | None = Non
         if device == "cpu" or (dtype is torch.bfloat16 and not torch.cuda.is_bf16_supported()):
             dtype = torch.float32 if device == "cpu" else torch.float16
         params = {**model.params, **(TINY_PARAMS if tiny else {})}
+        if tiny and "num_frames" in params:
+            params["num_frames"] = 5  # two latent frames
         if device == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()

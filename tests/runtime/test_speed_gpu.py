@@ -22,9 +22,15 @@ def _script():
 
 
 def test_speed_gpu_times_each_bundled_architecture_and_prints_calibration_rows():
-    rows = _script().run(models=["flux-dev", "instantid"], steps=1, tiny=True)
-    assert [r["id"] for r in rows] == ["flux-dev-cpu-random", "instantid-cpu-random"]
-    dev, instantid = rows
+    rows = _script().run(models=["flux-dev", "instantid", "wan2-1"], steps=1, tiny=True)
+    assert [r["id"] for r in rows] == [
+        "flux-dev-cpu-random",
+        "instantid-cpu-random",
+        "wan2-1-cpu-random",
+    ]
+    dev, instantid, wan = rows
+    assert "2 pass(es) a step" in wan["note"]  # Wan: guidance 5, two transformer passes
+    assert (wan["params"]["num_frames"], wan["params"]["steps"]) == (5, 30)
     assert dev["repo"] == "black-forest-labs/FLUX.1-dev"
     assert instantid["repo"] == "stabilityai/stable-diffusion-xl-base-1.0"
     assert (dev["params"]["steps"], dev["params"]["width"]) == (28, 64)  # model's steps, tiny size
