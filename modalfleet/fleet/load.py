@@ -425,6 +425,8 @@ def _catalog(data: dict) -> Catalog:
             fp8=entry["fp8"],
             relative_throughput=float(entry["relative_throughput"]),
             aliases=tuple(entry.get("aliases", ())),
+            tflops={dtype: float(value) for dtype, value in entry.get("tflops", {}).items()},
+            tflops_source=entry.get("tflops_source", ""),
         )
         for name, entry in data["gpus"].items()
     }
