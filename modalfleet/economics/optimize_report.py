@@ -191,7 +191,7 @@ def format_report(result: Optimization, policies: PolicySearch) -> str:
         busy_line(
             f"{usd(result.optimum_daily)}/day on the cheapest feasible GPU per model "
             f"({usd(per_period(result.optimum_daily, 'month'))}/month)"
-            + estimate_label(result.is_estimate)
+            + estimate_label(result.is_estimate, result.speed_model)
         ),
     ]
     return "\n\n".join(["\n".join(lines), policy_report.format_text(policies), format_text(result)])
