@@ -247,17 +247,7 @@ def make_environment(templates: Path | Sequence[Path]):
     strict, no autoescape, the `py` filter."""
     import jinja2
 
-    from .memo import FragmentMemo
-
-    memo = FragmentMemo()
-
-    class Environment(jinja2.Environment):
-        def _parse(self, source, name, filename):
-            # Every template this environment compiles, the fleet's own included, has its
-            # repeated fragments rendered once per distinct input (memo.py).
-            return memo.rewrite(super()._parse(source, name, filename))
-
-    env = Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(folder) for folder in template_folders(templates)]),
         undefined=jinja2.StrictUndefined,
         auto_reload=False,  # one process, one render: no stat of base.py.j2 per file extending it
@@ -274,7 +264,6 @@ def make_environment(templates: Path | Sequence[Path]):
             str(value)
         return py_literal(value, indent)
 
-    memo.install(env)
     env.filters["py"] = py_filter
     env.filters["kwargs"] = keyword_args
     env.filters["call"] = layout_call
