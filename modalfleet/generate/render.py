@@ -33,7 +33,6 @@ from ..fleet.request_time import request_budget_s
 from ..fleet.snapshots import quantizes_on_gpu, run_dtype, snapshot_mode
 from ..fleet.spec import Catalog, Deployment, Fleet, Model
 from .cache import RenderCache, code_fingerprint, current_tree, inputs_digest
-from .parallel import MIN_CHUNK, JobsError, chunks, job_count, run_chunks
 from .pins import INSIGHTFACE_DEPENDENCIES, pin, pins
 
 GENERATED_DIR = "generated"
@@ -320,10 +319,7 @@ Rendered = tuple[dict[str, str], dict[str, str]]  # relative path -> text, and -
 
 class _Renderer:
     """The files of a fleet's strategies, rendered a run at a time. A file for which
-    reuse(relative, key) gives a text is not rendered: that text is taken as its output.
-
-    A large fleet renders in several processes (parallel.py), each a consecutive run of the
-    files: every file is rendered alone, so the bytes do not depend on how the work is split."""
+    reuse(relative, key) gives a text is not rendered: that text is taken as its output."""
 
     def __init__(
         self,
@@ -356,52 +352,6 @@ class _Renderer:
 
     def relatives(self) -> list[str]:
         return [f"{name}/{deployment.model.module_name}.py" for name, deployment in self.jobs]
-
-    def runs(self, min_chunk: int = MIN_CHUNK) -> list[list[tuple[str, Deployment]]]:
-        """The jobs cut into one run per process (one run: render them here, in order). Each
-        run holds a consecutive group of models under every strategy, in the serial order: a
-        model's files stay together, so its MODEL literal (model_source) and the fragments its
-        strategies share are built in one process only."""
-        try:
-            workers = job_count(len(self.jobs), min_chunk)
-        except JobsError as exc:
-            raise RenderError(str(exc)) from None
-        if workers > 1:
-            # Compiled once, here, rather than once in every process. A template that does not
-            # compile is left to one process, which reports the first file's error as ever.
-            try:
-                for kind in sorted({deployment.model.kind for _, deployment in self.jobs}):
-                    self._template(template_name(kind))
-            except RenderError:
-                workers = 1
-        if workers == 1:
-            return [self.jobs]
-        groups = chunks(list(dict.fromkeys(job[1].model.name for job in self.jobs)), workers)
-        group_of = {model: index for index, group in enumerate(groups) for model in group}
-        runs: list[list[tuple[str, Deployment]]] = [[] for _ in groups]
-        for job in self.jobs:
-            runs[group_of[job[1].model.name]].append(job)
-        return runs
-
-    def run_all(self, function: Callable[[Sequence[tuple[str, Deployment]]], Any]) -> list:
-        """function over every run (runs()), each after the first in a forked process. A run
-        that fails raises the error one process rendering every file in order meets first:
-        a run in another process may fail at a file that comes later in that order."""
-        runs = self.runs()
-        try:
-            return run_chunks(function, runs)
-        except RenderError:
-            if len(runs) == 1:
-                raise
-            raise self._first_error() from None
-
-    def _first_error(self) -> RenderError:
-        """Render every file in order, writing nothing, up to the first that fails."""
-        try:
-            self.render_run(self.jobs)
-        except RenderError as exc:
-            return exc
-        raise AssertionError("a run failed, but no file fails alone")  # pragma: no cover
 
     def _template(self, name: str):
         if name not in self.compiled:
@@ -440,9 +390,7 @@ def _render_files(
     renderer = _Renderer(fleet, templates, strategies, reuse)
     files: dict[str, str] = {}
     keys: dict[str, str] = {}
-    for part_files, part_keys in renderer.run_all(renderer.render_run):
-        files.update(part_files)
-        keys.update(part_keys)
+    files, keys = renderer.render_run(renderer.jobs)
     return dict(sorted(files.items())), keys
 
 
@@ -621,47 +569,19 @@ def render_to_disk(
     the new tree in the cache. inputs: probe_tree's digest, taken before the fleet was loaded;
     without it the cache records no whole-tree digest.
 
-    Each file goes to its temporary file as soon as its run is rendered, under the lock, by the
-    process that rendered it (parallel.py): a large fleet's texts never travel between
-    processes, and its writes share the cores as its rendering does. The commit (renames,
-    orphans, rollback) is write_tree's."""
+    The commit (temporary files, renames, orphans, rollback) is write_tree's."""
     root = Path(root)
     generated = root / GENERATED_DIR
     _refuse_symlinks(generated)
     cache = RenderCache.load(root)
     renderer = _Renderer(fleet, templates, strategies, partial(cache.reusable, generated))
-    relatives = renderer.relatives()
-    for relative in relatives:
+    for relative in renderer.relatives():
         _check_relative(relative)
-    owner = os.getpid()  # in every temporary name, whichever process writes it
-
-    def stage_run(run: Sequence[tuple[str, Deployment]]) -> tuple[_Staged, dict[str, str]]:
-        files, keys = renderer.render_run(run)
-        staged = _Staged(owner)
-        try:
-            for relative in sorted(files):
-                staged.stage(generated, relative, files[relative])
-        except BaseException:
-            staged.discard(generated)
-            raise
-        return staged, keys
-
     with _locked(generated):
-        created: list[Path] = []
-        try:
-            created = _make_folders(generated, relatives)
-            parts = renderer.run_all(stage_run)
-        except BaseException:
-            # A process stopped midway (its run failed, or it was killed when another's did)
-            # may have left temporary files: every name this render could have used goes.
-            _discard_temps(generated, relatives, owner)
-            _rollback([], {}, {}, created)
-            raise
-        staged, keys = _Staged(owner), {}
-        for part, part_keys in parts:
-            staged.merge(part)
-            keys.update(part_keys)
-        result = _commit(generated, staged, relatives, strategies, created)
+        # Rendered under the lock: the cache's reuse reads generated/, which no other render
+        # may change meanwhile.
+        files, keys = renderer.render_run(renderer.jobs)
+        result, staged = _write_locked(generated, dict(sorted(files.items())), strategies)
     # The whole-tree digest is only recorded if no input changed while this render ran.
     try:
         if inputs is not None and inputs != inputs_digest(root, template_folders(templates)):
@@ -777,7 +697,7 @@ def write_tree(
     for relative in files:
         _check_relative(relative)
     with _locked(generated):
-        return _write_locked(generated, files, strategies)
+        return _write_locked(generated, files, strategies)[0]
 
 
 @contextmanager
@@ -820,7 +740,7 @@ def _check_relative(relative: str) -> None:
 
 def _write_locked(
     generated: Path, files: dict[str, str], strategies: list[str] | None
-) -> WriteResult:
+) -> tuple[WriteResult, _Staged]:
     staged = _Staged(os.getpid())
     created: list[Path] = []
     try:
@@ -833,16 +753,15 @@ def _write_locked(
         staged.discard(generated)
         _rollback([], {}, {}, created)
         raise
-    return _commit(generated, staged, files, strategies, created)
+    return _commit(generated, staged, files, strategies, created), staged
 
 
 @dataclass
 class _Staged:
     """Files written beside their targets, each to a temporary file, not yet renamed into
-    place: what one run of a render leaves for the commit. Plain data (paths relative to
-    generated/), so a forked process sends it back whole."""
+    place: what the staging step leaves for the commit (paths relative to generated/)."""
 
-    owner: int  # the pid in the temporary names: the render's, in every process it uses
+    owner: int  # the pid in the temporary names: the render's
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     backups: dict[str, bytes | None] = field(default_factory=dict)  # old bytes (None: new)
@@ -860,12 +779,6 @@ class _Staged:
         self.written.append(relative)
         with _naming(target), open(_temp_path(target, self.owner), "wb") as handle:
             handle.write(data)
-
-    def merge(self, other: _Staged) -> None:
-        self.written += other.written
-        self.unchanged += other.unchanged
-        self.backups.update(other.backups)
-        self.digests.update(other.digests)
 
     def discard(self, generated: Path) -> None:
         _discard_temps(generated, self.written, self.owner)
