@@ -283,8 +283,8 @@ def _current_tree(
 def _strategy_folder_clean(path: str, name: str, expected: dict, wanted: bool) -> bool:
     with os.scandir(path) as entries:
         for entry in entries:
-            if entry.is_symlink():
-                return False
+            if entry.is_symlink() or entry.name.endswith(".tmp"):
+                return False  # a link, or a killed render's temporary file: the full path
             if entry.is_dir():
                 if entry.name != PYCACHE or not _no_links_below(entry.path):
                     return False

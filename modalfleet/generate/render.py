@@ -509,11 +509,12 @@ class CheckResult:
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     orphaned: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # temporary files of a killed render
     diffs: dict[str, str] = field(default_factory=dict)
 
     @property
     def current(self) -> bool:
-        return not (self.changed or self.missing or self.orphaned)
+        return not (self.changed or self.missing or self.orphaned or self.leftovers)
 
 
 def check_tree(
@@ -617,6 +618,7 @@ def compare_tree(
                 )
             )
     result.orphaned = orphans(generated, files, strategies)
+    result.leftovers = leftovers(generated, strategies)
     return result
 
 
@@ -647,6 +649,31 @@ def orphans(generated: Path, files: Iterable[str], strategies: list[str] | None)
                     relative = entry.path[len(base) :].replace(os.sep, "/")
                     if relative not in produced:
                         found.add(relative)
+    return sorted(found)
+
+
+# What _temp_path names: .<module>.py.<pid>.tmp beside generated/<strategy>/<module>.py.
+_TEMP_NAME = re.compile(r"\.[^/]+\.py\.[0-9]+\.tmp")
+
+
+def leftovers(generated: Path, strategies: list[str] | None = None) -> list[str]:
+    """The temporary files a render left in generated/<strategy>/ (it was killed before its
+    commit ended), relative to generated/: only a render holding the lock writes them, so under
+    the lock every one is stale. With a strategy subset only those strategies' folders."""
+    if not generated.is_dir():
+        return []
+    if strategies is None:
+        folders = [entry.name for entry in os.scandir(generated) if entry.is_dir()]
+    else:
+        folders = [name for name in strategies if (generated / name).is_dir()]
+    found = []
+    for name in folders:
+        with os.scandir(generated / name) as entries:
+            found += [
+                f"{name}/{entry.name}"
+                for entry in entries
+                if _TEMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+            ]
     return sorted(found)
 
 
@@ -709,6 +736,9 @@ def _locked(generated: Path) -> Iterator[None]:
     try:
         with RenderLock(generated / LOCK_NAME):
             _refuse_symlinks(generated)  # again, now that no other render can change it
+            # A killed render's temporary files: nobody else holds the lock, so none is live.
+            for relative in leftovers(generated):
+                (generated / relative).unlink(missing_ok=True)
             yield
     except BaseException:
         if created_root:
@@ -829,9 +859,14 @@ def _commit(
     done: list[Path] = []  # targets already replaced or removed
     try:
         orphaned = orphans(generated, relatives, strategies)
-        # No fsync: temp file + rename already makes a failed or killed render leave the old
-        # tree. Only a power loss could leave a short file, which `render --check` reports and
-        # `render` repairs; a per-file fsync made a 4000-file render several times slower.
+        # A failure here (an exception, Ctrl-C) restores the old tree below. A SIGKILL cannot
+        # be caught, and no set of renames is atomic together: a render killed in this loop
+        # leaves the files before the kill new, the rest old (or absent, if new) with their
+        # temporary files beside them, and the orphans in place. `render --check` reports all
+        # of it (changed, missing, orphaned, leftover) and the next render, which removes the
+        # leftovers under the lock, writes the same bytes an uninterrupted one would have.
+        # No fsync: only a power loss could leave a short file, which is repaired the same
+        # way; a per-file fsync made a 4000-file render several times slower.
         for target, temp in temps.items():
             with _naming(target):
                 os.replace(temp, target)
