@@ -96,9 +96,16 @@ def count_writes(tmp_path: Path) -> tuple[int, dict[str, bytes]]:
 
 def test_failure_after_every_nth_write_leaves_generated_untouched(tmp_path, monkeypatch):
     total, rendered = count_writes(tmp_path)
-    # 8 temp files written + 8 renames + 4 orphans removed.
-    assert total == 20
-    for fail_at in range(1, total + 1):
+    # 8 temp files written + 8 renames + 4 orphans removed; then the render cache's two
+    # replaces (its .gitignore, render.json), after the commit.
+    assert total == 22
+    for fail_at in (21, 22):  # the tree is committed; a cache that cannot be written is skipped
+        root = changed_fleet(tmp_path / f"cache-fail-{fail_at}")
+        with pytest.MonkeyPatch.context() as patch:
+            WriteCounter(patch, fail_at=fail_at)
+            assert run_cli("render", root=root).exit_code == 0
+        assert tree_bytes(root / "generated") == rendered
+    for fail_at in range(1, 21):
         root = changed_fleet(tmp_path / f"fail-{fail_at}")
         before = tree_bytes(root / "generated")
         with pytest.MonkeyPatch.context() as patch:

@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..fleet import statefile
 from ..fleet.limits import request_limits
 from ..fleet.request_time import request_budget_s
 from ..fleet.snapshots import quantizes_on_gpu, run_dtype, snapshot_mode
@@ -697,6 +698,12 @@ def _refuse_symlinks(generated: Path) -> None:
                     )
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
+                elif not entry.is_file(follow_symlinks=False):  # a read of it could never end
+                    what = statefile.describe(entry.stat(follow_symlinks=False).st_mode)
+                    raise RenderError(
+                        f"{entry.path} is {what}; refusing to render into a generated/ that holds "
+                        "anything but files and folders (remove it)"
+                    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -992,12 +999,11 @@ class RenderLock:
             pass
 
     def _owner(self) -> int | None:
-        try:
-            text = self.path.read_text().strip()
-        except FileNotFoundError:
+        # A lock that is a link, a FIFO or a device is refused (StateFileError), never read.
+        if not statefile.check_file(self.path):
             return -1  # released meanwhile: the next loop retries
-        except OSError:
-            return None
+        data = statefile.read_bytes(self.path, 32)  # a pid; anything longer is not one
+        text = data.decode("ascii", "replace").strip() if data is not None else ""
         return int(text) if text.isdigit() else None
 
     def _age_s(self) -> float:

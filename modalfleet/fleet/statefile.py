@@ -1,0 +1,124 @@
+"""modalfleet's own local state: the render cache, the render lock, the simulation cache.
+
+Every state file and folder is read and written here, and only as what modalfleet itself makes:
+a real folder, a regular file. A symbolic link (render would write through it, outside the
+repository), a FIFO (a read would block forever) or a device (/dev/zero: a read never ends) is
+refused with StateFileError, whose message names the path and the fix; it is never followed,
+opened for writing or read. Reads are bounded: a file larger than its limit is treated as
+corrupt (None, so the caller recomputes), never read whole. What a state file holds is the
+caller's to validate: these functions only vouch that the bytes came from a regular file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from .atomic import replace_file
+
+# os.O_NOFOLLOW: a link as the last component fails with ELOOP instead of being followed.
+# O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer (it is then
+# refused by its type); it does not change how a regular file reads.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+class StateFileError(Exception):
+    """A state file or folder that is not what modalfleet makes (a link, a FIFO, a device)."""
+
+
+def describe(mode: int) -> str:
+    """What a file of this st_mode is, in words."""
+    for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def refused(path: Path | str, what: str, expected: str) -> StateFileError:
+    return StateFileError(
+        f"{path} is {what}, not {expected}; modalfleet keeps its state only in real files and "
+        f"folders and does not follow links (remove it; modalfleet makes it again)"
+    )
+
+
+def check_folder(path: Path | str) -> bool:
+    """Whether the state folder at path exists (False: absent, or its path cannot be looked at,
+    e.g. under a file). StateFileError when it is a link or anything but a folder."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(info.st_mode):
+        raise refused(path, describe(info.st_mode), "a folder")
+    return True
+
+
+def make_folder(path: Path | str) -> None:
+    """The state folder at path, made if absent (its parent must exist); refused as
+    check_folder refuses."""
+    if check_folder(path):
+        return
+    try:
+        os.mkdir(path)
+    except FileExistsError:  # made meanwhile: whatever it is, check it
+        check_folder(path)
+
+
+def read_bytes(path: Path | str, limit: int) -> bytes | None:
+    """The bytes of the state file at path: None when it is absent, unreadable or larger than
+    limit (the caller recomputes); StateFileError when it is a link or not a regular file."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise refused(path, "a symbolic link", "a regular file") from None
+        return None  # permission denied and the like: as if absent, as before
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise refused(path, describe(mode), "a regular file")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return None if size > limit else b"".join(chunks)
+
+
+def check_file(path: Path | str) -> bool:
+    """Whether the state file at path exists (False: absent, or its path cannot be looked at).
+    StateFileError when it is a link or anything but a regular file."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        raise refused(path, describe(info.st_mode), "a regular file")
+    return True
+
+
+def write_bytes(path: Path | str, data: bytes) -> None:
+    """Replace the state file at path with data, atomically (a temporary file made with O_EXCL
+    beside it, then a rename, which replaces a link rather than following it). Its folder and
+    any file already there are checked first; OSError goes to the caller."""
+    path = Path(path)
+    check_folder(path.parent)
+    check_file(path)
+    replace_file(path, lambda stream: stream.write(data))
