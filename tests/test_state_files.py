@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,14 +92,20 @@ def test_render_cache_file_is_refused(rendered, tmp_path, kind, check):
     assert copy.read_bytes() == (tmp_path / "render.json").read_bytes()
 
 
+def plant_and_render(rendered: Path, path: Path, kind: str, real: Path, content: str):
+    """Plant `kind` at path (a link to `real`, which holds content), take one generated file
+    away (so render has work to write and record), and run render in its own process."""
+    real.write_text(content)
+    plant(path, kind, real)
+    (rendered / "generated" / "hybrid" / "lora.py").unlink()
+    return run_subprocess("render", "--root", str(rendered), timeout=60)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_render_cache_gitignore_is_never_written_through(rendered, tmp_path, kind):
     path = rendered / ".modalfleet-cache" / ".gitignore"
     target = tmp_path / "someone-elses-file"
-    target.write_text("keep me\n")
-    plant(path, kind, target)
-    (rendered / "generated" / "hybrid" / "lora.py").unlink()  # so render has work to record
-    result = run_subprocess("render", "--root", str(rendered), timeout=60)
+    result = plant_and_render(rendered, path, kind, target, "keep me\n")
     assert_refused(result, path, kind, "a regular file")
     assert target.read_text() == "keep me\n"
 
@@ -106,11 +113,7 @@ def test_render_cache_gitignore_is_never_written_through(rendered, tmp_path, kin
 @pytest.mark.parametrize("kind", KINDS)
 def test_render_lock_is_refused(rendered, tmp_path, kind):
     path = rendered / "generated" / ".render.lock"
-    pid_file = tmp_path / "pid"
-    pid_file.write_text("1")
-    plant(path, kind, pid_file)
-    (rendered / "generated" / "hybrid" / "lora.py").unlink()
-    result = run_subprocess("render", "--root", str(rendered), timeout=60)
+    result = plant_and_render(rendered, path, kind, tmp_path / "pid", "1")
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     # generated/ is checked for links and special files before the lock is even taken.
@@ -202,22 +205,30 @@ TAMPERED = {
 }
 
 
-@pytest.mark.parametrize("text", TAMPERED.values(), ids=TAMPERED.keys())
-def test_tampered_billed_seconds_is_recomputed(tmp_path, monkeypatch, text):
+PARTS = {"policy": "p", "horizon_s": 300}
+
+
+def cached_once(tmp_path, monkeypatch) -> tuple[list[int], Callable, Path]:
+    """One result cached under PARTS: the list of compute calls, compute, and the entry."""
     monkeypatch.setenv("MODALFLEET_CACHE_DIR", str(tmp_path / "cache"))
-    calls = []
+    calls: list[int] = []
 
     def compute():
         calls.append(1)
         return simulate([0, 100], POLICY, 300)
 
-    parts = {"policy": "p", "horizon_s": 300}
-    assert sim_cache.cached(parts, compute).billed_seconds == 70
+    assert sim_cache.cached(PARTS, compute).billed_seconds == 70
     (entry,) = (tmp_path / "cache").glob("*/*.json")
+    return calls, compute, entry
+
+
+@pytest.mark.parametrize("text", TAMPERED.values(), ids=TAMPERED.keys())
+def test_tampered_billed_seconds_is_recomputed(tmp_path, monkeypatch, text):
+    calls, compute, entry = cached_once(tmp_path, monkeypatch)
     raw = entry.read_text()
     assert '"billed_seconds": 70.0' in raw
     entry.write_text(raw.replace('"billed_seconds": 70.0', f'"billed_seconds": {text}'))
-    result = sim_cache.cached(parts, compute)
+    result = sim_cache.cached(PARTS, compute)
     assert len(calls) == 2 and result.billed_seconds == 70
     assert json.loads(entry.read_text())["result"]["billed_seconds"] == 70  # repaired
 
@@ -236,20 +247,11 @@ def test_tampered_billed_seconds_is_recomputed(tmp_path, monkeypatch, text):
     ],
 )
 def test_contradicting_figures_are_recomputed(tmp_path, monkeypatch, field, value):
-    monkeypatch.setenv("MODALFLEET_CACHE_DIR", str(tmp_path / "cache"))
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return simulate([0, 100], POLICY, 300)
-
-    parts = {"policy": "p", "horizon_s": 300}
-    sim_cache.cached(parts, compute)
-    (entry,) = (tmp_path / "cache").glob("*/*.json")
+    calls, compute, entry = cached_once(tmp_path, monkeypatch)
     data = json.loads(entry.read_text())
     data["result"][field] = value
     entry.write_text(json.dumps(data))
-    assert sim_cache.cached(parts, compute).billed_seconds == 70
+    assert sim_cache.cached(PARTS, compute).billed_seconds == 70
     assert len(calls) == 2
 
 

@@ -50,16 +50,27 @@ def refused(path: Path | str, what: str, expected: str) -> StateFileError:
     )
 
 
-def check_folder(path: Path | str) -> bool:
-    """Whether the state folder at path exists (False: absent, or its path cannot be looked at,
-    e.g. under a file). StateFileError when it is a link or anything but a folder."""
+def _exists_as(path: Path | str, is_kind, expected: str) -> bool:
+    """Whether path exists (False: absent, or its path cannot be looked at, e.g. under a file);
+    StateFileError when it is anything but `expected` (is_kind: stat.S_ISDIR or S_ISREG), a
+    link included: lstat never follows one."""
     try:
-        info = os.lstat(path)
+        mode = os.lstat(path).st_mode
     except OSError:
         return False
-    if not stat.S_ISDIR(info.st_mode):
-        raise refused(path, describe(info.st_mode), "a folder")
+    if not is_kind(mode):
+        raise refused(path, describe(mode), expected)
     return True
+
+
+def check_folder(path: Path | str) -> bool:
+    """Whether the state folder at path exists; StateFileError unless it is a real folder."""
+    return _exists_as(path, stat.S_ISDIR, "a folder")
+
+
+def check_file(path: Path | str) -> bool:
+    """Whether the state file at path exists; StateFileError unless it is a regular file."""
+    return _exists_as(path, stat.S_ISREG, "a regular file")
 
 
 def make_folder(path: Path | str) -> None:
@@ -100,18 +111,6 @@ def read_bytes(path: Path | str, limit: int) -> bytes | None:
     finally:
         os.close(fd)
     return None if size > limit else b"".join(chunks)
-
-
-def check_file(path: Path | str) -> bool:
-    """Whether the state file at path exists (False: absent, or its path cannot be looked at).
-    StateFileError when it is a link or anything but a regular file."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    if not stat.S_ISREG(info.st_mode):
-        raise refused(path, describe(info.st_mode), "a regular file")
-    return True
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:
