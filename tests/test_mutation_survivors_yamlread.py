@@ -105,8 +105,8 @@ def test_a_syntax_error_is_placed_at_its_mark():
             "yaml-syntax",
             3,
             1,
-            "invalid YAML: while parsing a flow sequence did not find expected ',' or ']'",
-            "",
+            "the '[' at line 2, column 4 is not closed",
+            "close it with ']' before the value ends, and separate its items with ','",
         )
     ]
 
