@@ -331,9 +331,15 @@ def test_closing_a_collection_lowers_the_depth_by_one():
 
 def test_unreadable_files_and_self_containing_aliases():
     folder = Path(tempfile.mkdtemp())
-    doc, problems = read_yaml(folder, "models.yaml")  # a folder: IsADirectoryError
+    doc, problems = read_yaml(folder, "models.yaml")  # a folder: opened, never read
     assert [(p.code, p.file, p.line, p.column, p.message) for p in problems] == [
-        ("missing-file", "models.yaml", 1, 1, "cannot read models.yaml: Is a directory")
+        (
+            "missing-file",
+            "models.yaml",
+            1,
+            1,
+            "cannot read models.yaml: it is a folder, not a regular file",
+        )
     ]
     missing = read_yaml(folder / "nope.yaml", "nope.yaml")[1]
     assert [(p.code, p.line, p.column, p.message) for p in missing] == [

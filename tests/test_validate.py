@@ -6,6 +6,7 @@ import json
 import shutil
 from decimal import Decimal
 
+import pytest
 from conftest import run_cli, run_subprocess
 
 from modalfleet.fleet.checks import validate
@@ -302,6 +303,29 @@ def test_yaml_syntax_errors_in_our_words(fleet_dir):
         "  hint: start it at column 1 or 3, as the keys above it do; spaces only",
     ]
     assert "while parsing" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fleet_file_that_never_ends_is_refused_not_read(fleet_dir, kind):
+    """A strategy file that is a FIFO, or a link to /dev/zero (a pull request can commit one):
+    validate and render --check name it at once, where reading would block or never end. A
+    real process with a timeout, so a regression fails instead of hanging."""
+    import os
+
+    path = fleet_dir / "strategies" / "zero.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+        what = "a FIFO (named pipe)"
+    else:
+        path.symlink_to("/dev/zero")
+        what = "a character device"
+    for args in (["validate"], ["render", "--check"]):
+        result = run_subprocess(*args, "--root", str(fleet_dir), timeout=60)
+        assert result.returncode == 1, result.stderr
+        assert (
+            f"strategies/zero.yaml:1:1: error[missing-file] cannot read strategies/zero.yaml: "
+            f"it is {what}, not a regular file"
+        ) in result.stdout + result.stderr
 
 
 def test_loading_pauses_the_garbage_collector_and_restores_it(repo_root, monkeypatch):

@@ -99,18 +99,38 @@ def read_bytes(path: Path | str, limit: int) -> bytes | None:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             raise refused(path, describe(mode), "a regular file")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        data = _read_up_to(fd, limit + 1)
     except OSError:
         return None
     finally:
         os.close(fd)
-    return None if size > limit else b"".join(chunks)
+    return None if len(data) > limit else data
+
+
+def read_regular(path: Path | str, limit: int) -> bytes:
+    """The first limit bytes of the input file at path (links followed: an input may be one),
+    so a caller sees from their number whether there were more. A FIFO or a device (a link to
+    /dev/zero) is never read: it raises OSError whose strerror says what it is, like any other
+    file that cannot be read; so do the ordinary OSErrors."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, f"it is {describe(mode)}, not a regular file", str(path))
+        return _read_up_to(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def _read_up_to(fd: int, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .problems import Problem, problem
+from .statefile import read_regular
 
 # A fleet's models.yaml takes ~1 MiB and ~83k nodes per 1000 models (the bundled six copied
 # under new names, no aliases): 16 MiB holds ~15,000 models, and the node bound, ~24,000. An
@@ -95,24 +96,33 @@ def read_yaml(path: Path, display: str) -> tuple[Document, list[Problem]]:
     """Read path; return its Document and the problems that stop it being used."""
     doc = Document(file=display)
     try:
-        raw = path.read_bytes()
+        # One byte past the bound tells parse_yaml the file is too large without reading it
+        # all; a FIFO or a device (a committed link to /dev/zero) is refused, never read.
+        raw = read_regular(path, MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return doc, [problem("missing-file", (display, 1, 1), f"{display} does not exist")]
     except OSError as exc:
         return doc, [
             problem("missing-file", (display, 1, 1), f"cannot read {display}: {exc.strerror}")
         ]
-    return parse_yaml(raw, display)
+    size = None
+    if len(raw) > MAX_FILE_BYTES:  # read only up to the bound: the whole size from the disk
+        try:
+            size = path.stat().st_size
+        except OSError:
+            pass
+    return parse_yaml(raw, display, size)
 
 
-def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
+def parse_yaml(raw: bytes, display: str, size: int | None = None) -> tuple[Document, list[Problem]]:
+    """size: the file's size, when raw holds only its start."""
     doc = Document(file=display)
     if len(raw) > MAX_FILE_BYTES:
         return doc, [
             problem(
                 "yaml-size",
                 (display, 1, 1),
-                f"{display} is {len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                f"{display} is {size or len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,}",
                 hint="split the fleet or remove generated content from the file",
             )
         ]

@@ -81,9 +81,16 @@ def code_fingerprint(package: Path = PACKAGE) -> str:
     return digest.hexdigest()
 
 
+# An input larger than this is refused by its reader (yamlread's bound is 16 MiB); past it the
+# digest takes the bytes up to it and the size, not the rest.
+FEED_LIMIT = 64 * 1024 * 1024
+
+
 def _feed(digest, name: str, path: Path) -> None:
     try:
-        data = path.read_bytes()
+        data = statefile.read_regular(path, FEED_LIMIT)  # never a FIFO or /dev/zero
+        if len(data) == FEED_LIMIT:
+            data += f"\0size {path.stat().st_size}".encode()
     except OSError:
         data = None
     digest.update(f"{name}\0{'-' if data is None else len(data)}\0".encode())
