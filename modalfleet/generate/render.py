@@ -319,7 +319,7 @@ Rendered = tuple[dict[str, str], dict[str, str]]  # relative path -> text, and -
 
 
 class _Renderer:
-    """The files of a fleet's strategies, rendered a run at a time. A file for which
+    """The files of a fleet's strategies (render_run: a list of them). A file for which
     reuse(relative, key) gives a text is not rendered: that text is taken as its output."""
 
     def __init__(
@@ -389,8 +389,6 @@ def _render_files(
 ) -> Rendered:
     """The tree (relative path -> text, sorted) and the input key of each file."""
     renderer = _Renderer(fleet, templates, strategies, reuse)
-    files: dict[str, str] = {}
-    keys: dict[str, str] = {}
     files, keys = renderer.render_run(renderer.jobs)
     return dict(sorted(files.items())), keys
 
