@@ -5,6 +5,8 @@ A page asks for one with an HTML comment on a line of its own:
     <!-- generated: schema models -->     the models.yaml reference, from its JSON Schema
     <!-- generated: problem-codes -->     the table of problem codes, from modalfleet/fleet/codes.py
     <!-- generated: command cost -->      a command's usage, flags and examples, from click
+    <!-- generated: example deploy-first -->  a real run's output against the tests' fake Modal
+                                          (docs/examples.py)
 
 tests/test_docs.py uses the same functions to check that every page's markers are filled.
 """
@@ -40,6 +42,14 @@ def generate(kind: str, argument: str | None) -> str:
         return markdown_table()
     if kind == "command" and argument:
         return command_reference(argument)
+    if kind == "example" and argument:
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import examples
+
+        return examples.example(argument)
     raise ValueError(f"unknown generated section: {kind} {argument or ''}".strip())
 
 

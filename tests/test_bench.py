@@ -745,30 +745,36 @@ def test_local_tiny_builds_its_own_weights_and_runs(tmp_path):
     assert list(tmp_path.glob("modalfleet-tiny-*")) == []  # the weights folder is removed
 
 
-def test_cold_start_lines_are_read_from_a_container_log():
-    from modalfleet.platform.bench import COLD_START_PREFIX, parse_cold_starts
-    from modalfleet.runtime import coldstart
+def test_cold_start_records_are_read_from_a_container_log():
+    from modalfleet.platform.bench import COLD_START_EVENT, ColdStart, parse_cold_starts
+    from modalfleet.runtime import records
 
-    assert COLD_START_PREFIX == coldstart.PREFIX  # the runtime writes what bench reads
+    assert COLD_START_EVENT == records.COLD_START  # the runtime writes what bench reads
+    labels = '"model": "flux-dev", "strategy": "hybrid", "gpu": "L40S", "container_id": "ta-1"'
     log = "\n".join(
         [
-            "2026-12-01T10:00:00Z loading pipeline",
-            '2026-12-01T10:00:31Z modalfleet-cold-start {"model": "flux-dev", "device": "cuda", '
-            '"start_to_enter_s": 1.5, "weights_read_s": 20.25, "to_gpu_s": 4.0, '
-            '"warm_up_s": 0.75, "total_s": 26.5, "restored": false}',
-            "modalfleet-cold-start {not json",
+            "2026-12-01T10:00:00Z loading pipeline {not a record}",
+            '2026-12-01T10:00:31Z {"event": "modalfleet.cold_start", ' + labels + ", "
+            '"container_started_at": 1000.0, "ready_at": 1026.5, "phases": {"start_to_enter_s": '
+            '1.5, "weights_read_s": 20.25, "to_gpu_s": 4.0, "warm_up_s": 0.75}}',
+            '{"event": "modalfleet.request", ' + labels + ', "started_at": 1027.0, '
+            '"finished_at": 1030.0, "status": 200}',
+            '{"event": "modalfleet.cold_start", "model": "flux-dev"}',  # incomplete: skipped
+            "[1, 2, 3]",
         ]
     )
-    (start,) = parse_cold_starts(log)
-    assert (start.model, start.device, start.total_s, start.restored) == (
-        "flux-dev",
-        "cuda",
-        26.5,
-        False,
-    )
-    assert start.phases == {
-        "start_to_enter_s": 1.5,
-        "weights_read_s": 20.25,
-        "to_gpu_s": 4.0,
-        "warm_up_s": 0.75,
-    }
+    assert parse_cold_starts(log) == [
+        ColdStart(
+            model="flux-dev",
+            strategy="hybrid",
+            gpu="L40S",
+            container_id="ta-1",
+            seconds=26.5,
+            phases={
+                "start_to_enter_s": 1.5,
+                "weights_read_s": 20.25,
+                "to_gpu_s": 4.0,
+                "warm_up_s": 0.75,
+            },
+        )
+    ]

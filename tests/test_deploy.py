@@ -90,6 +90,9 @@ class FakeBackend:
     def volume_names(self, environment):
         return {"model-weights"}
 
+    def environment_name(self, environment):
+        return environment or "main"
+
     def apps_called(self) -> list[str]:
         return [call.app for call in self.calls]
 
@@ -138,24 +141,28 @@ def test_dry_run_of_the_bundled_fleet_lists_six_apps_without_credentials(fleet, 
     result = run_cli("deploy", "--strategy", "hybrid", "--dry-run", "--env", "staging", root=fleet)
     assert result.exit_code == 0, result.text
     lines = result.output.splitlines()
-    assert (
-        lines[0]
-        == "dry run: 6 app(s) of strategy hybrid, environment staging; nothing is sent to Modal"
-    )
-    assert lines[1].split() == ["MODEL", "APP", "GPU", "FILE", "HASH", "TAG"]
-    rows = [line.split() for line in lines[2:]]
+    assert lines[0].split() == ["MODEL", "APP", "GPU", "ACTION", "DETAIL"]
+    rows = [line.split() for line in lines[1:-1]]
     assert [row[0] for row in rows] == HYBRID_ORDER
     assert [row[1] for row in rows] == HYBRID_ORDER  # the app name does not depend on the strategy
     assert [row[2] for row in rows] == [",".join(gpus) for gpus in HYBRID_GPUS]
-    assert rows[0][3] == "generated/hybrid/flux_schnell.py"
-    assert rows[4][3] == "generated/hybrid/wan2_1.py"
-    for row in rows:
-        assert row[4] == sha12(fleet / row[3])
-        assert row[5] == f"{row[4]}-nogit"  # the copy is not a git repository
+    assert {row[3] for row in rows} == {"deploy"}  # create or update: the live apps were not read
+    for row, model in zip(rows, HYBRID_ORDER, strict=True):
+        file = fleet / "generated/hybrid" / f"{model.replace('-', '_')}.py"
+        # The copy is not a git repository.
+        assert row[4:] == ["tag", f"{sha12(file)}-nogit", "(live", "apps", "not", "read)"]
+    assert lines[-1] == (
+        "plan: 6 to deploy (created or updated: the live apps were not read) "
+        "in environment staging, commit nogit"
+    )
+    # Said once, on stderr: a real run would stop for want of credentials.
+    assert result.stderr.count("note: no Modal credentials found") == 1
+    assert result.stderr.splitlines()[-1] == "dry run: nothing changed"
+    assert "-dirty" not in result.stderr
     assert fake.calls == []
 
 
-def test_dry_run_json_carries_model_app_gpus_file_hash_environment(fleet, fake):
+def test_dry_run_json_is_the_plan(fleet, fake):
     result = run_cli(
         "deploy",
         "--strategy",
@@ -168,23 +175,34 @@ def test_dry_run_json_carries_model_app_gpus_file_hash_environment(fleet, fake):
         root=fleet,
     )
     assert result.exit_code == 0, result.text
-    (row,) = json.loads(result.output)
-    assert row == {
-        "model": "flux-dev",
-        "app": "flux-dev",
-        "gpu": ["L40S"],
-        "file": "generated/hybrid/flux_dev.py",
-        "hash": sha12(fleet / "generated/hybrid/flux_dev.py"),
-        "tag": sha12(fleet / "generated/hybrid/flux_dev.py") + "-nogit",
-        "environment": None,
-    }
+    plan = json.loads(result.output)
+    digest = sha12(fleet / "generated/hybrid/flux_dev.py")
+    assert plan["apps"] == [
+        {
+            "model": "flux-dev",
+            "app": "flux-dev",
+            "action": "deploy",
+            "gpu": ["L40S"],
+            "file": "generated/hybrid/flux_dev.py",
+            "hash": digest,
+            "tag": digest + "-nogit",
+            "live_version": None,
+            "live_tag": None,
+            "detail": f"tag {digest}-nogit (live apps not read)",
+        }
+    ]
+    assert (plan["strategy"], plan["environment"], plan["revision"]) == ("hybrid", None, "nogit")
+    assert plan["live_read"] is False and plan["counts"]["deploy"] == 1
+    assert plan["notes"] == [
+        f"{TOKEN_HELP}; a real deploy stops here, and the live apps were not read"
+    ]
 
 
 def test_dry_run_of_the_committed_checkout(fake):
     """The repository's own generated/hybrid is current, so a dry run from the checkout succeeds."""
     result = run_cli("deploy", "--strategy", "hybrid", "--dry-run", "--format", "json", root=REPO)
     assert result.exit_code == 0, result.text
-    rows = json.loads(result.output)
+    rows = json.loads(result.output)["apps"]
     assert [row["model"] for row in rows] == HYBRID_ORDER
     assert [row["gpu"] for row in rows] == HYBRID_GPUS
 
@@ -205,7 +223,7 @@ def test_dry_run_with_render_writes_nothing_and_shows_the_rendered_hashes(fleet_
     )
     assert result.exit_code == 0, result.text
     assert not target.exists()
-    assert [row["model"] for row in json.loads(result.output)] == HYBRID_ORDER
+    assert [row["model"] for row in json.loads(result.output)["apps"]] == HYBRID_ORDER
 
 
 # --- pre-flight: each failure stops before any deploy call ----------------------------------
@@ -376,14 +394,14 @@ def test_text_summary_table(fleet, fake, with_token):
     result = run_cli("deploy", "--strategy", "hybrid", root=fleet)
     assert result.exit_code == 1
     lines = result.output.splitlines()
-    assert lines[0].split() == ["MODEL", "APP", "GPU", "STATUS", "SECONDS", "URL", "/", "ERROR"]
+    assert lines[0].split() == ["MODEL", "APP", "GPU", "STATUS", "SECONDS", "URL", "/", "DETAIL"]
     first = lines[1].split()
     assert first[:4] == ["flux-schnell", "flux-schnell", "T4,L4", "deployed"]
     assert first[-1] == "https://team--flux-schnell-web.modal.run"
     wan = lines[5]
     assert wan.split()[:4] == ["wan2-1", "wan2-1", "L40S", "failed"]
     assert wan.endswith("InvalidError: image build failed: no such package")
-    assert lines[-1] == "5 deployed, 1 failed (environment default, commit nogit)"
+    assert lines[-1] == "5 deployed, 0 unchanged, 1 failed (environment main, commit nogit)"
     # Not a terminal: progress comes as plain lines on stderr, no rich live display.
     assert "wan2-1: failed (InvalidError: image build failed: no such package)" in result.stderr
     assert "flux-dev: deployed" in result.stderr

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 from conftest import REPO, copy_fleet
@@ -165,6 +166,81 @@ def test_the_readme_links_only_to_files_that_exist():
     local = [link for link in links if not link.startswith(("http://", "https://"))]
     assert len(local) > 10
     assert [link for link in local if not (REPO / link).is_file()] == []
+
+
+# --- pages that render wrong while `mkdocs build --strict` passes ------------------------------
+
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")
+DELIMITER_ROW = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
+FIXTURES = Path(__file__).parent / "docs_fixtures"
+
+
+def structure_problems(text: str) -> list[str]:
+    """`line N: ...` for each code fence never closed (at the end of the page, or where another
+    fence with an info string opens inside it) and each table whose second line is not the
+    header's delimiter row (`|---|---|`): markdown shows both as plain text without a warning."""
+    problems = []
+    lines = text.splitlines()
+    fence = None  # (marker, line number) of the open fence
+    table_start = None
+    for number, line in enumerate(lines, 1):
+        found = FENCE.match(line)
+        if fence is not None:
+            marker, opened = fence
+            if found and found.group(1)[0] == marker[0] and len(found.group(1)) >= len(marker):
+                if not found.group(2).strip():
+                    fence = None
+                else:
+                    problems.append(
+                        f"line {number}: a {found.group(1)}{found.group(2).strip()} fence opens "
+                        f"inside the fence opened at line {opened}, which is never closed"
+                    )
+                    fence = (found.group(1), number)
+            continue
+        if found:
+            fence = (found.group(1), number)
+            table_start = None
+            continue
+        if line.lstrip().startswith("|"):
+            if table_start is None:
+                table_start = number
+                if number == len(lines) or not DELIMITER_ROW.match(lines[number]):
+                    problems.append(f"line {number}: a table without a header row")
+        else:
+            table_start = None
+    if fence is not None:
+        problems.append(f"line {fence[1]}: the {fence[0]} fence opened here is never closed")
+    return problems
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(REPO)))
+def test_every_page_closes_its_fences_and_heads_its_tables(page):
+    text = page.read_text()
+    assert structure_problems(text) == [], page
+    if page.parent.is_relative_to(REPO / "docs"):  # what the build makes of it, examples included
+        assert structure_problems(hooks.fill(text)) == [], page
+
+
+def test_the_structure_check_catches_each_defect():
+    assert structure_problems((FIXTURES / "unclosed_fence.md").read_text()) == [
+        "line 10: a ```console fence opens inside the fence opened at line 3, which is never closed"
+    ]
+    assert structure_problems((FIXTURES / "unclosed_at_end.md").read_text()) == [
+        "line 3: the ``` fence opened here is never closed"
+    ]
+    assert structure_problems((FIXTURES / "headerless_table.md").read_text()) == [
+        "line 4: a table without a header row"
+    ]
+    # What is not a defect: a longer fence holding a shorter one, a table after a blank line.
+    assert structure_problems("````markdown\n```console\n$ x\n```\n````\n") == []
+    assert structure_problems("text\n\n| a | b |\n|---|--:|\n| 1 | 2 |\n") == []
+
+
+def test_the_command_tables_list_commands_in_the_order_help_does():
+    listed = cli.list_commands(click.Context(cli))
+    for page in (REPO / "README.md", REPO / "docs/commands/index.md"):
+        rows = re.findall(r"^\| \[([a-z]+)\]\(", page.read_text(), re.MULTILINE)
+        assert rows == listed, page
 
 
 def test_the_readme_stays_a_front_door():

@@ -14,6 +14,7 @@ from modalfleet.fleet.scaffold import EXAMPLES_DIR, scaffold_files
 COMMON_FILES = [
     ".github/workflows/deploy.yml",
     ".github/workflows/fleet.yml",
+    ".github/workflows/tune.yml",
     ".gitignore",
     ".pre-commit-config.yaml",
     "README.md",
@@ -39,7 +40,7 @@ def test_six_models_writes_this_repositorys_fleet_and_the_repository_files(tmp_p
     ]
     assert written == sorted(COMMON_FILES + strategies)
     assert result.output.splitlines()[-1] == (
-        f"fleet 'six-models' written to {tmp_path / 'fleet'}/ (14 files). Next: "
+        f"fleet 'six-models' written to {tmp_path / 'fleet'}/ (15 files). Next: "
         f"cd {tmp_path / 'fleet'} && modalfleet validate && modalfleet render, then commit; "
         "deploy with `modalfleet deploy --strategy hybrid`."
     )

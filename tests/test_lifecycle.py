@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from modalfleet.cli import deploy_cmd
+from modalfleet.cli import common
 from modalfleet.platform.modal_backend import BackendError
 
 HYBRID = ["flux-schnell", "flux-dev", "instantid", "lora", "wan2-1", "seedvr2"]
@@ -72,16 +72,26 @@ def test_the_plan_names_the_update_and_what_runs_now(fleet, fake_modal):
     run_cli("render", root=fleet)
     result = deploy(fleet, "--model", "flux-schnell")
     line = next(line for line in result.stderr.splitlines() if line.startswith("flux-schnell"))
-    assert line.split()[:3] == ["flux-schnell", "flux-schnell", "update"]
-    assert line.split()[3:5] == ["v1", "runs"]
+    assert line.split()[:4] == ["flux-schnell", "flux-schnell", "T4,L4", "update"]
+    assert (
+        line.split()[4:]
+        == [
+            "v1",
+            "runs",
+            line.split()[6],
+            "->",
+            line.split()[8],
+        ]
+        and line.split()[6] != line.split()[8]
+    )
     assert "plan: 0 to create, 1 to update, 0 unchanged, 0 to stop" in result.stderr
 
 
 def test_on_a_terminal_deploy_asks_and_no_deploys_nothing(fleet, fake_modal, monkeypatch):
-    monkeypatch.setattr(deploy_cmd, "on_terminal", lambda: True)
+    monkeypatch.setattr(common, "on_terminal", lambda: True)
     result = deploy(fleet, input="n\n")
     assert result.exit_code == 1
-    assert "Deploy 6 app(s) in environment default? [y/N]" in result.stderr
+    assert "Deploy 6 app(s) in environment main? [y/N]" in result.stderr
     assert "cancelled; nothing changed" in result.stderr
     assert fake_modal.deployed == []
     assert deploy(fleet, input="y\n").exit_code == 0
@@ -89,7 +99,7 @@ def test_on_a_terminal_deploy_asks_and_no_deploys_nothing(fleet, fake_modal, mon
 
 
 def test_yes_skips_the_question_on_a_terminal(fleet, fake_modal, monkeypatch):
-    monkeypatch.setattr(deploy_cmd, "on_terminal", lambda: True)
+    monkeypatch.setattr(common, "on_terminal", lambda: True)
     result = deploy(fleet, "--yes")
     assert result.exit_code == 0 and "[y/N]" not in result.stderr
 
@@ -151,8 +161,8 @@ def test_a_removed_model_is_planned_shown_untracked_and_pruned(fleet, fake_modal
 
     dry = deploy(fleet, "--prune", "--dry-run")
     assert dry.exit_code == 0
-    assert [line.split()[:3] for line in dry.output.splitlines() if line.startswith("lora")] == [
-        ["lora", "lora", "stop"]
+    assert [line.split()[:4] for line in dry.output.splitlines() if line.startswith("lora")] == [
+        ["lora", "lora", "-", "stop"]
     ]
     assert fake_modal.stopped == [] and len(fake_modal.deployed) == 6  # nothing new
 
@@ -164,7 +174,11 @@ def test_a_removed_model_is_planned_shown_untracked_and_pruned(fleet, fake_modal
     pruned = deploy(fleet, "--prune", "--yes")
     assert pruned.exit_code == 0, pruned.text
     assert "plan: 0 to create, 0 to update, 5 unchanged, 1 to stop" in pruned.stderr
-    assert pruned.output.splitlines()[-1] == "stopped lora"
+    assert pruned.output.splitlines()[-2].split() == ["lora", "lora", "-", "stopped", "-"]
+    assert pruned.output.splitlines()[-1] == (
+        "0 deployed, 5 unchanged, 1 stopped, 0 failed (environment main, commit "
+        + pruned.output.splitlines()[-1].rsplit(" ", 1)[-1]
+    )
     assert fake_modal.stopped == ["lora"]
     assert sorted(fake_modal.apps) == sorted(set(HYBRID) - {"lora"} | {"handmade", "old-baseline"})
     assert status(fleet)[0].exit_code == 0
@@ -179,9 +193,11 @@ def test_prune_waits_for_every_deploy_to_succeed(fleet, fake_modal, monkeypatch)
         raise BackendError("InvalidError: image build failed", transient=False)
 
     monkeypatch.setattr(fake_modal, "deploy", broken)
-    result = deploy(fleet, "--prune", "--yes", "--model", "flux-dev")
+    # flux-dev runs its file already: --force publishes it again, and that publish fails.
+    result = deploy(fleet, "--prune", "--yes", "--force", "--model", "flux-dev")
     assert result.exit_code == 1
-    assert "not pruned: 1 undeclared app(s) left running after a failed deploy" in result.output
+    lora = next(line for line in result.output.splitlines() if line.startswith("lora"))
+    assert lora.split()[3:] == ["not-stopped", "-", "left", "running:", "a", "deploy", "failed"]
     assert fake_modal.stopped == []
 
 
@@ -195,7 +211,7 @@ def test_destroy_stops_a_strategys_tagged_apps_only(fleet, fake_modal):
     assert dry.exit_code == 0
     assert [line.split()[0] for line in dry.output.splitlines()[1:-1]] == sorted(HYBRID)
     assert dry.output.splitlines()[-1] == (
-        "dry run: would stop 6 app(s) (environment default); nothing stopped"
+        "dry run: would stop 6 app(s) (environment main); nothing stopped"
     )
     assert fake_modal.stopped == []
 
@@ -217,16 +233,16 @@ def test_destroy_stops_a_strategys_tagged_apps_only(fleet, fake_modal):
     assert sorted(fake_modal.apps) == ["handmade"]
     nothing = run_cli("destroy", "--strategy", "hybrid", "--yes")
     assert nothing.output == (
-        "nothing to stop: no app tagged managed-by: modalfleet, strategy hybrid (environment default)\n"
+        "nothing to stop: no app tagged managed-by: modalfleet, strategy hybrid (environment main)\n"
     )
 
 
 def test_destroy_on_a_terminal_asks(fleet, fake_modal, monkeypatch):
     deploy(fleet)
-    monkeypatch.setattr(deploy_cmd, "on_terminal", lambda: True)
+    monkeypatch.setattr(common, "on_terminal", lambda: True)
     no = run_cli("destroy", "--strategy", "hybrid", "--model", "lora", input="n\n")
     assert no.exit_code == 1
-    assert "Stop these 1 app(s) in environment default? [y/N]" in no.stderr
+    assert "Stop these 1 app(s) in environment main? [y/N]" in no.stderr
     assert fake_modal.stopped == []
     yes = run_cli("destroy", "--strategy", "hybrid", "--model", "lora", input="y\n")
     assert yes.exit_code == 0 and fake_modal.stopped == ["lora"]

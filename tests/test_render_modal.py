@@ -109,7 +109,7 @@ def _no_bytecode():
 
 
 def raw_method(module: ModuleType, name: str):
-    """The plain function behind a @modal.method / @modal.fastapi_endpoint of Model."""
+    """The plain function behind a @modal.method / @modal.asgi_app of Model."""
     from modal._utils.async_utils import synchronizer
 
     return synchronizer._translate_in(module.Model)._get_partial_functions()[name].raw_f
@@ -199,8 +199,9 @@ def test_every_bundled_module_deploys_its_models_gpu_and_strategys_containers(st
             "entrypoints": ["main"],
             "methods": ["generate", "load_weights"]
             + (["run_job", "to_gpu"] if module_name in ASYNC_KINDS else ["to_gpu", "web"]),
-            # A job API (asgi_app, its routes chosen by the app) or one POST endpoint.
-            "web_method": "" if module_name in ASYNC_KINDS else "POST",
+            # An ASGI app either way (its routes chosen by the app): a job API or POST /,
+            # so every refusal goes through runtime/webapp.py's one handler.
+            "web_method": "",
             "web_proxy_auth": True,  # no bundled model or strategy opens its endpoint
             "gpu": gpu,
             "cpu": RESOURCES[module_name][0],
@@ -345,6 +346,9 @@ class _FakeKind:
     def __init__(self, result=b"", error=None):
         self.result, self.error, self.calls = result, error, []
 
+    def check(self, fields):
+        """The submit's checks of a video kind (the real ones: tests/runtime/test_jobs.py)."""
+
     def generate(self, handle, **request):
         self.calls.append(request)
         if self.error:
@@ -367,7 +371,7 @@ def test_web_endpoint_returns_png_bytes_and_maps_input_errors_to_422():
     handler = module.Model._get_user_cls()()
     handler.handle = object()
     handler.phases = module.coldstart.Phases(started=module.STARTED_AT)
-    web = raw_method(module, "web")
+    web = module.Model._get_user_cls().respond  # what the app's POST / calls
     png = b"\x89PNG\r\n\x1a\nrest"
     module.instantid = fake = _FakeKind(result=png)
     photo = small_png()  # the handler reads its header (size limit) before the kind sees it
@@ -383,7 +387,9 @@ def test_web_endpoint_returns_png_bytes_and_maps_input_errors_to_422():
     with pytest.raises(HTTPException) as raised:
         web(handler, module.GenerateRequest(prompt="portrait", face_image="not base64!"))
     assert raised.value.status_code == 422
-    assert "face_image is not valid base64" in raised.value.detail
+    (refusal,) = raised.value.detail
+    assert refusal["loc"] == ["body", "face_image"] and refusal["type"] == "value_error"
+    assert refusal["msg"].startswith("face_image is not valid base64")
 
 
 def test_upscale_job_answers_with_the_inputs_media_type(tmp_path):
@@ -397,6 +403,7 @@ def test_upscale_job_answers_with_the_inputs_media_type(tmp_path):
     handler = module.Model._get_user_cls()()
     handler.handle = object()
     handler.phases = Phases(started=0.0)  # what load_weights sets: nothing timed yet
+    handler.records = module.records.Records("seedvr2", "hybrid", "cpu")  # what to_gpu sets
     run_job = raw_method(module, "run_job")
 
     class RunAtOnce:  # a job backend that runs the job as it is submitted

@@ -53,6 +53,9 @@ class FakeState:
     def live_apps(self, environment):
         return []
 
+    def environment_name(self, environment):
+        return environment or "main"
+
     def deploy(self, request):
         raise AssertionError("status must not deploy")
 
@@ -265,6 +268,17 @@ def make_servicer(histories: dict[str, tuple[int, list]], others: dict[str, dict
             api_pb2.AppGetByDeploymentNameResponse(app_id=app_id, environment_name="main")
         )
 
+    async def EnvironmentGetOrCreate(self, stream):
+        # The environment named "" is the workspace's default, which Modal calls `main`.
+        request = await stream.recv_message()
+        asked.append(("environment", request.deployment_name))
+        await stream.send_message(
+            api_pb2.EnvironmentGetOrCreateResponse(
+                environment_id="en-1",
+                metadata=api_pb2.EnvironmentMetadata(name=request.deployment_name or "main"),
+            )
+        )
+
     async def AppDeploymentHistory(self, stream):
         request = await stream.recv_message()
         live, events = histories[request.app_id.removeprefix("ap-")]
@@ -313,6 +327,7 @@ def make_servicer(histories: dict[str, tuple[int, list]], others: dict[str, dict
     methods.update(
         ClientHello=ClientHello,
         AppGetByDeploymentName=AppGetByDeploymentName,
+        EnvironmentGetOrCreate=EnvironmentGetOrCreate,
         AppDeploymentHistory=AppDeploymentHistory,
         AppList=AppList,
         AppGetTags=AppGetTags,
@@ -417,6 +432,15 @@ def test_status_reads_modal_history_through_the_sdk(fleet, local_modal_api):
         "deploy --prune or destroy stops it"
     )
     assert elapsed < 60
+
+
+def test_status_names_the_default_environment_as_modal_does(fleet, local_modal_api):
+    url, histories, asked, _ = local_modal_api
+    done, _ = run_status_process(fleet, url, "--strategy", "hybrid", "--format", "text")
+    assert done.returncode == 2, done.stderr  # nothing deployed
+    assert done.stdout.splitlines()[-1] == "0 in sync, 6 drifting (environment main)"
+    # The SDK resolved the environment once, then every read named it.
+    assert asked == [("environment", ""), *[(model, "main") for model in MODELS]]
 
 
 def test_status_with_an_unreachable_server_fails_cleanly(fleet):

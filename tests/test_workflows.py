@@ -66,3 +66,36 @@ def test_deploy_runs_in_a_github_environment_with_read_only_contents():
         assert job["permissions"] == {"contents": "read"}
         assert job["steps"][-1]["run"] == command
         assert set(job["steps"][-1]["env"]) == {"MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"}
+
+
+def test_the_weekly_tune_holds_the_token_in_the_observe_job_only_and_deploys_nothing():
+    for path, cli, strategy in (
+        (REPO / ".github/workflows/tune.yml", "python cli.py", "hybrid"),
+        (
+            REPO / "modalfleet/examples/common/dot-github/workflows/tune.yml",
+            "modalfleet",
+            "@PRODUCTION_STRATEGY@",
+        ),
+    ):
+        text = path.read_text()
+        workflow = yaml.safe_load(text)
+        assert workflow[True]["schedule"] == [{"cron": "17 6 * * 1"}]  # weekly
+        assert workflow["permissions"] == {}
+        observe, propose = workflow["jobs"]["observe"], workflow["jobs"]["propose"]
+        assert observe["permissions"] == {"contents": "read"}
+        assert propose["needs"] == "observe"
+        assert propose["permissions"] == {"contents": "write", "pull-requests": "write"}
+        runs = [step.get("run", "") for step in observe["steps"] + propose["steps"]]
+        assert f"{cli} observe --strategy {strategy} --since 7d --trace-dir traces --write" in runs
+        tune = next(run for run in runs if "optimize" in run).splitlines()
+        assert tune == [
+            f"{cli} optimize --traces traces --write {strategy}",
+            f"{cli} render",
+            f"{cli} plan --strategy {strategy} --traces traces --format markdown > plan.md",
+        ]
+        assert "gh pr create" in runs[-1] and "--body-file plan.md" in runs[-1]
+        with_token = [
+            step for step in observe["steps"] + propose["steps"] if "MODAL_TOKEN_ID" in str(step)
+        ]
+        assert with_token == [observe["steps"][3]]
+        assert not [run for run in runs if "deploy" in run]  # nothing deploys from it

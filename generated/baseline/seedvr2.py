@@ -5,7 +5,6 @@
 # template: "video_upscale.py.j2"
 
 import base64
-import binascii
 import time
 from pathlib import Path
 
@@ -66,6 +65,7 @@ DOWNLOAD_COMMAND = "modal run generated/baseline/seedvr2.py::download"
 # the CPU; "gpu" the loaded GPU too (GPU snapshot); "none" only the imports (nf4 loads on the GPU).
 SNAPSHOT = "cpu"
 RUN_DTYPE = "bfloat16"  # on every GPU of the list: fixed before the snapshot is taken
+STRATEGY = "baseline"  # in every record the container logs (runtime/records.py)
 UPSTREAM = MODEL["upstream"]  # SeedVR2's code at this commit: cloned into the image, run in-process
 
 app = modal.App(
@@ -129,14 +129,23 @@ with image.imports():
 
         media: str = Field(min_length=1, description="base64")
         filename: str = Field(min_length=1, max_length=255)
-        scale: float = Field(PARAMS["scale"], gt=0, le=8)
+        scale: float = Field(PARAMS["scale"], gt=0, le=8, allow_inf_nan=False)
         resolution: int = Field(PARAMS["resolution"], ge=64, le=4320)
         batch_size: int = Field(PARAMS["batch_size"], ge=1, le=257)
         seed: int = Field(0, ge=0, le=4294967295)
 
 
 with image.imports():
-    from modalfleet.runtime import coldstart, device, errors, jobs, limits, video_upscale, weights
+    from modalfleet.runtime import (
+        coldstart,
+        device,
+        errors,
+        jobs,
+        limits,
+        records,
+        video_upscale,
+        weights,
+    )
 
 
 @app.cls(
@@ -173,7 +182,7 @@ class Model:
 
     @modal.enter(snap=False)
     def to_gpu(self) -> None:
-        """Move the weights onto the GPU (or load them there), warm up, log the start's phases."""
+        """Move the weights onto the GPU (or load them there), warm up, log the cold start."""
         with self.phases.timed("to_gpu_s"):
             if self.handle is None:
                 self.handle = video_upscale.load(MODEL, self.paths, self.device, self.dtype)
@@ -181,7 +190,9 @@ class Model:
                 self.handle = video_upscale.to_device(self.handle, self.device)
         with self.phases.timed("warm_up_s"):
             video_upscale.warm_up(self.handle)
-        self.phases.log(model=MODEL["name"], device=self.device)
+        # Made here, after a snapshot restore: this container's own id and GPU.
+        self.records = records.Records(MODEL["name"], STRATEGY, records.gpu_name(self.device))
+        self.records.cold_start(self.phases.container_started(), self.phases.counted())
 
     @modal.method()
     def generate(
@@ -193,16 +204,17 @@ class Model:
         batch_size: int = PARAMS["batch_size"],
         seed: int = 0,
     ) -> bytes:
-        return self.serve(
-            {
-                "media": media,
-                "filename": filename,
-                "scale": scale,
-                "resolution": resolution,
-                "batch_size": batch_size,
-                "seed": seed,
-            }
-        )
+        with self.records.timed_request():
+            return self.serve(
+                {
+                    "media": media,
+                    "filename": filename,
+                    "scale": scale,
+                    "resolution": resolution,
+                    "batch_size": batch_size,
+                    "seed": seed,
+                }
+            )
 
     def serve(self, fields: dict) -> bytes:
         """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
@@ -211,23 +223,27 @@ class Model:
 
     @modal.method()
     def run_job(self, fields: dict, job_id: str = "", submitted_at: float = 0.0) -> str:
-        """A submitted job: generate, write the file and its timing to the outputs Volume."""
-        started = time.time()
-        content = self.serve(fields)
-        load_s = self.phases.pending_load_s()
-        timing = jobs.job_timing(submitted_at, started, load_s, now=time.time())
-        job_id = job_id or modal.current_function_call_id()
-        name = jobs.save_output(OUTPUTS_DIR, job_id, content, timing)
-        if not modal.is_local():  # run in-process (tests, bench --local) nothing is mounted
-            outputs.commit()
-        return name
+        """A submitted job: generate, write the file and its timing to the outputs Volume. It logs
+        the request record (the web function that spawned it has no GPU)."""
+        with self.records.timed_request():
+            started = time.time()
+            content = self.serve(fields)
+            load_s = self.phases.pending_load_s()
+            timing = jobs.job_timing(submitted_at, started, load_s, now=time.time())
+            job_id = job_id or modal.current_function_call_id()
+            name = jobs.save_output(OUTPUTS_DIR, job_id, content, timing)
+            if not modal.is_local():  # run in-process (tests, bench --local) nothing is mounted
+                outputs.commit()
+            return name
 
 
 def prepare(fields: dict) -> dict:
-    """A submitted request decoded and checked against LIMITS before anything is spawned."""
+    """A submitted request decoded and checked before anything is spawned: against LIMITS, and
+    every field the job would refuse (a job that can only fail never takes a GPU)."""
     limits.check_base64_size(LIMITS, "media", fields["media"])
     fields["media"] = decode_base64(fields["media"], "media")
     check_request(fields)
+    video_upscale.check(fields)
     return fields
 
 
@@ -250,14 +266,14 @@ def web():
 def check_request(fields: dict) -> None:
     """Refuse a request over LIMITS, before any GPU work (uploads are read from their headers)."""
     limits.check(LIMITS, fields)
-    limits.check_media(LIMITS, "media", fields["media"], fields["filename"])
+    limits.check_media(LIMITS, "media", fields["media"], fields["filename"], "filename")
 
 
 def decode_base64(text: str, field: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
-    except binascii.Error as exc:
-        raise errors.InputError(f"{field} is not valid base64: {exc}") from exc
+    except ValueError as exc:  # binascii.Error, or a character that is not ASCII
+        raise errors.FieldError(field, f"{field} is not valid base64: {exc}") from exc
 
 
 @app.function(image=image, volumes={CACHE_DIR: volume}, secrets=secrets, timeout=3600)

@@ -64,6 +64,7 @@ DOWNLOAD_COMMAND = "modal run generated/hybrid/flux_dev.py::download"
 # the CPU; "gpu" the loaded GPU too (GPU snapshot); "none" only the imports (nf4 loads on the GPU).
 SNAPSHOT = "cpu"
 RUN_DTYPE = "bfloat16"  # on every GPU of the list: fixed before the snapshot is taken
+STRATEGY = "hybrid"  # in every record the container logs (runtime/records.py)
 
 app = modal.App(
     "flux-dev",
@@ -100,7 +101,7 @@ image = (
 
 # Imports that exist only inside the image; locally (render, deploy) they may be missing.
 with image.imports():
-    from fastapi import HTTPException, Response
+    from fastapi import Response
     from pydantic import BaseModel, Field
 
     class GenerateRequest(BaseModel):
@@ -109,7 +110,7 @@ with image.imports():
         prompt: str = Field(min_length=1, max_length=10000)
         seed: int = Field(0, ge=0, le=4294967295)
         steps: int = Field(PARAMS["steps"], ge=1, le=200)
-        guidance: float = Field(PARAMS["guidance"], ge=0, le=50)
+        guidance: float = Field(PARAMS["guidance"], ge=0, le=50, allow_inf_nan=False)
         width: int = Field(PARAMS["width"], ge=16, le=4096, multiple_of=16)
         height: int = Field(PARAMS["height"], ge=16, le=4096, multiple_of=16)
         max_sequence_length: int = Field(PARAMS["max_sequence_length"], ge=1, le=512)
@@ -119,7 +120,17 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import coldstart, device, encode, errors, limits, text_to_image, weights
+    from modalfleet.runtime import (
+        coldstart,
+        device,
+        encode,
+        errors,
+        limits,
+        records,
+        text_to_image,
+        webapp,
+        weights,
+    )
 
 
 @app.cls(
@@ -156,7 +167,7 @@ class Model:
 
     @modal.enter(snap=False)
     def to_gpu(self) -> None:
-        """Move the weights onto the GPU (or load them there), warm up, log the start's phases."""
+        """Move the weights onto the GPU (or load them there), warm up, log the cold start."""
         with self.phases.timed("to_gpu_s"):
             if self.handle is None:
                 self.handle = text_to_image.load(MODEL, self.paths, self.device, self.dtype)
@@ -164,7 +175,9 @@ class Model:
                 self.handle = text_to_image.to_device(self.handle, self.device)
         with self.phases.timed("warm_up_s"):
             text_to_image.warm_up(self.handle)
-        self.phases.log(model=MODEL["name"], device=self.device)
+        # Made here, after a snapshot restore: this container's own id and GPU.
+        self.records = records.Records(MODEL["name"], STRATEGY, records.gpu_name(self.device))
+        self.records.cold_start(self.phases.container_started(), self.phases.counted())
 
     @modal.method()
     def generate(
@@ -180,46 +193,47 @@ class Model:
         quality: int = 90,
         num_images: int = 1,
     ) -> bytes:
-        return self.serve(
-            {
-                "prompt": prompt,
-                "seed": seed,
-                "steps": steps,
-                "guidance": guidance,
-                "width": width,
-                "height": height,
-                "max_sequence_length": max_sequence_length,
-                "format": format,
-                "quality": quality,
-                "num_images": num_images,
-            }
-        )
+        with self.records.timed_request():
+            return self.serve(
+                {
+                    "prompt": prompt,
+                    "seed": seed,
+                    "steps": steps,
+                    "guidance": guidance,
+                    "width": width,
+                    "height": height,
+                    "max_sequence_length": max_sequence_length,
+                    "format": format,
+                    "quality": quality,
+                    "num_images": num_images,
+                }
+            )
 
     def serve(self, fields: dict) -> bytes:
         """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
         check_request(fields)
         return text_to_image.generate(self.handle, **fields)
 
-    @modal.fastapi_endpoint(method="POST", docs=True, requires_proxy_auth=True)
-    def web(self, request: "GenerateRequest") -> "Response":
-        """POST a JSON GenerateRequest; the answer is the generated file (HTTP 422: bad request)."""
+    def respond(self, request: "GenerateRequest") -> "Response":
+        """One POST: the generated file (HTTP 422: bad request, 502: a tool the handler runs)."""
         started = time.time()
         fields = request.model_dump()
         try:
             content = self.serve(fields)
-        except errors.LimitError as exc:  # the field is named where pydantic would name it
-            detail = [{"loc": ["body", exc.field], "msg": str(exc), "type": "limit"}]
-            raise HTTPException(status_code=422, detail=detail) from exc
-        except errors.InputError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from exc
-        except errors.UpstreamError as exc:  # a tool the handler runs failed, not the request
-            raise HTTPException(status_code=502, detail=str(exc)) from exc
+        except (errors.InputError, errors.UpstreamError) as exc:
+            raise webapp.refusal(exc) from exc
         headers = {
             # This container's start (0 once it is warm) and this request's inference, in seconds.
             "X-Load-Seconds": f"{self.phases.pending_load_s():.3f}",
             "X-Inference-Seconds": f"{time.time() - started:.3f}",
         }
         return Response(content=content, media_type=encode.media_type(content), headers=headers)
+
+    @modal.asgi_app(requires_proxy_auth=True)
+    def web(self):
+        """POST / a JSON GenerateRequest -> the generated file; every refusal is a 422 naming
+        the fields (runtime/webapp.py), and every request logs its record."""
+        return webapp.sync_app(GenerateRequest, self.respond, self.records)
 
 
 def check_request(fields: dict) -> None:

@@ -58,6 +58,7 @@ DOWNLOAD_COMMAND = "modal run generated/performance-optimized/wan2_1.py::downloa
 # the CPU; "gpu" the loaded GPU too (GPU snapshot); "none" only the imports (nf4 loads on the GPU).
 SNAPSHOT = "cpu"
 RUN_DTYPE = "bfloat16"  # on every GPU of the list: fixed before the snapshot is taken
+STRATEGY = "performance-optimized"  # in every record the container logs (runtime/records.py)
 
 app = modal.App(
     "wan2-1",
@@ -109,7 +110,7 @@ with image.imports():
         prompt: str = Field(min_length=1, max_length=10000)
         seed: int = Field(0, ge=0, le=4294967295)
         steps: int = Field(PARAMS["steps"], ge=1, le=200)
-        guidance: float = Field(PARAMS["guidance"], ge=0, le=50)
+        guidance: float = Field(PARAMS["guidance"], ge=0, le=50, allow_inf_nan=False)
         width: int = Field(PARAMS["width"], ge=16, le=4096, multiple_of=16)
         height: int = Field(PARAMS["height"], ge=16, le=4096, multiple_of=16)
         num_frames: int = Field(PARAMS["num_frames"], ge=1, le=1025)
@@ -118,7 +119,7 @@ with image.imports():
 
 
 with image.imports():
-    from modalfleet.runtime import coldstart, device, jobs, limits, text_to_video, weights
+    from modalfleet.runtime import coldstart, device, jobs, limits, records, text_to_video, weights
 
 
 @app.cls(
@@ -155,7 +156,7 @@ class Model:
 
     @modal.enter(snap=False)
     def to_gpu(self) -> None:
-        """Move the weights onto the GPU (or load them there), warm up, log the start's phases."""
+        """Move the weights onto the GPU (or load them there), warm up, log the cold start."""
         with self.phases.timed("to_gpu_s"):
             if self.handle is None:
                 self.handle = text_to_video.load(MODEL, self.paths, self.device, self.dtype)
@@ -163,7 +164,9 @@ class Model:
                 self.handle = text_to_video.to_device(self.handle, self.device)
         with self.phases.timed("warm_up_s"):
             text_to_video.warm_up(self.handle)
-        self.phases.log(model=MODEL["name"], device=self.device)
+        # Made here, after a snapshot restore: this container's own id and GPU.
+        self.records = records.Records(MODEL["name"], STRATEGY, records.gpu_name(self.device))
+        self.records.cold_start(self.phases.container_started(), self.phases.counted())
 
     @modal.method()
     def generate(
@@ -178,19 +181,20 @@ class Model:
         fps: int = PARAMS["fps"],
         negative_prompt: str = "",
     ) -> bytes:
-        return self.serve(
-            {
-                "prompt": prompt,
-                "seed": seed,
-                "steps": steps,
-                "guidance": guidance,
-                "width": width,
-                "height": height,
-                "num_frames": num_frames,
-                "fps": fps,
-                "negative_prompt": negative_prompt,
-            }
-        )
+        with self.records.timed_request():
+            return self.serve(
+                {
+                    "prompt": prompt,
+                    "seed": seed,
+                    "steps": steps,
+                    "guidance": guidance,
+                    "width": width,
+                    "height": height,
+                    "num_frames": num_frames,
+                    "fps": fps,
+                    "negative_prompt": negative_prompt,
+                }
+            )
 
     def serve(self, fields: dict) -> bytes:
         """Generate, after refusing a request over LIMITS (the method and the endpoint share it)."""
@@ -199,21 +203,25 @@ class Model:
 
     @modal.method()
     def run_job(self, fields: dict, job_id: str = "", submitted_at: float = 0.0) -> str:
-        """A submitted job: generate, write the file and its timing to the outputs Volume."""
-        started = time.time()
-        content = self.serve(fields)
-        load_s = self.phases.pending_load_s()
-        timing = jobs.job_timing(submitted_at, started, load_s, now=time.time())
-        job_id = job_id or modal.current_function_call_id()
-        name = jobs.save_output(OUTPUTS_DIR, job_id, content, timing)
-        if not modal.is_local():  # run in-process (tests, bench --local) nothing is mounted
-            outputs.commit()
-        return name
+        """A submitted job: generate, write the file and its timing to the outputs Volume. It logs
+        the request record (the web function that spawned it has no GPU)."""
+        with self.records.timed_request():
+            started = time.time()
+            content = self.serve(fields)
+            load_s = self.phases.pending_load_s()
+            timing = jobs.job_timing(submitted_at, started, load_s, now=time.time())
+            job_id = job_id or modal.current_function_call_id()
+            name = jobs.save_output(OUTPUTS_DIR, job_id, content, timing)
+            if not modal.is_local():  # run in-process (tests, bench --local) nothing is mounted
+                outputs.commit()
+            return name
 
 
 def prepare(fields: dict) -> dict:
-    """A submitted request decoded and checked against LIMITS before anything is spawned."""
+    """A submitted request decoded and checked before anything is spawned: against LIMITS, and
+    every field the job would refuse (a job that can only fail never takes a GPU)."""
     check_request(fields)
+    text_to_video.check(fields)
     return fields
 
 

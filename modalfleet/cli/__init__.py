@@ -29,10 +29,11 @@ COMMAND_MODULES = {
     "simulate": "simulate_cmd",
     "plan": "cost_cmd",
     "deploy": "deploy_cmd",
-    "status": "deploy_cmd",
-    "destroy": "deploy_cmd",
+    "status": "status_cmd",
+    "destroy": "destroy_cmd",
     "bench": "bench_cmd",
-    "spend": "bench_cmd",
+    "spend": "spend_cmd",
+    "observe": "observe_cmd",
 }
 
 
@@ -78,6 +79,7 @@ WORKFLOW_ORDER = (
     "destroy",
     "bench",
     "spend",
+    "observe",
     "gpus",
     "init",
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -136,3 +137,55 @@ def complete_models(ctx: click.Context, param, incomplete: str) -> list[str]:
 
     _, models = fleet_names(_root_being_completed(ctx))
     return [name for name in models if name.startswith(incomplete)]
+
+
+# --- deploy, status and destroy ---------------------------------------------------------------
+
+env_option = click.option(
+    "--env",
+    "environment",
+    help="Modal environment (default: MODAL_ENVIRONMENT, else the workspace's).",
+)
+json_format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+
+
+def fail_preflight(exc, usage_code: int = ExitCode.USAGE) -> None:
+    """Print a PreflightError (message, then its details) and exit with its code; a usage error
+    exits usage_code (status passes 1: there 2 means drift)."""
+    term.error(f"error: {exc.message}")
+    for line in exc.details:
+        click.echo(f"  {line}", err=True)
+    raise SystemExit(usage_code if exc.exit_code == ExitCode.USAGE else exc.exit_code)
+
+
+def on_terminal() -> bool:
+    """Whether a person can answer a question (tests replace this)."""
+    return sys.stdin.isatty()
+
+
+def confirm(question: str, yes: bool, what: str) -> None:
+    """Go on when --yes, or when a person on a terminal says yes; otherwise stop with exit 1."""
+    if yes:
+        return
+    if not on_terminal():
+        click.echo(
+            f"error: {what} stops apps: pass --yes to confirm when not on a terminal", err=True
+        )
+        raise SystemExit(ExitCode.PROBLEMS)
+    if not click.confirm(question, default=False, err=True):
+        click.echo("cancelled; nothing changed", err=True)
+        raise SystemExit(ExitCode.PROBLEMS)
+
+
+class Seconds(click.FloatRange):
+    """A float range of seconds; click's FloatRange lets nan (and inf when unbounded) through."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value} is not a number of seconds", param, ctx)
+        return seconds

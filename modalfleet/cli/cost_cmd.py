@@ -4,6 +4,7 @@ change does. The numbers come from cost.py / optimize.py / plan.py; this module 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -26,6 +27,27 @@ speed_model_option = click.option(
     help="flat: the model's seconds on every GPU (measured figures win); relative: scale the "
     "baseline GPU's seconds by the catalog's relative throughput (an estimate).",
 )
+traces_option = click.option(
+    "--traces",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Replay the arrivals in this folder (observe --trace-dir: <model>.txt or "
+    "<strategy>/<model>.txt) instead of the declared traffic, over the days they cover.",
+)
+
+
+def _traced(fleet, traces, announce: bool = True):
+    """The fleet replaying `traces` and the days to simulate (None: the command's default)."""
+    if traces is None:
+        return fleet, None
+    from ..economics.traces import TracesError, describe, with_traces
+
+    try:
+        traced = with_traces(fleet, traces)
+    except TracesError as exc:
+        raise _fail(str(exc)) from None
+    if announce:
+        click.echo(describe(traced), err=True)
+    return traced.fleet, traced.days
 
 
 def _fail(message: str) -> SystemExit:
@@ -62,7 +84,8 @@ def _fail(message: str) -> SystemExit:
     type=click.Path(dir_okay=False, writable=True),
     help="Also write a grouped bar chart (SVG) of cost per model per strategy to this path.",
 )
-def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, chart):
+@traces_option
+def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, chart, traces):
     """Cost per model and in total for a strategy, and the savings against its baseline."""
     from ..economics.cost import CostError, compare
 
@@ -90,9 +113,10 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
         except (ChartError, OSError) as exc:
             raise _fail(str(exc)) from None
 
-    from ..economics.fleet_simulation import FleetSimulator
+    from ..economics.fleet_simulation import DEFAULT_DAYS, FleetSimulator
 
-    simulator = FleetSimulator(fleet)
+    replayed, days = _traced(fleet, traces)
+    simulator = FleetSimulator(replayed, days or DEFAULT_DAYS)
     simulated = [
         simulator.compare(c.current.strategy, c.baseline.strategy, period) for c in comparisons
     ]
@@ -163,7 +187,8 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     help="Write the chosen GPUs (models.yaml) and container settings (strategies/STRATEGY.yaml, "
     "created when new) so `render` deploys them; comments and order are kept.",
 )
-def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_strategy):
+@traces_option
+def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_strategy, traces):
     """The cheapest GPU per model that fits its VRAM, dtype and latency target, and the cheapest
     serving policy (GPU, scaledown_window, min_containers, max_inputs) on the simulated autoscaler."""
     from ..economics.cost import CostError
@@ -193,7 +218,10 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     if fmt == "yaml":
         click.echo(to_yaml(result))
         return
-    policies = search(fleet, strategy or next(iter(fleet.strategies)), days or SEARCH_DAYS)
+    replayed, traced_days = _traced(fleet, traces)
+    policies = search(
+        replayed, strategy or next(iter(fleet.strategies)), days or traced_days or SEARCH_DAYS
+    )
     if chart:
         from ..economics.chart import ChartError, write_frontier_chart
 
@@ -252,7 +280,10 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     is_flag=True,
     help="Exit 0 when nothing changes, 2 when something does, 1 on error (as Terraform).",
 )
-def plan(root, strategy, all_strategies, ref, from_strategy, fmt, speed_model, detailed_exitcode):
+@traces_option
+def plan(
+    root, strategy, all_strategies, ref, from_strategy, fmt, speed_model, detailed_exitcode, traces
+):
     """What a change does to a strategy: per model GPU, VRAM, containers and $/day, before -> after."""
     from ..economics.cost import CostError
     from ..economics.plan import PlanError, build_plan, fleet_at, format_plans
@@ -267,6 +298,7 @@ def plan(root, strategy, all_strategies, ref, from_strategy, fmt, speed_model, d
     if strategy is not None:
         require_strategy(after, strategy)
     names = list(after.strategies) if all_strategies else [strategy]
+    after, days = _traced(after, traces)
     try:
         if from_strategy is not None:  # an empty name is unknown, not "compare with HEAD"
             require_strategy(after, from_strategy)
@@ -279,14 +311,18 @@ def plan(root, strategy, all_strategies, ref, from_strategy, fmt, speed_model, d
                     f"strategy {name}",
                     before_strategy=from_strategy,
                     speed_model=speed_model,
+                    days=days,
                 )
                 for name in names
             ]
         else:
             ref = "HEAD" if ref is None else ref
             with fleet_at(root, ref) as before:
+                before, _ = _traced(before, traces, announce=False)
                 results = [
-                    build_plan(before, after, name, ref, "working tree", speed_model=speed_model)
+                    build_plan(
+                        before, after, name, ref, "working tree", speed_model=speed_model, days=days
+                    )
                     for name in names
                 ]
     except (PlanError, CostError) as exc:

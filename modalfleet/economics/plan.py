@@ -27,7 +27,7 @@ from .cost import (
     percent,
     reference_gpu,
 )
-from .fleet_simulation import simulate_model
+from .fleet_simulation import DEFAULT_DAYS, SECONDS_PER_DAY, simulate_model
 from .optimize import vram_need_gb
 
 COMMENT_MARKER = "<!-- modalfleet-plan -->"  # lets CI find and update its one comment
@@ -171,15 +171,19 @@ class Plan:
 # --- building a plan ---------------------------------------------------------------------------
 
 
-def sides(fleet: Fleet, strategy: str, speed_model: str = "flat") -> dict[str, Side]:
-    """Each model's side of the plan under strategy; empty when the fleet lacks the strategy."""
+def sides(
+    fleet: Fleet, strategy: str, speed_model: str = "flat", days: int | None = None
+) -> dict[str, Side]:
+    """Each model's side of the plan under strategy; empty when the fleet lacks the strategy.
+    days: the simulated period (default fleet_simulation.DEFAULT_DAYS)."""
     if strategy not in fleet.strategies:
         return {}
+    horizon = (days or DEFAULT_DAYS) * SECONDS_PER_DAY
     found: dict[str, Side] = {}
     for deployment in resolve(fleet, strategy):
         model = deployment.model
         cost = model_cost(deployment, fleet.catalog, speed_model, reference_gpu(fleet, model))
-        sim = simulate_model(fleet, model.name, strategy)
+        sim = simulate_model(fleet, model.name, strategy, horizon_s=horizon)
         vram = [fleet.catalog.resolve(gpu) for gpu in deployment.gpus]
         found[model.name] = Side(
             gpus=deployment.gpus,
@@ -204,10 +208,11 @@ def build_plan(
     after_label: str,
     before_strategy: str | None = None,
     speed_model: str = "flat",
+    days: int | None = None,
 ) -> Plan:
     old_strategy = before_strategy or strategy
-    old = sides(before, old_strategy, speed_model)
-    new = sides(after, strategy, speed_model)
+    old = sides(before, old_strategy, speed_model, days)
+    new = sides(after, strategy, speed_model, days)
     names = list(new) + [name for name in old if name not in new]
     note = ""
     if old_strategy not in before.strategies:

@@ -10,6 +10,7 @@ uses it for every GPU that has no measurement.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def with_measured_seconds(
     model: str,
     seconds_by_gpu: Mapping[str, float],
     cold_start_by_gpu: Mapping[str, float] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> str:
     """models.yaml text with model's seconds_per_request holding the measured seconds per GPU,
     and its cold_start_s the measured cold starts (when given).
@@ -67,6 +69,9 @@ def with_measured_seconds(
     A flat figure becomes {default: <flat>, <GPU>: <seconds>, ...}; an existing map keeps its
     keys and order, measured GPUs are updated in place and new ones appended. A model without
     cold_start_s gets `cold_start_s: {<GPU>: <seconds>}` on the line after its traffic.
+    notes: a comment to put at the end of the line of "seconds_per_request" and "cold_start_s"
+    (where the figures came from); a comment the line had is kept before it, an earlier note
+    (one starting with NOTE_MARK) replaced.
     """
     from ruamel.yaml.comments import CommentedMap
 
@@ -94,10 +99,33 @@ def with_measured_seconds(
             entry["cold_start_s"] = figures
         else:
             entry.insert(list(entry).index("traffic") + 1, "cold_start_s", figures)
+    notes = notes or {}
+    if seconds_by_gpu and "seconds_per_request" in notes:
+        # In a one-line (flow) traffic mapping the line is traffic's own.
+        if traffic.fa.flow_style():
+            _note(entry, "traffic", notes["seconds_per_request"])
+        else:
+            _note(traffic, "seconds_per_request", notes["seconds_per_request"])
+    if cold_start_by_gpu and "cold_start_s" in notes:
+        _note(entry, "cold_start_s", notes["cold_start_s"])
 
     out = io.StringIO()
     yaml.dump(data, out)
-    return out.getvalue()
+    # ruamel puts a new key's comment one space after it; two, as the rest of the file (and
+    # yamllint's default) has them.
+    return re.sub(rf"(\S) # (.*{NOTE_MARK})", r"\1  # \2", out.getvalue())
+
+
+NOTE_MARK = "measured by observe"
+
+
+def _note(parent, key: str, note: str) -> None:
+    """Put `note` at the end of key's line in parent, after any comment of the user's there."""
+    item = parent.ca.items.get(key)
+    token = item[2] if item and len(item) > 2 else None
+    kept = token.value.strip().lstrip("#").strip() if token is not None else ""
+    kept = kept.split(NOTE_MARK)[0].rstrip(" ;")
+    parent.yaml_add_eol_comment("# " + (f"{kept}; {note}" if kept else note), key)
 
 
 def _measured_map(current, figures_by_gpu: Mapping[str, float], flow: bool, floor: float):
@@ -196,6 +224,7 @@ def write_measured_seconds(
     model: str,
     seconds_by_gpu: Mapping[str, float],
     cold_start_by_gpu: Mapping[str, float] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> tuple[str, str]:
     """Edit models.yaml at path in place (atomically). Returns the text before and after."""
     path = Path(path)
@@ -203,7 +232,7 @@ def write_measured_seconds(
         before = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise EditError(f"cannot read {path}: {exc.strerror}") from None
-    after = with_measured_seconds(before, model, seconds_by_gpu, cold_start_by_gpu)
+    after = with_measured_seconds(before, model, seconds_by_gpu, cold_start_by_gpu, notes)
     if after != before:
         try:
             replace_file(path, lambda stream: stream.write(after.encode("utf-8")))

@@ -653,38 +653,43 @@ def format_markdown(report: BenchReport) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Cold starts: each handler container logs one line of its start's phases (runtime/coldstart.py)
+# Cold starts: each handler container logs one cold-start record when it is ready
+# (runtime/records.py, the contract of issue #24)
 
-COLD_START_PREFIX = "modalfleet-cold-start "
-COLD_START_PHASES = ("start_to_enter_s", "weights_read_s", "to_gpu_s", "warm_up_s")
+COLD_START_EVENT = "modalfleet.cold_start"
 
 
 @dataclass(frozen=True)
 class ColdStart:
     model: str
-    device: str
-    phases: dict[str, float]  # COLD_START_PHASES -> seconds
-    total_s: float
-    restored: bool  # from a memory snapshot: the first two phases happened when it was taken
+    strategy: str
+    gpu: str  # Modal's name for the GPU the container got ("cpu" without one)
+    container_id: str
+    seconds: float  # from the container's start until it was ready
+    phases: dict[str, float]  # phase -> seconds (a snapshot restore: only the GPU phases)
 
 
 def parse_cold_starts(log_text: str) -> list[ColdStart]:
-    """Every cold-start line in a container log (`modal app logs`), in order. A line may carry a
-    timestamp or other prefix before the marker; a line whose record does not parse is skipped."""
+    """Every cold-start record in a container log (`modal app logs`), in order. Text before a
+    line's first `{` (a timestamp) is ignored; other lines, other records and records that do
+    not parse are skipped."""
     found = []
     for line in log_text.splitlines():
-        _, marker, record = line.partition(COLD_START_PREFIX)
-        if not marker:
+        brace = line.find("{")
+        if brace < 0:
             continue
         try:
-            data = json.loads(record)
+            data = json.loads(line[brace:])
+            if not isinstance(data, dict) or data.get("event") != COLD_START_EVENT:
+                continue
             found.append(
                 ColdStart(
                     model=str(data["model"]),
-                    device=str(data["device"]),
-                    phases={phase: float(data[phase]) for phase in COLD_START_PHASES},
-                    total_s=float(data["total_s"]),
-                    restored=bool(data["restored"]),
+                    strategy=str(data["strategy"]),
+                    gpu=str(data["gpu"]),
+                    container_id=str(data["container_id"]),
+                    seconds=round(float(data["ready_at"]) - float(data["container_started_at"]), 3),
+                    phases={str(k): float(v) for k, v in dict(data["phases"]).items()},
                 )
             )
         except (ValueError, KeyError, TypeError):

@@ -1,6 +1,7 @@
 """Deploy a strategy's generated apps and compare what runs with what would deploy now.
 
-Three parts, each a plain function the CLI strings together:
+Three parts, each a plain function that workflow.py strings together (build_plan, apply_plan,
+read_status):
 
 - pre-flight (`check_generated`, `require_credentials`, `plan_targets`): nothing reaches Modal
   unless the generated tree is current and credentials exist; each failure is a
@@ -69,6 +70,8 @@ class Backend(Protocol):
     def volume_names(self, environment: str | None) -> set[str]: ...
 
     def create_volume(self, name: str, environment: str | None) -> None: ...
+
+    def environment_name(self, environment: str | None) -> str: ...
 
 
 def make_backend(timeout_s: float | None = None) -> Backend:
@@ -271,7 +274,7 @@ class AppResult:
     model: str
     app: str
     gpus: tuple[str, ...]
-    status: str  # deployed | failed
+    status: str  # deployed | failed | unchanged (already running this content: not published)
     seconds: float
     url: str | None
     error: str | None
@@ -280,7 +283,7 @@ class AppResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "deployed"
+        return self.status in ("deployed", "unchanged")
 
     def to_dict(self) -> dict:
         return {
@@ -442,7 +445,7 @@ class AppStatus:
         }
 
 
-def _live_entry(app: DeployedApp) -> tuple[HistoryEntry | None, str]:
+def live_entry(app: DeployedApp) -> tuple[HistoryEntry | None, str]:
     """The history entry that is live and the tag it effectively runs.
 
     A rollback is recorded as a new version; when it carries no tag of its own, it runs the
@@ -535,7 +538,7 @@ def compare(
                 )
             )
             continue
-        live, live_tag = _live_entry(app)
+        live, live_tag = live_entry(app)
         newest = next((entry for entry in app.history if entry.tag and not entry.rollback), None)
         newest_tag = newest.tag if newest else ""
         commit = (live.commit + ("*" if live.dirty else "")) if live and live.commit else ""

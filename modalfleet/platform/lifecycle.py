@@ -1,5 +1,6 @@
-"""Keeping the live workspace equal to the YAML: what a deploy changes, the apps the fleet no
-longer declares (prune, destroy), and the Secrets and Volumes the fleet needs (pre-flight).
+"""Keeping the live workspace equal to the YAML: the apps the fleet no longer declares (prune,
+destroy), stopping them, and the Secrets and Volumes the fleet needs (pre-flight). What a
+deploy changes per app is workflow.py's plan.
 
 Only apps tagged managed-by: modalfleet are ever stopped: an app deployed by hand, or by another
 tool, is never touched whatever its name. No modal import here: the backend owns the SDK.
@@ -7,12 +8,11 @@ tool, is never touched whatever its name. No modal import here: the backend owns
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..fleet.spec import Deployment, Fleet
-from .deploy import Target, _live_entry, parse_tag
-from .modal_backend import BackendError, DeployedApp, LiveApp
+from .modal_backend import BackendError, LiveApp
 
 MANAGED_BY = "managed-by"
 MODALFLEET = "modalfleet"
@@ -72,61 +72,6 @@ def stop_apps(apps: list[LiveApp], backend, environment: str | None) -> list[Sto
         else:
             results.append(StopResult(app.name, model, True))
     return results
-
-
-# --- what a deploy changes ---------------------------------------------------------------
-
-CREATE = "create"
-UPDATE = "update"
-NO_CHANGE = "no change"
-STOP = "stop"
-
-
-@dataclass(frozen=True)
-class PlanRow:
-    model: str
-    app: str
-    action: str  # create | update | no change | stop
-    detail: str
-
-
-def deploy_plan(
-    targets: list[Target], deployed: Mapping[str, DeployedApp | None], removed: list[LiveApp] = ()
-) -> list[PlanRow]:
-    """Per app: created (not deployed), updated (runs another file) or unchanged; then the
-    undeclared apps a prune stops."""
-    rows = []
-    for target in targets:
-        app = deployed.get(target.app)
-        if app is None:
-            rows.append(
-                PlanRow(target.model, target.app, CREATE, f"new app, {target.content_hash}")
-            )
-            continue
-        _, live_tag = _live_entry(app)
-        parsed = parse_tag(live_tag)
-        if parsed and parsed[0] == target.content_hash:
-            rows.append(PlanRow(target.model, target.app, NO_CHANGE, f"runs {target.content_hash}"))
-        else:
-            running = parsed[0] if parsed else (live_tag or "an untagged version")
-            rows.append(
-                PlanRow(
-                    target.model,
-                    target.app,
-                    UPDATE,
-                    f"v{app.live_version} runs {running} -> {target.content_hash}",
-                )
-            )
-    for app in removed:
-        rows.append(
-            PlanRow(
-                app.tags.get("model", app.name),
-                app.name,
-                STOP,
-                "no longer in models.yaml",
-            )
-        )
-    return rows
 
 
 # --- Secrets and Volumes -----------------------------------------------------------------

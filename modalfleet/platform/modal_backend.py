@@ -300,6 +300,21 @@ class ModalBackend:
 
         self._sdk(create, environment)
 
+    def environment_name(self, environment: str | None) -> str:
+        """The environment's real name: `environment` when given, else the one the SDK would use
+        (a profile's `environment`, else the workspace's default, which Modal names `main`)."""
+        if environment:
+            return environment
+        import modal
+
+        def name(_):
+            bounded_connect()
+            found = modal.Environment.from_context()
+            found.hydrate()
+            return found.name or ""
+
+        return self._sdk(name, None)
+
     def _sdk(self, call, *args):
         try:
             return call(*args)

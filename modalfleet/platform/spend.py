@@ -234,18 +234,35 @@ def daily_estimates(fleet: Fleet, strategy: str) -> tuple[dict[str, Decimal], di
     return daily, missing
 
 
+def observed_simulator(fleet: Fleet, traces):
+    """A FleetSimulator replaying the arrivals `observe --trace-dir` wrote in `traces`, and the
+    note that says so (spend --traces). Raises SpendError for a folder it cannot use."""
+    from ..economics.fleet_simulation import FleetSimulator
+    from ..economics.traces import TracesError, describe, with_traces
+
+    try:
+        traced = with_traces(fleet, traces)
+    except TracesError as exc:
+        raise SpendError(str(exc)) from None
+    return FleetSimulator(traced.fleet, traced.days), describe(traced)
+
+
 def build_report(
     rows: Iterable[BillingRow],
     fleet: Fleet,
     period: Period,
     threshold_pct: Decimal = Decimal(20),
     strategy: str | None = None,
+    simulator=None,
+    simulated_on: str = "",
 ) -> SpendReport:
     """Group the rows per model and strategy, set each beside the estimate for its days.
 
     strategy: the strategy deployed during the period, overriding the apps' strategy tag (for
     apps tagged before a switch); when None the tags say, and when they name one strategy only,
     the fleet's models without a row are listed too (deployed but idle: actual $0).
+    simulator: a fleet_simulation.FleetSimulator to take the simulated column from (spend
+    --traces: the observed arrivals), described by simulated_on in a note.
     """
     rows = list(rows)
     actual: dict[tuple[str, str], Decimal] = {}
@@ -293,7 +310,7 @@ def build_report(
     estimates: dict[str, tuple[dict[str, Decimal], dict[str, str]]] = {}
     from ..economics.fleet_simulation import FleetSimulator
 
-    simulator = FleetSimulator(fleet)
+    simulator = simulator or FleetSimulator(fleet)
     strategies_per_model: dict[str, int] = {}
     for model, _ in actual:
         strategies_per_model[model] = strategies_per_model.get(model, 0) + 1
@@ -339,6 +356,8 @@ def build_report(
                 simulated=simulated,
             )
         )
+    if simulated_on:
+        notes.append(f"simulated: {simulated_on}")
     return SpendReport(
         period=period,
         models=tuple(models),

@@ -18,12 +18,30 @@ class UpstreamError(RuntimeError):
     """
 
 
-class LimitError(InputError):
-    """A request field is beyond what this model serves on its GPU (runtime/limits.py).
+class FieldError(InputError):
+    """One field of the request cannot be served as sent (num_frames not 4k+1, a truncated
+    upload): web endpoints answer HTTP 422 with the field's location, as pydantic reports its
+    own errors, and `type` says which kind of refusal it is."""
 
-    Web endpoints answer HTTP 422 with the field's location, as pydantic reports its own errors.
-    """
+    type = "value_error"
 
     def __init__(self, field: str, message: str):
         super().__init__(message)
         self.field = field
+
+
+class LimitError(FieldError):
+    """A request field is beyond what this model serves on its GPU (runtime/limits.py)."""
+
+    type = "limit"
+
+
+def http_status(error: BaseException) -> int:
+    """The HTTP status a web endpoint answers for this error: 422 for the request's content, 502
+    for a tool the handler drives, the status an HTTPException carries, 500 for anything else."""
+    if isinstance(error, InputError):
+        return 422
+    if isinstance(error, UpstreamError):
+        return 502
+    status = getattr(error, "status_code", None)  # fastapi.HTTPException, without importing it
+    return status if isinstance(status, int) else 500

@@ -11,6 +11,11 @@ call's return value, with its timing beside it as <job id>.timing.json (the resu
 X-Queue-Seconds, X-Load-Seconds and X-Inference-Seconds headers). Outputs older than the
 retention window are deleted at each submit.
 Where jobs run is a Jobs backend: ModalJobs in the container, a local one in the tests.
+
+/result reads <job id>.png or <job id>.mp4, built from the job id it was asked for once that id
+matched JOB_ID whole; the job's return value only says that it is done (a value that is not
+the name, or names another file, changes nothing). A submit refused with 422 spawns nothing:
+prepare() checks every field the job would refuse (the kind module's `check`).
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import InputError, LimitError
+from . import webapp
+from .errors import InputError, UpstreamError
 
-JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole (fullmatch): no trailing newline
 MEDIA_TYPES = {".mp4": "video/mp4", ".png": "image/png"}
 TIMING_SUFFIX = ".timing.json"
 # Seconds a job spent waiting for a container (submit to start), in that container's cold start
@@ -126,6 +132,15 @@ def prune(folder: str, retention_s: float, now: float | None = None) -> list[str
     return removed
 
 
+def output_path(folder: str, job_id: str) -> Path | None:
+    """The finished job's file, named from its id alone; None when there is none."""
+    for suffix in MEDIA_TYPES:
+        path = Path(folder) / f"{job_id}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
 def job_app(
     request_model: Any,
     prepare: Callable[[dict[str, Any]], dict[str, Any]],
@@ -135,11 +150,11 @@ def job_app(
     retention_s: float,
 ):
     """The FastAPI app of a video kind's web endpoint (see the module docstring)."""
-    from fastapi import Body, FastAPI, HTTPException, Response
+    from fastapi import Body, HTTPException, Response
     from fastapi.exceptions import RequestValidationError
     from pydantic import ValidationError
 
-    app = FastAPI(title="modalfleet job endpoint")
+    app = webapp.new_app("modalfleet job endpoint")
 
     @app.post("/submit", status_code=202)
     def submit(body: dict = Body(...)) -> dict[str, str]:  # noqa: B008  (FastAPI's idiom)
@@ -151,18 +166,15 @@ def job_app(
             raise RequestValidationError(found) from None
         try:
             fields = prepare(request.model_dump())
-        except LimitError as error:
-            detail = [{"loc": ["body", error.field], "msg": str(error), "type": "limit"}]
-            raise HTTPException(status_code=422, detail=detail) from None
-        except InputError as error:
-            raise HTTPException(status_code=422, detail=str(error)) from None
+        except (InputError, UpstreamError) as error:
+            raise webapp.refusal(error) from None
         prune(outputs_dir, retention_s)
         job_id = jobs.submit(fields, time.time())
         return {"job_id": job_id, "result": f"/result/{job_id}"}
 
     @app.get("/result/{job_id}")
     def result(job_id: str) -> Response:
-        if not JOB_ID.match(job_id):
+        if not JOB_ID.fullmatch(job_id):
             raise HTTPException(status_code=404, detail=f"no job {job_id!r}")
         state, value = jobs.poll(job_id)
         if state == "unknown":
@@ -170,10 +182,10 @@ def job_app(
         if state == "running":
             return Response(status_code=202, content=b'{"status": "running"}')
         if state == "failed":
-            raise HTTPException(status_code=500, detail=value)
+            raise HTTPException(status_code=500, detail=str(value))
         reload_outputs()  # the job committed from another container
-        path = Path(outputs_dir) / str(value)
-        if not path.is_file():
+        path = output_path(outputs_dir, job_id)
+        if path is None:
             raise HTTPException(
                 status_code=404, detail=f"job {job_id!r} output is gone (retention window)"
             )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, LimitError
+from .errors import FieldError, LimitError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv"}
@@ -136,8 +136,15 @@ def check_video(
     return frames, width, height
 
 
-def check_media(limits: dict[str, int], name: str, data: bytes, filename: str = "") -> None:
-    """An uploaded image, or a video when filename says so, checked from its header."""
+def check_media(
+    limits: dict[str, int],
+    name: str,
+    data: bytes,
+    filename: str = "",
+    filename_field: str = "filename",
+) -> None:
+    """An uploaded image, or a video when filename (the request's field filename_field) says
+    so, checked from its header."""
     suffix = Path(filename).suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         check_video(limits, name, data, suffix)
@@ -145,4 +152,4 @@ def check_media(limits: dict[str, int], name: str, data: bytes, filename: str = 
         check_image(limits, name, data)
     else:
         known = ", ".join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))
-        raise InputError(f"cannot read {filename!r}: expected one of {known}")
+        raise FieldError(filename_field, f"cannot read {filename!r}: expected one of {known}")

@@ -8,7 +8,7 @@ from typing import Any
 from . import quantized_store
 from .device import move_pipeline
 from .encode import mp4_bytes
-from .errors import InputError
+from .errors import FieldError
 from .sampling import generator, params, require_multiple
 
 # Wan2.1's own default negative prompt (Wan-Video/Wan2.1, wan/configs/shared_config.py,
@@ -54,6 +54,17 @@ def load(model: dict[str, Any], paths: dict[str, str], device: str, dtype: Any) 
     return Handle(pipe, device)
 
 
+def check(fields: dict[str, Any]) -> None:
+    """What generate refuses from the request alone: a job endpoint checks it before spawning."""
+    # Wan's VAE compresses time 4x after the first frame and space 8x, then patches 2x2.
+    num_frames = int(fields["num_frames"])
+    if num_frames < 1 or (num_frames - 1) % 4:
+        raise FieldError(
+            "num_frames", f"num_frames must be 4k+1 (1, 5, 9, ... 81), got {num_frames}"
+        )
+    require_multiple(int(fields["width"]), int(fields["height"]), 16)
+
+
 def generate(
     handle: Handle,
     *,
@@ -67,10 +78,7 @@ def generate(
     fps: int,
     negative_prompt: str = "",
 ) -> bytes:
-    # Wan's VAE compresses time 4x after the first frame and space 8x, then patches 2x2.
-    if num_frames < 1 or (num_frames - 1) % 4:
-        raise InputError(f"num_frames must be 4k+1 (1, 5, 9, ... 81), got {num_frames}")
-    require_multiple(width, height, 16)
+    check({"num_frames": num_frames, "width": width, "height": height})
     result = handle.pipe(
         prompt=prompt,
         negative_prompt=negative_prompt or DEFAULT_NEGATIVE_PROMPT,

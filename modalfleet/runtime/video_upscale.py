@@ -34,7 +34,7 @@ from typing import Any
 
 from . import seedvr2_upstream
 from .encode import png_bytes
-from .errors import InputError, UpstreamError
+from .errors import FieldError, InputError, UpstreamError
 from .limits import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .sampling import params
 from .video_stream import FrameReader, Mp4Writer
@@ -93,7 +93,35 @@ def media_kind(filename: str) -> str:
     if suffix in VIDEO_SUFFIXES:
         return "video"
     known = ", ".join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))
-    raise InputError(f"cannot upscale {filename!r}: expected one of {known}")
+    raise FieldError("filename", f"cannot upscale {filename!r}: expected one of {known}")
+
+
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1 or (batch_size - 1) % 4:
+        raise FieldError("batch_size", f"batch_size must be 4n+1 (1, 5, 9, ...), got {batch_size}")
+
+
+def decode_image(media: bytes) -> Any:
+    """Every pixel of an uploaded image, as an RGB array (its size was checked from its header
+    first, runtime/limits.py). A file that ends early or is broken anywhere is refused."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(media)) as image:
+            return np.asarray(image.convert("RGB"))
+    except Exception as error:  # PIL's decoders raise OSError, SyntaxError, ValueError, EOFError...
+        raise FieldError("media", f"media is not a readable image: {error}") from None
+
+
+def check(fields: dict[str, Any]) -> None:
+    """Everything generate would refuse from the request alone, checked before a job is spawned:
+    the media's kind, batch_size, and an image decoded whole (a truncated one passes the header
+    check). A video's frames are read by the job; its container and first frame were checked."""
+    kind = media_kind(fields["filename"])
+    check_batch_size(int(fields["batch_size"]))
+    if kind == "image":
+        decode_image(fields["media"])
 
 
 def target_resolution(source_short_side: int, scale: float, resolution: int) -> int:
@@ -152,8 +180,7 @@ def generate(
     seed: int,
 ) -> bytes:
     kind = media_kind(filename)
-    if batch_size < 1 or (batch_size - 1) % 4:
-        raise InputError(f"batch_size must be 4n+1 (1, 5, 9, ...), got {batch_size}")
+    check_batch_size(batch_size)
     if kind == "image":  # one call to upstream: nothing to check the budget between
         return upscale_image(handle, media, scale, resolution, seed)
     suffix = Path(filename).suffix.lower()
@@ -161,14 +188,9 @@ def generate(
 
 
 def upscale_image(handle: Handle, media: bytes, scale: float, resolution: int, seed: int) -> bytes:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        with Image.open(io.BytesIO(media)) as image:
-            pixels = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise InputError(f"media is not a readable image: {error}") from None
+    pixels = decode_image(media)
     target = target_resolution(min(pixels.shape[:2]), scale, resolution)
     frames = handle.session.upscale(pixels[None], target, 1, seed)
     return png_bytes(Image.fromarray(frames[0]))

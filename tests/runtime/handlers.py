@@ -39,20 +39,50 @@ def generated_handler(model_module: str, weights: Path) -> Iterator[tuple[Module
         yield module, module.Model()
 
 
+def entered(model_obj: Any) -> Any:
+    """Run Model()'s enter hooks (both, in Modal's order) without a request; the instance."""
+    model_obj._enter()
+    return user_instance(model_obj)
+
+
 def user_instance(model_obj: Any) -> Any:
     """The user-class instance behind Model() that .local() calls ran @enter on (modal 1.6.4)."""
     return model_obj._cached_user_cls_instance()
 
 
 def web_app(module: ModuleType, model_obj: Any):
-    """The FastAPI app Modal builds for the module's @modal.fastapi_endpoint inside a container.
+    """The FastAPI app the module's `web` method (@modal.asgi_app) serves inside a container.
 
-    Modal binds the endpoint's raw function to the (entered) user instance and wraps it with
-    modal._runtime.asgi.magic_fastapi_app; this does exactly that, so the pydantic request model,
-    the handler body and the error mapping all run as deployed.
+    Modal calls that method once per container on the user instance its enter hooks ran on;
+    this does exactly that, so the pydantic request model, the handler body, the error mapping
+    and the request records all run as deployed.
     """
-    from modal._runtime.asgi import magic_fastapi_app
-
     instance = user_instance(model_obj)
-    endpoint = module.Model._get_user_cls().__dict__["web"]._get_raw_f().__get__(instance)
-    return magic_fastapi_app(endpoint, "POST", docs=True)
+    return module.Model._get_user_cls().__dict__["web"]._get_raw_f().__get__(instance)()
+
+
+class CountingJobs:
+    """A job backend that spawns nothing and counts what would have been spawned."""
+
+    def __init__(self):
+        self.spawned: list[dict[str, Any]] = []
+        self.polled: list[str] = []
+
+    def submit(self, fields: dict[str, Any], submitted_at: float) -> str:
+        self.spawned.append(fields)
+        return f"job-{len(self.spawned)}"
+
+    def poll(self, job_id: str) -> tuple[str, Any]:
+        self.polled.append(job_id)
+        return "unknown", None
+
+
+def logged_records(text: str) -> list[dict[str, Any]]:
+    """The modalfleet records among captured log lines (other lines skipped), in order."""
+    import json
+
+    found = []
+    for line in text.splitlines():
+        if line.startswith('{"event": "modalfleet.'):
+            found.append(json.loads(line))
+    return found

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from modalfleet.runtime import jobs
 
 from .decode import mp4_frames
-from .handlers import generated_handler
+from .handlers import CountingJobs, entered, generated_handler, load_generated
 
 pytestmark = pytest.mark.runtime
 
@@ -101,16 +101,19 @@ def test_unknown_ids_are_404(wan_jobs):
     assert client.get("/result/not..an..id").status_code == 404
 
 
-def test_a_failed_job_is_500_with_its_error(wan_jobs):
-    _, client, backend, _ = wan_jobs
-    # 8 frames is within the limits (checked at submit) but not 4k+1 (checked by the pipeline).
-    job_id = client.post("/submit", json={**CLIP, "num_frames": 8}).json()["job_id"]
+def test_a_failed_job_is_500_with_its_error(wan_jobs, monkeypatch):
+    """A job can still fail on the GPU for what no submit check can see (here the pipeline)."""
+    module, client, backend, _ = wan_jobs
+
+    def out_of_memory(**kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(entered(backend.model).handle, "pipe", out_of_memory)
+    job_id = client.post("/submit", json={**CLIP, "num_frames": 1}).json()["job_id"]
     backend.finish()
     failed = client.get(f"/result/{job_id}")
     assert failed.status_code == 500
-    assert failed.json()["detail"] == (
-        "InputError: num_frames must be 4k+1 (1, 5, 9, ... 81), got 8"
-    )
+    assert failed.json()["detail"] == "RuntimeError: CUDA out of memory"
 
 
 def test_bad_or_over_limit_requests_are_422_and_never_spawned(wan_jobs):
@@ -150,3 +153,146 @@ def test_timing_is_measured_from_the_submit_and_read_back_as_headers(tmp_path):
     (tmp_path / "job-8.timing.json").write_text("{not json")
     assert jobs.timing_headers(str(tmp_path), "job-8") == {}  # a broken sidecar: no headers
     assert jobs.timing_headers(str(tmp_path), "job-9") == {}
+
+
+def refusals(client, jobs, base, cases):
+    """(status, loc, type) of the first error of each case's submit; nothing may be spawned."""
+    found = {}
+    for name, body in cases.items():
+        answer = client.post("/submit", json={**base, **body})
+        detail = answer.json()["detail"]
+        first = detail[0] if isinstance(detail, list) else {"loc": None, "type": detail}
+        found[name] = (answer.status_code, first["loc"], first["type"])
+    assert jobs.spawned == []
+    return found
+
+
+def test_every_field_a_wan_job_would_refuse_is_422_at_submit_and_spawns_nothing():
+    module = load_generated("wan2_1")
+    jobs = CountingJobs()
+    client = TestClient(module.make_web_app(jobs, reload_outputs=lambda: None))
+    cases = {
+        "frames not 4k+1": {"num_frames": 8},
+        "frames over the limit": {"num_frames": 293},
+        "size not a multiple of 16": {"width": 40},
+        "side over the limit": {"width": 2064},
+        "pixels over the limit": {"width": 1600, "height": 1600},
+        "pixel-frames over the limit": {"width": 1024, "height": 1024, "num_frames": 289},
+        "steps over the limit": {"steps": 61},
+        "fps out of range": {"fps": 0},
+        "empty prompt": {"prompt": ""},
+    }
+    assert refusals(client, jobs, CLIP, cases) == {
+        "frames not 4k+1": (422, ["body", "num_frames"], "value_error"),
+        "frames over the limit": (422, ["body", "num_frames"], "limit"),
+        "size not a multiple of 16": (422, ["body", "width"], "multiple_of"),
+        "side over the limit": (422, ["body", "width"], "limit"),
+        "pixels over the limit": (422, ["body", "width"], "limit"),
+        "pixel-frames over the limit": (422, ["body", "num_frames"], "limit"),
+        "steps over the limit": (422, ["body", "steps"], "limit"),
+        "fps out of range": (422, ["body", "fps"], "greater_than_equal"),
+        "empty prompt": (422, ["body", "prompt"], "string_too_short"),
+    }
+    assert client.post("/submit", json={**CLIP, "num_frames": 9}).status_code == 202
+    assert [fields["num_frames"] for fields in jobs.spawned] == [9]  # the counter counts
+
+
+def test_every_field_a_seedvr2_job_would_refuse_is_422_at_submit_and_spawns_nothing():
+    import base64
+
+    from .decode import png
+
+    module = load_generated("seedvr2")
+    jobs = CountingJobs()
+    client = TestClient(module.make_web_app(jobs, reload_outputs=lambda: None))
+    photo = png((64, 64))
+
+    def media(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    base = {"media": media(photo), "filename": "photo.png"}
+    cases = {
+        "truncated image": {"media": media(photo[: len(photo) // 2])},
+        "batch not 4n+1": {"batch_size": 4},
+        "batch over the limit": {"batch_size": 13},
+        "resolution over the limit": {"resolution": 1500},
+        "unknown file kind": {"filename": "notes.txt"},
+        "not an image": {"media": media(b"garbage")},
+        "not a video": {"media": media(b"garbage"), "filename": "clip.mp4"},
+        "not base64": {"media": "not base64!"},
+        "scale zero": {"scale": 0},
+    }
+    assert refusals(client, jobs, base, cases) == {
+        "truncated image": (422, ["body", "media"], "value_error"),
+        "batch not 4n+1": (422, ["body", "batch_size"], "value_error"),
+        "batch over the limit": (422, ["body", "batch_size"], "limit"),
+        "resolution over the limit": (422, ["body", "resolution"], "limit"),
+        "unknown file kind": (422, ["body", "filename"], "value_error"),
+        "not an image": (422, ["body", "media"], "limit"),
+        "not a video": (422, ["body", "media"], "limit"),
+        "not base64": (422, ["body", "media"], "value_error"),
+        "scale zero": (422, ["body", "scale"], "greater_than"),
+    }
+    truncated = client.post("/submit", json={**base, **cases["truncated image"]})
+    assert truncated.json()["detail"][0]["msg"].startswith("media is not a readable image: ")
+    assert client.post("/submit", json=base).status_code == 202
+    assert [fields["filename"] for fields in jobs.spawned] == ["photo.png"]
+
+
+class DoneWith:
+    """A backend whose every job is done and returned `value`: what /result must not trust."""
+
+    def __init__(self, value):
+        self.value = value
+        self.polled: list[str] = []
+
+    def submit(self, fields, submitted_at):
+        raise AssertionError("nothing is submitted here")
+
+    def poll(self, job_id):
+        self.polled.append(job_id)
+        return "done", self.value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"job-1.mp4", "../secret.txt", "/etc/passwd", "job-1.exe", "job-2.mp4", 42, None],
+    ids=["bytes", "parent", "absolute", "suffix", "other-job", "int", "none"],
+)
+def test_result_serves_the_file_named_from_the_job_id_whatever_the_job_returned(tmp_path, value):
+    module = load_generated("wan2_1")
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    (outputs / "job-1.mp4").write_bytes(b"job one's clip")
+    (outputs / "job-2.mp4").write_bytes(b"job two's clip")
+    (tmp_path / "secret.txt").write_bytes(b"not an output")
+    backend = DoneWith(value)
+    app = module.jobs.job_app(
+        module.GenerateRequest, module.prepare, backend, str(outputs), lambda: None, 3600
+    )
+    client = TestClient(app)
+    one = client.get("/result/job-1")
+    assert (one.status_code, one.content, one.headers["content-type"]) == (
+        200,
+        b"job one's clip",
+        "video/mp4",
+    )
+    gone = client.get("/result/job-3")  # done, but no file of its own: never the value's file
+    assert (gone.status_code, gone.json()) == (
+        404,
+        {"detail": "job 'job-3' output is gone (retention window)"},
+    )
+
+
+def test_a_job_id_with_a_trailing_newline_never_reaches_the_backend():
+    module = load_generated("wan2_1")
+    backend = DoneWith("job-1.mp4")
+    client = TestClient(module.make_web_app(backend, reload_outputs=lambda: None))
+    answers = [client.get(f"/result/{job_id}") for job_id in ("job-1%0A", "job-1%0D", "%0Ajob-1")]
+    assert [(a.status_code, a.json()["detail"]) for a in answers] == [
+        (404, "no job 'job-1\\n'"),
+        (404, "no job 'job-1\\r'"),
+        (404, "no job '\\njob-1'"),
+    ]
+    assert backend.polled == []
+    assert jobs.JOB_ID.fullmatch("job-1\n") is None and jobs.JOB_ID.fullmatch("fc-01AB_z")

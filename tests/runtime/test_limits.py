@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from modalfleet.platform import tiny_weights as tiny
 from modalfleet.runtime.errors import LimitError
 
-from .handlers import generated_handler, user_instance, web_app
+from .handlers import CountingJobs, generated_handler, user_instance, web_app
 
 pytestmark = pytest.mark.runtime
 
@@ -233,19 +233,11 @@ def test_videos_without_frames_or_over_the_frame_limit_are_422(
         with pytest.raises(LimitError, match=message):  # runs @enter, then refuses the clip
             model.generate.local(media=video, filename="clip.mp4")
         # The job endpoint refuses it at submit: no job is spawned for it.
-        app = module.make_web_app(NoJobs(), reload_outputs=lambda: None)
+        jobs = CountingJobs()
+        app = module.make_web_app(jobs, reload_outputs=lambda: None)
         answer = TestClient(app).post(
             "/submit", json={"media": base64.b64encode(video).decode(), "filename": "clip.mp4"}
         )
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body", "media"]
-
-
-class NoJobs:
-    """A job backend for requests that must be refused before anything is spawned."""
-
-    def submit(self, fields):
-        raise AssertionError("a job was spawned for a request over the limits")
-
-    def poll(self, job_id):
-        return "unknown", None
+    assert jobs.spawned == []
