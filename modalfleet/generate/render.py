@@ -739,7 +739,7 @@ def _locked(generated: Path) -> Iterator[None]:
     created_root = not generated.exists()
     generated.mkdir(parents=True, exist_ok=True)
     try:
-        with RenderLock(generated / LOCK_NAME):
+        with _terminate_as_interrupt(), RenderLock(generated / LOCK_NAME):
             _refuse_symlinks(generated)  # again, now that no other render can change it
             # A killed render's temporary files: nobody else holds the lock, so none is live.
             for relative in leftovers(generated):
@@ -749,6 +749,31 @@ def _locked(generated: Path) -> Iterator[None]:
         if created_root:
             _remove_empty_dirs(generated, [generated])
         raise
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a plain `kill`, a CI job's timeout) raises KeyboardInterrupt meanwhile, as Ctrl-C
+    does, so the write's rollback runs and the old tree stays. Only SIGKILL (which no process
+    can catch) leaves a half-written tree, for the next render to repair. Left alone where a
+    handler is already set or this is not the main thread (signal handlers cannot be set)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("terminated")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _check_relative(relative: str) -> None:
@@ -864,7 +889,7 @@ def _commit(
     done: list[Path] = []  # targets already replaced or removed
     try:
         orphaned = orphans(generated, relatives, strategies)
-        # A failure here (an exception, Ctrl-C) restores the old tree below. A SIGKILL cannot
+        # A failure here (an exception, Ctrl-C, SIGTERM) restores the old tree below. SIGKILL cannot
         # be caught, and no set of renames is atomic together: a render killed in this loop
         # leaves the files before the kill new, the rest old (or absent, if new) with their
         # temporary files beside them, and the orphans in place. `render --check` reports all
@@ -872,15 +897,18 @@ def _commit(
         # leftovers under the lock, writes the same bytes an uninterrupted one would have.
         # No fsync: only a power loss could leave a short file, which is repaired the same
         # way; a per-file fsync made a 4000-file render several times slower.
+        # Each target counts as done before its step: an interrupt (Ctrl-C, SIGTERM) may land
+        # between the step and the next line, and restoring a target that was not touched yet
+        # only writes its own old bytes back.
         for target, temp in temps.items():
+            done.append(target)
             with _naming(target):
                 os.replace(temp, target)
-            done.append(target)
         for relative in orphaned:
             target = generated / relative
             backups[target] = target.read_bytes()
-            os.remove(target)
             done.append(target)
+            os.remove(target)
             result.removed.append(relative)
     except BaseException:
         _rollback(done, backups, temps, created_dirs)
