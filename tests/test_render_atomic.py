@@ -381,3 +381,15 @@ def test_terminated_render_leaves_the_old_tree(tmp_path, stage, after):
     before = tree_bytes(root / "generated")
     assert kill_render_at(root, stage, after, signal.SIGTERM) == 130
     assert tree_bytes(root / "generated") == before
+
+
+def test_rollback_skips_a_target_whose_rename_never_happened(tmp_path):
+    """A target is counted done before its rename (an interrupt may land right after it); if
+    its temporary file is still there the rename never happened, and the target, whatever it
+    is (here a folder a rollback could not unlink), is left alone."""
+    folder = tmp_path / "lora.py"
+    folder.mkdir()
+    temp = tmp_path / ".lora.py.1.tmp"
+    temp.write_text("new\n")
+    render._rollback([folder], {folder: None}, {folder: temp}, [])
+    assert folder.is_dir() and not temp.exists()

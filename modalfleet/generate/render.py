@@ -898,8 +898,8 @@ def _commit(
         # No fsync: only a power loss could leave a short file, which is repaired the same
         # way; a per-file fsync made a 4000-file render several times slower.
         # Each target counts as done before its step: an interrupt (Ctrl-C, SIGTERM) may land
-        # between the step and the next line, and restoring a target that was not touched yet
-        # only writes its own old bytes back.
+        # between the step and the next line. _rollback skips a target whose temporary file is
+        # still there (not renamed), and an orphan not removed yet gets its own bytes back.
         for target, temp in temps.items():
             done.append(target)
             with _naming(target):
@@ -943,6 +943,9 @@ def _rollback(
 ) -> None:
     errors = []
     for target in reversed(done):
+        temp = temps.get(target)
+        if temp is not None and os.path.lexists(temp):
+            continue  # its rename never happened (counted done before it): nothing to undo
         old = backups.get(target)
         try:
             if old is None:
