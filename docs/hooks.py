@@ -7,6 +7,8 @@ A page asks for one with an HTML comment on a line of its own:
     <!-- generated: command cost -->      a command's usage, flags and examples, from click
     <!-- generated: example deploy-first -->  a real run's output against the tests' fake Modal
                                           (docs/examples.py)
+    <!-- generated: cold-start constants --> the cold start's constants and their sources
+    <!-- generated: cold-start fleet -->     the bundled fleet's cold starts on an L40S
 
 tests/test_docs.py uses the same functions to check that every page's markers are filled.
 """
@@ -50,6 +52,12 @@ def generate(kind: str, argument: str | None) -> str:
         import examples
 
         return examples.example(argument)
+    if kind == "cold-start" and argument == "constants":
+        from modalfleet.economics.coldstart import constants_table
+
+        return constants_table()
+    if kind == "cold-start" and argument == "fleet":
+        return cold_start_fleet_table()
     raise ValueError(f"unknown generated section: {kind} {argument or ''}".strip())
 
 
@@ -202,3 +210,20 @@ def command_reference(name: str) -> str:
         ]
         lines += ["", "Examples:", "", "```console"] + [f"$ {e}" for e in examples] + ["```"]
     return "\n".join(lines)
+
+
+# --- the bundled fleet's cold starts -------------------------------------------------------------
+
+
+def cold_start_fleet_table() -> str:
+    """coldstart.fleet_table over the repository's own fleet, on an L40S (every model fits)."""
+    from pathlib import Path
+
+    from modalfleet.economics.coldstart import fleet_table
+    from modalfleet.fleet.load import load_fleet
+
+    loaded = load_fleet(Path(__file__).resolve().parent.parent)
+    if not loaded.ok:
+        raise ValueError(f"the bundled fleet does not load: {loaded.problems[0]}")
+    fleet = loaded.fleet
+    return fleet_table(list(fleet.models.values()), fleet.catalog, "L40S")

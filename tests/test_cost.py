@@ -139,7 +139,9 @@ def test_fallback_list_costs_primary_with_worst_case(fleet_dir):
     assert (schnell.worst_case_gpu, schnell.worst_case_daily) == ("L40S", D("2.168"))
     result = run_cli("cost", "--strategy", "hybrid", root=fleet_dir)
     assert result.exit_code == 0, result.text
-    row = next(line for line in result.output.splitlines() if line.startswith("flux-schnell"))
+    # The busy-seconds table (the document's formula) follows the simulated one: its row is the
+    # last flux-schnell row.
+    row = [line for line in result.output.splitlines() if line.startswith("flux-schnell")][-1]
     assert "T4, L40S, A10" in row and "$0.66" in row and "$2.17 (L40S)" in row
     assert "WORST CASE $/DAY" in result.output
 
@@ -209,8 +211,12 @@ def test_relative_speed_model_scales_the_baseline_gpu_and_says_estimate(fleet):
 def test_cost_text_table_and_totals():
     result = run_cli("cost", "--strategy", "hybrid", root=REPO)
     assert result.exit_code == 0, result.text
-    lines = result.output.splitlines()
-    assert lines[0] == "Strategy hybrid vs baseline, per day"
+    everything = result.output.splitlines()
+    title = (
+        "GPU work alone, the Modal GPU requirements document's formula: "
+        "strategy hybrid vs baseline, per day"
+    )
+    lines = everything[everything.index(title) :]  # the busy-seconds table, after the bill
     header = lines[2].split()
     assert header[:5] == ["MODEL", "GPU", "REQ/DAY", "S/REQUEST", "$/REQUEST"]
     assert lines[3].split() == [
@@ -289,7 +295,37 @@ def test_cost_json_contract():
 def test_cost_all_side_by_side_and_markdown():
     result = run_cli("cost", "--all", root=REPO)
     assert result.exit_code == 0, result.text
-    lines = result.output.splitlines()
+    everything = result.output.splitlines()
+    # The simulated bill of each strategy leads, labelled as the estimate it is.
+    assert everything[0] == (
+        "Modal bill (simulated on Modal's autoscaler, ESTIMATE) per strategy (30 days of arrivals)"
+    )
+    assert everything[2].split() == [
+        "STRATEGY",
+        "$/DAY",
+        "$/MONTH",
+        "VS",
+        "COMPARE_TO",
+        "P95",
+        "MISSED",
+    ]
+    assert [line.split()[0] for line in everything[3:7]] == [
+        "baseline",
+        "cost-optimized",
+        "hybrid",
+        "performance-optimized",
+    ]
+    busy = (
+        "GPU work alone, the Modal GPU requirements document's formula: baseline $5.42/day, "
+        "cost-optimized $3.06/day, hybrid $3.06/day, performance-optimized $4.24/day"
+    )
+    assert busy in everything
+    # Then the document's busy-seconds figures, side by side.
+    start = everything.index(
+        "GPU work alone, the Modal GPU requirements document's formula: cost per day by strategy"
+    )
+    assert everything.index(busy) < start
+    lines = everything[start:]
     assert lines[2].split() == [
         "MODEL",
         "BASELINE",
@@ -311,15 +347,6 @@ def test_cost_all_side_by_side_and_markdown():
     total = next(i for i, line in enumerate(lines) if line.startswith("TOTAL"))
     assert lines[total].split() == ["TOTAL", "$5.42", "$3.06", "$3.06", "$4.24"]
     assert lines[total + 1].split() == ["VS", "baseline", "-", "-43.6%", "-43.6%", "-21.8%"]
-    # Then the simulated bill of each strategy, labelled as the estimate it is.
-    assert lines[total + 3].startswith("Simulated on Modal's autoscaler (30 days of arrivals)")
-    assert lines[total + 3].endswith("- ESTIMATE")
-    assert [line.split()[0] for line in lines[total + 6 : total + 10]] == [
-        "baseline",
-        "cost-optimized",
-        "hybrid",
-        "performance-optimized",
-    ]
     assert run_cli("cost", root=REPO).output == result.output  # --all is the default
 
     md = run_cli("cost", "--strategy", "hybrid", "--format", "markdown", root=REPO).output

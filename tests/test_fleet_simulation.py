@@ -245,7 +245,7 @@ def test_plan_shows_the_simulated_delta_and_flags_p95_pushed_over_target(tmp_pat
     from modalfleet.economics.plan import format_text, to_json
 
     text = format_text(plan)
-    assert "simulated on Modal's autoscaler (ESTIMATE): per day" in text
+    assert "Modal bill (simulated on Modal's autoscaler, ESTIMATE) is unchanged at" in text
     assert "latency: lora's simulated p95" in text and "over its 20 s target" in text
     data = json.loads(to_json(plan))
     assert data["simulated"]["pushed_over_target"] == ["lora"]

@@ -25,6 +25,7 @@ from modalfleet.economics.cost import (
 )
 from modalfleet.economics.plan import build_plan, format_markdown, format_text, to_json
 from modalfleet.fleet.load import load_fleet
+from modalfleet.report.money import usd
 
 RELATIVE_NOTE = (
     "seconds per request: estimate, scaled from each model's baseline GPU by the catalog's "
@@ -103,8 +104,13 @@ def test_plan_of_a_model_removed_from_the_working_tree(fleet):
     assert plan.changed is True and plan.by_status("removed") == [row]
     assert (plan.daily_before, plan.daily_after) == (D("3.058"), D("2.894"))
     text = format_text(plan).splitlines()
-    assert text[1] == "Daily estimate decreases by $0.16 (-5.4%)"
-    assert text[9].split() == [
+    assert text[1].startswith("Modal bill (simulated on Modal's autoscaler, ESTIMATE) decreases")
+    assert (
+        "GPU work alone, the Modal GPU requirements document's formula: "
+        "Daily estimate decreases by $0.16 (-5.4%)"
+    ) in text
+    bill = usd(row.before.simulated_daily)  # the simulated bill it no longer runs up
+    assert next(line for line in text if line.startswith("lora ")).split() == [
         "lora",
         "removed",
         "T4,",
@@ -114,6 +120,11 @@ def test_plan_of_a_model_removed_from_the_working_tree(fleet):
         "GB",
         "fits",
         "(removed)",
+        bill,
+        "-",
+        "-" + bill,
+        "(-100.0%)",
+        "-",
         "$0.16",
         "-",
         "-$0.16",
@@ -122,9 +133,9 @@ def test_plan_of_a_model_removed_from_the_working_tree(fleet):
     assert text[-2:] == ["models removed: lora", FLAT_NOTE]  # and no "no changes"
     markdown = format_markdown(plan)
     assert (
-        "| lora | removed | T4, L4 (removed) | 12/16 GB fits (removed) | $0.16 | - | -$0.16 (-100.0%) |"
-        in markdown
-    )
+        f"| lora | removed | T4, L4 (removed) | 12/16 GB fits (removed) | {bill} | - "
+        f"| -{bill} (-100.0%) | - | $0.16 | - | -$0.16 (-100.0%) |"
+    ) in markdown
     assert "- removed: `lora`" in markdown
     data = json.loads(to_json(plan))
     assert (data["added"], data["removed"], data["delta"]) == ([], ["lora"], -0.164)
@@ -139,7 +150,7 @@ def test_plan_of_a_model_added_to_the_working_tree(fleet):
     row = next(row for row in plan.rows if row.model == "lora")
     assert (row.status, row.before, row.delta) == ("added", None, D("0.164"))
     text = format_text(plan)
-    assert "Daily estimate increases by $0.16 (+5.7%)" in text
+    assert "formula: Daily estimate increases by $0.16 (+5.7%)" in text
     assert "models added: lora" in text and "models removed" not in text
     assert "(new) T4" in text and "(new) 12/16 GB fits" in text
 
@@ -148,12 +159,15 @@ def test_plan_with_relative_seconds_says_estimate(fleet):
     plan = build_plan(fleet, fleet, "hybrid", "HEAD", "working tree", speed_model="relative")
     assert plan.is_estimate is True and plan.changed is False
     text = format_text(plan).splitlines()
-    assert text[1] == "Daily estimate is unchanged at $9.36 (estimate)"
+    assert (
+        "GPU work alone, the Modal GPU requirements document's formula: "
+        "Daily estimate is unchanged at $9.36 (estimate)"
+    ) in text
     assert text[-2:] == [RELATIVE_NOTE, "no changes"]
     assert f"- {RELATIVE_NOTE}" in format_markdown(plan)
     flat = build_plan(fleet, fleet, "hybrid", "HEAD", "working tree")
     assert flat.is_estimate is False
-    assert format_text(flat).splitlines()[1] == "Daily estimate is unchanged at $3.06"
+    assert flat.busy_headline == "Daily estimate is unchanged at $3.06"
     assert format_text(flat).splitlines()[-2:] == [FLAT_NOTE, "no changes"]
 
 

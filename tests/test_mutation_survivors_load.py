@@ -46,8 +46,8 @@ def test_each_kind_of_schema_error_in_a_strategy(tmp_path):
                 1,
                 "unknown-key",
                 "unknown key 'zzz' in (top level)",
-                "allowed keys: compare_to, containers, description, endpoint, goal, models, name, "
-                "version",
+                "allowed keys: compare_to, containers, description, endpoint, goal, gpu_snapshot, "
+                "models, name, region, version",
             ),
             (1, 10, "schema", "version must be 1, not 2", ""),
             (2, 7, "schema", "name must be a string, not a list", ""),
@@ -223,7 +223,9 @@ def test_what_load_fleet_fills_in_where_the_yaml_says_nothing(tmp_path):
         None,
     )
     assert (model.cold_start_s, model.cold_start_by_gpu) == (None, {"L4": 30.0})
-    assert (model.latency_target_s, model.endpoint_auth, model.gpu_snapshot) == (None, None, False)
+    # gpu_snapshot None: models.yaml is silent, so the strategy's setting (or off) applies.
+    assert (model.latency_target_s, model.endpoint_auth, model.gpu_snapshot) == (None, None, None)
+    assert model.region == ()
     assert model.resources.cpu == D("0.125") and model.resources.memory_gb == D("0.125")
     catalog = fleet.catalog
     assert (catalog.usd_per_core_second, catalog.usd_per_gib_second) == (

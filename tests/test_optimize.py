@@ -204,3 +204,30 @@ def test_optimize_relative_is_labelled_estimate():
         in run_cli("optimize", "--speed-model", "relative", "--format", "yaml", root=REPO).output
     )
     assert run_cli("optimize", "--objective", "latency", root=REPO).exit_code == 2
+
+
+def test_meets_latency_is_whether_the_seconds_are_within_the_target(result):
+    # Independently of the rule in evaluate(): a candidate meets the latency target exactly when
+    # its seconds per request are at most the model's latency_target_s.
+    checked = {True: 0, False: 0}
+    for choice in result.choices:
+        target = choice.model.latency_target_s
+        for cand in choice.candidates:
+            if cand.seconds is None or target is None:
+                continue
+            expected = cand.seconds.value <= Decimal(str(target))
+            assert cand.meets_latency is expected, (choice.model.name, cand.gpu.name)
+            checked[expected] += 1
+    assert checked[True] and checked[False]  # both outcomes occur in the bundled fleet
+
+
+def test_a_gpu_slower_than_the_target_reads_no_in_the_table_and_json():
+    # flux-schnell: the flat 10 s per request against its 5 s target on the T4.
+    text = run_cli("optimize", "--format", "text").output
+    block = text.split("flux-schnell (needs", 1)[1].split("\n\n", 1)[0]
+    t4 = next(line for line in block.splitlines() if line.strip().startswith("T4 "))
+    assert " no " in t4.split("10 flat", 1)[1][:6]
+    data = json.loads(run_cli("optimize", "--format", "json").output)
+    schnell = next(m for m in data["models"] if m["model"] == "flux-schnell")
+    t4_json = next(c for c in schnell["candidates"] if c["gpu"] == "T4")
+    assert (t4_json["seconds_per_request"], t4_json["meets_latency"]) == (10, False)

@@ -102,3 +102,38 @@ def test_a_failed_second_write_puts_the_first_back(tmp_path, monkeypatch):
     assert first.read_text() == "a: 1\n"
     assert second.read_text() == "b: 1\n"
     assert not third.exists()
+
+
+def test_the_written_fleet_deploys_exactly_the_chosen_policies(tmp_path):
+    # Checked against the search itself, not against policy_write: after the write, every model
+    # with a choice resolves under hybrid to the chosen GPU and settings; the others keep theirs.
+    from modalfleet.fleet.resolve import deployment
+
+    root = copy_fleet(tmp_path / "fleet")
+    original = load_fleet(REPO).fleet
+    found = search(original, "hybrid", 2)
+    assert run_cli("optimize", "--days", "2", "--write", "hybrid", root=root).exit_code == 0
+    written = load_fleet(root).fleet
+    changed = 0
+    for result in found.models:
+        name = result.model.name
+        after = deployment(written, "hybrid", name)
+        before = deployment(original, "hybrid", name)
+        if result.chosen is None:
+            assert (after.gpus, after.containers) == (before.gpus, before.containers)
+            continue
+        chosen = result.chosen.policy
+        assert after.primary_gpu == chosen.gpu, name
+        if result.model.traffic.requests_per_day:
+            got = (
+                after.containers.scaledown_window_s,
+                after.containers.min_containers,
+                after.containers.max_inputs,
+            )
+            assert got == (chosen.scaledown_window_s, chosen.min_containers, chosen.max_inputs)
+            changed += got != (
+                before.containers.scaledown_window_s,
+                before.containers.min_containers,
+                before.containers.max_inputs,
+            )
+    assert changed >= 1  # the bundled hybrid's 300 s window is not what the search picks

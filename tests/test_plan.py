@@ -84,8 +84,17 @@ def test_plan_against_previous_commit_text(repo):
     assert result.exit_code == 0, result.text
     lines = result.output.splitlines()
     assert lines[0] == "Plan for strategy hybrid: HEAD~1 -> working tree"
-    assert lines[1] == "Daily estimate decreases by $2.36 (-43.6%)"
-    rows = {line.split()[0]: line.split() for line in lines[4:11]}
+    # The simulated bill leads; the document's figure follows on its one labelled line.
+    assert lines[1].startswith("Modal bill (simulated on Modal's autoscaler, ESTIMATE) ")
+    busy = lines.index(
+        "GPU work alone, the Modal GPU requirements document's formula: "
+        "Daily estimate decreases by $2.36 (-43.6%)"
+    )
+    assert all(line.startswith("  ") for line in lines[2:busy])  # the bill's details
+    assert lines[busy + 2].startswith("$/day; BILL: simulated on Modal's autoscaler (ESTIMATE)")
+    top = busy + 3
+    assert lines[top].split()[:4] == ["MODEL", "STATUS", "GPU", "VRAM"]
+    rows = {line.split()[0]: line.split() for line in lines[top + 1 : top + 8]}
     assert rows["flux-schnell"][:6] == ["flux-schnell", "changed", "L40S", "->", "T4,", "L4"]
     assert rows["flux-schnell"][-4:] == ["$2.17", "$0.66", "-$1.51", "(-69.7%)"]
     assert rows["flux-dev"][:3] == ["flux-dev", "unchanged", "L40S"]
@@ -93,7 +102,10 @@ def test_plan_against_previous_commit_text(repo):
     assert rows["seedvr2"][:5] == ["seedvr2", "changed", "L40S", "->", "A10"]
     assert rows["lora-anime"][:5] == ["lora-anime", "added", "(new)", "T4,", "L4"]
     assert "12/48 GB fits -> 12/16 GB fits" in " ".join(rows["lora"])
-    assert "total: per day $5.42 -> $3.06, per month $162.60 -> $91.74 (-$70.86)" in lines
+    assert (
+        "busy-seconds total (the document's formula): per day $5.42 -> $3.06, "
+        "per month $162.60 -> $91.74 (-$70.86)"
+    ) in lines
     assert "models added: lora-anime" in lines
 
 
@@ -102,12 +114,22 @@ def test_plan_markdown_is_a_pr_comment(repo):
     assert result.exit_code == 0, result.text
     md = result.output
     assert md.startswith("<!-- modalfleet-plan -->\n### modalfleet plan: strategy `hybrid`")
-    assert "**Daily estimate decreases by $2.36 (-43.6%)**" in md
-    assert (
-        "| flux-schnell | changed | L40S → T4, L4 | 12/48 GB fits → 12/16 GB fits | $2.17 | $0.66 | -$1.51 (-69.7%) |"
-        in md
+    lines = md.splitlines()
+    assert lines[3].startswith("**Modal bill (simulated on Modal's autoscaler, ESTIMATE) ")
+    busy = (
+        "GPU work alone, the Modal GPU requirements document's formula: Daily estimate "
+        "decreases by $2.36 (-43.6%): per day $5.42 → $3.06, per month $162.60 → $91.74 "
+        "(-$70.86)."
     )
-    assert "| lora-anime | added | (new) T4, L4 | (new) 12/16 GB fits | - | $0.00 | - |" in md
+    assert busy in lines and lines.index(busy) > 3
+    row = next(line for line in lines if line.startswith("| flux-schnell |"))
+    assert row.startswith(
+        "| flux-schnell | changed | L40S → T4, L4 | 12/48 GB fits → 12/16 GB fits |"
+    )
+    assert row.endswith("| $2.17 | $0.66 | -$1.51 (-69.7%) |")  # the busy-seconds columns
+    row = next(line for line in lines if line.startswith("| lora-anime |"))
+    assert row.startswith("| lora-anime | added | (new) T4, L4 | (new) 12/16 GB fits | - |")
+    assert row.endswith("| - | $0.00 | - |")
     assert "| flux-dev |" not in md  # unchanged rows are folded into the details
     details = md[md.index("<details>") :]
     assert "- added: `lora-anime`" in details and "- unchanged: `flux-dev`, `wan2-1`" in details
@@ -123,7 +145,9 @@ def test_plan_json(repo):
         -2.362,
         -43.58,
     )
-    assert data["headline"] == "Daily estimate decreases by $2.36 (-43.6%)"
+    assert data["headline"] == "simulated"
+    assert data["busy_headline"] == "Daily estimate decreases by $2.36 (-43.6%)"
+    assert data["headline_text"].startswith("Modal bill (simulated on Modal's autoscaler, ")
     assert data["added"] == ["lora-anime"] and data["removed"] == []
     schnell = data["models"][0]
     assert (
@@ -199,7 +223,10 @@ def test_plan_from_strategy_shows_container_policy_changes():
         "plan", "--strategy", "performance-optimized", "--from-strategy", "hybrid", root=REPO
     )
     assert result.exit_code == 0, result.text
-    assert result.output.splitlines()[1] == "Daily estimate increases by $1.18 (+38.7%)"
+    assert (
+        "GPU work alone, the Modal GPU requirements document's formula: "
+        "Daily estimate increases by $1.18 (+38.7%)"
+    ) in result.output.splitlines()
     assert (
         "containers of flux-dev: max_containers 10 -> 20, scaledown_window_s 300 -> 900, timeout_s 600 -> 900"
         in result.output
@@ -306,8 +333,9 @@ def test_workflow_plan_step_works_locally(repo):
         outputs.append(result.output)
     body = "\n".join(outputs)
     assert body.count("<!-- modalfleet-plan -->") == 4
-    assert "**Daily estimate decreases by $2.36 (-43.6%)**" in body  # hybrid
-    assert "**Daily estimate is unchanged at $5.42**" in body  # baseline
+    document = "GPU work alone, the Modal GPU requirements document's formula: "
+    assert document + "Daily estimate decreases by $2.36 (-43.6%)" in body  # hybrid
+    assert document + "Daily estimate is unchanged at $5.42" in body  # baseline
 
 
 def test_pre_commit_hooks_run_existing_commands():
@@ -388,3 +416,36 @@ def test_plan_all_plans_every_strategy_at_once():
     assert both.exit_code == 2 and "use --strategy S or --all, not both" in both.stderr
     neither = run_cli("plan", root=REPO)
     assert neither.exit_code == 2 and "Missing option '--strategy' (or --all" in neither.stderr
+
+
+def _plan_step(path) -> str:
+    steps = yaml.safe_load(path.read_text())["jobs"]["fleet"]["steps"]
+    return next(step for step in steps if step.get("name") == "Plan against the base branch")
+
+
+def test_workflows_show_the_guardrails_and_inits_enforces_them():
+    """This repository's workflow shows the guardrails without failing on them (its fleet keeps
+    the document's GPUs, which miss targets); the one init writes fails after the comment."""
+    ours = _plan_step(REPO / ".github/workflows/fleet.yml")["run"]
+    theirs_path = REPO / "modalfleet/examples/common/dot-github/workflows/fleet.yml"
+    theirs = _plan_step(theirs_path)
+    for script in (ours, theirs["run"]):
+        (command,) = cli_invocations(script)
+        assert command[:2] == ["plan", "--all"] and "--fail-on-missed-target" in command
+        assert_cli_accepts(command)
+        # A tripped guardrail is told from an error by the line the comment gets.
+        assert "grep -qF ':x: **guardrail' plan.md" in script
+    assert "--max-increase" in cli_invocations(ours)[0]
+    steps = yaml.safe_load(theirs_path.read_text())["jobs"]["fleet"]["steps"]
+    assert [step.get("name") for step in steps][-2:] == [
+        "Post or update the plan comment",
+        "Guardrails",
+    ]
+    assert steps[-1]["if"] == "steps.plan.outputs.guardrails != '0'"
+    assert 'echo "guardrails=$status" >> "$GITHUB_OUTPUT"' in theirs["run"]
+    # What the grep looks for is what a tripped guardrail writes; an error writes nothing.
+    args = ("plan", "--all", "--from-strategy", "baseline", "--format", "markdown")
+    tripped = run_cli(*args, "--fail-on-missed-target", root=REPO)
+    assert tripped.exit_code == 1 and ":x: **guardrail" in tripped.output
+    broken = run_cli(*args, "--fail-on-missed-target", "--against", "HEAD", root=REPO)
+    assert broken.exit_code == 2 and ":x: **guardrail" not in broken.output

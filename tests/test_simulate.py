@@ -454,3 +454,25 @@ def test_no_arrivals_bills_the_warm_pool_only():
     assert (result.requests, result.billed_seconds, result.cold_start_rate) == (0, 200, 0)
     assert result.latency_p95_s == 0
     assert result.idle_seconds == 200
+
+
+def test_idle_containers_shut_down_in_the_order_their_windows_end():
+    # Two requests at 0 with one warm container (min 1, max 2), 2.5 s each, a 3 s cold start and
+    # no scaledown window. The warm container serves the first 0-2.5 and the second 2.5-5.0; the
+    # second container, started at 0 for the second request, is ready at 3 with nothing to do.
+    # Both are idle by 5: the one whose window ended first (3) goes, the warm pool keeps the
+    # other, so 20 s (to the horizon) + 3 s are billed, not 5 + 20 = 25 as shutting them down
+    # out of time order would.
+    policy = ServingPolicy(
+        service_time_s=2.5,
+        cold_start_s=3.0,
+        scaledown_window_s=0.0,
+        min_containers=1,
+        max_containers=2,
+        max_inputs=1,
+    )
+    result = simulate([0.0, 0.0], policy, 20.0)
+    assert result.container_spans == ((0.0, 20.0), (0.0, 3.0))
+    assert result.latencies == (2.5, 5.0)
+    assert result.billed_seconds == 23.0
+    assert reference([0.0, 0.0], policy, 20.0)[0] == 23.0

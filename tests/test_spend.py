@@ -310,6 +310,7 @@ def test_cli_json_contract(billing):
     ]
     assert (data["total_actual"], data["total_estimate"]) == (10.7, 21.406)
     assert (data["threshold_pct"], data["unmanaged_actual"]) == (20, 7)
+    assert data["headline"] == "simulated"  # the text leads with the simulated bill
 
 
 def test_cli_text_and_markdown(billing):
@@ -317,23 +318,49 @@ def test_cli_text_and_markdown(billing):
     result = run_cli("spend", *WEEK, root=REPO)
     assert result.exit_code == 0, result.text
     text = result.output
-    assert text.splitlines()[0] == (
-        "spend 2025-03-10 to 2025-03-16 (7 days, daily rows): actual $10.70 vs estimate $21.41 "
-        f"(busy seconds) and {usd(_week_total())} (simulated autoscaler, ESTIMATE)"
+    lines = text.splitlines()
+    # The simulated bill leads, per day and month; the document's figure follows on its line.
+    week = _week_total()
+    assert lines[0] == (
+        "spend 2025-03-10 to 2025-03-16 (7 days, daily rows): actual $10.70 vs "
+        f"{usd(week)} simulated (ESTIMATE)"
     )
+    assert lines[1] == (
+        "  actual $1.53/day, $45.86/month; Modal bill (simulated on Modal's autoscaler, "
+        f"ESTIMATE): {usd(week / 7)}/day, {usd(week / 7 * 30)}/month"
+    )
+    busy = lines.index(
+        "GPU work alone, the Modal GPU requirements document's formula: estimate $21.41 for "
+        "the period"
+    )
+    assert busy > 1 and all(line.startswith("  ") for line in lines[1:busy])
+    assert lines[busy + 2].split() == [
+        "model",
+        "strategy",
+        "actual",
+        "simulated",
+        "vs",
+        "sim",
+        "busy",
+        "estimate",
+        "delta",
+        "flag",
+    ]
     sim = usd(_simulated_week("flux-schnell"))
     vs_sim = f"{(Decimal('5.6') - _simulated_week('flux-schnell')) / _simulated_week('flux-schnell') * 100:+.1f}%"
     assert re.search(
-        rf"^flux-schnell +hybrid +\$5\.60 +\$4\.59 +\+22\.0% +{re.escape(sim)} +{re.escape(vs_sim)} +OVER$",
+        rf"^flux-schnell +hybrid +\$5\.60 +{re.escape(sim)} +{re.escape(vs_sim)} +\$4\.59 +\+22\.0% +OVER$",
         text,
         re.M,
     )
     assert "  by resource: GPU (T4) $5.04, CPU $0.35, Memory $0.21" in text
     assert re.search(
-        r"^flux-dev +hybrid +\$0\.00 +\$11\.38 +-100\.0% +\$[0-9.]+ +-100\.0%$", text, re.M
+        r"^flux-dev +hybrid +\$0\.00 +\$[0-9.]+ +-100\.0% +\$11\.38 +-100\.0%$", text, re.M
     )
-    assert re.search(r"^total +\$10\.70 +\$21\.41 +\$[0-9.]+$", text, re.M)
-    assert "flagged: flux-schnell costs +22.0% against its estimate (threshold 20%)" in text
+    assert re.search(r"^total +\$10\.70 +\$[0-9.]+ +\$21\.41$", text, re.M)
+    assert (
+        "flagged: flux-schnell costs +22.0% against its busy-seconds estimate (threshold 20%)"
+    ) in text
     assert "flagged: seedvr2 cost $0.30 where the estimate is $0 (no traffic declared)" in text
     assert (
         "orphan: app old-sdxl (ap-old) is managed by modalfleet but model 'sdxl-turbo' is not in "
@@ -345,10 +372,11 @@ def test_cli_text_and_markdown(billing):
         "spend", *WEEK, "--format", "markdown", "--threshold", "25%", root=REPO
     ).output
     assert (
-        f"| flux-schnell | hybrid | $5.60 | $4.59 | +22.0% | {sim} | {vs_sim} |  | "
+        f"| flux-schnell | hybrid | $5.60 | {sim} | {vs_sim} | $4.59 | +22.0% |  | "
         "GPU (T4) $5.04, CPU $0.35, Memory $0.21 |"
     ) in markdown
-    assert "| **total** | | **$10.70** | **$21.41** | | **$" in markdown
+    assert f"| **total** | | **$10.70** | **{usd(week)}** | | **$21.41** | | | |" in markdown
+    assert markdown.startswith("**spend 2025-03-10 to 2025-03-16 (7 days, daily rows): actual")
     assert "- orphan: app old-sdxl (ap-old)" in markdown
 
 

@@ -42,16 +42,28 @@ MODULES = {
     "plan": "modalfleet/economics/plan.py",
     "simulate": "modalfleet/economics/simulate.py",
     "money": "modalfleet/report/money.py",
+    "optimize": "modalfleet/economics/optimize.py",
+    "policy_search": "modalfleet/economics/policy_search.py",
+    "coldstart": "modalfleet/economics/coldstart.py",
+    "regions": "modalfleet/fleet/regions.py",
+    "headline": "modalfleet/economics/headline.py",
+    "guardrails": "modalfleet/economics/guardrails.py",
 }
 # The fast test files that exercise each module. mutmut then runs, per mutant, only the tests
 # of these files that called the function it changes. Without this map every test that loads
 # a fleet would run against each mutant of yamlread.py or load.py: hours instead of minutes.
 SURVIVORS = "tests/test_mutation_survivors_"
 MODULE_TESTS = {
-    "checks": ["tests/test_validate.py", "tests/test_cases.py", f"{SURVIVORS}checks.py"],
+    "checks": [
+        "tests/test_validate.py",
+        "tests/test_cases.py",
+        "tests/test_acknowledge.py",
+        f"{SURVIVORS}checks.py",
+    ],
     "load": [
         "tests/test_validate.py",
         "tests/test_cases.py",
+        "tests/test_serving.py",
         f"{SURVIVORS}checks.py",
         f"{SURVIVORS}load.py",
     ],
@@ -67,6 +79,7 @@ MODULE_TESTS = {
         "tests/test_render_injection.py",
         "tests/test_cli_robustness.py",
         "tests/test_render_cache.py",
+        "tests/test_render_golden.py",
         f"{SURVIVORS}render_lock.py",
         f"{SURVIVORS}render.py",
         f"{SURVIVORS}render_write.py",
@@ -81,11 +94,23 @@ MODULE_TESTS = {
     "plan": [
         "tests/test_plan.py",
         "tests/test_cost.py",
+        "tests/test_headline.py",
+        "tests/test_plan_guardrails.py",
         f"{SURVIVORS}economics.py",
         f"{SURVIVORS}plan.py",
     ],
     "simulate": ["tests/test_simulate.py", "tests/test_serving.py", f"{SURVIVORS}simulate.py"],
     "money": ["tests/test_money.py", "tests/test_cost.py", "tests/test_plan.py"],
+    "optimize": ["tests/test_optimize.py", "tests/test_policy_search.py"],
+    "policy_search": [
+        "tests/test_policy_search.py",
+        "tests/test_optimize_write.py",
+        "tests/test_fleet_simulation.py",
+    ],
+    "coldstart": ["tests/test_coldstart.py", "tests/test_serving.py"],
+    "regions": ["tests/test_regions.py", "tests/test_cases.py"],
+    "headline": ["tests/test_headline.py", "tests/test_plan.py", f"{SURVIVORS}plan.py"],
+    "guardrails": ["tests/test_plan_guardrails.py"],
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 NOT_COUNTED = {"skipped", "not checked", "check was interrupted by user"}

@@ -103,6 +103,25 @@ def require_models(fleet, names: tuple[str, ...]) -> None:
         raise _unknown("model(s)", unknown, fleet.models)
 
 
+class Amount(click.ParamType):
+    """A finite number of 0 or more, as a Decimal (money and percentages are compared exactly)."""
+
+    name = "amount"
+
+    def convert(self, value, param, ctx):
+        from decimal import Decimal, InvalidOperation
+
+        if isinstance(value, Decimal):
+            return value
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            amount = None
+        if amount is None or not amount.is_finite() or amount < 0:
+            self.fail(f"{value!r} is not a number of 0 or more", param, ctx)
+        return amount
+
+
 def with_examples(*examples: str):
     """End a command's --help with two or three real examples (tests/test_help.py parses each).
 

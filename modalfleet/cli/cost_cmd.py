@@ -10,6 +10,7 @@ import click
 
 from . import term
 from .common import (
+    Amount,
     ExitCode,
     complete_strategies,
     load_valid_fleet,
@@ -79,6 +80,7 @@ def _fail(message: str) -> SystemExit:
 @click.option("--period", type=click.Choice(["day", "month"]), default="day", show_default=True)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @speed_model_option
+@term.wide_option
 @click.option(
     "--chart",
     type=click.Path(dir_okay=False, writable=True),
@@ -86,7 +88,8 @@ def _fail(message: str) -> SystemExit:
 )
 @traces_option
 def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, chart, traces):
-    """Cost per model and in total for a strategy, and the savings against its baseline."""
+    """What Modal would bill for a strategy (simulated), each model's p95 against its target, and
+    the Modal GPU requirements document's cost of the GPU work alone, against its baseline."""
     from ..economics.cost import CostError, compare
 
     # `is not None` throughout: an empty value is a bad name, not "option not given".
@@ -116,31 +119,27 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     from ..economics.fleet_simulation import DEFAULT_DAYS, FleetSimulator
 
     replayed, days = _traced(fleet, traces)
-    simulator = FleetSimulator(replayed, days or DEFAULT_DAYS)
-    simulated = [
-        simulator.compare(c.current.strategy, c.baseline.strategy, period) for c in comparisons
-    ]
+    with term.Progress("cost: simulating", enabled=fmt != "json") as progress:
+        simulator = FleetSimulator(replayed, days or DEFAULT_DAYS, progress=progress)
+        simulated = [
+            simulator.compare(c.current.strategy, c.baseline.strategy, period) for c in comparisons
+        ]
     if fmt == "json":
         from ..economics.cost import to_dict
+        from ..economics.headline import HEADLINE
         from ..economics.simulation_report import comparison_dict
 
         data = [
-            {**to_dict(c), "simulated": comparison_dict(s)}
+            {**to_dict(c), "headline": HEADLINE, "simulated": comparison_dict(s)}
             for c, s in zip(comparisons, simulated, strict=True)
         ]
         click.echo(json.dumps(data[0] if strategy else data, indent=2))
     else:
-        from ..economics.cost_report import format_side_by_side, format_strategy
-        from ..economics.simulation_report import format_comparison, format_totals
+        from ..economics.cost_report import format_cost
 
         markdown = fmt == "markdown"
-        if strategy:
-            text = format_strategy(comparisons[0], markdown)
-            text += "\n\n" + format_comparison(simulated[0], comparisons[0], markdown)
-        else:
-            text = format_side_by_side(comparisons, markdown)
-            text += "\n\n" + format_totals(simulated, comparisons, markdown)
-        term.echo(text, None if markdown else "table")
+        text = format_cost(comparisons, simulated, markdown, single=strategy is not None)
+        term.echo(text, None if markdown else "report")
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
 
@@ -170,6 +169,7 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     "(default: the strategy named by --write, else the first in strategies/).",
     shell_complete=complete_strategies,
 )
+@term.wide_option
 @click.option(
     "--days",
     type=click.IntRange(1, 365),
@@ -188,12 +188,21 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
     "created when new) so `render` deploys them; comments and order are kept.",
 )
 @traces_option
-def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_strategy, traces):
+@click.option(
+    "--allow-alpha",
+    is_flag=True,
+    help="Also search Modal's GPU memory snapshot (alpha) per model, with its own cold start; "
+    "--write then sets gpu_snapshot in the strategy file's models: entry where it is chosen.",
+)
+def optimize(
+    root, objective, fmt, speed_model, strategy, days, chart, write_strategy, traces, allow_alpha
+):
     """The cheapest GPU per model that fits its VRAM, dtype and latency target, and the cheapest
     serving policy (GPU, scaledown_window, min_containers, max_inputs) on the simulated autoscaler."""
     from ..economics.cost import CostError
+    from ..economics.headline import HEADLINE
     from ..economics.optimize import optimize as run_optimize
-    from ..economics.optimize_report import format_text, to_dict, to_yaml
+    from ..economics.optimize_report import format_report, to_dict, to_yaml
     from ..economics.policy_search import SEARCH_DAYS, search
 
     if chart is not None and not str(chart).strip():
@@ -219,9 +228,14 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
         click.echo(to_yaml(result))
         return
     replayed, traced_days = _traced(fleet, traces)
-    policies = search(
-        replayed, strategy or next(iter(fleet.strategies)), days or traced_days or SEARCH_DAYS
-    )
+    with term.Progress("optimize: searching serving policies", fmt != "json") as progress:
+        policies = search(
+            replayed,
+            strategy or next(iter(fleet.strategies)),
+            days or traced_days or SEARCH_DAYS,
+            allow_alpha=allow_alpha,
+            progress=progress,
+        )
     if chart:
         from ..economics.chart import ChartError, write_frontier_chart
 
@@ -232,11 +246,14 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     from ..economics import policy_report
 
     if fmt == "json":
-        click.echo(
-            json.dumps({**to_dict(result), "policies": policy_report.to_dict(policies)}, indent=2)
-        )
+        data = {
+            **to_dict(result),
+            "headline": HEADLINE,
+            "policies": policy_report.to_dict(policies),
+        }
+        click.echo(json.dumps(data, indent=2))
     else:
-        term.echo(format_text(result) + "\n\n" + policy_report.format_text(policies), "table")
+        term.echo(format_report(result, policies), "report")
     if chart and fmt != "json":
         click.echo(f"chart written to {chart}", err=True)
     if write_strategy is not None:
@@ -280,12 +297,43 @@ def optimize(root, objective, fmt, speed_model, strategy, days, chart, write_str
     is_flag=True,
     help="Exit 0 when nothing changes, 2 when something does, 1 on error (as Terraform).",
 )
+@click.option(
+    "--fail-on-missed-target",
+    is_flag=True,
+    help="Exit 1 when a model's simulated p95 misses its latency target after the change.",
+)
+@click.option(
+    "--max-monthly",
+    type=Amount(),
+    metavar="USD",
+    help="Exit 1 when the simulated monthly bill after the change exceeds USD.",
+)
+@click.option(
+    "--max-increase",
+    type=Amount(),
+    metavar="PCT",
+    help="Exit 1 when the simulated monthly bill rises by more than PCT percent.",
+)
+@term.wide_option
 @traces_option
 def plan(
-    root, strategy, all_strategies, ref, from_strategy, fmt, speed_model, detailed_exitcode, traces
+    root,
+    strategy,
+    all_strategies,
+    ref,
+    from_strategy,
+    fmt,
+    speed_model,
+    detailed_exitcode,
+    fail_on_missed_target,
+    max_monthly,
+    max_increase,
+    traces,
 ):
-    """What a change does to a strategy: per model GPU, VRAM, containers and $/day, before -> after."""
+    """What a change does to a strategy's simulated bill and p95, and per model to its GPU, VRAM,
+    containers and $/day, before -> after; guardrails fail it on the bill after the change."""
     from ..economics.cost import CostError
+    from ..economics.guardrails import Guardrails, check_all
     from ..economics.plan import PlanError, build_plan, fleet_at, format_plans
 
     if ref is not None and from_strategy is not None:
@@ -299,37 +347,52 @@ def plan(
         require_strategy(after, strategy)
     names = list(after.strategies) if all_strategies else [strategy]
     after, days = _traced(after, traces)
+    progress = term.Progress("plan: simulating", fmt != "json")
     try:
-        if from_strategy is not None:  # an empty name is unknown, not "compare with HEAD"
-            require_strategy(after, from_strategy)
-            results = [
-                build_plan(
-                    after,
-                    after,
-                    name,
-                    f"strategy {from_strategy}",
-                    f"strategy {name}",
-                    before_strategy=from_strategy,
-                    speed_model=speed_model,
-                    days=days,
-                )
-                for name in names
-            ]
-        else:
-            ref = "HEAD" if ref is None else ref
-            with fleet_at(root, ref) as before:
-                before, _ = _traced(before, traces, announce=False)
+        with progress:
+            if from_strategy is not None:  # an empty name is unknown, not "compare with HEAD"
+                require_strategy(after, from_strategy)
                 results = [
                     build_plan(
-                        before, after, name, ref, "working tree", speed_model=speed_model, days=days
+                        after,
+                        after,
+                        name,
+                        f"strategy {from_strategy}",
+                        f"strategy {name}",
+                        before_strategy=from_strategy,
+                        speed_model=speed_model,
+                        days=days,
                     )
-                    for name in names
+                    for name in progress.each(names)
                 ]
+            else:
+                ref = "HEAD" if ref is None else ref
+                with fleet_at(root, ref) as before:
+                    before, _ = _traced(before, traces, announce=False)
+                    results = [
+                        build_plan(
+                            before,
+                            after,
+                            name,
+                            ref,
+                            "working tree",
+                            speed_model=speed_model,
+                            days=days,
+                        )
+                        for name in progress.each(names)
+                    ]
     except (PlanError, CostError) as exc:
         raise _fail(str(exc)) from None
+    rails = Guardrails(fail_on_missed_target, max_monthly, max_increase)
+    trips = check_all(results, rails)
     term.echo(
-        format_plans(results, fmt, as_list=all_strategies), "table" if fmt == "text" else None
+        format_plans(results, fmt, as_list=all_strategies, trips=trips),
+        "report" if fmt == "text" else None,
     )
+    for trip in trips:
+        term.error(f"plan: strategy {trip.strategy}: guardrail {trip.guardrail} tripped")
+    if trips:
+        raise SystemExit(ExitCode.PROBLEMS)
     if detailed_exitcode and any(result.changed for result in results):
         raise SystemExit(ExitCode.CHANGES)  # Terraform's convention: 2 = changes present
     raise SystemExit(ExitCode.OK)

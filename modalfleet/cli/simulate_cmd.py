@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from . import term
 from .common import (
     ExitCode,
     complete_models,
@@ -54,6 +55,7 @@ NON_NEGATIVE = click.FloatRange(min=0)
     help="Days to simulate from the model's traffic (default 30; with --trace: the days the "
     "trace covers).",
 )
+@term.wide_option
 @click.option("--horizon", type=POSITIVE, help="Seconds to simulate (instead of --days).")
 @click.option("--seed", type=click.IntRange(min=0), help="Seed of the generated arrivals.")
 @click.option("--service-time", type=POSITIVE, help="Seconds a request takes once started.")
@@ -148,5 +150,8 @@ def simulate(
     except SimulationError as exc:
         click.echo(f"simulate: {exc}", err=True)
         raise SystemExit(ExitCode.PROBLEMS) from None
-    click.echo(json.dumps(to_dict(sim), indent=2) if fmt == "json" else format_text(sim))
+    if fmt == "json":
+        click.echo(json.dumps(to_dict(sim), indent=2))
+    else:
+        term.echo(format_text(sim), "report")
     raise SystemExit(ExitCode.OK)

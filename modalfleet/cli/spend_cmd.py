@@ -41,8 +41,9 @@ from .common import ExitCode, complete_strategies, load_valid_fleet, root_option
     "--threshold",
     default="20%",
     show_default=True,
-    help="Flag a model whose actual cost exceeds its estimate by more than this.",
+    help="Flag a model whose actual cost exceeds its busy-seconds estimate by more than this.",
 )
+@term.wide_option
 @click.option(
     "--format",
     "fmt",
@@ -57,7 +58,7 @@ from .common import ExitCode, complete_strategies, load_valid_fleet, root_option
     "traffic: `vs sim` is then the model's own error.",
 )
 def spend(root, since, start, end, resolution, strategy, threshold, fmt, traces):
-    """Actual cost per model and strategy from Modal's billing report, beside the estimate.
+    """Actual cost per model and strategy from Modal's billing report, beside the simulated bill.
 
     Apps are attributed through the tags deploy sets (model, strategy, managed-by). Apps managed
     by modalfleet whose model is no longer in models.yaml are listed as orphans.
@@ -120,5 +121,5 @@ def spend(root, since, start, end, resolution, strategy, threshold, fmt, traces)
     elif fmt == "markdown":
         click.echo(format_markdown(report))
     else:
-        term.echo(format_text(report), "table")
+        term.echo(format_text(report), "report")
     raise SystemExit(ExitCode.OK)

@@ -7,7 +7,17 @@ from decimal import Decimal
 from ..report.money import pct, usd, usd_rate
 from ..report.numbers import seconds_text
 from ..report.tables import markdown_table, table
-from .cost import Comparison, per_period, percent
+from .cost import PERIOD_DAYS, Comparison, per_period, percent
+from .fleet_simulation import SimulatedComparison
+from .headline import (
+    BILL_LABEL,
+    BUSY_LABEL,
+    bill,
+    busy_line,
+    change,
+    checks_of,
+    target_lines,
+)
 
 
 def estimate_label(is_estimate: bool) -> str:
@@ -47,11 +57,13 @@ def format_strategy(comparison: Comparison, markdown: bool) -> str:
         rows.append(row)
     right = [False, False, True, True, True, True, True, True, True, True]
     title = (
-        f"Strategy {current.strategy} vs {comparison.baseline.strategy}, per {period}"
-        f"{estimate_label(comparison.is_estimate)}"
+        f"{BUSY_LABEL}: strategy {current.strategy} vs {comparison.baseline.strategy}, "
+        f"per {period}{estimate_label(comparison.is_estimate)}"
     )
     lines = [title, ""]
-    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right)
+    # On a narrow terminal: idle and worst case first, then the per-request figures.
+    drop = (8, 9, 4, 3, 2, 6)
+    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right, drop)
     totals = _totals_line(comparison)
     lines += ["", f"**{totals}**" if markdown else totals]
     idle = per_period(current.idle_daily, period)
@@ -69,22 +81,9 @@ def _share(part: Decimal, whole: Decimal) -> Decimal | None:
 
 def _totals_line(comparison: Comparison) -> str:
     period = comparison.period
-    text = (
-        f"total {usd(comparison.total)}/{period} vs {comparison.baseline.strategy} "
-        f"{usd(comparison.baseline_total)}/{period}: "
+    return f"total {usd(comparison.total)}/{period} " + change(
+        comparison.baseline_total, comparison.total, period, comparison.baseline.strategy
     )
-    if comparison.savings > 0:
-        text += (
-            f"saves {usd(comparison.savings)}/{period} ({pct(comparison.savings_pct, sign=False)})"
-        )
-    elif comparison.savings < 0:
-        text += (
-            f"costs {usd(-comparison.savings)}/{period} more "
-            f"({pct(_share(-comparison.savings, comparison.baseline_total))})"
-        )
-    else:
-        text += "no change"
-    return text
 
 
 def format_side_by_side(comparisons: list[Comparison], markdown: bool) -> str:
@@ -109,6 +108,49 @@ def format_side_by_side(comparisons: list[Comparison], markdown: bool) -> str:
     rows.append([label, *changes])
     right = [False] + [True] * len(comparisons)
     estimate = any(c.is_estimate for c in comparisons)
-    lines = [f"Cost per {period} by strategy{estimate_label(estimate)}", ""]
+    lines = [f"{BUSY_LABEL}: cost per {period} by strategy{estimate_label(estimate)}", ""]
     lines += markdown_table(header, rows, right) if markdown else table(header, rows, right)
     return "\n".join(lines)
+
+
+def format_cost(
+    comparisons: list[Comparison],
+    simulated: list[SimulatedComparison],
+    markdown: bool,
+    single: bool,
+) -> str:
+    """`cost` as text or markdown: the simulated bill leads (headline, then its table), the
+    document's busy-seconds figure follows on one labelled line and in its own table."""
+    from .simulation_report import format_comparison, format_totals
+
+    if single:
+        head = _headline_one(comparisons[0], simulated[0], markdown)
+        return "\n\n".join(
+            [
+                head,
+                format_comparison(simulated[0], comparisons[0], markdown),
+                format_strategy(comparisons[0], markdown),
+            ]
+        )
+    return "\n\n".join(
+        [
+            format_totals(simulated, comparisons, markdown),
+            format_side_by_side(comparisons, markdown),
+        ]
+    )
+
+
+def _headline_one(busy: Comparison, sim: SimulatedComparison, markdown: bool) -> str:
+    period = sim.period
+    daily = sim.total / PERIOD_DAYS[period]
+    first = f"{BILL_LABEL}, strategy {sim.strategy}: {bill(daily)}"
+    against = change(sim.baseline_total, sim.total, period, sim.baseline)
+    detail = [against, *target_lines(checks_of(sim.models))]
+    busy_text = busy_line(
+        f"{usd(busy.total)}/{period} "
+        + change(busy.baseline_total, busy.total, period, busy.baseline.strategy)
+        + estimate_label(busy.is_estimate)
+    )
+    if markdown:
+        return "\n".join([f"**{first}**", "", *[f"- {line}" for line in detail], "", busy_text])
+    return "\n".join([first, *[f"  {line}" for line in detail], busy_text])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -75,14 +75,16 @@ def simulate_model(
     overrides: Mapping[str, float] | None = None,
     gpu: str | None = None,
     traffic_arrivals: Sequence[float] | None = None,
+    snapshot: str | None = None,
 ) -> ModelSimulation:
     """Simulate `model` under `strategy`; `overrides` replace ServingPolicy fields (what-ifs).
 
     arrivals: replay these instead of the model's traffic (never cached). traffic_arrivals: the
     model's own arrivals for (horizon_s, seed) computed once by a caller that simulates many
-    policies; results for the model's traffic are kept in sim_cache either way.
+    policies; results for the model's traffic are kept in sim_cache either way. snapshot: a
+    SNAPSHOT mode other than the model's own (its cold start changes; serving.serving_policy).
     """
-    serving = serving_policy(fleet, model, strategy, gpu=gpu)
+    serving = serving_policy(fleet, model, strategy, gpu=gpu, snapshot=snapshot)
     if overrides:
         serving = dataclasses.replace(
             serving, policy=dataclasses.replace(serving.policy, **dict(overrides))
@@ -170,12 +172,21 @@ class SimulatedComparison:
 class FleetSimulator:
     """Simulates each strategy of one fleet once, however many comparisons ask for it."""
 
-    def __init__(self, fleet: Fleet, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED):
+    def __init__(
+        self,
+        fleet: Fleet,
+        days: int = DEFAULT_DAYS,
+        seed: int = DEFAULT_SEED,
+        progress: Callable[[int, int, str], None] | None = None,
+    ):
         self.fleet, self.days, self.seed = fleet, days, seed
+        self.progress = progress  # (done, total, strategy) before each strategy is simulated
         self._done: dict[str, tuple[ModelSimulation, ...]] = {}
 
     def strategy(self, name: str) -> tuple[ModelSimulation, ...]:
         if name not in self._done:
+            if self.progress is not None:
+                self.progress(len(self._done), len(self.fleet.strategies), name)
             self._done[name] = simulate_strategy(self.fleet, name, self.days, self.seed)
         return self._done[name]
 

@@ -5,8 +5,18 @@ from __future__ import annotations
 from ..report.money import pct, usd, usd_rate
 from ..report.numbers import number, seconds_text
 from ..report.tables import table
+from .cost import per_period
 from .cost_report import estimate_label
+from .headline import (
+    BILL_LABEL,
+    TargetCheck,
+    bill,
+    busy_line,
+    check_of,
+    target_lines,
+)
 from .optimize import Optimization
+from .policy_search import PolicySearch
 
 
 def to_yaml(result: Optimization) -> str:
@@ -119,7 +129,9 @@ def format_text(result: Optimization) -> str:
                     choice.note_for(cand),
                 ]
             )
-        lines += ["  " + line for line in table(header, rows, right)]
+        # On a narrow terminal the note goes first, then $/request and the yes/no columns.
+        fitted = table(header, rows, right, drop=(9, 6, 3, 2), indent=2)
+        lines += ["  " + line for line in fitted]
         if choice.chosen is None:
             lines.append(f"  no feasible GPU: {choice.reason}")
     lines += ["", "Strategies against the optimum (models with a feasible GPU):"]
@@ -145,3 +157,39 @@ def format_text(result: Optimization) -> str:
     if left_out:
         lines.append(f"left out (no feasible GPU): {', '.join(left_out)}")
     return "\n".join(lines)
+
+
+def search_checks(policies: PolicySearch) -> tuple[TargetCheck, ...]:
+    """Each model's p95 under its chosen policy; where none meets the target, the best p95 the
+    search found (MISSED). Models no GPU can run are left out (the search says why)."""
+    found = []
+    for model in policies.models:
+        if model.chosen is not None:
+            found.append(check_of(model.chosen.sim))
+            continue
+        served = [e for e in model.evaluated if e.p95 is not None]
+        if served:
+            found.append(check_of(min(served, key=lambda e: e.p95).sim))
+    return tuple(found)
+
+
+def format_report(result: Optimization, policies: PolicySearch) -> str:
+    """optimize as text: the bill of the chosen serving policies leads, with each model's p95;
+    the document's busy-seconds optimum follows on one labelled line; then the search and the
+    cheapest feasible GPU per model."""
+    from . import policy_report
+
+    met = [m for m in policies.models if m.chosen is not None]
+    checks = search_checks(policies)
+    lines = [
+        f"{BILL_LABEL} of the chosen serving policies: {bill(policies.total_per_day)}",
+        f"  for the {len(met)} of {len(policies.models)} models with a policy that meets its "
+        f"target ({policies.days} days of arrivals)",
+        *[f"  {line}" for line in target_lines(checks, optimized=True)],
+        busy_line(
+            f"{usd(result.optimum_daily)}/day on the cheapest feasible GPU per model "
+            f"({usd(per_period(result.optimum_daily, 'month'))}/month)"
+            + estimate_label(result.is_estimate)
+        ),
+    ]
+    return "\n\n".join(["\n".join(lines), policy_report.format_text(policies), format_text(result)])

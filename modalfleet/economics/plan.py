@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..fleet.load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR
 from ..fleet.resolve import resolve
@@ -28,7 +29,18 @@ from .cost import (
     reference_gpu,
 )
 from .fleet_simulation import DEFAULT_DAYS, SECONDS_PER_DAY, simulate_model
+from .headline import (
+    BILL_LABEL,
+    HEADLINE,
+    TargetCheck,
+    busy_line,
+    direction,
+    target_lines,
+)
 from .optimize import vram_need_gb
+
+if TYPE_CHECKING:  # guardrails.py reads plans: importing it at run time would be circular
+    from .guardrails import Tripped
 
 COMMENT_MARKER = "<!-- modalfleet-plan -->"  # lets CI find and update its one comment
 
@@ -52,6 +64,7 @@ class Side:
     latency_p95_s: float | None = None  # None when the model has no traffic
     latency_target_s: float | None = None
     meets_target: bool | None = None  # ModelSimulation.meets_target: None without target/traffic
+    service_source: str = "flat"  # where the simulation's seconds per request came from
 
     @property
     def fits(self) -> bool:
@@ -157,12 +170,37 @@ class Plan:
 
     @property
     def headline(self) -> str:
+        """The simulated bill's change: what Modal sends, so a change that lowers the busy
+        seconds but raises the bill reads as the rise it is."""
+        before, after = self.simulated_before, self.simulated_after
+        month = per_period(after - before, "month")
+        text = direction(before, after, BILL_LABEL)
+        return text if after == before else f"{text}, {usd(month, sign=True)}/month"
+
+    @property
+    def busy_headline(self) -> str:
+        """The document's figure (busy seconds x GPU $/s), as the headline was before the bill."""
         estimate = " (estimate)" if self.is_estimate else ""
         if self.delta == 0:
             return f"Daily estimate is unchanged at {usd(self.daily_after)}{estimate}"
         direction = "increases" if self.delta > 0 else "decreases"
         change = pct(self.delta_pct) if self.delta_pct is not None else "from $0.00"
         return f"Daily estimate {direction} by {usd(abs(self.delta))} ({change}){estimate}"
+
+    @property
+    def target_checks(self) -> tuple[TargetCheck, ...]:
+        """Each model's simulated p95 against its target after the change."""
+        return tuple(
+            TargetCheck(
+                row.model,
+                row.after.latency_p95_s,
+                row.after.latency_target_s,
+                row.after.meets_target,
+                row.after.service_source,
+            )
+            for row in self.rows
+            if row.after is not None
+        )
 
     def by_status(self, status: str) -> list[Row]:
         return [row for row in self.rows if row.status == status]
@@ -196,6 +234,7 @@ def sides(
             latency_p95_s=sim.result.latency_p95_s if sim.result.requests else None,
             latency_target_s=model.latency_target_s,
             meets_target=sim.meets_target,
+            service_source=sim.serving.seconds_source,
         )
     return found
 
@@ -329,6 +368,22 @@ def _arrow(before: str | None, after: str | None, arrow: str) -> str:
     return before if before == after else f"{before} {arrow} {after}"
 
 
+def _sim_change(row: Row) -> str:
+    if row.simulated_delta == 0:
+        return "-"
+    base = row.before.simulated_daily if row.before else Decimal(0)
+    share = percent(row.simulated_delta, base)
+    change = usd(row.simulated_delta, sign=True)
+    return f"{change} ({pct(share)})" if share is not None else change
+
+
+def _p95_cell(side: Side | None) -> str:
+    if side is None or side.latency_p95_s is None:
+        return "-"
+    verdict = {True: " ok", False: " MISSED", None: ""}[side.meets_target]
+    return f"{side.latency_p95_s:.1f} s{verdict}"
+
+
 def _row_cells(row: Row, arrow: str) -> list[str]:
     b, a = row.before, row.after
     return [
@@ -336,14 +391,51 @@ def _row_cells(row: Row, arrow: str) -> list[str]:
         row.status,
         _arrow(b.gpu_text if b else None, a.gpu_text if a else None, arrow),
         _arrow(b.vram_text if b else None, a.vram_text if a else None, arrow),
+        usd(b.simulated_daily) if b else "-",
+        usd(a.simulated_daily) if a else "-",
+        _sim_change(row),
+        _p95_cell(a),
         usd(b.daily) if b else "-",
         usd(a.daily) if a else "-",
         _money_change(row),
     ]
 
 
-HEADER = ["MODEL", "STATUS", "GPU", "VRAM NEED/GPU", "$/DAY BEFORE", "$/DAY AFTER", "CHANGE"]
-RIGHT = [False, False, False, False, True, True, True]
+# The simulated bill first; the busy-seconds columns (the document's formula) last. Money is
+# per day (the line above the table says so and what BILL and BUSY are).
+HEADER = [
+    "MODEL",
+    "STATUS",
+    "GPU",
+    "VRAM NEED/GPU",
+    "BILL BEFORE",
+    "BILL AFTER",
+    "BILL CHANGE",
+    "P95 AFTER",
+    "BUSY BEFORE",
+    "BUSY AFTER",
+    "BUSY CHANGE",
+]
+TABLE_NOTE = (
+    "$/day; BILL: simulated on Modal's autoscaler (ESTIMATE); BUSY: GPU work alone, the "
+    "document's formula"
+)
+MARKDOWN_HEADER = [
+    "Model",
+    "Status",
+    "GPU",
+    "VRAM need/GPU",
+    "Bill $/day before",
+    "Bill $/day after",
+    "Bill change",
+    "p95 after",
+    "Busy $/day before",
+    "Busy $/day after",
+    "Busy change",
+]
+RIGHT = [False, False, False, False, True, True, True, True, True, True, True]
+# Least important first: what goes when the table is wider than the terminal.
+DROP = (10, 8, 9, 3, 7, 1)
 
 
 def _monthly(plan: Plan, arrow: str) -> str:
@@ -358,7 +450,7 @@ def _simulated(plan: Plan, arrow: str) -> str:
     before, after = plan.simulated_before, plan.simulated_after
     month_before, month_after = per_period(before, "month"), per_period(after, "month")
     return (
-        f"simulated on Modal's autoscaler (ESTIMATE): per day {usd(before)} {arrow} {usd(after)}, "
+        f"per day {usd(before)} {arrow} {usd(after)}, "
         f"per month {usd(month_before)} {arrow} {usd(month_after)} "
         f"({usd(month_after - month_before, sign=True)})"
     )
@@ -372,6 +464,16 @@ def _latency_flags(plan: Plan) -> list[str]:
     ]
 
 
+def _bill_details(plan: Plan) -> list[str]:
+    """Under the headline: the bill before and after, each model's p95, what to run."""
+    checks = plan.target_checks
+    return [_simulated(plan, "->"), *target_lines(checks)]
+
+
+def _guardrail_lines(trips: Sequence[Tripped]) -> list[str]:
+    return [f"guardrail {trip.guardrail} tripped: {trip.message}" for trip in trips]
+
+
 def _seconds_note(plan: Plan) -> str:
     if plan.speed_model == "relative":
         return (
@@ -381,18 +483,20 @@ def _seconds_note(plan: Plan) -> str:
     return "seconds per request: measured where given, else the model's flat figure"
 
 
-def format_text(plan: Plan) -> str:
+def format_text(plan: Plan, trips: Sequence[Tripped] = ()) -> str:
     lines = [
         f"Plan for strategy {plan.strategy}: {plan.before_label} -> {plan.after_label}",
         plan.headline,
+        *[f"  {line}" for line in _bill_details(plan)],
+        busy_line(plan.busy_headline),
+        *_guardrail_lines(trips),
     ]
     if plan.note:
         lines.append(f"note: {plan.note}")
+    lines += ["", TABLE_NOTE]
+    lines += table(HEADER, [_row_cells(row, "->") for row in plan.rows], RIGHT, drop=DROP)
     lines.append("")
-    lines += table(HEADER, [_row_cells(row, "->") for row in plan.rows], RIGHT)
-    lines.append("")
-    lines.append(f"total: {_monthly(plan, '->')}")
-    lines.append(_simulated(plan, "->"))
+    lines.append(f"busy-seconds total (the document's formula): {_monthly(plan, '->')}")
     lines += _latency_flags(plan)
     for row in plan.rows:
         changes = row.container_changes()
@@ -408,35 +512,30 @@ def format_text(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def format_markdown(plan: Plan) -> str:
+def format_markdown(plan: Plan, trips: Sequence[Tripped] = ()) -> str:
+    checks = plan.target_checks
     lines = [
         COMMENT_MARKER,
         f"### modalfleet plan: strategy `{plan.strategy}`",
         "",
         f"**{plan.headline}**",
         "",
-        f"`{plan.before_label}` → `{plan.after_label}`: {_monthly(plan, '→')}.",
-        "",
-        f"{_simulated(plan, '→')}.",
+        f"`{plan.before_label}` → `{plan.after_label}`: {_simulated(plan, '→')}.",
         "",
     ]
+    facts = target_lines(checks)
+    if facts:
+        lines += [f"- {fact}" for fact in facts] + [""]
+    lines += [f"{busy_line(plan.busy_headline)}: {_monthly(plan, '→')}.", ""]
+    lines += [f"> :x: **guardrail `{trip.guardrail}` tripped**: {trip.message}" for trip in trips]
     lines += [f"> :warning: {flag}" for flag in _latency_flags(plan)]
-    if plan.pushed_over_target:
+    if trips or plan.pushed_over_target:
         lines.append("")
     if plan.note:
         lines += [f"> {plan.note}", ""]
     shown = [row for row in plan.rows if row.status != "unchanged"]
     if shown:
-        header = [
-            "Model",
-            "Status",
-            "GPU",
-            "VRAM need/GPU",
-            "$/day before",
-            "$/day after",
-            "Change",
-        ]
-        lines += markdown_table(header, [_row_cells(row, "→") for row in shown], RIGHT)
+        lines += markdown_table(MARKDOWN_HEADER, [_row_cells(row, "→") for row in shown], RIGHT)
     else:
         lines.append(f"No changes to strategy `{plan.strategy}`.")
     details = []
@@ -472,14 +571,18 @@ def _side_json(side: Side | None) -> dict | None:
     }
 
 
-def to_json(plan: Plan) -> str:
+def to_dict(plan: Plan, trips: Sequence[Tripped] = ()) -> dict:
     data = {
         "strategy": plan.strategy,
         "before": plan.before_label,
         "after": plan.after_label,
         "period": "day",
         "changed": plan.changed,
-        "headline": plan.headline,
+        # Which figure leads (the simulated bill); the sentences the text and markdown lead
+        # with, the simulated one and the document's busy-seconds one, beside it.
+        "headline": HEADLINE,
+        "headline_text": plan.headline,
+        "busy_headline": plan.busy_headline,
         "estimate": plan.is_estimate,
         "total_before": float(plan.daily_before),
         "total_after": float(plan.daily_after),
@@ -504,23 +607,37 @@ def to_json(plan: Plan) -> str:
             "monthly_delta": float(
                 per_period(plan.simulated_after - plan.simulated_before, "month")
             ),
+            "monthly_before": float(per_period(plan.simulated_before, "month")),
+            "monthly_after": float(per_period(plan.simulated_after, "month")),
             "pushed_over_target": [row.model for row in plan.pushed_over_target],
+            "missed_target": [c.model for c in plan.target_checks if c.meets is False],
         },
         "added": [row.model for row in plan.by_status("added")],
         "removed": [row.model for row in plan.by_status("removed")],
+        "guardrails_tripped": [trip.as_dict() for trip in trips],
     }
-    return json.dumps(data, indent=2)
+    return data
 
 
-def format_plans(plans: list[Plan], fmt: str, as_list: bool = False) -> str:
+def to_json(plan: Plan, trips: Sequence[Tripped] = ()) -> str:
+    return json.dumps(to_dict(plan, trips), indent=2)
+
+
+def format_plans(
+    plans: list[Plan], fmt: str, as_list: bool = False, trips: Sequence[Tripped] = ()
+) -> str:
     """One plan, or several (plan --all) one after another: text and markdown sections (one
-    comment marker, at the top, so CI still finds its comment), JSON a list when as_list."""
+    comment marker, at the top, so CI still finds its comment), JSON a list when as_list.
+    trips: the guardrails that tripped, each shown with its strategy's plan."""
+
+    def mine(plan: Plan) -> list[Tripped]:
+        return [trip for trip in trips if trip.strategy == plan.strategy]
+
     if fmt == "json":
-        if not as_list:
-            return to_json(plans[0])
-        return json.dumps([json.loads(to_json(plan)) for plan in plans], indent=2)
+        data = [to_dict(plan, mine(plan)) for plan in plans]
+        return json.dumps(data if as_list else data[0], indent=2)
     if fmt == "markdown":
-        sections = [format_markdown(plan) for plan in plans]
+        sections = [format_markdown(plan, mine(plan)) for plan in plans]
         rest = [section.removeprefix(COMMENT_MARKER + "\n") for section in sections[1:]]
         return "\n\n".join([sections[0], *rest])
-    return "\n\n".join(format_text(plan) for plan in plans)
+    return "\n\n".join(format_text(plan, mine(plan)) for plan in plans)

@@ -7,7 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..fleet.load import MODELS_FILE, STRATEGIES_DIR
-from ..fleet.yamledit import EditError, replace_files, with_model_containers, with_strategy_gpus
+from ..fleet.yamledit import (
+    EditError,
+    replace_files,
+    with_model_containers,
+    with_strategy_gpus,
+)
 from .policy_search import PolicySearch, PolicyWrite
 
 
@@ -30,6 +35,13 @@ def new_strategy_text(change: PolicyWrite, found: PolicySearch) -> str:
         *(f"  {key}: {value}" for key, value in containers.items()),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _yaml_value(value: int | bool) -> str:
+    """A setting as the file now says it: gpu_snapshot true, not True (alpha: said so)."""
+    if isinstance(value, bool):
+        return ("true" if value else "false") + " (alpha)"
+    return str(value)
 
 
 def write_policy(root: Path, change: PolicyWrite, found: PolicySearch) -> str:
@@ -65,7 +77,8 @@ def write_policy(root: Path, change: PolicyWrite, found: PolicySearch) -> str:
     if strategy_after == strategy_before:
         state = "unchanged"
     settings = "; ".join(
-        f"{m} " + ", ".join(f"{k} {v}" for k, v in s.items()) for m, s in change.containers.items()
+        f"{m} " + ", ".join(f"{k} {_yaml_value(v)}" for k, v in s.items())
+        for m, s in change.containers.items()
     )
     lines.append(
         f"optimize: {STRATEGIES_DIR}/{change.strategy}.yaml {state}"

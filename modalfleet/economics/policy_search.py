@@ -1,6 +1,8 @@
 """The cheapest serving policy per model that meets its latency target, on the simulated autoscaler.
 
-For each model the search walks GPU x scaledown_window x min_containers x max_inputs, simulates
+For each model the search walks GPU x scaledown_window x min_containers x max_inputs (and, with
+allow_alpha, whether the module takes Modal's GPU memory snapshot, an alpha feature that cuts the
+cold start: coldstart.py's "gpu" mode), simulates
 each policy on the model's arrivals and keeps the cheapest whose p95 latency meets the model's
 latency_target_s. GPUs the model cannot run on (VRAM, dtype, no seconds figure) are never
 simulated (optimize.evaluate rules them out).
@@ -18,15 +20,20 @@ target could miss a cheaper, longer one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ..fleet.resolve import deployment
+from ..fleet.snapshots import snapshot_mode
 from ..fleet.spec import Fleet, Model
 from .arrivals import DEFAULT_SEED
 from .fleet_simulation import SECONDS_PER_DAY, ModelSimulation, simulate_model
 from .optimize import evaluate
 from .serving import arrivals_for, serving_policy
 
+# (done, total, what): told before each unit of long work.
+Progress = Callable[[int, int, str], None]
 # Modal's bounds are 2-3600 s; these steps span "gone at once" to "warm for the hour".
 WINDOWS_S: tuple[int, ...] = (2, 15, 60, 120, 300, 600, 1200)
 MIN_CONTAINERS: tuple[int, ...] = (0, 1, 2, 3)
@@ -41,6 +48,7 @@ class Policy:
     scaledown_window_s: int
     min_containers: int
     max_inputs: int
+    gpu_snapshot: bool = False  # Modal's GPU memory snapshot (alpha): models.yaml gpu_snapshot
 
 
 @dataclass(frozen=True)
@@ -102,9 +110,19 @@ class ModelSearch:
         )
 
 
+ALPHA_NOTE = "GPU snapshot (alpha)"
+
+
 def describe(policy: Policy) -> str:
     text = f"{policy.gpu}, window {policy.scaledown_window_s} s, min {policy.min_containers}"
-    return text + (f", max_inputs {policy.max_inputs}" if policy.max_inputs > 1 else "")
+    text += f", max_inputs {policy.max_inputs}" if policy.max_inputs > 1 else ""
+    return text + (f", {ALPHA_NOTE}" if policy.gpu_snapshot else "")
+
+
+def snapshot_choices(own: bool, allow_alpha: bool) -> tuple[bool, ...]:
+    """Whether the module takes a GPU snapshot: as the fleet says under the strategy (`own`),
+    and with allow_alpha also the other way (one that opted in is searched without it too)."""
+    return (own, not own) if allow_alpha else (own,)
 
 
 @dataclass(frozen=True)
@@ -112,6 +130,7 @@ class PolicySearch:
     strategy: str  # whose max_containers and other settings the search starts from
     models: tuple[ModelSearch, ...]
     days: int
+    allow_alpha: bool = False  # GPU memory snapshots (alpha on Modal) were a dimension
 
     @property
     def evaluated(self) -> int:
@@ -140,9 +159,11 @@ def search_model(
     days: int = SEARCH_DAYS,
     seed: int = DEFAULT_SEED,
     prune: bool = True,
+    allow_alpha: bool = False,
 ) -> ModelSearch:
     """The cheapest policy meeting the model's target; prune=False simulates every policy (the
-    test that the bounds never discard the optimum compares the two)."""
+    test that the bounds never discard the optimum compares the two); allow_alpha adds the GPU
+    snapshot (alpha) as a dimension (snapshot_choices)."""
     horizon = days * SECONDS_PER_DAY
     arrivals = arrivals_for(fleet, model.name, horizon, seed)
     ruled_out: list[str] = []
@@ -159,46 +180,67 @@ def search_model(
     best: Evaluated | None = None
     space = 0  # every policy the grid holds; those not simulated were pruned
     busy = Decimal(len(arrivals))
+    own = deployment(fleet, strategy, model.name).gpu_snapshot
+    snapshots = snapshot_choices(own, allow_alpha)
     for gpu in gpus:
         serving = serving_policy(fleet, model.name, strategy, gpu=gpu)
         rate = serving.usd_per_second
         service = Decimal(str(serving.policy.service_time_s))
         mins = [m for m in MIN_CONTAINERS if m <= serving.policy.max_containers]
         choices = max_inputs_choices(fleet, model, strategy)
-        space += len(choices) * len(mins) * len(WINDOWS_S)
-        for max_inputs in choices:
-            for min_containers in mins:
-                floor = max(busy * service / max_inputs, Decimal(min_containers * horizon))
-                if prune and best is not None and floor * rate / days >= best.cost_per_day:
-                    break  # more warm containers only raise the floor
-                for window in WINDOWS_S:
-                    policy = Policy(gpu, window, min_containers, max_inputs)
-                    sim = simulate_model(
-                        fleet,
-                        model.name,
-                        strategy,
-                        horizon_s=horizon,
-                        seed=seed,
-                        traffic_arrivals=arrivals,
-                        gpu=gpu,
-                        overrides={
-                            "scaledown_window_s": window,
-                            "min_containers": min_containers,
-                            "max_inputs": max_inputs,
-                        },
-                    )
-                    item = Evaluated(policy, sim)
-                    evaluated.append(item)
-                    if item.meets and (best is None or item.cost_per_day < best.cost_per_day):
-                        best = item
+        space += len(snapshots) * len(choices) * len(mins) * len(WINDOWS_S)
+        # The bound holds for either snapshot: a cold start only adds billed seconds to it.
+        for gpu_snapshot in snapshots:
+            for max_inputs in choices:
+                for min_containers in mins:
+                    floor = max(busy * service / max_inputs, Decimal(min_containers * horizon))
+                    if prune and best is not None and floor * rate / days >= best.cost_per_day:
+                        break  # more warm containers only raise the floor
+                    for window in WINDOWS_S:
+                        policy = Policy(gpu, window, min_containers, max_inputs, gpu_snapshot)
+                        sim = simulate_model(
+                            fleet,
+                            model.name,
+                            strategy,
+                            horizon_s=horizon,
+                            seed=seed,
+                            traffic_arrivals=arrivals,
+                            gpu=gpu,
+                            overrides={
+                                "scaledown_window_s": window,
+                                "min_containers": min_containers,
+                                "max_inputs": max_inputs,
+                            },
+                            snapshot="gpu" if gpu_snapshot else _plain_mode(model),
+                        )
+                        item = Evaluated(policy, sim)
+                        evaluated.append(item)
+                        if item.meets and (best is None or item.cost_per_day < best.cost_per_day):
+                            best = item
     return ModelSearch(model, tuple(evaluated), best, tuple(ruled_out), space - len(evaluated))
 
 
+def _plain_mode(model: Model) -> str:
+    """The SNAPSHOT mode the module takes without a GPU snapshot (snapshots.snapshot_mode)."""
+    return snapshot_mode(model, gpu_snapshot=False)
+
+
 def search(
-    fleet: Fleet, strategy: str, days: int = SEARCH_DAYS, seed: int = DEFAULT_SEED
+    fleet: Fleet,
+    strategy: str,
+    days: int = SEARCH_DAYS,
+    seed: int = DEFAULT_SEED,
+    allow_alpha: bool = False,
+    progress: Progress | None = None,
 ) -> PolicySearch:
-    models = tuple(search_model(fleet, m, strategy, days, seed) for m in fleet.models.values())
-    return PolicySearch(strategy, models, days)
+    """progress(done, total, model) is called before each model (a year of arrivals takes
+    minutes: the command shows it on a terminal)."""
+    found = []
+    for index, model in enumerate(fleet.models.values()):
+        if progress is not None:
+            progress(index, len(fleet.models), model.name)
+        found.append(search_model(fleet, model, strategy, days, seed, allow_alpha=allow_alpha))
+    return PolicySearch(strategy, tuple(found), days, allow_alpha)
 
 
 @dataclass(frozen=True)
@@ -209,7 +251,8 @@ class PolicyWrite:
 
     strategy: str
     gpus: dict[str, str]  # model -> the chosen GPU, where it differs from the primary
-    containers: dict[str, dict[str, int]]  # model -> settings that differ
+    # model -> settings that differ; gpu_snapshot (alpha) among them under --allow-alpha
+    containers: dict[str, dict[str, int | bool]]
     kept: tuple[str, ...]  # models with no policy meeting the target: left as they are
     new_strategy_containers: dict[str, int] | None  # the new file's containers, when it is new
 
@@ -223,7 +266,7 @@ def policy_write(fleet: Fleet, strategy: str, found: PolicySearch) -> PolicyWrit
     exists = strategy in fleet.strategies
     base = fleet.strategies[strategy if exists else found.strategy]
     gpus: dict[str, str] = {}
-    containers: dict[str, dict[str, int]] = {}
+    containers: dict[str, dict[str, int | bool]] = {}
     kept: list[str] = []
     for search_result in found.models:
         model = search_result.model
@@ -240,11 +283,17 @@ def policy_write(fleet: Fleet, strategy: str, found: PolicySearch) -> PolicyWrit
         if not model.traffic.requests_per_day:
             continue  # no traffic: every window and pool bills the same $0; keep what is there
         policy = base.policy_for(model)
-        differ = {
+        differ: dict[str, int | bool] = {
             key: getattr(chosen.policy, key)
             for key in SETTINGS
             if getattr(chosen.policy, key) != getattr(policy, key)
         }
+        # What the strategy resolves the snapshot to today (a new file: the model's own).
+        snapshot = deployment(fleet, strategy, model.name).gpu_snapshot if exists else False
+        if not exists and model.gpu_snapshot is not None:
+            snapshot = model.gpu_snapshot
+        if chosen.policy.gpu_snapshot != snapshot:
+            differ["gpu_snapshot"] = chosen.policy.gpu_snapshot
         if differ:
             containers[model.name] = differ
     return PolicyWrite(

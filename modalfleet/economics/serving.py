@@ -13,10 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ..fleet.regions import region_multiplier
 from ..fleet.resolve import deployment
+from ..fleet.sizes import QUANTIZATION_FACTORS, scheme_for
+from ..fleet.snapshots import snapshot_holds_weights, snapshot_mode
 from ..fleet.spec import Catalog, Fleet, Model
 from . import arrivals
-from .coldstart import ColdStart, cold_start_on
+from .coldstart import PROCESS_GB, ColdStart, cold_start_on, stored_weights_gb
 from .cost import CostError, Seconds, catalog_gpu, reference_gpu, seconds_on
 from .simulate import ServingPolicy
 
@@ -27,11 +30,15 @@ class Rate:
 
     gpu: Decimal
     cpu: Decimal  # cores x $/core-second
-    memory: Decimal  # GiB reserved (the rendered MiB / 1024) x $/GiB-second
+    # The higher of the GiB reserved (the rendered MiB / 1024) and the estimated host peak
+    # (host_peak_gib), x $/GiB-second: Modal bills the higher of reservation and use.
+    memory: Decimal
+    # Modal's region multiplier on all three (fleet/regions.py): 1 without a `region:`.
+    multiplier: Decimal = Decimal(1)
 
     @property
     def total(self) -> Decimal:
-        return self.gpu + self.cpu + self.memory
+        return (self.gpu + self.cpu + self.memory) * self.multiplier
 
 
 @dataclass(frozen=True)
@@ -62,13 +69,43 @@ class Serving:
         return self.seconds.is_estimate or self.cold_start.is_estimate
 
 
-def container_rate(model: Model, gpu_name: str, catalog: Catalog) -> Rate:
-    """$/s of one container of model on gpu_name: the GPU plus the model's CPU and memory."""
+def host_peak_gib(model: Model, snapshot: str | None = None) -> Decimal:
+    """ESTIMATE of the host memory a container peaks at, in GiB (0.01): the process, plus the
+    weights a CPU snapshot holds in host memory ("cpu": the pipeline loads on the CPU), else one
+    component at a time on its way to the GPU (an assumption: the largest one, at the size its
+    saved quantized copy has)."""
+    mode = snapshot_mode(model) if snapshot is None else snapshot
+    if snapshot_holds_weights(model, mode) and mode != "gpu":
+        weights_gb = stored_weights_gb(model)
+    else:
+        whole = QUANTIZATION_FACTORS[model.quantization.get("*", "none")]
+        parts = [
+            size * QUANTIZATION_FACTORS[scheme_for(model, component)]
+            for w in model.weights
+            for component, size in w.components.items()
+        ]
+        parts += [w.size_gb * whole for w in model.weights if not w.components]
+        weights_gb = max(parts, default=0.0)
+    gib = (PROCESS_GB + weights_gb) * 1e9 / 2**30
+    return Decimal(str(round(gib, 2)))
+
+
+def container_rate(
+    model: Model,
+    gpu_name: str,
+    catalog: Catalog,
+    region: tuple[str, ...] = (),
+    snapshot: str | None = None,
+) -> Rate:
+    """$/s of one container of model on gpu_name: the GPU plus the model's CPU and memory
+    (billed at the higher of the reservation and host_peak_gib), times the region's multiplier."""
     resources = model.resources
+    memory_gib = max(resources.memory_gib, host_peak_gib(model, snapshot))
     return Rate(
         gpu=catalog_gpu(catalog, gpu_name).usd_per_second,
         cpu=resources.cpu * catalog.usd_per_core_second,
-        memory=resources.memory_gib * catalog.usd_per_gib_second,
+        memory=memory_gib * catalog.usd_per_gib_second,
+        multiplier=region_multiplier(region),
     )
 
 
@@ -79,13 +116,15 @@ def serving_policy(
     *,
     gpu: str | None = None,
     speed_model: str = "flat",
+    snapshot: str | None = None,
 ) -> Serving:
     """How model_name is served under strategy: on its primary GPU, or on `gpu` (what-if).
 
     The container policy is the strategy's with the model's `containers:` overrides. The service
     time is cost.seconds_on's (measured, flat, or with speed_model "relative" an estimate); the
-    cold start is coldstart.cold_start_on's. Raises cost.CostError for an unknown model,
-    strategy or GPU.
+    cold start is coldstart.cold_start_on's under the SNAPSHOT mode the deployment takes, or
+    under `snapshot` (optimize's GPU-snapshot what-if); the rate bills the deployment's region.
+    Raises cost.CostError for an unknown model, strategy or GPU.
     """
     if model_name not in fleet.models:
         raise CostError(f"unknown model {model_name!r}; known: {', '.join(fleet.models)}")
@@ -97,7 +136,9 @@ def serving_policy(
     catalog_gpu(fleet.catalog, gpu_name)  # an unknown GPU fails here, with the catalog's names
     gpu_name = fleet.catalog.modal_name(gpu_name)
     seconds = seconds_on(model, gpu_name, fleet.catalog, speed_model, reference_gpu(fleet, model))
-    cold_start = cold_start_on(model, gpu_name, fleet.catalog)
+    if snapshot is None:
+        snapshot = snapshot_mode(model, chosen.gpu_snapshot)
+    cold_start = cold_start_on(model, gpu_name, fleet.catalog, snapshot)
     policy = ServingPolicy(
         service_time_s=float(seconds.value),
         cold_start_s=cold_start.seconds,
@@ -111,7 +152,7 @@ def serving_policy(
         strategy=strategy,
         gpu=gpu_name,
         policy=policy,
-        rate=container_rate(model, gpu_name, fleet.catalog),
+        rate=container_rate(model, gpu_name, fleet.catalog, chosen.region, snapshot),
         seconds=seconds,
         cold_start=cold_start,
     )

@@ -8,7 +8,9 @@ from ..report.money import pct, usd, usd_rate
 from ..report.numbers import number
 from ..report.tables import markdown_table, table
 from .cost import PERIOD_DAYS, Comparison, per_period, percent
+from .cost_report import estimate_label
 from .fleet_simulation import ModelSimulation, SimulatedComparison
+from .headline import BILL_LABEL, busy_line, change, checks_of, missed_advice
 
 ESTIMATE_NOTE = (
     "ESTIMATE: simulated on Modal's autoscaler (cold start, requests and the scaledown_window "
@@ -44,6 +46,7 @@ def to_dict(sim: ModelSimulation) -> dict:
         "latency_target_s": sim.latency_target_s,
         "meets_target": sim.meets_target,
         "usd_per_second": number(sim.serving.usd_per_second),
+        "region_multiplier": number(sim.serving.rate.multiplier),
         "policy": {
             "service_time_s": policy.service_time_s,
             "cold_start_s": policy.cold_start_s,
@@ -87,10 +90,14 @@ def format_text(sim: ModelSimulation) -> str:
             f"  latency       p50 {r.latency_p50_s:.2f} s, p95 {r.latency_p95_s:.2f} s, "
             f"p99 {r.latency_p99_s:.2f} s (target {target}: {verdict})"
         )
+    multiplier = sim.serving.rate.multiplier
+    priced = "GPU + CPU + memory"
+    if multiplier != 1:
+        priced = f"({priced}) x {multiplier:g} for the region"
     lines += [
         f"  containers    at most {r.max_containers_used} at once",
         f"  cost          {usd(sim.cost)} for the period, {usd(sim.cost_per_day)}/day "
-        f"at {usd_rate(sim.serving.usd_per_second)}/s (GPU + CPU + memory)",
+        f"at {usd_rate(sim.serving.usd_per_second)}/s ({priced})",
     ]
     return "\n".join(lines)
 
@@ -143,12 +150,12 @@ def format_comparison(
     header = [
         "MODEL",
         "GPU",
-        f"BUSY $/{period.upper()}",
-        f"BILLED S/{period.upper()}",
         f"SIMULATED $/{period.upper()}",
-        "COLD",
         "P95",
         "TARGET",
+        "COLD",
+        f"BILLED S/{period.upper()}",
+        f"BUSY $/{period.upper()}",
     ]
     rows = []
     scale = PERIOD_DAYS[period]
@@ -160,32 +167,25 @@ def format_comparison(
             [
                 sim.model,
                 sim.gpu,
-                usd(busy_by_model.get(sim.model, Decimal(0))),
-                f"{billed:,.0f}",
                 usd(comparison.per_period(sim)),
-                f"{sim.result.cold_start_rate:.1%}" if sim.result.requests else "-",
                 f"{sim.result.latency_p95_s:.1f} s" if sim.result.requests else "-",
                 f"{target} {verdict}".strip(),
+                f"{sim.result.cold_start_rate:.1%}" if sim.result.requests else "-",
+                f"{billed:,.0f}",
+                usd(busy_by_model.get(sim.model, Decimal(0))),
             ]
         )
-    right = [False, False, True, True, True, True, True, False]
+    right = [False, False, True, True, False, True, True, True]
     days = comparison.models[0].result.horizon_s / 86400 if comparison.models else 0
     lines = [
         f"Simulated on Modal's autoscaler ({days:g} days of arrivals), per {period} - ESTIMATE",
         "",
     ]
-    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right)
-    savings = comparison.savings
-    text = (
-        f"simulated total {usd(comparison.total)}/{period} vs {comparison.baseline} "
-        f"{usd(comparison.baseline_total)}/{period}: "
+    drop = (6, 7, 5)  # billed seconds, busy $, cold-start share: the bill and p95 stay
+    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right, drop)
+    text = f"simulated total {usd(comparison.total)}/{period} " + change(
+        comparison.baseline_total, comparison.total, period, comparison.baseline
     )
-    if savings > 0:
-        text += f"saves {usd(savings)}/{period} ({pct(comparison.savings_pct, sign=False)})"
-    elif savings < 0:
-        text += f"costs {usd(-savings)}/{period} more"
-    else:
-        text += "no change"
     lines += ["", f"**{text}**" if markdown else text, WHY_THEY_DIFFER]
     return "\n".join(lines)
 
@@ -193,35 +193,34 @@ def format_comparison(
 def format_totals(
     comparisons: list[SimulatedComparison], busy: list[Comparison], markdown: bool = False
 ) -> str:
-    """Every strategy's simulated total beside its busy-seconds one (cost without --strategy)."""
+    """Every strategy's simulated bill, per day and month, with its misses (cost without
+    --strategy): the headline; the busy-seconds totals follow on one labelled line."""
     period = comparisons[0].period
-    header = [
-        "STRATEGY",
-        f"BUSY $/{period.upper()}",
-        f"SIMULATED $/{period.upper()}",
-        "VS COMPARE_TO",
-        "P95 OVER TARGET",
-    ]
+    header = ["STRATEGY", "$/DAY", "$/MONTH", "VS COMPARE_TO", "P95 MISSED"]
     rows = []
-    for sim, cost in zip(comparisons, busy, strict=True):
-        missed = [m.model for m in sim.models if m.meets_target is False]
+    for sim in comparisons:
+        found = checks_of(sim.models)
+        daily = sim.total / PERIOD_DAYS[period]
         rows.append(
             [
                 sim.strategy,
-                usd(cost.total),
-                usd(sim.total),
+                usd(daily),
+                usd(daily * PERIOD_DAYS["month"]),
                 "-"
                 if sim.baseline == sim.strategy
                 else pct(percent(-sim.savings, sim.baseline_total)),
-                ", ".join(missed) or "none",
+                ", ".join(c.model for c in found if c.meets is False) or "none",
             ]
         )
     days = comparisons[0].models[0].result.horizon_s / 86400 if comparisons[0].models else 0
-    lines = [
-        f"Simulated on Modal's autoscaler ({days:g} days of arrivals), per {period} - ESTIMATE",
-        "",
-    ]
+    title = f"{BILL_LABEL} per strategy ({days:g} days of arrivals)"
+    lines = [f"**{title}**" if markdown else title, ""]
     right = [False, True, True, True, False]
-    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right)
-    lines += ["", WHY_THEY_DIFFER]
+    drop = (3, 2)  # the change against compare_to, then the month: the bill and misses stay
+    lines += markdown_table(header, rows, right) if markdown else table(header, rows, right, drop)
+    missed = [c for sim in comparisons for c in checks_of(sim.models) if c.meets is False]
+    advice = missed_advice(list({c.model: c for c in missed}.values()))
+    busy_totals = ", ".join(f"{c.current.strategy} {usd(c.total)}/{period}" for c in busy)
+    estimate = estimate_label(any(c.is_estimate for c in busy))
+    lines += ["", *advice, busy_line(busy_totals + estimate), WHY_THEY_DIFFER]
     return "\n".join(lines)

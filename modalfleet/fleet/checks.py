@@ -21,6 +21,7 @@ from ..report.suggest import closest, did_you_mean
 from .limits import KIND_LIMITS, default_violations, request_limits
 from .load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR, Loaded
 from .problems import WARNING, Problem, problem
+from .regions import known_regions, region_kind
 from .request_time import (
     MODAL_MAX_TIMEOUT_S,
     request_budget_s,
@@ -70,6 +71,7 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
     found += check_strategy_containers(fleet, loaded.documents)
     found += check_strategy_models(fleet, loaded.documents)
     found += check_open_endpoints(fleet, loaded.documents)
+    found += check_regions(fleet, loaded.documents)
     hinted: dict[str, str] = {}  # unknown strategy -> where its file's skeleton was shown
     for model in fleet.models.values():
         found += check_model(fleet, model, models_doc, only_strategy, hinted)
@@ -336,6 +338,36 @@ def check_open_endpoints(fleet: Fleet, documents: dict[str, Document]) -> list[P
         for file, path, owner, auth in owners
         if auth == "none"
     ]
+
+
+def check_regions(fleet: Fleet, documents: dict[str, Document]) -> list[Problem]:
+    """Every `region:` name is one Modal lists: an unknown one fails at deploy time, and the
+    price multiplier (fleet/regions.py) could not be known."""
+    owners = [
+        (strategy.file, ("region",), strategy.region) for strategy in fleet.strategies.values()
+    ] + [
+        (MODELS_FILE, ("models", model.name, "region"), model.region)
+        for model in fleet.models.values()
+    ]
+    found = []
+    for file, path, regions in owners:
+        doc = documents[file]
+        listed = doc.data
+        for key in path:
+            listed = listed.get(key) if isinstance(listed, dict) else None
+        for index, region in enumerate(regions):
+            if region_kind(region) is not None:
+                continue
+            at = path + (index,) if isinstance(listed, list) else path
+            found.append(
+                problem(
+                    "unknown-region",
+                    doc.where(at),
+                    f"unknown region {region!r}",
+                    hint=did_you_mean(region, known_regions()),
+                )
+            )
+    return found
 
 
 def check_limits(

@@ -71,6 +71,11 @@ CODES: tuple[Code, ...] = (
     ),
     Code("unknown-gpu", "error", "a GPU name not in `gpus.yaml` (with did-you-mean)"),
     Code(
+        "unknown-region",
+        "error",
+        "a `region:` Modal does not list (its region selection guide; with did-you-mean)",
+    ),
+    Code(
         "endpoint-auth",
         "warning",
         "a strategy or model sets `endpoint: {auth: none}`: its web endpoints answer anyone "

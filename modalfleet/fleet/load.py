@@ -457,6 +457,13 @@ def _catalog(data: dict) -> Catalog:
     )
 
 
+def _regions(value: Any) -> tuple[str, ...]:
+    """`region:` as written: one name or a list of them (the schema checked the shape)."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _strategies(docs: list[Document]) -> dict[str, Strategy]:
     strategies: dict[str, Strategy] = {}
     for doc in docs:
@@ -476,9 +483,17 @@ def _strategies(docs: list[Document]) -> dict[str, Strategy]:
             ),
             file=doc.file,
             model_containers={
-                name: dict(values) for name, values in (data.get("models") or {}).items()
+                name: {key: value for key, value in values.items() if key != "gpu_snapshot"}
+                for name, values in (data.get("models") or {}).items()
+            },
+            gpu_snapshot=data.get("gpu_snapshot"),
+            model_gpu_snapshots={
+                name: values["gpu_snapshot"]
+                for name, values in (data.get("models") or {}).items()
+                if "gpu_snapshot" in values
             },
             endpoint_auth=data.get("endpoint", {}).get("auth", "proxy"),
+            region=_regions(data.get("region")),
         )
         # Keyed by file stem: checks report a stem that differs from the name key.
         strategies[Path(doc.file).stem] = strategy
@@ -556,6 +571,7 @@ def _models(data: dict, root: Path) -> dict[str, Model]:
             acknowledge={item["code"]: item["reason"] for item in entry.get("acknowledge", ())},
             endpoint_auth=entry.get("endpoint", {}).get("auth"),
             limits=dict(entry.get("limits", {})),
-            gpu_snapshot=bool(entry.get("gpu_snapshot", False)),
+            gpu_snapshot=entry.get("gpu_snapshot"),
+            region=_regions(entry.get("region")),
         )
     return models

@@ -11,8 +11,9 @@ That hook runs without a GPU, so what it can load depends on the model:
   packed 4-bit weights load only onto a GPU. fp8 too: the runtime quantizes to fp8 only on an
   Ada-or-newer GPU and skips it on the CPU, so a CPU load would reach the GPU unquantized. An
   int8 copy loads on the CPU, so it stays "cpu".
-- "gpu": `gpu_snapshot: true` in models.yaml: Modal's GPU snapshot (alpha, deployed apps only)
-  keeps the GPU memory too, so everything loads in snap=True. Off unless asked for.
+- "gpu": `gpu_snapshot: true` (models.yaml, a strategy, or a strategy's entry for the model:
+  Deployment.gpu_snapshot): Modal's GPU snapshot (alpha, deployed apps only) keeps the GPU
+  memory too, so everything loads in snap=True. Off unless asked for.
 """
 
 from __future__ import annotations
@@ -23,13 +24,28 @@ from .spec import Catalog, Model
 # the `download` function that saves a model's quantized copies gets the model's GPU for them.
 GPU_ONLY_SCHEMES = frozenset({"nf4", "fp8"})
 
+# Kinds whose CPU load reads no weights: SeedVR2's upstream code loads its DiT and VAE at its
+# first call (runtime/video_upscale.py load), the warm-up on the GPU, so a "cpu" snapshot holds
+# only the imports there; a GPU snapshot warms up inside snap=True and keeps them.
+WEIGHTS_AT_WARM_UP_KINDS = frozenset({"video-upscale"})
+# Kinds whose warm_up does nothing (runtime/instantid.py: a warm-up request needs a face photo).
+NO_WARM_UP_KINDS = frozenset({"instantid"})
 
-def snapshot_mode(model: Model) -> str:
-    if model.gpu_snapshot:
+
+def snapshot_mode(model: Model, gpu_snapshot: bool | None = None) -> str:
+    """The module's SNAPSHOT; gpu_snapshot overrides models.yaml's (optimize's what-if)."""
+    if model.gpu_snapshot if gpu_snapshot is None else gpu_snapshot:
         return "gpu"
     if quantizes_on_gpu(model):
         return "none"
     return "cpu"
+
+
+def snapshot_holds_weights(model: Model, mode: str) -> bool:
+    """Whether a snapshot of `mode` restores the weights instead of reading the Volume."""
+    if mode == "gpu":
+        return True
+    return mode == "cpu" and model.kind not in WEIGHTS_AT_WARM_UP_KINDS
 
 
 def quantizes_on_gpu(model: Model) -> bool:

@@ -179,6 +179,11 @@ class Strategy:
     endpoint_auth: str = "proxy"
     # Per-model settings under this strategy (`models:` in the strategy file).
     model_containers: dict[str, dict[str, int]] = field(default_factory=dict)
+    region: tuple[str, ...] = ()  # Modal container regions (`region:`); () lets Modal choose
+    # Modal's GPU memory snapshot (alpha): for every model (`gpu_snapshot:`), and per model
+    # (`models: {<model>: {gpu_snapshot: ...}}`); None where the file does not say.
+    gpu_snapshot: bool | None = None
+    model_gpu_snapshots: dict[str, bool] = field(default_factory=dict)
 
     def policy_for(self, model: Model) -> ContainerPolicy:
         """The strategy's containers, then the model's own override, then this strategy's
@@ -217,7 +222,9 @@ class Model:
     acknowledge: dict[str, str] = field(default_factory=dict)
     endpoint_auth: str | None = None  # None: the strategy's setting
     limits: dict[str, int] = field(default_factory=dict)  # overrides of the derived limits
-    gpu_snapshot: bool = False  # Modal's GPU memory snapshot (alpha): only when asked for
+    # Modal's GPU memory snapshot (alpha): only when asked for; None where models.yaml is silent
+    gpu_snapshot: bool | None = None
+    region: tuple[str, ...] = ()  # Modal container regions; () takes the strategy's
 
     @property
     def module_name(self) -> str:
@@ -253,6 +260,24 @@ class Deployment:
     def endpoint_auth(self) -> str:
         """The model's endpoint auth when models.yaml sets one, else the strategy's."""
         return self.model.endpoint_auth or self.strategy.endpoint_auth
+
+    @property
+    def gpu_snapshot(self) -> bool:
+        """Whether the module takes Modal's GPU memory snapshot (alpha): the strategy's entry for
+        the model, else the model's own `gpu_snapshot`, else the strategy's; off by default."""
+        for setting in (
+            self.strategy.model_gpu_snapshots.get(self.model.name),
+            self.model.gpu_snapshot,
+            self.strategy.gpu_snapshot,
+        ):
+            if setting is not None:
+                return setting
+        return False
+
+    @property
+    def region(self) -> tuple[str, ...]:
+        """The model's `region:` when models.yaml sets one, else the strategy's (() for none)."""
+        return self.model.region or self.strategy.region
 
     @property
     def primary_gpu(self) -> str:

@@ -204,15 +204,19 @@ def template_context(
 ) -> dict[str, Any]:
     model = deployment.model
     gpus = list(deployment.gpus)
+    region = deployment.region
     return {
         "limits": request_limits(model, catalog, deployment.gpus),
-        "snapshot": snapshot_mode(model),
+        "snapshot": snapshot_mode(model, deployment.gpu_snapshot),
         "run_dtype": run_dtype(model, catalog, deployment.gpus),
         "endpoint_auth": deployment.endpoint_auth,
         "model": model,
         "strategy_name": strategy_name,
         "template_name": template_name(model.kind),
         "gpu": gpus[0] if len(gpus) == 1 else gpus,
+        # Modal's container region(s), None when the fleet sets none (Modal then chooses, and
+        # no region multiplier applies): one name as a string, several as a list.
+        "region": (region[0] if len(region) == 1 else list(region)) if region else None,
         "containers": deployment.containers,
         # Modal takes cores as a float and memory as integer MiB (models.yaml says GiB).
         "cpu": float(model.resources.cpu),

@@ -19,6 +19,15 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from ..economics.headline import (
+    BILL_LABEL,
+    HEADLINE,
+    TargetCheck,
+    bill,
+    busy_line,
+    check_of,
+    target_lines,
+)
 from ..fleet.spec import Fleet
 from ..report.money import pct, usd
 from ..report.tables import table
@@ -151,6 +160,7 @@ class ModelSpend:
     # container-seconds at GPU + CPU + memory rates. Set beside the busy-seconds estimate so a
     # user learns which of the two to trust.
     simulated: Decimal | None = None
+    target: TargetCheck | None = None  # the simulated p95 against the model's latency target
 
     @property
     def delta_pct(self) -> Decimal | None:
@@ -329,6 +339,7 @@ def build_report(
             days = len(intervals[(model, used)]) * period.interval_days
         estimate: Decimal | None = None
         simulated: Decimal | None = None
+        target: TargetCheck | None = None
         note = ""
         if used not in fleet.strategies:
             note = f"strategy {used!r} is not in strategies/: no estimate"
@@ -338,7 +349,9 @@ def build_report(
             daily, missing = estimates[used]
             if model in daily:
                 estimate = daily[model] * days
-                simulated = simulator.model(used, model).cost_per_day * days
+                sim = simulator.model(used, model)
+                simulated = sim.cost_per_day * days
+                target = check_of(sim)
             else:
                 note = missing.get(model, "no estimate")
         if note:
@@ -354,6 +367,7 @@ def build_report(
                 threshold_pct=threshold_pct,
                 note=note,
                 simulated=simulated,
+                target=target,
             )
         )
     if simulated_on:
@@ -422,6 +436,7 @@ def to_dict(report: SpendReport) -> dict[str, Any]:
         "total_actual": _number(report.total_actual),
         "total_estimate": _number(report.total_estimate),
         "total_simulated": _number(report.total_simulated),
+        "headline": HEADLINE,
         "threshold_pct": _number(report.threshold_pct, 2),
         "unmanaged_actual": _number(report.unmanaged_actual),
     }
@@ -447,28 +462,43 @@ def _model_rows(report: SpendReport) -> list[tuple[str, ...]]:
             m.model,
             m.strategy,
             _usd(m.actual),
-            _usd(m.estimate),
-            _delta(m.delta_pct),
             _usd(m.simulated),
             _delta(m.simulated_delta_pct),
+            _usd(m.estimate),
+            _delta(m.delta_pct),
             "OVER" if m.flag else "",
         )
         for m in report.models
     ]
 
 
-# estimate: the busy-seconds formula; simulated: Modal's autoscaler simulated (an ESTIMATE too).
-_HEADER = ("model", "strategy", "actual", "estimate", "delta", "simulated", "vs sim", "flag")
+# simulated: Modal's autoscaler simulated, the bill (an ESTIMATE); busy estimate: the document's
+# busy-seconds formula, which the flag compares with (the `flag` of the JSON contract).
+_HEADER = ("model", "strategy", "actual", "simulated", "vs sim", "busy estimate", "delta", "flag")
+# Least important first, when the table is wider than the terminal.
+_DROP = (6, 5, 1)
 
 
-def _headline(report: SpendReport) -> str:
+def _checks(report: SpendReport) -> list[TargetCheck]:
+    return [m.target for m in report.models if m.target is not None]
+
+
+def _headline(report: SpendReport) -> list[str]:
+    """The actual bill against the simulated one (per day and month), each model's p95, and the
+    document's busy-seconds estimate on its one labelled line."""
     period = report.period
     unit = "daily" if period.resolution == "d" else "hourly"
-    return (
+    simulated_daily = report.total_simulated / period.days if period.days else ZERO
+    actual_daily = report.total_actual / period.days if period.days else ZERO
+    checks = _checks(report)
+    return [
         f"spend {period.label()} ({period.days.normalize():f} days, {unit} rows): "
-        f"actual {_usd(report.total_actual)} vs estimate {_usd(report.total_estimate)} "
-        f"(busy seconds) and {_usd(report.total_simulated)} (simulated autoscaler, ESTIMATE)"
-    )
+        f"actual {_usd(report.total_actual)} vs {_usd(report.total_simulated)} simulated "
+        "(ESTIMATE)",
+        f"  actual {bill(actual_daily)}; {BILL_LABEL}: {bill(simulated_daily)}",
+        *[f"  {line}" for line in target_lines(checks)],
+        busy_line(f"estimate {_usd(report.total_estimate)} for the period"),
+    ]
 
 
 def _footer(report: SpendReport) -> list[str]:
@@ -480,7 +510,7 @@ def _footer(report: SpendReport) -> list[str]:
             )
         else:
             lines.append(
-                f"flagged: {m.model} costs {pct(m.delta_pct)} against its estimate "
+                f"flagged: {m.model} costs {pct(m.delta_pct)} against its busy-seconds estimate "
                 f"(threshold {report.threshold_pct.normalize():f}%)"
             )
     for o in report.orphans:
@@ -504,16 +534,18 @@ def format_text(report: SpendReport) -> str:
             "total",
             "",
             _usd(report.total_actual),
-            _usd(report.total_estimate),
-            "",
             _usd(report.total_simulated),
+            "",
+            _usd(report.total_estimate),
             "",
             "",
         )
     )
     # Model and strategy left-aligned, the figures right-aligned.
-    header_line, *row_lines = table(_HEADER, rows, [i >= 2 for i in range(len(_HEADER))])
-    lines = [_headline(report), "", header_line]
+    header_line, *row_lines = table(
+        _HEADER, rows, [i >= 2 for i in range(len(_HEADER))], drop=_DROP
+    )
+    lines = [*_headline(report), "", header_line]
     for index, line in enumerate(row_lines):
         lines.append(line)
         model = report.models[index] if index < len(report.models) else None
@@ -527,16 +559,15 @@ def format_text(report: SpendReport) -> str:
 
 
 def format_markdown(report: SpendReport) -> str:
-    lines = [f"**{_headline(report)}**", ""]
-    lines.append(
-        "| model | strategy | actual | estimate | delta | simulated | vs sim | flag | by resource |"
-    )
+    first, *details = _headline(report)
+    lines = [f"**{first}**", "", *[f"- {line.strip()}" for line in details[:-1]], "", details[-1]]
+    lines += ["", "| " + " | ".join([*_HEADER, "by resource"]) + " |"]
     lines.append("|---|---|---:|---:|---:|---:|---:|---|---|")
     for m, row in zip(report.models, _model_rows(report), strict=True):
         lines.append("| " + " | ".join([*row, _resources(m.resources)]) + " |")
     lines.append(
-        f"| **total** | | **{_usd(report.total_actual)}** | **{_usd(report.total_estimate)}** | "
-        f"| **{_usd(report.total_simulated)}** | | | |"
+        f"| **total** | | **{_usd(report.total_actual)}** | **{_usd(report.total_simulated)}** | "
+        f"| **{_usd(report.total_estimate)}** | | | |"
     )
     footer = _footer(report)
     if footer:
