@@ -305,7 +305,7 @@ def kill_render_at(root: Path, stage: str, after: int, sig=signal.SIGKILL) -> in
         line = process.stdout.readline().strip()
         assert line == "paused", (line, process.stderr.read() if process.poll() is not None else "")
         process.send_signal(sig)
-        _, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=120)  # a busy shared machine is slow to exit
     finally:
         process.kill()  # a no-op once it has ended
     if sig == signal.SIGKILL:
