@@ -746,10 +746,14 @@ def test_local_tiny_builds_its_own_weights_and_runs(tmp_path):
 
 
 def test_cold_start_records_are_read_from_a_container_log():
-    from modalfleet.platform.bench import COLD_START_EVENT, ColdStart, parse_cold_starts
+    from modalfleet.economics import observe
+    from modalfleet.economics.observe import ColdStartRecord, RecordError
+    from modalfleet.platform.bench import parse_cold_starts
     from modalfleet.runtime import records
 
-    assert COLD_START_EVENT == records.COLD_START  # the runtime writes what bench reads
+    # the runtime writes what observe (and bench through it) reads
+    assert (observe.COLD_START, observe.REQUEST) == (records.COLD_START, records.REQUEST)
+
     labels = '"model": "flux-dev", "strategy": "hybrid", "gpu": "L40S", "container_id": "ta-1"'
     log = "\n".join(
         [
@@ -759,22 +763,28 @@ def test_cold_start_records_are_read_from_a_container_log():
             '1.5, "weights_read_s": 20.25, "to_gpu_s": 4.0, "warm_up_s": 0.75}}',
             '{"event": "modalfleet.request", ' + labels + ', "started_at": 1027.0, '
             '"finished_at": 1030.0, "status": 200}',
-            '{"event": "modalfleet.cold_start", "model": "flux-dev"}',  # incomplete: skipped
             "[1, 2, 3]",
         ]
     )
-    assert parse_cold_starts(log) == [
-        ColdStart(
-            model="flux-dev",
-            strategy="hybrid",
-            gpu="L40S",
-            container_id="ta-1",
-            seconds=26.5,
-            phases={
-                "start_to_enter_s": 1.5,
-                "weights_read_s": 20.25,
-                "to_gpu_s": 4.0,
-                "warm_up_s": 0.75,
-            },
-        )
-    ]
+    (found,) = parse_cold_starts(log)
+    assert found == ColdStartRecord(
+        model="flux-dev",
+        strategy="hybrid",
+        gpu="L40S",
+        container_id="ta-1",
+        container_started_at=1000.0,
+        ready_at=1026.5,
+        phases=(
+            ("start_to_enter_s", 1.5),
+            ("weights_read_s", 20.25),
+            ("to_gpu_s", 4.0),
+            ("warm_up_s", 0.75),
+        ),
+    )
+    assert found.seconds == 26.5
+    # observe's parser is bench's: a cold-start record with keys missing is refused by its line
+    with pytest.raises(RecordError) as caught:
+        parse_cold_starts(log + '\n{"event": "modalfleet.cold_start", "model": "flux-dev"}')
+    assert str(caught.value) == (
+        "log:5: modalfleet.cold_start record: strategy must be a non-empty string, got None"
+    )

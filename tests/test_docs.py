@@ -120,7 +120,8 @@ def test_every_generated_section_fills():
         assert "<!-- generated:" not in text, page
     schema = hooks.generate("schema", "models")
     assert (
-        "| `models.<name>.acknowledge[].code` | one of | yes | `endpoint-auth`, `resources`, `dtype-support`, `weights-pin` | "
+        "| `models.<name>.acknowledge[].code` | one of | yes | `endpoint-auth`, `resources`, `vram-declared-off`, `dtype-support`, "
+        "`weights-pin` | "
         "A problem code that can be a warning. |" in schema
     )
     assert "| `models.<name>.vram_gb` | number | yes | > 0, <= 4096 |" in schema

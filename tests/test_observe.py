@@ -119,6 +119,11 @@ def test_write_changes_only_the_measured_keys(observed):
         f"{note}",
     ]
     assert "seconds_per_request T4: 3.00 s (p50 of 3046 requests)" in stderr
+    # read back from the written file: the T4 figures are measured, the L4 fallback's are not
+    sources = stderr.splitlines()[-1]
+    head = "observe: flux-schnell under hybrid is now simulated with "
+    assert sources.startswith(head + "T4 3 s/request measured, cold start 39.85 s measured; L4 ")
+    assert "measured" not in sources.split("; L4 ")[1]
     fleet = load_fleet(fleet_dir)
     assert fleet.ok, fleet.problems
     serving = serving_policy(fleet.fleet, MODEL, STRATEGY)
@@ -154,6 +159,11 @@ def test_too_few_samples_write_nothing(fleet_dir, tmp_path):
         result.stderr
     )
     assert "seconds_per_request T4" not in result.stderr
+    # the T4's cold start is read back as measured; its seconds per request are not
+    sources = result.stderr.splitlines()[-1]
+    assert sources.startswith("observe: flux-schnell under hybrid is now simulated with T4 ")
+    assert ", cold start 44.33 s measured; L4 " in sources
+    assert "s/request measured" not in sources
     after = (fleet_dir / "models.yaml").read_text()
     assert "cold_start_s: {T4: 44.33}" in after
     assert "traffic: {requests_per_day: 400, seconds_per_request: 10}\n" in after
@@ -219,6 +229,53 @@ def test_prefixes_ignored_and_other_lines_skipped():
     assert row.cold_start_s_p50 == 40.0
     assert row.phases_p50 == (("start_to_enter_s", 10.0), ("weights_read_s", 30.0))
     assert row.cold_start_rate == 1.0  # it started as its container became ready
+
+
+def cold_start_line(container: str, started: float, ready: float, phases: dict) -> str:
+    return json.dumps(
+        {
+            "event": "modalfleet.cold_start",
+            "model": "flux-dev",
+            "strategy": "hybrid",
+            "gpu": "L40S",
+            "container_id": container,
+            "container_started_at": started,
+            "ready_at": ready,
+            "phases": phases,
+        }
+    )
+
+
+def test_a_container_restored_from_a_snapshot_counts_from_its_post_snapshot_hook(fleet_dir):
+    """The runtime's record of a restored container starts at its post-snapshot hook and lists
+    only the GPU phases: its cold start is that, and each phase's median is over the containers
+    that ran it."""
+    fresh = {"start_to_enter_s": 2.0, "weights_read_s": 20.0, "to_gpu_s": 4.0, "warm_up_s": 1.0}
+    lines = [
+        cold_start_line("ta-1", 1796000000.0, 1796000027.0, fresh),  # took the snapshot: 27 s
+        cold_start_line("ta-2", 1796000100.0, 1796000105.0, {"to_gpu_s": 4.0, "warm_up_s": 1.0}),
+        cold_start_line("ta-3", 1796000200.0, 1796000206.0, {"to_gpu_s": 5.0, "warm_up_s": 1.0}),
+    ]
+    found = records.parse_lines(lines, "app.log")
+    assert [c.restored for c in found.cold_starts] == [False, True, True]
+    [row] = records.summarize(found)
+    assert (row.containers, row.restored) == (3, 2)
+    assert (row.cold_start_s_p50, row.cold_start_s_p95) == (6.0, 27.0)
+    assert row.phases_p50 == (
+        ("start_to_enter_s", 2.0),
+        ("weights_read_s", 20.0),
+        ("to_gpu_s", 4.0),
+        ("warm_up_s", 1.0),
+    )
+    log = fleet_dir / "restored.log"
+    log.write_text("\n".join(lines) + "\n")
+    result = run_cli("observe", "--strategy", STRATEGY, "--from-logs", str(log), root=fleet_dir)
+    assert result.exit_code == 0, result.text
+    assert (
+        "  flux-dev on L40S: start_to_enter_s 2.00 s, weights_read_s 20.00 s, to_gpu_s 4.00 s, "
+        "warm_up_s 1.00 s (2 of 3 containers restored from a memory snapshot: their cold start "
+        "is counted from the post-snapshot hook, their phases are the GPU ones)\n"
+    ) in result.output
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,8 @@ def test_the_wheel_holds_the_templates_schemas_and_examples(installed):
         "modalfleet/generate/templates/base.py.j2",
         "modalfleet/generate/templates/video_upscale.py.j2",
         "modalfleet/schema/models.schema.json",
+        "modalfleet/fleet/architectures/flux1-dev.json",  # validate reads it (vram-declared-off)
+        "modalfleet/fleet/architectures/seedvr2-3b.json",
         "modalfleet/examples/six-models/models.yaml",
         "modalfleet/examples/six-models/strategies/hybrid.yaml",
         "modalfleet/examples/minimal/strategies/production.yaml",
@@ -100,7 +102,7 @@ def new_fleet(installed) -> Path:
     fleet.mkdir()
     init = _run(["modalfleet", "init"], cwd=fleet, env=installed["env"])
     assert init.returncode == 0, init.stderr
-    assert init.stdout.splitlines()[-1].startswith("fleet 'six-models' written to ./ (14 files).")
+    assert init.stdout.splitlines()[-1].startswith("fleet 'six-models' written to ./ (15 files).")
     return fleet
 
 

@@ -47,6 +47,10 @@ ERROR_STATUS = 500
 MIN_REQUESTS = 20
 MIN_COLD_STARTS = 5
 SECONDS_PER_DAY = 86400.0
+# The phases a container runs before its memory snapshot is taken. A container restored from a
+# snapshot did not run them (they ran where the snapshot was taken): its record lists only the
+# GPU phases, and its container_started_at is when its post-snapshot hook began.
+PRE_SNAPSHOT_PHASES = ("start_to_enter_s", "weights_read_s")
 
 
 class RecordError(ValueError):
@@ -70,6 +74,11 @@ class ColdStartRecord:
     @property
     def seconds(self) -> float:
         return self.ready_at - self.container_started_at
+
+    @property
+    def restored(self) -> bool:
+        """Restored from a memory snapshot: none of the pre-snapshot phases ran here."""
+        return not any(name in PRE_SNAPSHOT_PHASES for name, _ in self.phases)
 
 
 @dataclass(frozen=True)
@@ -266,8 +275,10 @@ class Observed:
     served: int  # requests that did not fail: the sample behind the seconds per request
     cold_start_s_p50: float | None
     cold_start_s_p95: float | None
-    phases_p50: tuple[tuple[str, float], ...]  # median seconds of each phase, in record order
+    # median seconds of each phase over the containers that ran it, in record order
+    phases_p50: tuple[tuple[str, float], ...]
     cold_start_rate: float  # share of requests that waited for their container's cold start
+    restored: int = 0  # containers restored from a memory snapshot (GPU phases only)
 
     @property
     def error_rate(self) -> float:
@@ -346,6 +357,7 @@ def summarize(records: Records) -> list[Observed]:
                 cold_start_rate=(sum(i in waited for i in indices) / len(indices))
                 if indices
                 else 0.0,
+                restored=sum(c.restored for c in starts),
             )
         )
     return out

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from ..report.tables import table
 from .observe import Observed, Window, iso
+from .serving import Serving
 
 
 def _round(value: float | None, places: int = 3) -> float | None:
@@ -74,6 +75,13 @@ def format_text(observed: Sequence[Observed], window: Window) -> str:
     phases = [
         f"  {o.model} on {o.gpu}: "
         + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in o.phases_p50)
+        + (
+            f" ({o.restored} of {o.containers} containers restored from a memory snapshot: "
+            "their cold start is counted from the post-snapshot hook, their phases are the "
+            "GPU ones)"
+            if o.restored
+            else ""
+        )
         for o in observed
         if o.phases_p50
     ]
@@ -87,3 +95,19 @@ def format_text(observed: Sequence[Observed], window: Window) -> str:
         "errors: status >= 500.",
     ]
     return "\n".join(lines)
+
+
+def _source(source: str) -> str:
+    return "ESTIMATE" if source == "estimate" else source
+
+
+def sources_line(model: str, strategy: str, servings: Sequence[Serving]) -> str:
+    """What the simulation takes for `model` after --write, on each GPU of the strategy, and
+    where each figure comes from (measured, flat, ESTIMATE): read back from models.yaml, so a
+    figure observe wrote shows as measured only if the fleet reads it so."""
+    parts = [
+        f"{s.gpu} {float(s.seconds.value):g} s/request {_source(s.seconds.source)}, cold start "
+        f"{s.cold_start.seconds:g} s {_source(s.cold_start.source)}"
+        for s in servings
+    ]
+    return f"observe: {model} under {strategy} is now simulated with " + "; ".join(parts)

@@ -3,7 +3,8 @@
 Codes (registered with their meaning in codes.py, from which the manual's problem-codes page is
 generated): name, strategy-coverage, unknown-gpu, gpu-list, vram-fit, dtype-support, weights-pin,
 weights-size, weights-role, quantization, params, secret-literal,
-concurrency, trace, resources, unknown-model, endpoint-auth, limits, timeout-too-short.
+concurrency, trace, resources, unknown-model, endpoint-auth, limits, timeout-too-short,
+vram-declared-off.
 (traffic and latency are
 enforced with the schema and carry those codes from there.)
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from ..report.money import usd
 from ..report.suggest import closest, did_you_mean
+from .architectures import declared_size_shortfalls
 from .limits import KIND_LIMITS, default_violations, request_limits
 from .load import GPUS_FILE, MODELS_FILE, STRATEGIES_DIR, Loaded
 from .problems import WARNING, Problem, problem
@@ -82,6 +84,7 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
         found += check_concurrency(fleet, model, loaded.documents)
         found += check_traffic_profile(model, models_doc)
         found += check_resources(model, models_doc)
+        found += check_declared_sizes(model, models_doc)
     return found
 
 
@@ -250,6 +253,24 @@ def check_resources(model: Model, doc: Document) -> list[Problem]:
             hint=f"set resources: {{memory_gb: {int(-(-need // 1))}}} or more: Modal bills the higher of reservation and use, so the estimate is low, and a container above its reservation can be OOM-killed",
             severity=WARNING,
         )
+    ]
+
+
+def check_declared_sizes(model: Model, doc: Document) -> list[Problem]:
+    """A size_gb, component size or vram_gb well below what the model's published architecture
+    needs (parameters x bytes; fleet/architectures): the VRAM checks would pass a GPU that
+    cannot hold the weights."""
+    return [
+        problem(
+            "vram-declared-off",
+            doc.where(path),
+            message,
+            hint="raise the figure to at least the weights' size (vram_gb: the weights plus "
+            "activations), or declare the quantization that makes it smaller",
+            severity=WARNING,
+            model=model.name,
+        )
+        for path, message in declared_size_shortfalls(model)
     ]
 
 

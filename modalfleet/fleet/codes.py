@@ -128,6 +128,14 @@ CODES: tuple[Code, ...] = (
         "cheapest GPUs that fit",
     ),
     Code("weights-size", "error", "the weights after quantization exceed `vram_gb` or the GPU"),
+    Code(
+        "vram-declared-off",
+        "warning",
+        "a declared `vram_gb`, weights `size_gb` or `components` size is more than 15% below "
+        "what the model's published architecture needs (its parameters x bytes per parameter "
+        "in the dtype and declared quantization, from the configs shipped in "
+        "`modalfleet/fleet/architectures/`); can be acknowledged",
+    ),
     Code("quantization", "error", "quantization names a component no weights entry lists"),
     Code(
         "dtype-support",

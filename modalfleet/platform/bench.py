@@ -10,7 +10,6 @@ an Executor (bench_exec.py), so everything here runs against a scripted fake in 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -20,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..economics.observe import ColdStartRecord, parse_lines
 from ..fleet.spec import Catalog, Fleet, Model
 from ..report.money import pct, usd_rate
 from ..report.tables import table
@@ -654,47 +654,15 @@ def format_markdown(report: BenchReport) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Cold starts: each handler container logs one cold-start record when it is ready
-# (runtime/records.py, the contract of issue #24)
-
-COLD_START_EVENT = "modalfleet.cold_start"
-
-
-@dataclass(frozen=True)
-class ColdStart:
-    model: str
-    strategy: str
-    gpu: str  # Modal's name for the GPU the container got ("cpu" without one)
-    container_id: str
-    seconds: float  # from the container's start until it was ready
-    phases: dict[str, float]  # phase -> seconds (a snapshot restore: only the GPU phases)
+# (runtime/records.py, the contract of issue #24). observe's parser is the one reader of the
+# records: bench reads them through it, so the two never disagree on the format.
 
 
-def parse_cold_starts(log_text: str) -> list[ColdStart]:
+def parse_cold_starts(log_text: str, source: str = "log") -> list[ColdStartRecord]:
     """Every cold-start record in a container log (`modal app logs`), in order. Text before a
-    line's first `{` (a timestamp) is ignored; other lines, other records and records that do
-    not parse are skipped."""
-    found = []
-    for line in log_text.splitlines():
-        brace = line.find("{")
-        if brace < 0:
-            continue
-        try:
-            data = json.loads(line[brace:])
-            if not isinstance(data, dict) or data.get("event") != COLD_START_EVENT:
-                continue
-            found.append(
-                ColdStart(
-                    model=str(data["model"]),
-                    strategy=str(data["strategy"]),
-                    gpu=str(data["gpu"]),
-                    container_id=str(data["container_id"]),
-                    seconds=round(float(data["ready_at"]) - float(data["container_started_at"]), 3),
-                    phases={str(k): float(v) for k, v in dict(data["phases"]).items()},
-                )
-            )
-        except (ValueError, KeyError, TypeError):
-            continue
-    return found
+    line's first `{` (a timestamp) is ignored and lines that are not records are skipped; a
+    record that is malformed raises observe.RecordError naming `source:line`."""
+    return parse_lines(log_text.splitlines(), source).cold_starts
 
 
 # --- what to measure ------------------------------------------------------------------------

@@ -14,8 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..economics import observe as records_lib
+from ..economics.cost import CostError
 from ..economics.observe import Observed, Records, Window
-from ..fleet.load import MODELS_FILE
+from ..economics.observe_report import sources_line
+from ..economics.serving import serving_policy
+from ..fleet.load import MODELS_FILE, load_fleet
+from ..fleet.resolve import deployment
 from ..fleet.spec import Fleet
 from ..fleet.yamledit import EditError, replace_files
 from .spend import SpendError, parse_since, period_since
@@ -209,4 +213,26 @@ def write_measured(root: Path, observation: Observation, fleet: Fleet) -> tuple[
         replace_files({path: (before, after)})
     except EditError as exc:
         raise ObserveError(str(exc)) from None
+    lines += sources_after(root, observation.strategy, [m.model for m in found])
     return "\n".join(lines), short
+
+
+def sources_after(root: Path, strategy: str, models: Sequence[str]) -> list[str]:
+    """One line per model: the seconds per request and cold start the simulation now takes on
+    each GPU of the strategy, with their sources, from the fleet as written."""
+    loaded = load_fleet(root)
+    if not loaded.ok:
+        return [f"observe: {MODELS_FILE} no longer validates: run `modalfleet validate`"]
+    fleet = loaded.fleet
+    out = []
+    for model in models:
+        try:
+            servings = [
+                serving_policy(fleet, model, strategy, gpu=gpu)
+                for gpu in deployment(fleet, strategy, model).gpus
+            ]
+        except CostError as exc:
+            out.append(f"observe: {exc}")
+            continue
+        out.append(sources_line(model, strategy, servings))
+    return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import time
 from pathlib import Path
@@ -15,8 +16,9 @@ import yaml
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
 
+from modalfleet.economics.observe import ColdStartRecord
 from modalfleet.platform import tiny_weights as tiny
-from modalfleet.platform.bench import ColdStart, parse_cold_starts
+from modalfleet.platform.bench import parse_cold_starts
 from modalfleet.runtime import records
 from modalfleet.runtime.errors import FieldError, InputError, UpstreamError
 
@@ -189,8 +191,14 @@ def test_records_go_to_stdout_in_a_container_with_its_task_id(monkeypatch, capsy
     ]
     # bench reads the cold start back, a timestamp before it
     assert parse_cold_starts("2026-12-06T10:00:00Z " + captured.out) == [
-        ColdStart(
-            "flux-dev", "hybrid", "L40S", "ta-01JX8ZTQ", 4.5, {"to_gpu_s": 3.0, "warm_up_s": 1.0}
+        ColdStartRecord(
+            "flux-dev",
+            "hybrid",
+            "L40S",
+            "ta-01JX8ZTQ",
+            100.0,
+            104.5,
+            (("to_gpu_s", 3.0), ("warm_up_s", 1.0)),
         )
     ]
 
@@ -265,3 +273,77 @@ def test_container_id_is_modals_task_id_else_this_process(monkeypatch):
     assert records.container_id() == f"local-{os.getpid()}"
     monkeypatch.setenv("MODAL_TASK_ID", "ta-123")
     assert records.container_id() == "ta-123"
+
+
+def test_observe_reads_back_what_a_handler_logged(flux_schnell_weights, tmp_path, capsys):
+    """Both sides of the contract together: a generated handler's records, saved as `modal app
+    logs` prints them (a timestamp before each line, other output between), read by `observe`."""
+    from workspace import copy_fleet, run_cli
+
+    capsys.readouterr()
+    with generated_handler("flux_schnell", flux_schnell_weights) as (_, model):
+        instance = entered(model)
+        for body in (FLUX, FLUX, {**FLUX, "steps": 9}):  # two served, one refused (422)
+            with contextlib.suppress(InputError):
+                model.generate.local(**body)
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+        instance.handle.pipe = broken
+        with pytest.raises(RuntimeError):  # a failure on our side: 500, an error
+            model.generate.local(**FLUX)
+    lines = capsys.readouterr().err.splitlines()
+    cold, *found = logged_records("\n".join(lines))
+    assert [r["status"] for r in found] == [200, 200, 422, 500]
+    log = tmp_path / "flux-schnell.log"
+    log.write_text(
+        "".join(
+            f"2026-12-06T10:00:{n % 60:02d}.000000Z {line}\n" if n % 2 else f"{line}\n"
+            for n, line in enumerate(["Loading pipeline components...", *lines])
+        )
+    )
+    fleet_dir = copy_fleet(tmp_path / "fleet", with_generated=False)
+    args = ("observe", "--strategy", "hybrid", "--from-logs", str(log))
+    result = run_cli(*args, "--format", "json", root=fleet_dir)
+    assert result.exit_code == 0, result.text
+    (row,) = json.loads(result.output)["models"]
+    served = sorted(r["finished_at"] - r["started_at"] for r in found if r["status"] < 500)
+    # observe's rule (docs/commands/observe.md): the requests a container took first, within
+    # 1 s of becoming ready, waited for its cold start (here the first follows at once)
+    waited = sum(r["started_at"] <= cold["ready_at"] + 1.0 for r in found)
+    assert row == {
+        "model": "flux-schnell",
+        "strategy": "hybrid",
+        "gpu": "cpu",
+        "requests": 4,
+        "containers": 1,
+        "seconds_per_request_p50": round(served[1], 3),  # nearest rank of 3
+        "seconds_per_request_p95": round(served[2], 3),
+        "cold_start_s_p50": round(cold["ready_at"] - cold["container_started_at"], 3),
+        "cold_start_s_p95": round(cold["ready_at"] - cold["container_started_at"], 3),
+        "cold_start_rate": waited / 4,
+        "errors": 1,
+    }
+    text = run_cli(*args, root=fleet_dir)
+    assert text.exit_code == 0, text.text
+    assert f"flux-schnell on cpu: start_to_enter_s {cold['phases']['start_to_enter_s']:.2f} s" in (
+        text.output
+    )
+    # --write records nothing from a run without a GPU, and says why
+    before = (fleet_dir / "models.yaml").read_bytes()
+    written = run_cli(*args, "--write", root=fleet_dir)
+    assert written.exit_code == 0, written.text
+    assert written.stderr.splitlines() == [
+        "observe: flux-schnell ran on 'cpu', which gpus.yaml does not know: not recorded",
+        "observe: nothing measured enough to write",
+    ]
+    assert (fleet_dir / "models.yaml").read_bytes() == before
+    # the library call: the records grouped under the container id a local run has
+    from modalfleet.fleet.load import load_fleet
+    from modalfleet.platform.observe import observe
+
+    seen = observe(load_fleet(fleet_dir).fleet, "hybrid", log_files=[log])
+    ids = [r.container_id for r in (*seen.records.cold_starts, *seen.records.requests)]
+    assert ids == [f"local-{os.getpid()}"] * 5
+    assert [r.status for r in seen.records.requests] == [200, 200, 422, 500]
