@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import random
-import stat
 from array import array
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ..fleet.statefile import describe
+from ..fleet.statefile import NotARegularFile, open_regular
 
 DEFAULT_SEED = 20260121
 SECONDS_PER_DAY = 86400.0
@@ -221,22 +219,11 @@ def _too_many() -> TraceError:
 
 
 def _open_regular(path: Path) -> io.BufferedReader:
-    """path opened for reading if it is a regular file (its size is known, so every read ends);
-    NotATraceFile otherwise. O_NONBLOCK: opening a FIFO returns at once instead of waiting for
-    a writer that may never come."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    """path opened for reading if it is a regular file; NotATraceFile otherwise."""
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotATraceFile(
-                f"{path} is {describe(mode)}, not a regular file: a trace is a text file of "
-                "arrival times, one a line"
-            )
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+        return open_regular(path)
+    except NotARegularFile as exc:
+        raise NotATraceFile(f"{exc}: a trace is a text file of arrival times, one a line") from None
 
 
 def _count_lines(stream: io.BufferedReader) -> None:

@@ -12,6 +12,7 @@ caller's to validate: these functions only vouch that the bytes came from a regu
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from pathlib import Path
@@ -141,3 +142,24 @@ def write_bytes(path: Path | str, data: bytes) -> None:
     check_folder(path.parent)
     check_file(path)
     replace_file(path, lambda stream: stream.write(data))
+
+
+class NotARegularFile(OSError):
+    """A user-given input (a trace, a saved log) that is not a regular file."""
+
+
+def open_regular(path: Path | str) -> io.BufferedReader:
+    """A user-given input file opened for reading if it is a regular file (its size is known, so
+    every read ends); NotARegularFile, naming what it is, otherwise. Unlike the state files, a
+    link is followed (the user named the path), but only to a regular file. O_NONBLOCK: opening
+    a FIFO returns at once instead of waiting for a writer that may never come."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(f"{path} is {describe(mode)}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
