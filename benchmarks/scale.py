@@ -1,14 +1,13 @@
 """How validate and render scale, as a ratio to just writing the files.
 
-    python benchmarks/scale.py [--sizes 10,100,1000,5000] [--repeat 3]
+    python benchmarks/scale.py [--sizes 10,100,1000] [--repeat 3]
+    python benchmarks/scale.py --budget LABEL=REF[@auto],... [--sizes 6,30,100] [--repeat 9]
 
 Each fleet is the bundled one, its six models copied under new names until the count is
 reached, x 4 strategies, in a temporary directory. Every command runs as the real CLI in a
 fresh process; the figure is the median wall time of --repeat runs, and the peak RSS is the
 child's own ru_maxrss as os.wait4 reports it (the resident peak of that process, interpreter
-included, or of the largest process it forked to render: a peak, not a sum). The CPU seconds
-(those of the processes it forked included) (user + system, same rusage) are printed beside the wall
-time, with their own ratio: on a shared, busy machine they move far less than wall time.
+included). The CPU seconds (user + system, same rusage) are printed beside the wall time, with their own ratio: on a shared, busy machine they move far less than wall time.
 `user s` is the user CPU alone: the floor's time is mostly the kernel's (its 8000 file
 operations), and that system time varies several-fold between runs here, so user CPU is
 the steadiest figure for comparing the CLI's own work from one change to the next.
@@ -19,20 +18,25 @@ empty folder, each through a temporary file and a rename, the way render does. I
 same loop as the commands, interleaved with them, so a busy machine slows both alike; every
 figure is printed in seconds and as a ratio to that floor.
 
-- render:   `render` into an empty generated/, no cache (a clean checkout after rm -rf), in
-            as many processes as parallel.job_count gives (one per CPU, 200+ files each);
-- render-1: the same in one process (MODALFLEET_JOBS=1): the CPU the work itself takes;
+- render:   `render` into an empty generated/, no cache (a clean checkout after rm -rf);
 - rerender: `render` over a current generated/ and its cache, which writes nothing;
 - check:    `render --check` of a current tree with its cache;
-- check-cold: `render --check` of a current tree without the cache (what CI runs on a clone);
-- check-cold-1: the same in one process.
+- check-cold: `render --check` of a current tree without the cache (what CI runs on a clone).
 
 The package is compiled to bytecode first (compileall), as pip does at install: where
 PYTHONDONTWRITEBYTECODE is set, every run would otherwise compile modalfleet from source.
 
-Targets (issue 16), printed as ok / MISSED: at 1000 models, render <= 2x floor, rerender and
-check <= 1x floor, peak RSS < 150 MiB; `validate` of the bundled fleet < 3x `python -c pass`.
-Time per model at each size shows whether growth stays linear. Not a test: timings depend on
+Targets (issues 16 and 25), printed as ok / MISSED: from 1000 models on, rerender and check
+<= 1x floor; `validate` of the bundled fleet < 3x `python -c pass`. A render into an empty tree is
+not a target (issue 25): its ratio is printed, and time per model shows whether growth stays
+linear.
+
+--budget (issue 25's complexity budget) compares the CLI at several git revisions instead:
+`render` from an empty tree and `render --check` on a clone (a current tree, no cache) at 6, 30
+and 100 models, in one process (MODALFLEET_JOBS=1; `@auto` leaves it unset), the revisions
+interleaved in every round. A piece of machinery stays only if removing it costs at least 25%
+of wall time at 30 models (docs/testing.md has the figures that removed memo.py and
+parallel.py). Not a test: timings depend on
 the machine, and only the ratios carry from one machine to another.
 """
 
@@ -55,8 +59,11 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 CLI = str(REPO / "cli.py")
 CACHE_DIR = ".modalfleet-cache"  # <root>/<this>: the render cache (generate/cache.py)
+# From this size on, a re-render and a check with the cache must cost no more than the floor.
+# Below it both are mostly the interpreter's and the CLI's start-up, which the floor shares
+# only in part (it imports nothing).
 TARGET_SIZE = 1000
-COMMANDS = ("floor", "render", "render-1", "rerender", "check", "check-cold", "check-cold-1")
+COMMANDS = ("floor", "render", "rerender", "check", "check-cold")
 
 # The floor: the same bytes, temp file + rename each, into an empty tree. Nothing else.
 FLOOR = """
@@ -203,7 +210,6 @@ def measure_size(root: Path, scratch: Path, repeat: int) -> dict[str, Series]:
     subprocess.run([sys.executable, "-c", PAYLOAD, str(generated), str(payload)], check=True)
     floor_dest = scratch / "floor"
     series = {name: Series(name) for name in COMMANDS}
-    one_process = {**os.environ, "MODALFLEET_JOBS": "1"}
     for _ in range(repeat):
         shutil.rmtree(floor_dest, ignore_errors=True)
         series["floor"].run([sys.executable, "-c", FLOOR, str(payload), str(floor_dest)])
@@ -214,13 +220,9 @@ def measure_size(root: Path, scratch: Path, repeat: int) -> dict[str, Series]:
         series["check"].run(check)
         shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
         series["check-cold"].run(check)
-        series["check-cold-1"].run(check, one_process)
-        shutil.rmtree(generated)  # last, so the digest below compares its tree with the others'
-        shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
-        series["render-1"].run(render, one_process)
     if tree_digest(generated) != expected:
         raise SystemExit(f"{root}: the renders did not write the same bytes each time")
-    for name in ("check", "check-cold", "check-cold-1"):
+    for name in ("check", "check-cold"):
         if series[name].code != 0:
             raise SystemExit(f"{root}: render --check ({name}) failed: {series[name].out}")
     series["files"] = expected[0]  # type: ignore[assignment]
@@ -232,12 +234,113 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
+# --------------------------------------------------------------------------------------------
+# The complexity budget (issue 25): does a piece of machinery pay for itself at real sizes?
+
+BUDGET_SIZES = "6,30,100"
+BUDGET_COMMANDS = ("render", "check-cold")
+
+
+def extract(ref: str, dest: Path) -> Path:
+    """The CLI and package as they were at git revision ref, in dest, compiled to bytecode."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", ref, "cli.py", "modalfleet"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(dest / "modalfleet")], check=True)
+    return dest
+
+
+def parse_variants(text: str) -> list[tuple[str, str, bool]]:
+    """ "label=ref,label=ref@auto" -> [(label, ref, auto)]: auto leaves MODALFLEET_JOBS unset
+    (the revision picks its number of processes), else MODALFLEET_JOBS=1 (one process)."""
+    variants = []
+    for item in text.split(","):
+        label, _, ref = item.partition("=")
+        if not ref:
+            raise SystemExit(f"--budget: {item!r} is not label=ref")
+        variants.append((label, ref.removesuffix("@auto"), ref.endswith("@auto")))
+    return variants
+
+
+def budget(variants: list[tuple[str, str, bool]], sizes: list[int], repeat: int) -> None:
+    """`render` from an empty tree and `render --check` on a clone (a current tree, no cache) at
+    each size, for each variant (the CLI at a git revision), the variants interleaved in every
+    round so a busy machine slows them alike. Prints the median wall and user CPU seconds and
+    each variant's wall time against the first one's."""
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), median of {repeat}")
+    for label, ref, auto in variants:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", ref],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        jobs = "processes as the revision picks" if auto else "MODALFLEET_JOBS=1"
+        print(f"  {label}: {ref} ({commit}), {jobs}")
+    print()
+    print(
+        f"{'models':>6}  {'command':<10} {'variant':<22} {'wall s':>7} {'user s':>7} "
+        f"{'vs ' + variants[0][0]:>14}"
+    )
+    with tempfile.TemporaryDirectory(prefix="modalfleet-budget-") as tmp:
+        clis = {
+            label: str(extract(ref, Path(tmp) / f"cli-{index}") / "cli.py")
+            for index, (label, ref, _) in enumerate(variants)
+        }
+        one_process = {**os.environ, "MODALFLEET_JOBS": "1"}
+        plain = {key: value for key, value in os.environ.items() if key != "MODALFLEET_JOBS"}
+        for count in sizes:
+            root = build_fleet(Path(tmp) / f"fleet-{count}", count)
+            series = {
+                (label, name): Series(name) for label, _, _ in variants for name in BUDGET_COMMANDS
+            }
+            digests = set()
+            for _ in range(repeat):
+                for label, _, auto in variants:
+                    env = plain if auto else one_process
+                    render = [sys.executable, clis[label], "render", "--root", str(root)]
+                    shutil.rmtree(root / "generated", ignore_errors=True)
+                    shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
+                    series[label, "render"].run(render, env)
+                    digests.add(tree_digest(root / "generated"))
+                    shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
+                    series[label, "check-cold"].run([*render, "--check", "--quiet"], env)
+                    if series[label, "check-cold"].code != 0:
+                        raise SystemExit(f"{label}: render --check failed at {count} models")
+            if len(digests) != 1:
+                raise SystemExit(f"{count} models: the variants did not write the same bytes")
+            for name in BUDGET_COMMANDS:
+                first = series[variants[0][0], name].median
+                for label, _, _ in variants:
+                    one = series[label, name]
+                    change = (one.median - first) / first * 100
+                    print(
+                        f"{count:>6}  {name:<10} {label:<22} {one.median:>7.3f} "
+                        f"{one.user:>7.3f} {change:>+13.1f}%"
+                    )
+            shutil.rmtree(root)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="10,100,1000,5000")
+    parser.add_argument("--sizes")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--budget",
+        metavar="LABEL=REF[@auto],...",
+        help="compare the CLI at these git revisions instead (render from empty, render --check "
+        f"on a clone; sizes default to {BUDGET_SIZES})",
+    )
     args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",")]
+    if args.budget:
+        sizes = [int(size) for size in (args.sizes or BUDGET_SIZES).split(",")]
+        budget(parse_variants(args.budget), sizes, args.repeat)
+        return
+    sizes = [int(size) for size in (args.sizes or "10,100,1000").split(",")]
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), median of {args.repeat}")
     # A user's modalfleet has bytecode: pip compiles it at install, and a checkout writes
@@ -245,15 +348,7 @@ def main() -> None:
     # this project is developed on) every run would compile the package from source instead,
     # ~45 ms of validate's start-up that no user pays. compileall writes it regardless.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "modalfleet")], check=True)
-    sys.path.insert(0, str(REPO))
-    from modalfleet.generate.parallel import job_count
-
-    print(
-        f"render processes at {TARGET_SIZE} models x 4: {job_count(TARGET_SIZE * 4)} "
-        "(render-1 and check-cold-1: MODALFLEET_JOBS=1, one process)"
-    )
-    # Cold start first: a child forked from a parent that has rendered 1000 models would
-    # report the parent's memory as its own peak.
+    # Cold start first, before this process holds anything it could lend a child's peak.
     repeat = max(args.repeat, 10)
     bare, cold = Series("bare"), Series("validate")
     for _ in range(repeat):
@@ -288,27 +383,16 @@ def main() -> None:
                     f"{one.median / count * 1000:>8.3f} {one.cpu:>7.3f} "
                     f"{one.cpu / series['floor'].cpu:>7.2f} {one.user:>7.3f} {one.peak:>8.1f}"
                 )
-            if count == TARGET_SIZE:
-                ratios = {
-                    name: one.median / floor
-                    for name, one in series.items()
-                    if isinstance(one, Series)
-                }
-                peak = series["render"].peak
-                targets = [
-                    f"render from empty {ratios['render']:.2f}x floor (<= 2x): "
-                    f"{verdict(ratios['render'] <= 2)}",
-                    f"rerender {ratios['rerender']:.2f}x floor (<= 1x): "
-                    f"{verdict(ratios['rerender'] <= 1)}",
-                    f"render --check {ratios['check']:.2f}x floor (<= 1x): "
-                    f"{verdict(ratios['check'] <= 1)}",
-                    f"peak RSS of the render {peak:.1f} MiB (< 150 MiB): {verdict(peak < 150)}",
-                ]
+            for name in ("rerender", "check") if count >= TARGET_SIZE else ():
+                ratio = series[name].median / floor
+                targets.append(
+                    f"{count} models: {name} {ratio:.2f}x floor (<= 1x): {verdict(ratio <= 1)}"
+                )
             shutil.rmtree(root)
             shutil.rmtree(scratch)
     if targets:
         print()
-        print(f"targets at {TARGET_SIZE} models x 4 strategies:")
+        print("targets (x 4 strategies):")
         for line in targets:
             print(f"  {line}")
 

@@ -5,6 +5,8 @@ A page asks for one with an HTML comment on a line of its own:
     <!-- generated: schema models -->     the models.yaml reference, from its JSON Schema
     <!-- generated: problem-codes -->     the table of problem codes, from modalfleet/fleet/codes.py
     <!-- generated: command cost -->      a command's usage, flags and examples, from click
+    <!-- generated: speed-calibration -->  the published measurements the speed model is fitted
+                                          on, each beside its estimate (data/speed_measurements.yaml)
     <!-- generated: example deploy-first -->  a real run's output against the tests' fake Modal
                                           (docs/examples.py)
     <!-- generated: cold-start constants --> the cold start's constants and their sources
@@ -44,6 +46,8 @@ def generate(kind: str, argument: str | None) -> str:
         return markdown_table()
     if kind == "command" and argument:
         return command_reference(argument)
+    if kind == "speed-calibration":
+        return speed_calibration()
     if kind == "example" and argument:
         import sys
         from pathlib import Path
@@ -209,6 +213,78 @@ def command_reference(name: str) -> str:
             if line.strip() and line != "\b"
         ]
         lines += ["", "Examples:", "", "```console"] + [f"$ {e}" for e in examples] + ["```"]
+    return "\n".join(lines)
+
+
+# --- the speed model's calibration table ------------------------------------------------------
+
+
+def speed_calibration() -> str:
+    """Every published measurement, its estimate in-sample and leave-one-out, and the fitted
+    terms: computed from the data file when the manual is built, so it cannot go stale."""
+    from statistics import median
+
+    from modalfleet.economics import speed
+
+    def link(source: str) -> str:
+        first, _, rest = source.partition(" ")
+        if first.startswith("github:"):
+            repo, _, path = first.removeprefix("github:").partition(" ")
+            return f"[{repo}](https://github.com/{repo}) {rest}".strip().replace("|", "\\|")
+        return f"[{first.split('//')[1].split('/')[0]}]({first}) {rest}".strip().replace("|", "\\|")
+
+    def settings(row) -> str:
+        p = row.params
+        frames = f", {p['num_frames']} frames" if "num_frames" in p else ""
+        quant = "".join(f", {c} {q}" for c, q in row.quantization.items())
+        return (
+            f"{p.get('width')}x{p.get('height')}{frames}, {p.get('steps')} steps, guidance "
+            f"{p.get('guidance', 0):g}, {row.dtype}{quant}"
+        )
+
+    lines = [
+        "| row | GPU | settings | published s | estimate s | error | leave-one-out | source |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    ins, loo = [], []
+    for row in speed.measurements():
+        if row in speed.uncounted():
+            lines.append(
+                f"| `{row.id}` | {row.gpu} | {settings(row)} | {row.seconds:g} | - | - | - | "
+                f"{link(row.source)} (no shipped config yet: not counted) |"
+            )
+            continue
+        own, out = speed.estimate_row(row), speed.leave_one_out(row)
+        ins.append(own.ratio)
+        loo.append(out.ratio)
+        lines.append(
+            f"| `{row.id}` | {row.gpu} | {settings(row)} | {row.seconds:g} | {own.seconds:.2f} | "
+            f"{(own.ratio - 1) * 100:+.0f}% | {(out.ratio - 1) * 100:+.0f}% | {link(row.source)} |"
+        )
+
+    def summary(label: str, ratios: list[float]) -> str:
+        errors = [abs(r - 1) for r in ratios]
+        worst = max(max(r, 1 / r) for r in ratios)
+        return (
+            f"- {label}: median absolute error {median(errors) * 100:.1f}%, worst "
+            f"{worst:.2f}x, {sum(1 for r in ratios if not 0.5 <= r <= 2)} outside 2x "
+            f"({len(ratios)} rows)"
+        )
+
+    fitted = speed.calibration()
+    lines += ["", summary("in-sample", ins), summary("leave-one-out", loo), ""]
+    lines += [
+        "| fitted term | value |",
+        "|---|---:|",
+        f"| c (intercept, log) | {fitted.intercept:+.3f} |",
+    ]
+    lines += [f"| kind `{k}` | {v:+.3f} |" for k, v in sorted(fitted.kind_effects.items())]
+    lines += [
+        f"| architecture `{a}` | {v:+.3f} |" for a, v in sorted(fitted.architecture_effects.items())
+    ]
+    lines += [
+        f"| quantization `{q}` | x{v:.2f} |" for q, v in sorted(fitted.quantization_factors.items())
+    ]
     return "\n".join(lines)
 
 

@@ -4,7 +4,9 @@ trace files are read in either format, and every bad one is refused with its lin
 from __future__ import annotations
 
 import math
+import os
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -211,3 +213,42 @@ def test_any_text_gives_arrivals_or_a_trace_error(lines):
     else:
         assert times == sorted(times)
         assert all(0 <= at < math.inf for at in times)
+
+
+def test_a_byte_order_mark_at_the_start_is_skipped(tmp_path):
+    trace = tmp_path / "trace.txt"
+    trace.write_bytes(b"\xef\xbb\xbf30\r\n2.5\r\n")  # as Notepad saves "UTF-8 with BOM"
+    assert read_trace(trace) == [2.5, 30.0]
+    assert read_trace("\ufeff30\n2.5\n") == [2.5, 30.0]
+    # Only at the start: elsewhere it is a character like any other, and the line says so.
+    trace.write_bytes(b"30\n\xef\xbb\xbf2.5\n")
+    with pytest.raises(TraceError) as caught:
+        read_trace(trace)
+    assert caught.value.line == 2
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_trace_that_is_not_a_regular_file_is_refused_without_reading(tmp_path, kind):
+    """simulate --trace on a FIFO (that nobody writes) or /dev/zero: a clear error at once, where
+    reading would block forever or never end. A real process with a timeout: a regression here
+    must fail, not hang."""
+    from conftest import run_subprocess
+
+    if kind == "fifo":
+        trace = tmp_path / "pipe"
+        os.mkfifo(trace)
+        what = "a FIFO (named pipe)"
+    else:
+        trace = Path("/dev/zero")
+        what = "a character device"
+    result = run_subprocess(
+        "simulate", "--model", "flux-schnell", "--strategy", "hybrid", "--trace", str(trace),
+        timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        f"simulate: {trace} is {what}, not a regular file: a trace is a text file of arrival "
+        "times, one a line\n"
+    )
+    with pytest.raises(arrivals.NotATraceFile):
+        read_trace(trace)

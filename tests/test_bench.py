@@ -405,7 +405,9 @@ def test_written_file_loads_with_measured_seconds(fleet_dir):
     assert loaded.ok, loaded.problems
     model, catalog = loaded.fleet.models["flux-schnell"], loaded.fleet.catalog
     assert seconds_on(model, "T4", catalog) == Seconds(Decimal("3.2"), "measured")
-    assert seconds_on(model, "A10", catalog) == Seconds(Decimal("10"), "flat")
+    assert seconds_on(model, "A10", catalog, "flat") == Seconds(Decimal("10"), "flat")
+    # Unmeasured GPUs get the compute speed model's estimate by default.
+    assert seconds_on(model, "A10", catalog).source == "estimate"
     assert not list(fleet_dir.glob(".models.yaml.*"))  # no temporary file left behind
 
 

@@ -36,7 +36,8 @@ def test_spend_since_beyond_the_calendar_is_a_usage_error(since, no_credentials)
 def test_deploy_render_into_an_unwritable_generated_is_a_preflight_failure(
     fleet_dir, no_credentials
 ):
-    # A folder where the render lock must go: the lock cannot be taken, even as root.
+    # A folder where the render lock must go: the lock cannot be taken, even as root, and a
+    # state file that is not a regular file is refused by name (fleet/statefile.py).
     models = fleet_dir / "models.yaml"
     models.write_text(models.read_text().replace("steps: 4, guidance", "steps: 5, guidance"))
     lock = fleet_dir / "generated" / ".render.lock"
@@ -47,9 +48,9 @@ def test_deploy_render_into_an_unwritable_generated_is_a_preflight_failure(
 
     assert_clean(result, 1)
     assert (
-        f"error: cannot render generated/hybrid: {lock}: Is a directory; generated/ left as it was"
-        in result.stderr
-    )
+        f"error: {lock} is a folder, not a regular file; modalfleet keeps its state only in real "
+        "files and folders and does not follow links (remove it; modalfleet makes it again)"
+    ) in result.stderr
     assert {p: p.read_bytes() for p in (fleet_dir / "generated").rglob("*.py")} == before
 
 
@@ -201,3 +202,51 @@ def test_spend_against_a_server_that_hangs_up_is_a_connection_failure(fleet_dir,
         "spend: cannot reach Modal to read the billing report: Connection lost"
     )
     assert done.stdout == ""
+
+
+MALFORMED_SECRETS = {
+    "a dotted number": (b'[default]\ntoken_id = "ak-x"\ntoken_secret = 1.2.3.SECRET\n', 3, 1),
+    "an unclosed quote": (b'[default]\ntoken_id = "ak-x"\ntoken_secret = "as-SECRET\n', 3, 26),
+    "a bare word": (b'[default]\ntoken_id = "ak-x"\ntoken_secret = as-SECRET\n', 3, 1),
+}
+
+
+@pytest.mark.parametrize("args", [("status",), ("spend",)], ids=["status", "spend"])
+@pytest.mark.parametrize(
+    ("content", "line", "column"), MALFORMED_SECRETS.values(), ids=MALFORMED_SECRETS.keys()
+)
+def test_a_malformed_modal_config_value_is_never_echoed(
+    args, content, line, column, fleet_dir, tmp_path, monkeypatch
+):
+    """~/.modal.toml holds tokens: the parser's message quotes the value it choked on
+    ("could not convert string to float: '1.2.3.SECRET'"). Only where it is may be said."""
+    for name in NO_MODAL:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("MODAL_CONFIG_PATH", raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    (home / ".modal.toml").write_bytes(content)
+
+    result = run_cli(*args, root=fleet_dir)
+
+    assert_clean(result, 1)
+    assert "SECRET" not in result.text
+    assert (
+        f"cannot read the Modal configuration {home}/.modal.toml: not valid TOML at line {line}, "
+        f"column {column} (a value the SDK cannot parse; its text is not shown); fix it or move "
+        "it aside (the Modal SDK refuses to start with it)"
+    ) in result.stderr
+
+
+def test_a_modal_config_that_is_a_fifo_is_not_opened(fleet_dir, tmp_path, monkeypatch):
+    import os
+
+    config = tmp_path / "modal.toml"
+    os.mkfifo(config)  # opening it would wait for a writer forever
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(config))
+    result = run_cli("status", root=fleet_dir)
+    assert_clean(result, 1)
+    assert (
+        f"cannot read the Modal configuration {config}: it is a FIFO (named pipe), not a file"
+    ) in result.stderr

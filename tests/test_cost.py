@@ -156,7 +156,10 @@ def test_measured_seconds_win_over_the_flat_figure(fleet_dir):
     model = fleet.models["flux-schnell"]
     assert seconds_on(model, "T4", fleet.catalog).value == D("4")
     assert seconds_on(model, "A10", fleet.catalog).source == "measured"  # alias A10G -> A10
-    assert seconds_on(model, "L40S", fleet.catalog).source == "flat"
+    assert seconds_on(model, "L40S", fleet.catalog, "flat").source == "flat"
+    # The default (compute) estimates where nothing is measured; a measured GPU still wins.
+    assert seconds_on(model, "L40S", fleet.catalog).source == "estimate"
+    assert seconds_on(model, "T4", fleet.catalog).value == D("4")
     assert strategy_cost(fleet, "hybrid").get("flux-schnell").daily == D("0.2624")  # 400x4xT4
     assert strategy_cost(fleet, "performance-optimized").get("flux-schnell").daily == D("0.306")
     assert strategy_cost(fleet, "baseline").get("flux-schnell").daily == D("2.168")  # flat 10 s

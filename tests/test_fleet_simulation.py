@@ -86,7 +86,11 @@ def test_simulate_keys_are_the_contract(fleet):
     ):
         assert key in data, key
     assert data["horizon_s"] == 2 * 86400
-    assert data["billed_seconds"] >= data["busy_seconds"] == data["requests"] * 10
+    # The service time is the compute speed model's estimate for lora on its T4 (ESTIMATE).
+    service = data["policy"]["service_time_s"]
+    assert service > 10
+    assert data["billed_seconds"] >= data["busy_seconds"]
+    assert data["busy_seconds"] == pytest.approx(data["requests"] * service)
 
 
 def test_simulate_is_the_same_on_every_run_and_seed_changes_it():
@@ -231,13 +235,14 @@ def test_plan_shows_the_simulated_delta_and_flags_p95_pushed_over_target(tmp_pat
     before_dir = copy_fleet(tmp_path / "before", with_generated=False)
     after_dir = copy_fleet(tmp_path / "after", with_generated=False)
     models = after_dir / "models.yaml"
-    # lora meets its 30 s target on T4 (p95 ~28.5 s with a 300 s window); a 20 s target does not.
+    # Under the document's flat 10 s, lora meets its 30 s target on T4 (p95 ~28.5 s with a
+    # 300 s window); a 20 s target does not.
     text = models.read_text()
     marker = "    latency_target_s: 30\n    traffic: {requests_per_day: 100"
     assert marker in text
     models.write_text(text.replace(marker, marker.replace("30\n", "20\n", 1)))
     before, after = load_fleet(before_dir).fleet, load_fleet(after_dir).fleet
-    plan = build_plan(before, after, "hybrid", "HEAD", "working tree")
+    plan = build_plan(before, after, "hybrid", "HEAD", "working tree", speed_model="flat")
     lora = next(row for row in plan.rows if row.model == "lora")
     assert lora.before.meets_target is True
     assert lora.after.meets_target is False
@@ -283,8 +288,8 @@ def test_policy_search_pruning_finds_what_an_exhaustive_search_finds(fleet):
 
 
 def test_policy_search_frontier_is_pareto_and_binding_is_named(fleet):
-    found = search_model(fleet, fleet.models["flux-schnell"], "hybrid", days=2)
-    # 10 s a request against a 5 s target: no policy can meet it, and the search says so.
+    found = search_model(fleet, fleet.models["flux-schnell"], "hybrid", days=2, speed_model="flat")
+    # 10 s a request (flat) against a 5 s target: no policy can meet it, and the search says so.
     assert found.chosen is None
     assert found.binding.startswith("no policy meets the 5 s target")
     front = found.frontier
@@ -303,7 +308,7 @@ def test_policy_search_frontier_is_pareto_and_binding_is_named(fleet):
 
 
 def test_optimize_json_reports_the_policy_search():
-    data = _json("optimize", "--days", "2")
+    data = _json("optimize", "--days", "2", "--speed-model", "flat")
     policies = data["policies"]
     assert policies["estimate"] is True
     assert policies["evaluated"] > 0 and policies["pruned"] > 0

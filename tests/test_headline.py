@@ -200,7 +200,8 @@ def test_optimize_leads_with_the_bill_of_the_chosen_policies():
     busy = next(i for i, line in enumerate(lines) if line.startswith(BUSY_LABEL))
     assert lines[busy] == (
         f"{BUSY_LABEL}: {usd(optimum)}/day on the cheapest feasible GPU per model "
-        f"({usd(optimum * 30)}/month)"
+        f"({usd(optimum * 30)}/month) - ESTIMATE: seconds from compute "
+        "(FLOPs / datasheet TFLOPS x calibrated efficiency)"
     )
     assert busy < lines.index(next(line for line in lines if line.startswith("Serving policy")))
     assert lines.index(next(line for line in lines if line.startswith("Cheapest feasible"))) > busy

@@ -97,7 +97,7 @@ def test_plan_of_a_model_removed_from_the_working_tree(fleet):
     after = dataclasses.replace(
         fleet, models={k: v for k, v in fleet.models.items() if k != "lora"}
     )
-    plan = build_plan(fleet, after, "hybrid", "HEAD", "working tree")
+    plan = build_plan(fleet, after, "hybrid", "HEAD", "working tree", speed_model="flat")
     row = plan.rows[-1]
     assert (row.model, row.status, row.after, row.delta) == ("lora", "removed", None, D("-0.164"))
     assert row.container_changes() == []
@@ -165,7 +165,7 @@ def test_plan_with_relative_seconds_says_estimate(fleet):
     ) in text
     assert text[-2:] == [RELATIVE_NOTE, "no changes"]
     assert f"- {RELATIVE_NOTE}" in format_markdown(plan)
-    flat = build_plan(fleet, fleet, "hybrid", "HEAD", "working tree")
+    flat = build_plan(fleet, fleet, "hybrid", "HEAD", "working tree", speed_model="flat")
     assert flat.is_estimate is False
     assert flat.busy_headline == "Daily estimate is unchanged at $3.06"
     assert format_text(flat).splitlines()[-2:] == [FLAT_NOTE, "no changes"]
@@ -271,7 +271,7 @@ def test_compare_against_another_strategy_scales_relative_seconds_from_it(fleet)
 def test_an_unknown_speed_model_or_model_name(fleet):
     with pytest.raises(CostError) as raised:
         strategy_cost(fleet, "hybrid", speed_model="fast")
-    assert str(raised.value) == "unknown speed model 'fast'; use one of flat, relative"
+    assert str(raised.value) == "unknown speed model 'fast'; use one of compute, flat, relative"
     assert strategy_cost(fleet, "hybrid").get("no-such-model") is None
 
 

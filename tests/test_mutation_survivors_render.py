@@ -69,7 +69,7 @@ def test_a_rollback_that_cannot_restore_names_each_file_it_could_not(tmp_path):
         _rollback(
             [restored, created, lost],
             {restored: b"old\n", created: None, lost: b"old\n"},
-            {restored: stuck},
+            {tmp_path / "s" / "stuck.py": stuck},  # a file whose rename never came
             [],
         )
 
@@ -84,11 +84,11 @@ def test_a_rollback_that_cannot_restore_names_each_file_it_could_not(tmp_path):
 def test_a_rollback_that_restores_everything_is_silent(tmp_path):
     target = tmp_path / "a.py"
     target.write_text("new\n")
-    temp = tmp_path / ".a.py.1.tmp"
+    temp = tmp_path / ".b.py.1.tmp"  # b.py's rename never came: its temporary file goes
     temp.write_text("new\n")
     folder = tmp_path / "made"
     folder.mkdir()
-    _rollback([target], {target: b"old\n"}, {target: temp}, [folder])
+    _rollback([target], {target: b"old\n"}, {tmp_path / "b.py": temp}, [folder])
     assert target.read_text() == "old\n" and not temp.exists() and not folder.exists()
 
 

@@ -105,8 +105,8 @@ def test_a_syntax_error_is_placed_at_its_mark():
             "yaml-syntax",
             3,
             1,
-            "invalid YAML: while parsing a flow sequence did not find expected ',' or ']'",
-            "",
+            "the '[' at line 2, column 4 is not closed",
+            "close it with ']' before the value ends, and separate its items with ','",
         )
     ]
 
@@ -331,9 +331,15 @@ def test_closing_a_collection_lowers_the_depth_by_one():
 
 def test_unreadable_files_and_self_containing_aliases():
     folder = Path(tempfile.mkdtemp())
-    doc, problems = read_yaml(folder, "models.yaml")  # a folder: IsADirectoryError
+    doc, problems = read_yaml(folder, "models.yaml")  # a folder: opened, never read
     assert [(p.code, p.file, p.line, p.column, p.message) for p in problems] == [
-        ("missing-file", "models.yaml", 1, 1, "cannot read models.yaml: Is a directory")
+        (
+            "missing-file",
+            "models.yaml",
+            1,
+            1,
+            "cannot read models.yaml: it is a folder, not a regular file",
+        )
     ]
     missing = read_yaml(folder / "nope.yaml", "nope.yaml")[1]
     assert [(p.code, p.line, p.column, p.message) for p in missing] == [

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import copy_fleet, run_cli
+from conftest import REPO, copy_fleet, run_cli
 from observe_roundtrip import POLICY, generate, write
 from test_spend import billing  # noqa: F401  (the fake billing report fixture)
 
@@ -663,4 +663,31 @@ def test_write_in_a_block_traffic_mapping_comments_the_key_it_changes():
         "        default: 4\n"
         "        T4: 2.5\n"
         "    gpu: {hybrid: T4}\n"
+    )
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_log_that_is_not_a_regular_file_is_refused_at_once(fleet_dir, tmp_path, kind):
+    import os
+    import subprocess
+    import sys
+
+    log = tmp_path / "fleet.log"
+    if kind == "fifo":
+        os.mkfifo(log)  # a read would wait for a writer forever
+    else:
+        log.symlink_to("/dev/zero")  # a read would never end
+    # A real process with a timeout: a regression hangs here instead of the whole suite.
+    done = subprocess.run(
+        [sys.executable, str(REPO / "cli.py"), "observe", "--root", str(fleet_dir)]
+        + ["--strategy", STRATEGY, "--from-logs", str(log)],
+        cwd=fleet_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    what = "a FIFO (named pipe)" if kind == "fifo" else "a character device"
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"observe: {log} is {what}, not a regular file: --from-logs reads saved log files\n"
     )

@@ -1,4 +1,8 @@
-"""optimize: every catalog GPU per model, the cheapest feasible one chosen, strategies' gaps."""
+"""optimize: every catalog GPU per model, the cheapest feasible one chosen, strategies' gaps.
+
+Most figures here are under `--speed-model flat` (the document's 10 s on every GPU), which
+keeps them checkable by hand; the default compute speed model's choices are tested at the end
+and in tests/test_speed.py."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def fleet():
 def result(fleet):
     # Per test, not per module: mutation testing runs, for each mutant, the tests that called
     # the function it changes, and a module fixture's calls count for its first test only.
-    return optimize(fleet)
+    return optimize(fleet, speed_model="flat")
 
 
 def choice_of(result, name: str):
@@ -87,7 +91,7 @@ def test_measured_seconds_make_flux_schnell_feasible(fleet_dir):
         "traffic: {requests_per_day: 400, seconds_per_request: {L40S: 3, H100: 2, default: 10}}",
     )
     fleet = load_fleet(fleet_dir).fleet
-    schnell = choose(fleet, fleet.models["flux-schnell"])
+    schnell = choose(fleet, fleet.models["flux-schnell"], "flat")
     # L40S: 3 s x $0.000542 = $0.001626/request beats H100's 2 s x $0.001097 = $0.002194.
     assert schnell.chosen.gpu.name == "L40S"
     assert schnell.chosen.cost_per_request == D("0.001626")
@@ -111,7 +115,7 @@ def test_fp8_quantization_needs_an_fp8_gpu(fleet):
 def test_vram_need_counts_quantized_weights_when_larger_than_declared(fleet):
     # flux-dev loads 33.74 GB of bf16 weights (its components), more than a (wrongly) declared 20 GB need.
     model = dataclasses.replace(fleet.models["flux-dev"], vram_gb=20.0)
-    assert evaluate(fleet, model, fleet.catalog.gpus["A10"]).rejections == (
+    assert evaluate(fleet, model, fleet.catalog.gpus["A10"], "flat").rejections == (
         "needs 33.74 GB, has 24 GB",
     )
 
@@ -127,7 +131,7 @@ def test_strategy_gaps_to_the_optimum(result):
 
 
 def test_optimize_text_table_marks_the_chosen_gpu():
-    out = run_cli("optimize", root=REPO)
+    out = run_cli("optimize", "--speed-model", "flat", root=REPO)
     assert out.exit_code == 0, out.text
     lines = out.output.splitlines()
     t4_lora = next(
@@ -155,7 +159,7 @@ def test_optimize_text_table_marks_the_chosen_gpu():
 
 
 def test_optimize_yaml_is_the_gpu_assignment_and_says_how_to_apply_it():
-    out = run_cli("optimize", "--format", "yaml", root=REPO)
+    out = run_cli("optimize", "--format", "yaml", "--speed-model", "flat", root=REPO)
     assert out.exit_code == 0
     assert "  lora: T4" in out.output.splitlines()
     assert yaml.safe_load(out.output) == {
@@ -175,7 +179,8 @@ def test_optimize_yaml_is_the_gpu_assignment_and_says_how_to_apply_it():
 
 
 def test_optimize_json():
-    data = json.loads(run_cli("optimize", "--format", "json", root=REPO).output)
+    args = ("optimize", "--format", "json", "--speed-model", "flat")
+    data = json.loads(run_cli(*args, root=REPO).output)
     chosen = {m["model"]: m["chosen"] for m in data["models"]}
     assert chosen == {
         "flux-schnell": None,
@@ -208,6 +213,32 @@ def test_optimize_relative_is_labelled_estimate():
     assert run_cli("optimize", "--objective", "latency", root=REPO).exit_code == 2
 
 
+def test_compute_speed_model_chooses_by_seconds_per_gpu(fleet):
+    """The default: each GPU's own estimated seconds. flux-schnell becomes feasible (no GPU met
+    its 5 s target at a flat 10 s); cost per request is seconds x $/s, so the GPU with the most
+    datasheet TFLOPS per dollar wins where it meets the target (B200: 2,250 TFLOPS at
+    $0.001736/s), and a T4 is no longer as fast as an L40S."""
+    from modalfleet.economics.speed import speed_on
+
+    computed = optimize(fleet)
+    assert computed.speed_model == "compute" and computed.is_estimate
+    chosen = {c.model.name: c.chosen.gpu.name if c.chosen else None for c in computed.choices}
+    assert chosen["flux-schnell"] == "B200"
+    assert chosen["flux-dev"] == "B200"
+    # Wan2.1's 81 frames take 34.7 s even on a B200 (ESTIMATE): over its 30 s target everywhere.
+    assert chosen["wan2-1"] is None
+    assert chosen["seedvr2"] == "B200"  # its DiT step and VAE: 0.99 s on a B200
+    dev = choice_of(computed, "flux-dev")
+    b200 = dev.chosen
+    seconds = speed_on(fleet.models["flux-dev"], "B200", fleet.catalog).seconds
+    assert b200.seconds.value == seconds
+    assert b200.cost_per_request == seconds * D("0.001736")
+    lora = choice_of(computed, "lora")
+    t4, l40s = lora.candidates[0], lora.candidates[3]
+    assert (t4.gpu.name, l40s.gpu.name) == ("T4", "L40S")
+    assert t4.seconds.value > 5 * l40s.seconds.value / 2
+
+
 def test_meets_latency_is_whether_the_seconds_are_within_the_target(result):
     # Independently of the rule in evaluate(): a candidate meets the latency target exactly when
     # its seconds per request are at most the model's latency_target_s.
@@ -225,11 +256,11 @@ def test_meets_latency_is_whether_the_seconds_are_within_the_target(result):
 
 def test_a_gpu_slower_than_the_target_reads_no_in_the_table_and_json():
     # flux-schnell: the flat 10 s per request against its 5 s target on the T4.
-    text = run_cli("optimize", "--format", "text").output
+    text = run_cli("optimize", "--format", "text", "--speed-model", "flat").output
     block = text.split("flux-schnell (needs", 1)[1].split("\n\n", 1)[0]
     t4 = next(line for line in block.splitlines() if line.strip().startswith("T4 "))
     assert " no " in t4.split("10 flat", 1)[1][:6]
-    data = json.loads(run_cli("optimize", "--format", "json").output)
+    data = json.loads(run_cli("optimize", "--format", "json", "--speed-model", "flat").output)
     schnell = next(m for m in data["models"] if m["model"] == "flux-schnell")
     t4_json = next(c for c in schnell["candidates"] if c["gpu"] == "T4")
     assert (t4_json["seconds_per_request"], t4_json["meets_latency"]) == (10, False)
@@ -240,7 +271,7 @@ def test_a_gpu_slower_than_the_target_reads_no_in_the_table_and_json():
 
 def test_a_model_too_large_for_every_gpu_names_its_need_and_the_largest_gpu(fleet):
     model = dataclasses.replace(fleet.models["flux-dev"], vram_gb=500.0)
-    choice = choose(fleet, model)
+    choice = choose(fleet, model, speed_model="flat")
     assert choice.chosen is None
     assert choice.reason == "no GPU has 500 GB (largest: 192 GB)"  # B200's 192 GB
     assert choice.note_for(choice.candidates[-1]) == "needs 500 GB, has 192 GB"
@@ -250,16 +281,17 @@ def test_the_fleets_vram_headroom_is_added_to_the_need_and_a_gpu_of_exactly_that
     # flux-dev declares 36 GB; 4 GB of headroom make 40, exactly an A100-40GB's memory.
     roomy = dataclasses.replace(fleet, vram_headroom_gb=4.0)
     model = fleet.models["flux-dev"]
-    a100 = evaluate(roomy, model, fleet.catalog.gpus["A100-40GB"])
+    a100 = evaluate(roomy, model, fleet.catalog.gpus["A100-40GB"], speed_model="flat")
     assert (a100.need_gb, a100.fits, a100.rejections) == (40.0, True, ())
-    l4 = evaluate(roomy, model, fleet.catalog.gpus["L4"])
+    l4 = evaluate(roomy, model, fleet.catalog.gpus["L4"], speed_model="flat")
     assert l4.rejections == ("needs 40 GB, has 24 GB",)
 
 
 def test_no_gpu_large_enough_for_its_dtype_names_the_dtype_rule(fleet):
     # fp8 flux-dev on the T4 (too small) and the A100-40GB (large enough, no fp8).
     model = dataclasses.replace(fleet.models["flux-dev"], quantization={"transformer": "fp8"})
-    candidates = tuple(evaluate(fleet, model, fleet.catalog.gpus[n]) for n in ("T4", "A100-40GB"))
+    gpus = ("T4", "A100-40GB")
+    candidates = tuple(evaluate(fleet, model, fleet.catalog.gpus[n], "flat") for n in gpus)
     assert summarize_rejections(candidates, 30) == (
         "no GPU large enough supports its dtype (fp8 quantization (transformer) needs an fp8 GPU)"
     )
@@ -268,7 +300,9 @@ def test_no_gpu_large_enough_for_its_dtype_names_the_dtype_rule(fleet):
 def test_no_seconds_figure_on_any_gpu_large_enough(fleet):
     model = fleet.models["lora"]
     untimed = tuple(
-        dataclasses.replace(evaluate(fleet, model, fleet.catalog.gpus[n]), seconds=None)
+        dataclasses.replace(
+            evaluate(fleet, model, fleet.catalog.gpus[n], speed_model="flat"), seconds=None
+        )
         for n in ("T4", "L4")
     )
     assert summarize_rejections(untimed, 30) == "no seconds per request for any GPU large enough"
@@ -282,7 +316,7 @@ def test_measured_seconds_over_the_target_name_the_fastest_gpu(fleet_dir):
         "traffic: {requests_per_day: 400, seconds_per_request: {L40S: 7, H100: 6, default: 10}}",
     )
     fleet = load_fleet(fleet_dir).fleet
-    schnell = choose(fleet, fleet.models["flux-schnell"])
+    schnell = choose(fleet, fleet.models["flux-schnell"], speed_model="flat")
     assert schnell.chosen is None
     assert schnell.reason == (
         "no GPU large enough meets the latency target: the fastest, H100, takes 6 s (measured)"
@@ -322,7 +356,7 @@ def test_a_gpu_without_a_seconds_figure_is_ruled_out_and_does_not_meet_the_targe
         "traffic: {requests_per_day: 400, seconds_per_request: {L40S: 3}}",
     )
     fleet = load_fleet(fleet_dir).fleet
-    schnell = choose(fleet, fleet.models["flux-schnell"])
+    schnell = choose(fleet, fleet.models["flux-schnell"], speed_model="flat")
     t4 = schnell.candidates[0]
     assert (t4.gpu.name, t4.fits, t4.seconds, t4.meets_latency) == ("T4", True, None, False)
     assert (t4.cost_per_request, t4.daily) == (None, None)
@@ -371,7 +405,7 @@ def test_seconds_exactly_at_the_target_meet_it(fleet_dir):
         "traffic: {requests_per_day: 400, seconds_per_request: {L40S: 5, default: 10}}",
     )
     fleet = load_fleet(fleet_dir).fleet
-    schnell = choose(fleet, fleet.models["flux-schnell"])
+    schnell = choose(fleet, fleet.models["flux-schnell"], speed_model="flat")
     l40s = next(c for c in schnell.candidates if c.gpu.name == "L40S")
     assert (l40s.meets_latency, l40s.feasible) == (True, True)
     assert schnell.chosen.gpu.name == "L40S"
@@ -381,7 +415,7 @@ def test_every_rejection_of_a_candidate_is_named(fleet):
     model = dataclasses.replace(
         fleet.models["flux-dev"], quantization={"transformer": "fp8", "text_encoder_2": "fp8"}
     )
-    choice = choose(fleet, model)
+    choice = choose(fleet, model, speed_model="flat")
     assert choice.note_for(choice.candidates[0]) == (
         "needs 36 GB, has 16 GB; fp8 quantization (text_encoder_2, transformer) needs an fp8 GPU"
     )

@@ -19,11 +19,13 @@ def _changed_lines(before: str, after: str) -> list[tuple[str, str]]:
 def test_write_a_new_strategy_validates_and_renders(tmp_path):
     root = copy_fleet(tmp_path / "fleet")
     models_before = (root / "models.yaml").read_text()
-    result = run_cli("optimize", "--days", "2", "--write", "tuned", root=root)
+    # Under the document's flat seconds, so flux-schnell (10 s against 5 s) keeps its settings.
+    args = ("optimize", "--days", "2", "--speed-model", "flat", "--write", "tuned")
+    result = run_cli(*args, root=root)
     assert result.exit_code == 0, result.text
     fleet = load_fleet(root).fleet
     original = load_fleet(REPO).fleet
-    expected = policy_write(original, "tuned", search(original, "baseline", 2))
+    expected = policy_write(original, "tuned", search(original, "baseline", 2, speed_model="flat"))
     tuned = fleet.strategies["tuned"]
     # Every model got a GPU under the new strategy, on its own gpu: line (one changed line each).
     changed = _changed_lines(models_before, (root / "models.yaml").read_text())
@@ -49,7 +51,8 @@ def test_write_a_new_strategy_validates_and_renders(tmp_path):
 def test_write_an_existing_strategy_moves_only_changed_values(tmp_path):
     root = copy_fleet(tmp_path / "fleet")
     hybrid_before = (root / "strategies" / "hybrid.yaml").read_text()
-    result = run_cli("optimize", "--days", "2", "--write", "hybrid", root=root)
+    args = ("optimize", "--days", "2", "--speed-model", "flat", "--write", "hybrid")
+    result = run_cli(*args, root=root)
     assert result.exit_code == 0, result.text
     hybrid_after = (root / "strategies" / "hybrid.yaml").read_text()
     assert hybrid_after.startswith(hybrid_before)  # comments and settings kept; models: appended
@@ -61,7 +64,7 @@ def test_write_an_existing_strategy_moves_only_changed_values(tmp_path):
     assert fleet.models["flux-schnell"].gpu["hybrid"] == ("T4", "L4")
     assert "flux-schnell" not in fleet.strategies["hybrid"].model_containers
     # A second write of the same choices changes nothing.
-    again = run_cli("optimize", "--days", "2", "--write", "hybrid", root=root)
+    again = run_cli(*args, root=root)
     assert again.exit_code == 0
     assert (root / "strategies" / "hybrid.yaml").read_text() == hybrid_after
     assert "optimize: models.yaml gpu.hybrid: none changed" in again.stderr

@@ -96,9 +96,16 @@ def count_writes(tmp_path: Path) -> tuple[int, dict[str, bytes]]:
 
 def test_failure_after_every_nth_write_leaves_generated_untouched(tmp_path, monkeypatch):
     total, rendered = count_writes(tmp_path)
-    # 8 temp files written + 8 renames + 4 orphans removed.
-    assert total == 20
-    for fail_at in range(1, total + 1):
+    # 8 temp files written + 8 renames + 4 orphans removed; then the render cache's two
+    # replaces (its .gitignore, render.json), after the commit.
+    assert total == 22
+    for fail_at in (21, 22):  # the tree is committed; a cache that cannot be written is skipped
+        root = changed_fleet(tmp_path / f"cache-fail-{fail_at}")
+        with pytest.MonkeyPatch.context() as patch:
+            WriteCounter(patch, fail_at=fail_at)
+            assert run_cli("render", root=root).exit_code == 0
+        assert tree_bytes(root / "generated") == rendered
+    for fail_at in range(1, 21):
         root = changed_fleet(tmp_path / f"fail-{fail_at}")
         before = tree_bytes(root / "generated")
         with pytest.MonkeyPatch.context() as patch:
@@ -253,3 +260,136 @@ def test_symlink_inside_generated_is_refused(tmp_path):
     assert f"{link} is a symbolic link" in result.stderr
     assert tree_bytes(root / "generated") == before
     assert target.read_text() == "print('elsewhere')\n"
+
+
+# A render that stops at a stage: the real CLI in its own process, with the step that ends the
+# stage wrapped to print "paused" and sleep once it has run `after` times, so the test can
+# SIGKILL it there. Nothing is simulated: every write before the pause happened on disk.
+PAUSING_RENDER = """
+import os, sys, time
+from modalfleet.cli import main
+from modalfleet.generate import render
+
+stage, after, root = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+calls = []
+
+def pausing(real, count):
+    def wrapper(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(1)
+        if count(args) == after:
+            print("paused", flush=True)
+            time.sleep(600)
+        return result
+    return wrapper
+
+if stage == "staging":  # after the after-th temporary file is written
+    render._Staged.stage = pausing(render._Staged.stage, lambda args: len(args[0].written))
+else:  # "renaming": after the after-th temporary file is renamed into place
+    os.replace = pausing(os.replace, lambda args: len(calls))
+sys.exit(main(["render", "--root", root]))
+"""
+
+
+def kill_render_at(root: Path, stage: str, after: int, sig=signal.SIGKILL) -> int:
+    """Start a render of root, send it sig (SIGKILL: it ends there) once it has done `after`
+    steps of `stage`; its pid (SIGKILL) or its exit code (any other signal)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", PAUSING_RENDER, stage, str(after), str(root)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline().strip()
+        assert line == "paused", (line, process.stderr.read() if process.poll() is not None else "")
+        process.send_signal(sig)
+        _, err = process.communicate(timeout=120)  # a busy shared machine is slow to exit
+    finally:
+        process.kill()  # a no-op once it has ended
+    if sig == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+        return process.pid
+    assert "Traceback" not in err
+    return process.returncode
+
+
+@pytest.mark.parametrize(
+    ("stage", "after", "temps", "renamed"),
+    [
+        ("staging", 3, 3, 0),  # 3 of the 8 changed files staged, none renamed
+        ("renaming", 5, 3, 5),  # all 8 staged, 5 renamed into place, 3 temporary files left
+    ],
+)
+def test_killed_render_is_reported_then_repaired(tmp_path, stage, after, temps, renamed):
+    reference = changed_fleet(tmp_path / "reference")
+    assert run_cli("render", root=reference).exit_code == 0
+    expected = tree_bytes(reference / "generated")
+
+    root = changed_fleet(tmp_path / "fleet")
+    before = tree_bytes(root / "generated")
+    pid = kill_render_at(root, stage, after)
+
+    generated = root / "generated"
+    left = sorted(str(p.relative_to(root)) for p in generated.glob("*/.*.py.*.tmp"))
+    assert len(left) == temps
+    assert all(name.endswith(f".py.{pid}.tmp") for name in left)
+    # What the kill left: the renamed files hold their new bytes, every other file its old ones.
+    # So does the lock, holding the dead pid (the next render takes it over).
+    now = tree_bytes(generated)
+    assert now.pop(render.LOCK_NAME) == str(pid).encode()
+    new_files = [n for n in now if not n.endswith(".tmp") and now[n] != before.get(n)]
+    assert len(new_files) == renamed
+    assert all(now[n] == expected[n] for n in new_files)
+
+    check = run_cli("render", "--check", "--quiet", root=root)
+    assert check.exit_code == 1
+    reported = [line.split()[1] for line in check.output.splitlines() if "leftover:" in line]
+    assert reported == left
+    # wan2-1's four files are orphans to remove whatever the stage; 8 - renamed still changed.
+    assert check.output.count("orphaned:") == 4
+    assert check.output.count("changed:") + check.output.count("missing:") == 8 - renamed
+
+    result = run_cli("render", root=root)
+    assert result.exit_code == 0, result.text
+    assert tree_bytes(generated) == expected  # byte-identical; no temporary file, no lock
+    assert run_cli("render", "--check", root=root).exit_code == 0
+
+
+def test_leftover_in_a_current_tree_defeats_the_cache(tmp_path):
+    """A tree the render cache vouches for is not current while a temporary file is in it:
+    --check names it, and render removes it and writes nothing else."""
+    root = copy_fleet(tmp_path / "fleet", with_generated=False)
+    assert run_cli("render", root=root).exit_code == 0
+    leftover = root / "generated" / "hybrid" / ".flux_schnell.py.4194999.tmp"
+    leftover.write_bytes(b"half a file")
+    check = run_cli("render", "--check", root=root)
+    assert check.exit_code == 1
+    assert "  leftover: generated/hybrid/.flux_schnell.py.4194999.tmp" in check.output.splitlines()
+    result = run_cli("render", root=root)
+    assert result.output.startswith("written 0, unchanged 24, removed 0"), result.text
+    assert not leftover.exists()
+    assert run_cli("render", "--check", root=root).output.strip() == "generated/ is current"
+
+
+@pytest.mark.parametrize(("stage", "after"), [("staging", 3), ("renaming", 5)])
+def test_terminated_render_leaves_the_old_tree(tmp_path, stage, after):
+    """SIGTERM (a plain kill, a CI timeout) at either stage is caught: the rollback runs as for
+    Ctrl-C, exit 130, and generated/ is byte for byte as before, no temporary file, no lock."""
+    root = changed_fleet(tmp_path / "fleet")
+    before = tree_bytes(root / "generated")
+    assert kill_render_at(root, stage, after, signal.SIGTERM) == 130
+    assert tree_bytes(root / "generated") == before
+
+
+def test_rollback_skips_a_target_whose_rename_never_happened(tmp_path):
+    """A target is counted done before its rename (an interrupt may land right after it); if
+    its temporary file is still there the rename never happened, and the target, whatever it
+    is (here a folder a rollback could not unlink), is left alone."""
+    folder = tmp_path / "lora.py"
+    folder.mkdir()
+    temp = tmp_path / ".lora.py.1.tmp"
+    temp.write_text("new\n")
+    render._rollback([folder], {folder: None}, {folder: temp}, [])
+    assert folder.is_dir() and not temp.exists()

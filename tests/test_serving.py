@@ -6,6 +6,7 @@ one edit, so every figure below can be checked by hand against those files.
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from modalfleet.economics.coldstart import ColdStart, cold_start_on
 from modalfleet.economics.cost import CostError
 from modalfleet.economics.serving import Rate, container_rate, serving_policy
 from modalfleet.economics.simulate import ServingPolicy
+from modalfleet.economics.speed import speed_on
 from modalfleet.fleet.load import load_fleet
 
 D = Decimal
@@ -39,7 +41,7 @@ def edited_fleet(root: Path, file: str, old: str, new: str):
 
 
 def test_flux_schnell_on_its_t4_costs_gpu_plus_cpu_plus_memory_per_second(fleet):
-    serving = serving_policy(fleet, "flux-schnell", "hybrid")
+    serving = serving_policy(fleet, "flux-schnell", "hybrid", speed_model="flat")
     # T4 $0.000164/s + 4 cores x $0.0000131 + 40 GiB x $0.00000222 (models.yaml resources,
     # gpus.yaml cpu_memory): 0.000164 + 0.0000524 + 0.0000888 = 0.0003052, exactly.
     assert serving.gpu == "T4"
@@ -49,7 +51,7 @@ def test_flux_schnell_on_its_t4_costs_gpu_plus_cpu_plus_memory_per_second(fleet)
     # hybrid's containers, no model override; 10 s flat; the cold start tests/test_coldstart.py derives.
     assert serving.policy == ServingPolicy(
         service_time_s=10.0,
-        cold_start_s=22.88,
+        cold_start_s=24.05,  # warm-up: the speed model's 3.67 s step on the T4
         scaledown_window_s=300.0,
         min_containers=0,
         max_containers=10,
@@ -57,6 +59,15 @@ def test_flux_schnell_on_its_t4_costs_gpu_plus_cpu_plus_memory_per_second(fleet)
     )
     assert (serving.seconds_source, serving.cold_start_source) == ("flat", "estimate")
     assert serving.is_estimate
+    # By default the service time is the compute speed model's T4 estimate (tests/test_speed.py
+    # checks its terms), not the flat 10 s; nothing else about the policy changes.
+    computed = serving_policy(fleet, "flux-schnell", "hybrid")
+    assert computed.seconds_source == "estimate"
+    assert computed.policy.service_time_s == float(
+        speed_on(fleet.models["flux-schnell"], "T4", fleet.catalog).seconds
+    )
+    assert computed.policy.service_time_s > 10.0  # 4 steps of a 12B transformer on 65 TFLOPS
+    assert dataclasses.replace(computed.policy, service_time_s=10.0) == serving.policy
 
 
 def test_the_rate_uses_the_rendered_memory_not_the_yaml_figure(fleet):
@@ -121,7 +132,7 @@ def test_cold_start_from_models_yaml_is_measured_per_gpu_then_flat(fleet_dir):
     model = fleet.models["flux-dev"]
     assert cold_start_on(model, "A10", fleet.catalog) == ColdStart(41.5, "measured")  # alias
     assert cold_start_on(model, "L40S", fleet.catalog) == ColdStart(50.0, "measured")
-    serving = serving_policy(fleet, "flux-dev", "baseline", gpu="A10")
+    serving = serving_policy(fleet, "flux-dev", "baseline", gpu="A10", speed_model="flat")
     assert (serving.gpu, serving.policy.cold_start_s, serving.cold_start_source) == (
         "A10",
         41.5,
@@ -134,8 +145,9 @@ def test_a_chosen_gpu_prices_and_times_that_gpu(fleet):
     serving = serving_policy(fleet, "lora", "hybrid", gpu="a10g")
     # A10 $0.000306 + defaults' 4 cores and 16 GiB: + 0.0000524 + 0.00003552 = 0.00039392
     assert (serving.gpu, serving.usd_per_second) == ("A10", D("0.00039392"))
-    # coldstart.py's estimate for lora on that GPU (tests/test_coldstart.py derives it).
-    assert serving.policy.cold_start_s == 11.19
+    # coldstart.py's estimate for lora on that GPU (tests/test_coldstart.py derives it): its
+    # warm-up is the speed model's SDXL step on the A10, 0.66 s.
+    assert serving.policy.cold_start_s == 11.52
 
 
 def test_unknown_names_are_cost_errors(fleet):

@@ -6,6 +6,7 @@ import json
 import shutil
 from decimal import Decimal
 
+import pytest
 from conftest import run_cli, run_subprocess
 
 from modalfleet.fleet.checks import validate
@@ -238,6 +239,93 @@ def test_a_misspelt_strategy_gets_a_did_you_mean_before_the_skeleton(fleet_dir):
     assert unknown["hint"].startswith(
         "did you mean 'hybrid'? If not, create strategies/hybird.yaml:\nversion: 1\nname: hybird\n"
     )
+
+
+def test_a_deleted_strategy_file_shows_its_skeleton_once(fleet_dir):
+    """strategies/hybrid.yaml deleted: six models name it. The file to create is shown under
+    the first; the other five point there in one line each."""
+    (fleet_dir / "strategies" / "hybrid.yaml").unlink()
+    result = run_cli("validate", root=fleet_dir)
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if "error[" in line or "hint:" in line]
+    hints = [line for line in errors if "hint: create" in line]
+    assert hints[0] == "  hint: create strategies/hybrid.yaml:"
+    assert result.output.count("    name: hybrid") == 1
+    assert hints[1:] == ["  hint: create strategies/hybrid.yaml (the hint at models.yaml:53)"] * 5
+    assert [line.split(" error")[0] for line in errors if "error[" in line] == [
+        "models.yaml:53:75:",
+        "models.yaml:75:78:",
+        "models.yaml:112:77:",
+        "models.yaml:142:75:",
+        "models.yaml:164:83:",
+        "models.yaml:193:77:",
+    ]
+    assert result.output.endswith("6 error(s), 1 warning(s)\n")
+
+
+def test_a_root_that_does_not_exist_is_one_problem(tmp_path):
+    missing = tmp_path / "nowhere"
+    result = run_cli("validate", root=missing)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"{missing}/:1:1: error[missing-file] the fleet folder {missing} does not exist\n"
+        "  hint: give the folder that holds models.yaml, gpus.yaml and strategies/ "
+        "(--root DIR; `modalfleet init DIR` starts a new one)\n"
+        "1 error(s), 0 warning(s)\n"
+    )
+    problems = json.loads(run_cli("validate", "--format", "json", root=missing).output)
+    assert [(p["code"], p["file"], p["line"], p["column"]) for p in problems] == [
+        ("missing-file", f"{missing}/", 1, 1)
+    ]
+
+
+def test_yaml_syntax_errors_in_our_words(fleet_dir):
+    """A key without its colon and a line indented to no level: our message, where the fix
+    goes (file:line:col), and a hint; never PyYAML's 'while scanning a simple key'."""
+    hybrid = fleet_dir / "strategies" / "hybrid.yaml"
+    original = hybrid.read_text()
+    hybrid.write_text(original.replace("containers:\n", "containers\n", 1))
+    line = _line_of(hybrid, "containers")
+    result = run_cli("validate", root=fleet_dir)
+    assert result.exit_code == 1
+    assert result.output.splitlines()[:2] == [
+        f"strategies/hybrid.yaml:{line}:11: error[yaml-syntax] 'containers' has no ':' after "
+        "it: every line of a mapping is `key: value`",
+        "  hint: write `containers:`, or indent the line under the key above if it continues "
+        "that key's value",
+    ]
+    hybrid.write_text(original.replace("  timeout_s: 600\n", " timeout_s: 600\n", 1))
+    line = _line_of(hybrid, " timeout_s: 600")
+    result = run_cli("validate", root=fleet_dir)
+    assert result.output.splitlines()[:2] == [
+        f"strategies/hybrid.yaml:{line}:2: error[yaml-syntax] bad indentation: this line "
+        "starts at column 2, which lines up with no key or list item above it",
+        "  hint: start it at column 1 or 3, as the keys above it do; spaces only",
+    ]
+    assert "while parsing" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fleet_file_that_never_ends_is_refused_not_read(fleet_dir, kind):
+    """A strategy file that is a FIFO, or a link to /dev/zero (a pull request can commit one):
+    validate and render --check name it at once, where reading would block or never end. A
+    real process with a timeout, so a regression fails instead of hanging."""
+    import os
+
+    path = fleet_dir / "strategies" / "zero.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+        what = "a FIFO (named pipe)"
+    else:
+        path.symlink_to("/dev/zero")
+        what = "a character device"
+    for args in (["validate"], ["render", "--check"]):
+        result = run_subprocess(*args, "--root", str(fleet_dir), timeout=60)
+        assert result.returncode == 1, result.stderr
+        assert (
+            f"strategies/zero.yaml:1:1: error[missing-file] cannot read strategies/zero.yaml: "
+            f"it is {what}, not a regular file"
+        ) in result.stdout + result.stderr
 
 
 def test_loading_pauses_the_garbage_collector_and_restores_it(repo_root, monkeypatch):

@@ -14,6 +14,7 @@ from collections.abc import Iterator, MutableMapping
 
 import click
 
+from ..fleet.statefile import StateFileError
 from . import term
 from .common import ExitCode, usage_exit_code
 
@@ -26,6 +27,7 @@ COMMAND_MODULES = {
     "cost": "cost_cmd",
     "optimize": "cost_cmd",
     "simulate": "simulate_cmd",
+    "speed": "speed_cmd",
     "plan": "cost_cmd",
     "deploy": "deploy_cmd",
     "status": "status_cmd",
@@ -72,6 +74,7 @@ WORKFLOW_ORDER = (
     "cost",
     "optimize",
     "simulate",
+    "speed",
     "plan",
     "deploy",
     "status",
@@ -165,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except StateFileError as exc:  # a cache or lock that is a link or a device: never followed
+        term.error(f"error: {exc}")
+        return ExitCode.PROBLEMS
     except Exception as exc:  # the safety net: a bug must still not print a traceback
         if os.environ.get("MODALFLEET_DEBUG"):
             raise

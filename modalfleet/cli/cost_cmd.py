@@ -22,11 +22,14 @@ from .common import (
 FORMATS = click.Choice(["text", "markdown", "json"])
 speed_model_option = click.option(
     "--speed-model",
-    type=click.Choice(["flat", "relative"]),
-    default="flat",
+    type=click.Choice(["compute", "flat", "relative"]),
+    default="compute",
     show_default=True,
-    help="flat: the model's seconds on every GPU (measured figures win); relative: scale the "
-    "baseline GPU's seconds by the catalog's relative throughput (an estimate).",
+    help="Seconds per request where no measured figure names the GPU (measured figures win). "
+    "compute: the request's FLOPs over the GPU's datasheet TFLOPS x a calibrated efficiency "
+    "(an estimate; `speed` shows it); flat: the model's one figure on every GPU; relative: "
+    "scale the baseline GPU's seconds by the catalog's relative throughput (an estimate). The "
+    "busy-seconds table keeps the flat figure under compute (the document's formula).",
 )
 traces_option = click.option(
     "--traces",
@@ -120,7 +123,9 @@ def cost(root, strategy, all_strategies, baseline, period, fmt, speed_model, cha
 
     replayed, days = _traced(fleet, traces)
     with term.Progress("cost: simulating", enabled=fmt != "json") as progress:
-        simulator = FleetSimulator(replayed, days or DEFAULT_DAYS, progress=progress)
+        simulator = FleetSimulator(
+            replayed, days or DEFAULT_DAYS, speed_model=speed_model, progress=progress
+        )
         simulated = [
             simulator.compare(c.current.strategy, c.baseline.strategy, period) for c in comparisons
         ]
@@ -233,6 +238,7 @@ def optimize(
             replayed,
             strategy or next(iter(fleet.strategies)),
             days or traced_days or SEARCH_DAYS,
+            speed_model=speed_model,
             allow_alpha=allow_alpha,
             progress=progress,
         )

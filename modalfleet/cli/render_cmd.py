@@ -40,8 +40,7 @@ def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates
     """Render every model under every strategy into generated/<strategy>/<model>.py.
 
     Validates first: with problems nothing is written. The write is atomic: on any failure
-    generated/ stays as it was. Files no longer produced are removed. Hundreds of models
-    render in several processes, one per CPU (MODALFLEET_JOBS=N sets how many; 1: one).
+    generated/ stays as it was. Files no longer produced are removed.
     """
     from ..generate.render import (
         GENERATED_DIR,
@@ -89,6 +88,7 @@ def render(root: Path, strategy: str | None, check: bool, quiet: bool, templates
         ("changed", result.changed),
         ("missing", result.missing),
         ("orphaned", result.orphaned),
+        ("leftover", result.leftovers),
     ):
         lines += [f"  {label + ':':<9} {GENERATED_DIR}/{name}" for name in names]
     if not quiet:

@@ -83,7 +83,13 @@ def simulate(
 ):
     """What Modal bills for one model under one strategy: its containers simulated from start to
     shutdown (cold start, requests, the scaledown_window idle tail), cold starts and latency."""
-    from ..economics.arrivals import DEFAULT_SEED, TraceError, read_trace, trace_horizon
+    from ..economics.arrivals import (
+        DEFAULT_SEED,
+        NotATraceFile,
+        TraceError,
+        read_trace,
+        trace_horizon,
+    )
     from ..economics.fleet_simulation import DEFAULT_DAYS, SECONDS_PER_DAY, simulate_model
     from ..economics.simulate import SimulationError
     from ..economics.simulation_report import format_text, to_dict
@@ -100,7 +106,7 @@ def simulate(
     if trace is not None:
         try:
             arrivals = read_trace(trace)
-        except TraceError as exc:
+        except (TraceError, NotATraceFile) as exc:
             click.echo(f"simulate: {exc}", err=True)
             raise SystemExit(ExitCode.PROBLEMS) from None
         except OSError as exc:  # exists, but unreadable (permissions, a vanished file)

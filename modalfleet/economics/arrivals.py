@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from ..fleet.statefile import NotARegularFile, open_regular
+
 DEFAULT_SEED = 20260121
 SECONDS_PER_DAY = 86400.0
 # The daily cycle: rate(t) = mean x (1 + a cos(2 pi (hour - PEAK_HOUR) / 24)), a set by the
@@ -44,6 +46,10 @@ class TraceError(ArrivalsError):
         super().__init__(f"line {line}: {message}")
         self.message = message
         self.line = line
+
+
+class NotATraceFile(ArrivalsError):
+    """A trace path that is not a regular file: a FIFO would block, a device never end."""
 
 
 def poisson(requests_per_day: float, horizon_s: float, seed: int = DEFAULT_SEED) -> list[float]:
@@ -103,16 +109,21 @@ def read_trace(source: Path | str | Iterable[str]) -> list[float]:
     timestamp (2026-01-21T09:30:00Z; without an offset it is taken as UTC), not both kinds in
     one trace. Timestamps count from midnight UTC of the earliest one's day, so the cycle of
     the day is kept. Blank lines and `#` comments (whole lines or after a value) are skipped;
-    the order of lines does not matter. Raises TraceError naming the line of the first problem
-    (OSError if the file cannot be opened). A str is always the trace's text, never a path.
+    the order of lines does not matter. A UTF-8 byte-order mark at the start (some editors on
+    Windows write one) is skipped. Raises TraceError naming the line of the first problem,
+    NotATraceFile for a path that is not a regular file (a FIFO, /dev/zero: never read), OSError
+    if the file cannot be opened. A str is always the trace's text, never a path.
     """
     if isinstance(source, Path):
-        _count_lines(source)
-        with source.open(encoding="utf-8", errors="replace", newline=None) as stream:
+        with _open_regular(source) as binary:
+            _count_lines(binary)
+            binary.seek(0)
+            stream = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline=None)
             return _parse(_bounded_lines(stream))
     if isinstance(source, str):
         if source.count("\n") >= MAX_TRACE_LINES + 1:
             raise _too_many()
+        source = source.removeprefix("\ufeff")
         # Lines split as in a file (\n, \r\n or \r), so line numbers match the file's.
         return _parse(_bounded_lines(io.StringIO(source, newline=None)))
     return _parse(iter(source))
@@ -207,16 +218,23 @@ def _too_many() -> TraceError:
     )
 
 
-def _count_lines(path: Path) -> None:
+def _open_regular(path: Path) -> io.BufferedReader:
+    """path opened for reading if it is a regular file; NotATraceFile otherwise."""
+    try:
+        return open_regular(path)
+    except NotARegularFile as exc:
+        raise NotATraceFile(f"{exc}: a trace is a text file of arrival times, one a line") from None
+
+
+def _count_lines(stream: io.BufferedReader) -> None:
     """Refuse a file with too many lines before parsing any (a fast byte count, no memory)."""
     newlines = 0
     last = b"\n"
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            newlines += chunk.count(b"\n")
-            last = chunk[-1:]
-            if newlines > MAX_TRACE_LINES:
-                raise _too_many()
+    while chunk := stream.read(1 << 20):
+        newlines += chunk.count(b"\n")
+        last = chunk[-1:]
+        if newlines > MAX_TRACE_LINES:
+            raise _too_many()
     if newlines + (last != b"\n") > MAX_TRACE_LINES:
         raise _too_many()
 

@@ -166,13 +166,19 @@ def stored_weights_gb(model: Model) -> float:
 def warm_up_seconds(model: Model, gpu_name: str, catalog: Catalog) -> float:
     """The warm-up the module runs after the restore: one denoiser step at the model's params.
 
-    Until the speed model lands this is one step's share of cost.seconds_on (seconds / steps; a
-    model without a `steps` param, SeedVR2's one-step upscaler, counts its whole request). The
-    runtime's warm-up runs that step at a tiny size, so one full step is an upper bound. The
-    ONE place the warm-up comes from: swap in SpeedEstimate.step_seconds here.
+    The speed model's step (economics/speed.py: SpeedEstimate.step_seconds, the denoiser's FLOPs
+    of one step on this GPU, or a measured request's denoiser share); where it has none (no
+    shipped architecture: SeedVR2's one-step upscaler), one step's share of the request's
+    seconds (seconds / steps; a model without a `steps` param counts its whole request). The
+    runtime's warm-up runs that step at a tiny size, so one full step is an upper bound.
     """
     if model.kind in NO_WARM_UP_KINDS:
         return 0.0
+    from .speed import speed_on
+
+    step = speed_on(model, gpu_name, catalog).step_seconds
+    if step is not None:
+        return step
     seconds = float(seconds_on(model, gpu_name, catalog).value)
     steps = model.params.get("steps", 1)
     if isinstance(steps, bool) or not isinstance(steps, (int, float)) or steps < 1:

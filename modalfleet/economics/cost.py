@@ -6,10 +6,19 @@ number is shown.
 
 Where seconds per request come from, in order:
 - measured: the model's `seconds_per_request` map names this GPU (written by `bench --write`);
-- estimate: `speed_model="relative"` scales the reference GPU's seconds by the catalog's
+- estimate: `speed_model="compute"` (the default of the serving simulation, `simulate`,
+  `optimize`, `plan` and cost's simulated bill) asks economics/speed.py: the request's FLOPs
+  over the GPU's datasheet TFLOPS times an efficiency calibrated on published measurements.
+  `speed_model="relative"` (a what-if) scales the reference GPU's seconds by the catalog's
   relative throughput (reference = the model's primary GPU under the reference strategy,
-  `baseline` by default). Datasheet TFLOPS, not a measurement, so it is always labelled;
-- flat: the model's single figure, the seed's assumption that every GPU takes as long.
+  `baseline` by default). Neither is a measurement, so both are always labelled;
+- flat: the model's single figure, the seed's assumption that every GPU takes as long; also
+  what "compute" falls back to where the architecture or the GPU's TFLOPS are unknown.
+
+The busy-seconds table `cost` and `plan` lead with (`compare`, `plan.sides`: the seed
+document's formula) keeps the flat figure under "compute" (`table_speed_model`): that is the
+document's figure, and the simulated bill is where speed per GPU shows. `optimize` compares
+strategies with the seconds it chose by.
 """
 
 from __future__ import annotations
@@ -22,8 +31,9 @@ from ..fleet.resolve import resolve
 from ..fleet.spec import Catalog, Deployment, Fleet, Gpu, Model
 from ..report.numbers import number
 
-SpeedModel = Literal["flat", "relative"]
-SPEED_MODELS: tuple[str, ...] = ("flat", "relative")
+SpeedModel = Literal["compute", "flat", "relative"]
+SPEED_MODELS: tuple[str, ...] = ("compute", "flat", "relative")
+DEFAULT_SPEED_MODEL = "compute"
 PERIOD_DAYS: dict[str, Decimal] = {"day": Decimal(1), "month": Decimal(30)}
 SECONDS_PER_DAY = Decimal(86400)
 REFERENCE_STRATEGY = "baseline"
@@ -172,7 +182,7 @@ def seconds_on(
     model: Model,
     gpu_name: str,
     catalog: Catalog,
-    speed_model: str = "flat",
+    speed_model: str = DEFAULT_SPEED_MODEL,
     reference: str | None = None,
 ) -> Seconds:
     """Seconds one request of model takes on gpu_name, and where that figure comes from."""
@@ -180,6 +190,16 @@ def seconds_on(
     measured = measured_seconds(model, catalog)
     if gpu.name in measured:
         return Seconds(measured[gpu.name], "measured")
+    if speed_model == "compute":
+        from .flops import ParamError
+        from .speed import speed_on
+
+        try:
+            found = speed_on(model, gpu.name, catalog, measured=False)
+        except (ParamError, CostError):
+            found = None  # params the FLOPs cannot read, no flat figure: the flat path says so
+        if found is not None and found.source == "estimate":
+            return Seconds(found.seconds, "estimate")
     flat = model.traffic.seconds_per_request
     if speed_model == "relative" and reference is not None:
         ref = catalog_gpu(catalog, reference)
@@ -239,6 +259,12 @@ def model_cost(
     )
 
 
+def table_speed_model(speed_model: str) -> str:
+    """The speed model of the busy-seconds table `cost` and `plan` lead with: the document's
+    formula keeps its flat figure under "compute" (the simulated bill shows speed per GPU)."""
+    return "flat" if speed_model == "compute" else speed_model
+
+
 def strategy_cost(
     fleet: Fleet,
     strategy: str,
@@ -271,9 +297,10 @@ def compare(
             f"strategy {strategy!r} compares to {against!r}, which does not exist; "
             f"known: {', '.join(fleet.strategies)}"
         )
+    table = table_speed_model(speed_model)
     return Comparison(
-        current=strategy_cost(fleet, strategy, speed_model, baseline),
-        baseline=strategy_cost(fleet, against, speed_model, baseline),
+        current=strategy_cost(fleet, strategy, table, baseline),
+        baseline=strategy_cost(fleet, against, table, baseline),
         period=period,
     )
 

@@ -19,9 +19,16 @@ from .headline import (
     target_lines,
 )
 
+ESTIMATE_SOURCES = {
+    "relative": "seconds scaled by relative GPU throughput",
+    "compute": "seconds from compute (FLOPs / datasheet TFLOPS x calibrated efficiency)",
+}
 
-def estimate_label(is_estimate: bool) -> str:
-    return " - ESTIMATE: seconds scaled by relative GPU throughput" if is_estimate else ""
+
+def estimate_label(is_estimate: bool, speed_model: str = "relative") -> str:
+    if not is_estimate:
+        return ""
+    return f" - ESTIMATE: {ESTIMATE_SOURCES.get(speed_model, ESTIMATE_SOURCES['relative'])}"
 
 
 def format_strategy(comparison: Comparison, markdown: bool) -> str:

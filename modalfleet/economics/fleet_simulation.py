@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..fleet.spec import Fleet, Model
 from .arrivals import DEFAULT_SEED
-from .cost import PERIOD_DAYS, percent
+from .cost import DEFAULT_SPEED_MODEL, PERIOD_DAYS, percent
 from .serving import Serving, arrivals_for, serving_policy
 from .sim_cache import cached
 from .simulate import SimResult, simulate
@@ -75,6 +75,7 @@ def simulate_model(
     overrides: Mapping[str, float] | None = None,
     gpu: str | None = None,
     traffic_arrivals: Sequence[float] | None = None,
+    speed_model: str = DEFAULT_SPEED_MODEL,
     snapshot: str | None = None,
 ) -> ModelSimulation:
     """Simulate `model` under `strategy`; `overrides` replace ServingPolicy fields (what-ifs).
@@ -84,7 +85,9 @@ def simulate_model(
     policies; results for the model's traffic are kept in sim_cache either way. snapshot: a
     SNAPSHOT mode other than the model's own (its cold start changes; serving.serving_policy).
     """
-    serving = serving_policy(fleet, model, strategy, gpu=gpu, snapshot=snapshot)
+    serving = serving_policy(
+        fleet, model, strategy, gpu=gpu, snapshot=snapshot, speed_model=speed_model
+    )
     if overrides:
         serving = dataclasses.replace(
             serving, policy=dataclasses.replace(serving.policy, **dict(overrides))
@@ -130,12 +133,17 @@ def traffic_key(model: Model) -> dict:
 
 
 def simulate_strategy(
-    fleet: Fleet, strategy: str, days: int = DEFAULT_DAYS, seed: int = DEFAULT_SEED
+    fleet: Fleet,
+    strategy: str,
+    days: int = DEFAULT_DAYS,
+    seed: int = DEFAULT_SEED,
+    speed_model: str = DEFAULT_SPEED_MODEL,
 ) -> tuple[ModelSimulation, ...]:
     """Every model of the fleet under `strategy`, in models.yaml order."""
     horizon = days * SECONDS_PER_DAY
     return tuple(
-        simulate_model(fleet, name, strategy, horizon_s=horizon, seed=seed) for name in fleet.models
+        simulate_model(fleet, name, strategy, horizon_s=horizon, seed=seed, speed_model=speed_model)
+        for name in fleet.models
     )
 
 
@@ -177,9 +185,10 @@ class FleetSimulator:
         fleet: Fleet,
         days: int = DEFAULT_DAYS,
         seed: int = DEFAULT_SEED,
+        speed_model: str = DEFAULT_SPEED_MODEL,
         progress: Callable[[int, int, str], None] | None = None,
     ):
-        self.fleet, self.days, self.seed = fleet, days, seed
+        self.fleet, self.days, self.seed, self.speed_model = fleet, days, seed, speed_model
         self.progress = progress  # (done, total, strategy) before each strategy is simulated
         self._done: dict[str, tuple[ModelSimulation, ...]] = {}
 
@@ -187,7 +196,9 @@ class FleetSimulator:
         if name not in self._done:
             if self.progress is not None:
                 self.progress(len(self._done), len(self.fleet.strategies), name)
-            self._done[name] = simulate_strategy(self.fleet, name, self.days, self.seed)
+            self._done[name] = simulate_strategy(
+                self.fleet, name, self.days, self.seed, self.speed_model
+            )
         return self._done[name]
 
     def model(self, strategy: str, model: str) -> ModelSimulation:

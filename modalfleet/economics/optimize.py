@@ -18,6 +18,7 @@ from ..fleet.spec import Fleet, Gpu, Model
 from ..report.money import usd, usd_rate
 from ..report.numbers import seconds_text
 from .cost import (
+    DEFAULT_SPEED_MODEL,
     CostError,
     Seconds,
     percent,
@@ -113,7 +114,9 @@ def vram_need_gb(fleet: Fleet, model: Model) -> float:
     return max(model.vram_gb, loaded_weights_gb(model)) + fleet.vram_headroom_gb
 
 
-def evaluate(fleet: Fleet, model: Model, gpu: Gpu, speed_model: str = "flat") -> Candidate:
+def evaluate(
+    fleet: Fleet, model: Model, gpu: Gpu, speed_model: str = DEFAULT_SPEED_MODEL
+) -> Candidate:
     rejections: list[str] = []
     need = vram_need_gb(fleet, model)
     fits = gpu.vram_gb >= need
@@ -167,7 +170,7 @@ def _seconds(seconds: Seconds) -> str:
     return seconds_text(seconds.value)
 
 
-def choose(fleet: Fleet, model: Model, speed_model: str = "flat") -> ModelChoice:
+def choose(fleet: Fleet, model: Model, speed_model: str = DEFAULT_SPEED_MODEL) -> ModelChoice:
     candidates = tuple(evaluate(fleet, model, gpu, speed_model) for gpu in fleet.catalog.by_price())
     feasible = [c for c in candidates if c.feasible]
     # Cost per request, not per day: a model without traffic still gets the GPU that would
@@ -197,8 +200,8 @@ def summarize_rejections(candidates: tuple[Candidate, ...], latency_target_s: fl
     if all(c.seconds.source == "flat" for c in timed):
         return (
             f"its flat {_seconds(fastest.seconds)} s per request (the same on every GPU) exceeds "
-            f"its {latency_target_s:g} s latency target; measure per-GPU seconds or try "
-            f"--speed-model relative"
+            f"its {latency_target_s:g} s latency target; measure per-GPU seconds (bench --write) "
+            f"or try --speed-model compute"
         )
     return (
         f"no GPU large enough meets the latency target: the fastest, {fastest.gpu.name}, takes "
@@ -206,7 +209,9 @@ def summarize_rejections(candidates: tuple[Candidate, ...], latency_target_s: fl
     )
 
 
-def optimize(fleet: Fleet, objective: str = "cost", speed_model: str = "flat") -> Optimization:
+def optimize(
+    fleet: Fleet, objective: str = "cost", speed_model: str = DEFAULT_SPEED_MODEL
+) -> Optimization:
     if objective != "cost":
         raise CostError(f"unknown objective {objective!r}; the only objective is 'cost'")
     choices = tuple(choose(fleet, model, speed_model) for model in fleet.models.values())

@@ -20,7 +20,9 @@ from .policy_search import PolicySearch
 
 
 def to_yaml(result: Optimization) -> str:
-    label = "estimate, relative speed model" if result.is_estimate else result.speed_model
+    label = (
+        f"estimate, {result.speed_model} speed model" if result.is_estimate else result.speed_model
+    )
     lines = [
         f"# modalfleet optimize: cheapest feasible GPU per model (objective {result.objective}, "
         f"seconds: {label})",
@@ -88,7 +90,7 @@ def to_dict(result: Optimization) -> dict:
 def format_text(result: Optimization) -> str:
     lines = [
         f"Cheapest feasible GPU per model (objective {result.objective}, per day)"
-        f"{estimate_label(result.is_estimate)}"
+        f"{estimate_label(result.is_estimate, result.speed_model)}"
     ]
     header = [
         "GPU",
@@ -189,7 +191,7 @@ def format_report(result: Optimization, policies: PolicySearch) -> str:
         busy_line(
             f"{usd(result.optimum_daily)}/day on the cheapest feasible GPU per model "
             f"({usd(per_period(result.optimum_daily, 'month'))}/month)"
-            + estimate_label(result.is_estimate)
+            + estimate_label(result.is_estimate, result.speed_model)
         ),
     ]
     return "\n\n".join(["\n".join(lines), policy_report.format_text(policies), format_text(result)])

@@ -23,10 +23,12 @@ from ..fleet.spec import ContainerPolicy, Fleet
 from ..report.money import pct, usd
 from ..report.tables import markdown_table, table
 from .cost import (
+    DEFAULT_SPEED_MODEL,
     model_cost,
     per_period,
     percent,
     reference_gpu,
+    table_speed_model,
 )
 from .fleet_simulation import DEFAULT_DAYS, SECONDS_PER_DAY, simulate_model
 from .headline import (
@@ -210,7 +212,7 @@ class Plan:
 
 
 def sides(
-    fleet: Fleet, strategy: str, speed_model: str = "flat", days: int | None = None
+    fleet: Fleet, strategy: str, speed_model: str = DEFAULT_SPEED_MODEL, days: int | None = None
 ) -> dict[str, Side]:
     """Each model's side of the plan under strategy; empty when the fleet lacks the strategy.
     days: the simulated period (default fleet_simulation.DEFAULT_DAYS)."""
@@ -220,8 +222,11 @@ def sides(
     found: dict[str, Side] = {}
     for deployment in resolve(fleet, strategy):
         model = deployment.model
-        cost = model_cost(deployment, fleet.catalog, speed_model, reference_gpu(fleet, model))
-        sim = simulate_model(fleet, model.name, strategy, horizon_s=horizon)
+        reference = reference_gpu(fleet, model)
+        cost = model_cost(deployment, fleet.catalog, table_speed_model(speed_model), reference)
+        sim = simulate_model(
+            fleet, model.name, strategy, horizon_s=horizon, speed_model=speed_model
+        )
         vram = [fleet.catalog.resolve(gpu) for gpu in deployment.gpus]
         found[model.name] = Side(
             gpus=deployment.gpus,
@@ -246,7 +251,7 @@ def build_plan(
     before_label: str,
     after_label: str,
     before_strategy: str | None = None,
-    speed_model: str = "flat",
+    speed_model: str = DEFAULT_SPEED_MODEL,
     days: int | None = None,
 ) -> Plan:
     old_strategy = before_strategy or strategy
@@ -479,6 +484,12 @@ def _seconds_note(plan: Plan) -> str:
         return (
             "seconds per request: estimate, scaled from each model's baseline GPU by the "
             "catalog's relative throughput (measured figures where given)"
+        )
+    if plan.speed_model == "compute":
+        return (
+            "seconds per request: measured where given; the simulated bill otherwise uses the "
+            "compute ESTIMATE (FLOPs / datasheet TFLOPS x calibrated efficiency), the busy-seconds "
+            "figure the model's flat figure"
         )
     return "seconds per request: measured where given, else the model's flat figure"
 

@@ -28,6 +28,7 @@ from ..fleet.resolve import deployment
 from ..fleet.snapshots import snapshot_mode
 from ..fleet.spec import Fleet, Model
 from .arrivals import DEFAULT_SEED
+from .cost import DEFAULT_SPEED_MODEL
 from .fleet_simulation import SECONDS_PER_DAY, ModelSimulation, simulate_model
 from .optimize import evaluate
 from .serving import arrivals_for, serving_policy
@@ -159,6 +160,7 @@ def search_model(
     days: int = SEARCH_DAYS,
     seed: int = DEFAULT_SEED,
     prune: bool = True,
+    speed_model: str = DEFAULT_SPEED_MODEL,
     allow_alpha: bool = False,
 ) -> ModelSearch:
     """The cheapest policy meeting the model's target; prune=False simulates every policy (the
@@ -169,7 +171,7 @@ def search_model(
     ruled_out: list[str] = []
     gpus: list[str] = []
     for gpu in fleet.catalog.by_price():
-        candidate = evaluate(fleet, model, gpu)
+        candidate = evaluate(fleet, model, gpu, speed_model)
         if not candidate.fits or not candidate.dtype_ok or candidate.seconds is None:
             reasons = [r for r in candidate.rejections if "latency" not in r]
             ruled_out.append(f"{gpu.name}: {'; '.join(reasons) or 'no seconds figure'}")
@@ -183,7 +185,7 @@ def search_model(
     own = deployment(fleet, strategy, model.name).gpu_snapshot
     snapshots = snapshot_choices(own, allow_alpha)
     for gpu in gpus:
-        serving = serving_policy(fleet, model.name, strategy, gpu=gpu)
+        serving = serving_policy(fleet, model.name, strategy, gpu=gpu, speed_model=speed_model)
         rate = serving.usd_per_second
         service = Decimal(str(serving.policy.service_time_s))
         mins = [m for m in MIN_CONTAINERS if m <= serving.policy.max_containers]
@@ -206,6 +208,7 @@ def search_model(
                             seed=seed,
                             traffic_arrivals=arrivals,
                             gpu=gpu,
+                            speed_model=speed_model,
                             overrides={
                                 "scaledown_window_s": window,
                                 "min_containers": min_containers,
@@ -230,6 +233,7 @@ def search(
     strategy: str,
     days: int = SEARCH_DAYS,
     seed: int = DEFAULT_SEED,
+    speed_model: str = DEFAULT_SPEED_MODEL,
     allow_alpha: bool = False,
     progress: Progress | None = None,
 ) -> PolicySearch:
@@ -239,7 +243,11 @@ def search(
     for index, model in enumerate(fleet.models.values()):
         if progress is not None:
             progress(index, len(fleet.models), model.name)
-        found.append(search_model(fleet, model, strategy, days, seed, allow_alpha=allow_alpha))
+        found.append(
+            search_model(
+                fleet, model, strategy, days, seed, speed_model=speed_model, allow_alpha=allow_alpha
+            )
+        )
     return PolicySearch(strategy, tuple(found), days, allow_alpha)
 
 

@@ -20,7 +20,14 @@ from ..fleet.snapshots import snapshot_holds_weights, snapshot_mode
 from ..fleet.spec import Catalog, Fleet, Model
 from . import arrivals
 from .coldstart import PROCESS_GB, ColdStart, cold_start_on, stored_weights_gb
-from .cost import CostError, Seconds, catalog_gpu, reference_gpu, seconds_on
+from .cost import (
+    DEFAULT_SPEED_MODEL,
+    CostError,
+    Seconds,
+    catalog_gpu,
+    reference_gpu,
+    seconds_on,
+)
 from .simulate import ServingPolicy
 
 
@@ -115,13 +122,14 @@ def serving_policy(
     strategy: str,
     *,
     gpu: str | None = None,
-    speed_model: str = "flat",
+    speed_model: str = DEFAULT_SPEED_MODEL,
     snapshot: str | None = None,
 ) -> Serving:
     """How model_name is served under strategy: on its primary GPU, or on `gpu` (what-if).
 
     The container policy is the strategy's with the model's `containers:` overrides. The service
-    time is cost.seconds_on's (measured, flat, or with speed_model "relative" an estimate); the
+    time is cost.seconds_on's (measured, else by speed_model: "compute" the FLOPs estimate of
+    economics/speed.py, "relative" the throughput-scaled estimate, "flat" the model's figure); the
     cold start is coldstart.cold_start_on's under the SNAPSHOT mode the deployment takes, or
     under `snapshot` (optimize's GPU-snapshot what-if); the rate bills the deployment's region.
     Raises cost.CostError for an unknown model, strategy or GPU.

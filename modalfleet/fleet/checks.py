@@ -74,8 +74,9 @@ def run_checks(loaded: Loaded, only_strategy: str | None = None) -> list[Problem
     found += check_strategy_models(fleet, loaded.documents)
     found += check_open_endpoints(fleet, loaded.documents)
     found += check_regions(fleet, loaded.documents)
+    hinted: dict[str, str] = {}  # unknown strategy -> where its file's skeleton was shown
     for model in fleet.models.values():
-        found += check_model(fleet, model, models_doc, only_strategy)
+        found += check_model(fleet, model, models_doc, only_strategy, hinted)
         found += check_limits(fleet, model, models_doc, only_strategy)
         found += check_request_time(fleet, model, loaded.documents, only_strategy)
         found += check_model_containers(fleet, model, loaded.documents)
@@ -656,21 +657,33 @@ def fit_hint(catalog: Catalog, need_gb: float) -> str:
 
 
 def check_model(
-    fleet: Fleet, model: Model, doc: Document, only_strategy: str | None
+    fleet: Fleet,
+    model: Model,
+    doc: Document,
+    only_strategy: str | None,
+    hinted: dict[str, str] | None = None,
 ) -> list[Problem]:
+    """hinted: unknown strategy -> file:line whose problem already shows the strategy file to
+    create (five lines); every later model naming it points there instead of repeating it."""
     found: list[Problem] = []
     base = ("models", model.name)
     catalog = fleet.catalog
     need = model.vram_gb + fleet.vram_headroom_gb
 
+    hinted = {} if hinted is None else hinted
     for strategy in model.gpu:
         if strategy not in fleet.strategies:
+            where = doc.where(base + ("gpu", strategy), key=True)
+            hint = missing_strategy_hint(strategy, fleet.strategies)
+            if strategy in hinted and "\n" in hint:
+                hint = f"create {STRATEGIES_DIR}/{strategy}.yaml (the hint at {hinted[strategy]})"
+            hinted.setdefault(strategy, f"{where[0]}:{where[1]}")
             found.append(
                 problem(
                     "strategy-coverage",
-                    doc.where(base + ("gpu", strategy), key=True),
+                    where,
                     f"{model.name} names unknown strategy {strategy!r}",
-                    hint=missing_strategy_hint(strategy, fleet.strategies),
+                    hint=hint,
                 )
             )
     for strategy in fleet.strategies:

@@ -23,8 +23,9 @@ CODES: tuple[Code, ...] = (
     Code(
         "yaml-syntax",
         "error",
-        "the file is not valid YAML (unclosed bracket, tab indentation, ...), or nests deeper "
-        "than 64 levels",
+        "the file is not valid YAML (a key without its colon, a line indented to no level, an "
+        "unclosed bracket, tab indentation, ...), or nests deeper than 64 levels; the hint says "
+        "what to write and where",
     ),
     Code("yaml-encoding", "error", "the file is not UTF-8 (a UTF-8 byte-order mark is accepted)"),
     Code("yaml-size", "error", "the file is over 16 MiB"),
@@ -38,7 +39,12 @@ CODES: tuple[Code, ...] = (
         "yaml-alias-bomb", "error", "anchors/aliases expand past 2,000,000 nodes (billion laughs)"
     ),
     Code("yaml-tag", "error", "a non-plain tag such as `!!python/object/apply`"),
-    Code("missing-file", "error", "`models.yaml`, `gpus.yaml` or `strategies/` is missing"),
+    Code(
+        "missing-file",
+        "error",
+        "`models.yaml`, `gpus.yaml` or `strategies/` is missing, or the `--root` folder itself "
+        "does not exist",
+    ),
     Code(
         "schema",
         "error",

@@ -360,6 +360,22 @@ def _load_fleet(root: Path) -> Loaded:
     root = Path(root)
     problems: list[Problem] = []
     documents: dict[str, Document] = {}
+    if not root.is_dir():
+        # One problem, not one per file the folder would hold: the folder is what is wrong.
+        what = "does not exist" if not root.exists() else "is not a folder"
+        return Loaded(
+            None,
+            [
+                problem(
+                    "missing-file",
+                    (f"{root}/", 1, 1),
+                    f"the fleet folder {root} {what}",
+                    hint="give the folder that holds models.yaml, gpus.yaml and strategies/ "
+                    "(--root DIR; `modalfleet init DIR` starts a new one)",
+                )
+            ],
+            documents,
+        )
 
     gpus_doc = _read(root, GPUS_FILE, "gpus", documents, problems)
     strategy_docs: list[Document] = []
@@ -425,6 +441,8 @@ def _catalog(data: dict) -> Catalog:
             fp8=entry["fp8"],
             relative_throughput=float(entry["relative_throughput"]),
             aliases=tuple(entry.get("aliases", ())),
+            tflops={dtype: float(value) for dtype, value in entry.get("tflops", {}).items()},
+            tflops_source=entry.get("tflops_source", ""),
         )
         for name, entry in data["gpus"].items()
     }

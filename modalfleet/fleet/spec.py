@@ -34,6 +34,10 @@ class Gpu:
     fp8: bool
     relative_throughput: float
     aliases: tuple[str, ...] = ()
+    # Dense tensor TFLOPS per run dtype (float32, float16, bfloat16, fp8) from the datasheet
+    # at tflops_source; empty when the catalog does not state them (no compute estimate then).
+    tflops: dict[str, float] = field(default_factory=dict)
+    tflops_source: str = ""
 
     @property
     def usd_per_hour(self) -> Decimal:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from .problems import Problem, problem
+from .statefile import read_regular
 
 # A fleet's models.yaml takes ~1 MiB and ~83k nodes per 1000 models (the bundled six copied
 # under new names, no aliases): 16 MiB holds ~15,000 models, and the node bound, ~24,000. An
@@ -95,24 +96,33 @@ def read_yaml(path: Path, display: str) -> tuple[Document, list[Problem]]:
     """Read path; return its Document and the problems that stop it being used."""
     doc = Document(file=display)
     try:
-        raw = path.read_bytes()
+        # One byte past the bound tells parse_yaml the file is too large without reading it
+        # all; a FIFO or a device (a committed link to /dev/zero) is refused, never read.
+        raw = read_regular(path, MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return doc, [problem("missing-file", (display, 1, 1), f"{display} does not exist")]
     except OSError as exc:
         return doc, [
             problem("missing-file", (display, 1, 1), f"cannot read {display}: {exc.strerror}")
         ]
-    return parse_yaml(raw, display)
+    size = None
+    if len(raw) > MAX_FILE_BYTES:  # read only up to the bound: the whole size from the disk
+        try:
+            size = path.stat().st_size
+        except OSError:
+            pass
+    return parse_yaml(raw, display, size)
 
 
-def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
+def parse_yaml(raw: bytes, display: str, size: int | None = None) -> tuple[Document, list[Problem]]:
+    """size: the file's size, when raw holds only its start."""
     doc = Document(file=display)
     if len(raw) > MAX_FILE_BYTES:
         return doc, [
             problem(
                 "yaml-size",
                 (display, 1, 1),
-                f"{display} is {len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,}",
+                f"{display} is {size or len(raw):,} bytes; the limit is {MAX_FILE_BYTES:,}",
                 hint="split the fleet or remove generated content from the file",
             )
         ]
@@ -163,8 +173,7 @@ def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
                     hint="indent with spaces",
                 )
             ]
-        message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        return doc, [problem("yaml-syntax", (display, line, column), f"invalid YAML: {message}")]
+        return doc, [_syntax_problem(exc, text, display, line, column)]
     except yaml.reader.ReaderError as exc:
         # The reader gives a character offset, not a mark: turn it into line and column.
         line = text.count("\n", 0, exc.position) + 1
@@ -219,6 +228,99 @@ def parse_yaml(raw: bytes, display: str) -> tuple[Document, list[Problem]]:
     except _Refused as refused:
         return Document(file=display), [refused.problem]
     return doc, []
+
+
+def _syntax_problem(exc, text: str, display: str, line: int, column: int) -> Problem:
+    """A PyYAML syntax error in our words, with a hint, for the mistakes people make by hand (a
+    key without its colon, a line indented to no level, an unclosed bracket); PyYAML's own
+    words for the rest. Lines and columns are 1-based."""
+    lines = text.splitlines()
+    context = exc.context_mark
+    at = (context.line + 1, context.column + 1) if context else None
+
+    def source(number: int) -> str:
+        return lines[number - 1] if 1 <= number <= len(lines) else ""
+
+    if exc.problem == "could not find expected ':'" and at is not None:
+        # PyYAML reports where it gave up (often the next line); the colon is missing at the
+        # end of the key it was scanning.
+        key = source(at[0])[at[1] - 1 :].split(" #", 1)[0].rstrip()
+        return problem(
+            "yaml-syntax",
+            (display, at[0], at[1] + len(key)),
+            f"{_quoted(key)} has no ':' after it: every line of a mapping is `key: value`",
+            hint=f"write `{_shown_key(key)}:`, or indent the line under the key above if it "
+            "continues that key's value",
+        )
+    block_start = exc.context == "while parsing a block mapping" and at is not None
+    if block_start and (
+        exc.problem == "did not find expected key"
+        or str(exc.problem).startswith("expected <block end>")
+    ):
+        *others, last = (str(level) for level in _levels(lines, line))
+        levels = f"{', '.join(others)} or {last}" if others else last
+        return problem(
+            "yaml-syntax",
+            (display, line, column),
+            f"bad indentation: this line starts at column {column}, which lines up with no key "
+            "or list item above it",
+            hint=f"start it at column {levels}, as the keys above it do; spaces only",
+        )
+    # "here" from the Python scanner, "in this context" from libyaml's.
+    if str(exc.problem).startswith("mapping values are not allowed") and not exc.context:
+        text_line = source(line)
+        first_colon = text_line.find(":") + 1 == column
+        if first_colon:  # `key: value` indented deeper than the key above: read as its value
+            return problem(
+                "yaml-syntax",
+                (display, line, len(text_line) - len(text_line.lstrip(" ")) + 1),
+                "bad indentation: this key is indented deeper than the key above it, so it "
+                "reads as part of that key's value",
+                hint="indent it like the other keys of its mapping; spaces only",
+            )
+        return problem(
+            "yaml-syntax",
+            (display, line, column),
+            "a second ': ' on one line: a value cannot itself be `key: value`",
+            hint="quote the value if it holds ': ' (key: \"a: b\"), or put the inner key on "
+            "its own line, indented",
+        )
+    for opener, closer, kind in (("[", "]", "flow sequence"), ("{", "}", "flow mapping")):
+        if exc.context == f"while parsing a {kind}" and at is not None:
+            return problem(
+                "yaml-syntax",
+                (display, line, column),
+                f"the {opener!r} at line {at[0]}, column {at[1]} is not closed",
+                hint=f"close it with {closer!r} before the value ends, and separate its items "
+                "with ','",
+            )
+    message = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+    return problem("yaml-syntax", (display, line, column), f"invalid YAML: {message}")
+
+
+def _levels(lines: list[str], line: int) -> list[int]:
+    """The 1-based columns a line could start at, after lines[: line - 1]: the indentation of
+    every mapping or list still open there (a "- key" item opens two: its dash and its key)."""
+    open_: list[int] = []
+    for content in lines[: line - 1]:
+        stripped = content.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        column = len(content) - len(stripped) + 1
+        while open_ and open_[-1] >= column:
+            open_.pop()
+        open_.append(column)
+        if stripped.startswith("- "):
+            open_.append(column + 2)
+    return open_ or [1]
+
+
+def _quoted(key: str) -> str:
+    return repr(_shown_key(key))
+
+
+def _shown_key(key: str) -> str:
+    return key if len(key) <= 40 else key[:37] + "..."
 
 
 def _indenting_tab(text: str, line: int) -> int | None:

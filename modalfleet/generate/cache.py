@@ -22,8 +22,12 @@ Two levels:
   on disk with its bytes and nothing else is, the tree is current. That render validated these
   very inputs with this very code, so neither YAML nor Jinja need to run again.
 
-The cache file is replaced with os.rename (atomic on POSIX, like os.replace) and a failure to
-write it is ignored: the render it describes has already succeeded.
+The cache file is replaced atomically (fleet/statefile.py: a temporary file, then a rename) and a
+failure to write it is ignored: the render it describes has already succeeded. The folder, the
+cache file and the folder's .gitignore are read and written only as real folders and regular
+files: a link (a render would write outside the repository), a FIFO or a device (/dev/zero: a
+read that never ends) is refused with StateFileError, and the cache file is read up to
+MAX_CACHE_BYTES.
 """
 
 from __future__ import annotations
@@ -36,11 +40,16 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from ..fleet import statefile
+
 CACHE_DIR = ".modalfleet-cache"
 CACHE_FILE = "render.json"
 FORMAT = 1
 PYCACHE = "__pycache__"
 PACKAGE = Path(__file__).resolve().parent.parent  # modalfleet/
+# ~200 bytes an entry: room for 300,000 files, far past the largest fleet the loader accepts.
+MAX_CACHE_BYTES = 64 * 1024 * 1024
+GITIGNORE = b"# written by modalfleet render: a local cache, never committed\n*\n"
 
 
 def sha256(data: bytes) -> str:
@@ -72,9 +81,16 @@ def code_fingerprint(package: Path = PACKAGE) -> str:
     return digest.hexdigest()
 
 
+# An input larger than this is refused by its reader (yamlread's bound is 16 MiB); past it the
+# digest takes the bytes up to it and the size, not the rest.
+FEED_LIMIT = 64 * 1024 * 1024
+
+
 def _feed(digest, name: str, path: Path) -> None:
     try:
-        data = path.read_bytes()
+        data = statefile.read_regular(path, FEED_LIMIT)  # never a FIFO or /dev/zero
+        if len(data) == FEED_LIMIT:
+            data += f"\0size {path.stat().st_size}".encode()
     except OSError:
         data = None
     digest.update(f"{name}\0{'-' if data is None else len(data)}\0".encode())
@@ -115,12 +131,18 @@ class RenderCache:
     @classmethod
     def load(cls, root: Path) -> RenderCache:
         """The cache under root, or an empty one when it is absent, corrupt or foreign."""
+        folder = Path(root) / CACHE_DIR
+        if not statefile.check_folder(folder):
+            return cls()
+        data = statefile.read_bytes(folder / CACHE_FILE, MAX_CACHE_BYTES)
+        if data is None:
+            return cls()
         try:
-            seal, _, body = (Path(root) / CACHE_DIR / CACHE_FILE).read_bytes().partition(b"\n")
+            seal, _, body = data.partition(b"\n")
             if seal.decode("ascii") != sha256(body):
                 return cls()
             raw = json.loads(body)
-        except (OSError, ValueError):
+        except ValueError:
             return cls()
         try:
             return cls._parse(raw)
@@ -194,37 +216,27 @@ class RenderCache:
 
 
 def _read_if_size(path: Path | str, size: int) -> bytes | None:
-    """The file's bytes if it has exactly `size` of them (one read past the end tells)."""
+    """The file's bytes if it is a regular file with exactly `size` of them (one read past the
+    end tells); None for anything else, a link, a FIFO or a device included (the full render
+    path then refuses those with its own message)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        data = statefile.read_bytes(path, size)
+    except statefile.StateFileError:
         return None
-    try:
-        data = os.read(fd, size + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return data if len(data) == size else None
+    return data if data is not None and len(data) == size else None
 
 
 def _write_quietly(folder: Path, data: bytes) -> None:
-    # os.rename, not os.replace: the same atomic swap on POSIX, and not one of the writes the
-    # render's rollback accounts for (this file is not part of generated/). Any failure leaves
-    # the old cache or none, and both are safe: every entry is checked against the disk.
-    temp = folder / f".{CACHE_FILE}.{os.getpid()}.tmp"
+    # Any failure leaves the old cache or none, and both are safe: every entry is checked
+    # against the disk. A link or a device in the way is refused (StateFileError), not ignored.
     try:
-        folder.mkdir(exist_ok=True)
+        statefile.make_folder(folder)
         ignore = folder / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# written by modalfleet render: a local cache, never committed\n*\n")
-        temp.write_bytes(data)
-        os.rename(temp, folder / CACHE_FILE)
+        if not statefile.check_file(ignore):
+            statefile.write_bytes(ignore, GITIGNORE)
+        statefile.write_bytes(folder / CACHE_FILE, data)
     except OSError:
-        try:
-            temp.unlink(missing_ok=True)
-        except OSError:
-            pass
+        pass
 
 
 def current_tree(
@@ -283,8 +295,8 @@ def _current_tree(
 def _strategy_folder_clean(path: str, name: str, expected: dict, wanted: bool) -> bool:
     with os.scandir(path) as entries:
         for entry in entries:
-            if entry.is_symlink():
-                return False
+            if entry.is_symlink() or entry.name.endswith(".tmp"):
+                return False  # a link, or a killed render's temporary file: the full path
             if entry.is_dir():
                 if entry.name != PYCACHE or not _no_links_below(entry.path):
                     return False

@@ -28,12 +28,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..fleet import statefile
 from ..fleet.limits import request_limits
 from ..fleet.request_time import request_budget_s
 from ..fleet.snapshots import quantizes_on_gpu, run_dtype, snapshot_mode
 from ..fleet.spec import Catalog, Deployment, Fleet, Model
 from .cache import RenderCache, code_fingerprint, current_tree, inputs_digest
-from .parallel import MIN_CHUNK, JobsError, chunks, job_count, run_chunks
 from .pins import INSIGHTFACE_DEPENDENCIES, pin, pins
 
 GENERATED_DIR = "generated"
@@ -251,17 +251,7 @@ def make_environment(templates: Path | Sequence[Path]):
     strict, no autoescape, the `py` filter."""
     import jinja2
 
-    from .memo import FragmentMemo
-
-    memo = FragmentMemo()
-
-    class Environment(jinja2.Environment):
-        def _parse(self, source, name, filename):
-            # Every template this environment compiles, the fleet's own included, has its
-            # repeated fragments rendered once per distinct input (memo.py).
-            return memo.rewrite(super()._parse(source, name, filename))
-
-    env = Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(folder) for folder in template_folders(templates)]),
         undefined=jinja2.StrictUndefined,
         auto_reload=False,  # one process, one render: no stat of base.py.j2 per file extending it
@@ -278,7 +268,6 @@ def make_environment(templates: Path | Sequence[Path]):
             str(value)
         return py_literal(value, indent)
 
-    memo.install(env)
     env.filters["py"] = py_filter
     env.filters["kwargs"] = keyword_args
     env.filters["call"] = layout_call
@@ -334,11 +323,8 @@ Rendered = tuple[dict[str, str], dict[str, str]]  # relative path -> text, and -
 
 
 class _Renderer:
-    """The files of a fleet's strategies, rendered a run at a time. A file for which
-    reuse(relative, key) gives a text is not rendered: that text is taken as its output.
-
-    A large fleet renders in several processes (parallel.py), each a consecutive run of the
-    files: every file is rendered alone, so the bytes do not depend on how the work is split."""
+    """The files of a fleet's strategies (render_run: a list of them). A file for which
+    reuse(relative, key) gives a text is not rendered: that text is taken as its output."""
 
     def __init__(
         self,
@@ -371,52 +357,6 @@ class _Renderer:
 
     def relatives(self) -> list[str]:
         return [f"{name}/{deployment.model.module_name}.py" for name, deployment in self.jobs]
-
-    def runs(self, min_chunk: int = MIN_CHUNK) -> list[list[tuple[str, Deployment]]]:
-        """The jobs cut into one run per process (one run: render them here, in order). Each
-        run holds a consecutive group of models under every strategy, in the serial order: a
-        model's files stay together, so its MODEL literal (model_source) and the fragments its
-        strategies share are built in one process only."""
-        try:
-            workers = job_count(len(self.jobs), min_chunk)
-        except JobsError as exc:
-            raise RenderError(str(exc)) from None
-        if workers > 1:
-            # Compiled once, here, rather than once in every process. A template that does not
-            # compile is left to one process, which reports the first file's error as ever.
-            try:
-                for kind in sorted({deployment.model.kind for _, deployment in self.jobs}):
-                    self._template(template_name(kind))
-            except RenderError:
-                workers = 1
-        if workers == 1:
-            return [self.jobs]
-        groups = chunks(list(dict.fromkeys(job[1].model.name for job in self.jobs)), workers)
-        group_of = {model: index for index, group in enumerate(groups) for model in group}
-        runs: list[list[tuple[str, Deployment]]] = [[] for _ in groups]
-        for job in self.jobs:
-            runs[group_of[job[1].model.name]].append(job)
-        return runs
-
-    def run_all(self, function: Callable[[Sequence[tuple[str, Deployment]]], Any]) -> list:
-        """function over every run (runs()), each after the first in a forked process. A run
-        that fails raises the error one process rendering every file in order meets first:
-        a run in another process may fail at a file that comes later in that order."""
-        runs = self.runs()
-        try:
-            return run_chunks(function, runs)
-        except RenderError:
-            if len(runs) == 1:
-                raise
-            raise self._first_error() from None
-
-    def _first_error(self) -> RenderError:
-        """Render every file in order, writing nothing, up to the first that fails."""
-        try:
-            self.render_run(self.jobs)
-        except RenderError as exc:
-            return exc
-        raise AssertionError("a run failed, but no file fails alone")  # pragma: no cover
 
     def _template(self, name: str):
         if name not in self.compiled:
@@ -453,11 +393,7 @@ def _render_files(
 ) -> Rendered:
     """The tree (relative path -> text, sorted) and the input key of each file."""
     renderer = _Renderer(fleet, templates, strategies, reuse)
-    files: dict[str, str] = {}
-    keys: dict[str, str] = {}
-    for part_files, part_keys in renderer.run_all(renderer.render_run):
-        files.update(part_files)
-        keys.update(part_keys)
+    files, keys = renderer.render_run(renderer.jobs)
     return dict(sorted(files.items())), keys
 
 
@@ -576,11 +512,12 @@ class CheckResult:
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     orphaned: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # temporary files of a killed render
     diffs: dict[str, str] = field(default_factory=dict)
 
     @property
     def current(self) -> bool:
-        return not (self.changed or self.missing or self.orphaned)
+        return not (self.changed or self.missing or self.orphaned or self.leftovers)
 
 
 def check_tree(
@@ -636,47 +573,19 @@ def render_to_disk(
     the new tree in the cache. inputs: probe_tree's digest, taken before the fleet was loaded;
     without it the cache records no whole-tree digest.
 
-    Each file goes to its temporary file as soon as its run is rendered, under the lock, by the
-    process that rendered it (parallel.py): a large fleet's texts never travel between
-    processes, and its writes share the cores as its rendering does. The commit (renames,
-    orphans, rollback) is write_tree's."""
+    The commit (temporary files, renames, orphans, rollback) is write_tree's."""
     root = Path(root)
     generated = root / GENERATED_DIR
     _refuse_symlinks(generated)
     cache = RenderCache.load(root)
     renderer = _Renderer(fleet, templates, strategies, partial(cache.reusable, generated))
-    relatives = renderer.relatives()
-    for relative in relatives:
+    for relative in renderer.relatives():
         _check_relative(relative)
-    owner = os.getpid()  # in every temporary name, whichever process writes it
-
-    def stage_run(run: Sequence[tuple[str, Deployment]]) -> tuple[_Staged, dict[str, str]]:
-        files, keys = renderer.render_run(run)
-        staged = _Staged(owner)
-        try:
-            for relative in sorted(files):
-                staged.stage(generated, relative, files[relative])
-        except BaseException:
-            staged.discard(generated)
-            raise
-        return staged, keys
-
     with _locked(generated):
-        created: list[Path] = []
-        try:
-            created = _make_folders(generated, relatives)
-            parts = renderer.run_all(stage_run)
-        except BaseException:
-            # A process stopped midway (its run failed, or it was killed when another's did)
-            # may have left temporary files: every name this render could have used goes.
-            _discard_temps(generated, relatives, owner)
-            _rollback([], {}, {}, created)
-            raise
-        staged, keys = _Staged(owner), {}
-        for part, part_keys in parts:
-            staged.merge(part)
-            keys.update(part_keys)
-        result = _commit(generated, staged, relatives, strategies, created)
+        # Rendered under the lock: the cache's reuse reads generated/, which no other render
+        # may change meanwhile.
+        files, keys = renderer.render_run(renderer.jobs)
+        result, staged = _write_locked(generated, dict(sorted(files.items())), strategies)
     # The whole-tree digest is only recorded if no input changed while this render ran.
     try:
         if inputs is not None and inputs != inputs_digest(root, template_folders(templates)):
@@ -712,6 +621,7 @@ def compare_tree(
                 )
             )
     result.orphaned = orphans(generated, files, strategies)
+    result.leftovers = leftovers(generated, strategies)
     return result
 
 
@@ -745,6 +655,31 @@ def orphans(generated: Path, files: Iterable[str], strategies: list[str] | None)
     return sorted(found)
 
 
+# What _temp_path names: .<module>.py.<pid>.tmp beside generated/<strategy>/<module>.py.
+_TEMP_NAME = re.compile(r"\.[^/]+\.py\.[0-9]+\.tmp")
+
+
+def leftovers(generated: Path, strategies: list[str] | None = None) -> list[str]:
+    """The temporary files a render left in generated/<strategy>/ (it was killed before its
+    commit ended), relative to generated/: only a render holding the lock writes them, so under
+    the lock every one is stale. With a strategy subset only those strategies' folders."""
+    if not generated.is_dir():
+        return []
+    if strategies is None:
+        folders = [entry.name for entry in os.scandir(generated) if entry.is_dir()]
+    else:
+        folders = [name for name in strategies if (generated / name).is_dir()]
+    found = []
+    for name in folders:
+        with os.scandir(generated / name) as entries:
+            found += [
+                f"{name}/{entry.name}"
+                for entry in entries
+                if _TEMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False)
+            ]
+    return sorted(found)
+
+
 def _refuse_symlinks(generated: Path) -> None:
     """generated/ and everything in it must be real files and folders of this repository."""
     if generated.is_symlink():
@@ -765,6 +700,12 @@ def _refuse_symlinks(generated: Path) -> None:
                     )
                 if entry.is_dir(follow_symlinks=False):
                     pending.append(entry.path)
+                elif not entry.is_file(follow_symlinks=False):  # a read of it could never end
+                    what = statefile.describe(entry.stat(follow_symlinks=False).st_mode)
+                    raise RenderError(
+                        f"{entry.path} is {what}; refusing to render into a generated/ that holds "
+                        "anything but files and folders (remove it)"
+                    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -792,7 +733,7 @@ def write_tree(
     for relative in files:
         _check_relative(relative)
     with _locked(generated):
-        return _write_locked(generated, files, strategies)
+        return _write_locked(generated, files, strategies)[0]
 
 
 @contextmanager
@@ -802,13 +743,41 @@ def _locked(generated: Path) -> Iterator[None]:
     created_root = not generated.exists()
     generated.mkdir(parents=True, exist_ok=True)
     try:
-        with RenderLock(generated / LOCK_NAME):
+        with _terminate_as_interrupt(), RenderLock(generated / LOCK_NAME):
             _refuse_symlinks(generated)  # again, now that no other render can change it
+            # A killed render's temporary files: nobody else holds the lock, so none is live.
+            for relative in leftovers(generated):
+                (generated / relative).unlink(missing_ok=True)
             yield
     except BaseException:
         if created_root:
             _remove_empty_dirs(generated, [generated])
         raise
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a plain `kill`, a CI job's timeout) raises KeyboardInterrupt meanwhile, as Ctrl-C
+    does, so the write's rollback runs and the old tree stays. Only SIGKILL (which no process
+    can catch) leaves a half-written tree, for the next render to repair. Left alone where a
+    handler is already set or this is not the main thread (signal handlers cannot be set)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("terminated")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _check_relative(relative: str) -> None:
@@ -835,7 +804,7 @@ def _check_relative(relative: str) -> None:
 
 def _write_locked(
     generated: Path, files: dict[str, str], strategies: list[str] | None
-) -> WriteResult:
+) -> tuple[WriteResult, _Staged]:
     staged = _Staged(os.getpid())
     created: list[Path] = []
     try:
@@ -848,16 +817,15 @@ def _write_locked(
         staged.discard(generated)
         _rollback([], {}, {}, created)
         raise
-    return _commit(generated, staged, files, strategies, created)
+    return _commit(generated, staged, files, strategies, created), staged
 
 
 @dataclass
 class _Staged:
     """Files written beside their targets, each to a temporary file, not yet renamed into
-    place: what one run of a render leaves for the commit. Plain data (paths relative to
-    generated/), so a forked process sends it back whole."""
+    place: what the staging step leaves for the commit (paths relative to generated/)."""
 
-    owner: int  # the pid in the temporary names: the render's, in every process it uses
+    owner: int  # the pid in the temporary names: the render's
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     backups: dict[str, bytes | None] = field(default_factory=dict)  # old bytes (None: new)
@@ -875,12 +843,6 @@ class _Staged:
         self.written.append(relative)
         with _naming(target), open(_temp_path(target, self.owner), "wb") as handle:
             handle.write(data)
-
-    def merge(self, other: _Staged) -> None:
-        self.written += other.written
-        self.unchanged += other.unchanged
-        self.backups.update(other.backups)
-        self.digests.update(other.digests)
 
     def discard(self, generated: Path) -> None:
         _discard_temps(generated, self.written, self.owner)
@@ -931,18 +893,26 @@ def _commit(
     done: list[Path] = []  # targets already replaced or removed
     try:
         orphaned = orphans(generated, relatives, strategies)
-        # No fsync: temp file + rename already makes a failed or killed render leave the old
-        # tree. Only a power loss could leave a short file, which `render --check` reports and
-        # `render` repairs; a per-file fsync made a 4000-file render several times slower.
+        # A failure here (an exception, Ctrl-C, SIGTERM) restores the old tree below. SIGKILL cannot
+        # be caught, and no set of renames is atomic together: a render killed in this loop
+        # leaves the files before the kill new, the rest old (or absent, if new) with their
+        # temporary files beside them, and the orphans in place. `render --check` reports all
+        # of it (changed, missing, orphaned, leftover) and the next render, which removes the
+        # leftovers under the lock, writes the same bytes an uninterrupted one would have.
+        # No fsync: only a power loss could leave a short file, which is repaired the same
+        # way; a per-file fsync made a 4000-file render several times slower.
+        # Each target counts as done before its step: an interrupt (Ctrl-C, SIGTERM) may land
+        # between the step and the next line. _rollback skips a target whose temporary file is
+        # still there (not renamed), and an orphan not removed yet gets its own bytes back.
         for target, temp in temps.items():
+            done.append(target)
             with _naming(target):
                 os.replace(temp, target)
-            done.append(target)
         for relative in orphaned:
             target = generated / relative
             backups[target] = target.read_bytes()
-            os.remove(target)
             done.append(target)
+            os.remove(target)
             result.removed.append(relative)
     except BaseException:
         _rollback(done, backups, temps, created_dirs)
@@ -977,6 +947,9 @@ def _rollback(
 ) -> None:
     errors = []
     for target in reversed(done):
+        temp = temps.get(target)
+        if temp is not None and os.path.lexists(temp):
+            continue  # its rename never happened (counted done before it): nothing to undo
         old = backups.get(target)
         try:
             if old is None:
@@ -1059,12 +1032,11 @@ class RenderLock:
             pass
 
     def _owner(self) -> int | None:
-        try:
-            text = self.path.read_text().strip()
-        except FileNotFoundError:
+        # A lock that is a link, a FIFO or a device is refused (StateFileError), never read.
+        if not statefile.check_file(self.path):
             return -1  # released meanwhile: the next loop retries
-        except OSError:
-            return None
+        data = statefile.read_bytes(self.path, 32)  # a pid; anything longer is not one
+        text = data.decode("ascii", "replace").strip() if data is not None else ""
         return int(text) if text.isdigit() else None
 
     def _age_s(self) -> float:

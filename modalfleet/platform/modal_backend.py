@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import tomllib
@@ -22,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..fleet.statefile import describe
 
 RESULT_MARKER = "MODALFLEET_RESULT "
 # How many times the SDK may try to open its channel before the first call. The SDK default
@@ -115,11 +118,15 @@ def config_problem(environ: Mapping[str, str] | None = None) -> str | None:
         return None
     import toml  # the SDK's own parser (a dependency of modal), so both agree on the file
 
+    mode = os.stat(path).st_mode
     try:
+        if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+            # Opening a FIFO waits for a writer, /dev/zero never ends: neither is read.
+            raise OSError(0, f"it is {describe(mode)}, not a file")
         with open(path, encoding="utf-8") as stream:
             data = toml.load(stream)
     except Exception as exc:  # toml raises TomlDecodeError, OSError, UnicodeDecodeError...
-        reason = f"{exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        reason = _config_error(exc)
     else:
         if all(isinstance(value, dict) for value in data.values()):
             return None
@@ -128,6 +135,19 @@ def config_problem(environ: Mapping[str, str] | None = None) -> str | None:
         f"cannot read the Modal configuration {path}: {reason}; fix it or move it aside "
         "(the Modal SDK refuses to start with it)"
     )
+
+
+def _config_error(exc: Exception) -> str:
+    """What is wrong with the config file, without any of its text: the file holds tokens, and
+    the parser's own message quotes the value it choked on (`could not convert string to float:
+    '1.2.3.SECRET'`). Where it is (line, column) is safe to say and enough to find it."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.start})"
+    line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+    where = f" at line {line}, column {column}" if line and column else ""
+    return f"not valid TOML{where} (a value the SDK cannot parse; its text is not shown)"
 
 
 def find_credentials(environ: Mapping[str, str] | None = None) -> str | None:

@@ -8,6 +8,7 @@ modal is imported only when logs are read from Modal (logs.read_app); --from-log
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from ..economics.serving import serving_policy
 from ..fleet.load import MODELS_FILE, load_fleet
 from ..fleet.resolve import deployment
 from ..fleet.spec import Fleet
+from ..fleet.statefile import NotARegularFile, open_regular
 from ..fleet.yamledit import EditError, replace_files
 from .spend import SpendError, parse_since, period_since
 
@@ -83,8 +85,12 @@ def read_files(paths: Sequence[Path]) -> Records:
     found = Records()
     for path in paths:
         try:
-            with open(path, encoding="utf-8", errors="replace") as stream:
+            # Only a regular file: a FIFO would block and a device never end.
+            with open_regular(path) as binary:
+                stream = io.TextIOWrapper(binary, encoding="utf-8", errors="replace")
                 found.extend(records_lib.parse_lines(stream, str(path)))
+        except NotARegularFile as exc:
+            raise ObserveError(f"{exc}: --from-logs reads saved log files") from None
         except OSError as exc:
             raise ObserveError(f"cannot read {path}: {exc.strerror or exc}") from None
     return found

@@ -1,0 +1,318 @@
+"""The compute speed model (economics/speed.py): the estimate's terms, its calibration, the chain
+measured > estimate > flat, the `speed` command, and the simulation and optimize reading it."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from conftest import REPO, run_cli
+from test_cost import edit
+
+from modalfleet.economics import speed
+from modalfleet.economics.cost import compare, seconds_on
+from modalfleet.economics.flops import request_flops
+from modalfleet.economics.optimize import evaluate
+from modalfleet.economics.serving import serving_policy
+from modalfleet.fleet.load import load_fleet
+
+DEV = "black-forest-labs/FLUX.1-dev"
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return load_fleet(REPO).fleet
+
+
+def row(id_: str, gpu: str, seconds: float, **extra) -> speed.Measurement:
+    fields = {
+        "source": "https://example.test/a table",
+        "repo": DEV,
+        "kind": "text-to-image",
+        "dtype": "bfloat16",
+        "params": {"steps": 28, "width": 1024, "height": 1024, "guidance": 3.5},
+    }
+    fields.update(extra)
+    return speed.Measurement(id=id_, gpu=gpu, seconds=seconds, **fields)
+
+
+def flops_of(r: speed.Measurement) -> float:
+    return request_flops(speed.row_model(r)).total
+
+
+# --- the estimate's terms -----------------------------------------------------------------------
+
+
+def test_estimate_is_flops_over_tflops_times_efficiency(fleet):
+    model = fleet.models["flux-dev"]
+    est = speed.speed_on(model, "H100", fleet.catalog)
+    assert est.source == "estimate"
+    assert est.tflops == 989  # gpus.yaml, H100 SXM bf16 dense
+    expected = request_flops(model).total / (989e12 * est.efficiency)
+    assert est.seconds_per_request == pytest.approx(expected, abs=0.005)
+    # One step is the denoiser's share: 28 of them plus encoders and decode make the request.
+    flops = request_flops(model)
+    assert est.step_seconds == pytest.approx(flops.denoiser_step / (989e12 * est.efficiency))
+    assert est.step_seconds * 28 < est.seconds_per_request
+
+
+def test_bf16_runs_as_fp16_on_a_t4_at_its_fp16_rate(fleet):
+    est = speed.speed_on(fleet.models["flux-schnell"], "T4", fleet.catalog)
+    assert est.tflops == 65  # no bf16 on Turing: the handler runs float16
+
+
+def test_quantized_denoiser_pays_the_calibrated_factor(fleet):
+    """flux-schnell quantizes its transformer to nf4 (factor 1.0, the blog's H100 pair);
+    the same model with int8 pays int8's measured factor on the denoiser loop only."""
+    model = fleet.models["flux-schnell"]
+    plain = speed.speed_on(model, "H100", fleet.catalog)
+    int8 = speed.speed_on(
+        replace(model, quantization={"transformer": "int8"}), "H100", fleet.catalog
+    )
+    q = speed.calibration().quantization_factor("int8")
+    assert q == pytest.approx(15 / 12, rel=0.01)  # the blog's 15 s int8 vs 12 s bf16, on H100
+    flops = request_flops(model)
+    loop = flops.denoiser_step * flops.steps
+    rate = 989e12 * plain.efficiency
+    assert plain.seconds_per_request == pytest.approx(flops.total / rate, abs=0.005)
+    assert int8.seconds_per_request == pytest.approx(
+        (loop * q + flops.total - loop) / rate, abs=0.005
+    )
+
+
+# --- calibration ----------------------------------------------------------------------------
+
+
+def test_calibration_recovers_a_known_efficiency_and_factor():
+    """Rows built to imply efficiency 0.4 and 0.9 on one kind and GPU: least squares in log
+    space gives their geometric mean, 0.6; a pair 1.5x slower on the loop gives factor 1.5."""
+    a = row("a", "H100", 1.0)
+    b = row("b", "H100", 1.0, source="https://example.test/b table")
+    fa = flops_of(a)
+    a = replace(a, seconds=fa / (989e12 * 0.4))
+    b = replace(b, seconds=fa / (989e12 * 0.9))
+    flops = request_flops(speed.row_model(a))
+    loop = flops.denoiser_step * flops.steps
+    slow = (loop * 1.5 + fa - loop) / fa * a.seconds
+    q = row("q", "H100", slow, quantization={"transformer": "nf4"})
+    fitted = speed.calibrate([a, b, q])
+    assert fitted.efficiency("text-to-image", "hopper") == pytest.approx(0.6, rel=1e-4)
+    assert fitted.quantization_factor("nf4") == pytest.approx(1.5, rel=1e-9)
+    # No row measured a scheme: it costs nothing extra. An unseen architecture: the average.
+    assert fitted.quantization_factor("fp8") == 1.0
+    assert fitted.efficiency("text-to-image", "blackwell") == pytest.approx(0.6, rel=1e-4)
+
+
+def test_kind_and_architecture_effects_multiply():
+    """Two kinds on two GPU architectures, one row each except the unmeasured pair: the fit is
+    exact on the three rows and predicts the fourth as e(kind) x e(arch) / e(shared)."""
+    sdxl = {"repo": "stabilityai/stable-diffusion-xl-base-1.0", "kind": "lora", "dtype": "float16"}
+    sdxl["params"] = {"steps": 25, "width": 1024, "height": 1024, "guidance": 5.0}
+    r1 = row("flux-h100", "H100", 1.0)
+    r2 = row("flux-a100", "A100", 1.0)
+    r3 = row("sdxl-h100", "H100", 1.0, **sdxl)
+    r1 = replace(r1, seconds=flops_of(r1) / (989e12 * 0.3))
+    r2 = replace(r2, seconds=flops_of(r2) / (312e12 * 0.45))
+    r3 = replace(r3, seconds=flops_of(r3) / (989e12 * 0.2))
+    fitted = speed.calibrate([r1, r2, r3])
+    assert fitted.efficiency("text-to-image", "hopper") == pytest.approx(0.3, rel=1e-4)
+    assert fitted.efficiency("lora", "ampere") == pytest.approx(0.2 * 0.45 / 0.3, rel=1e-4)
+    assert fitted.efficiency("instantid", "ampere") == pytest.approx(0.2 * 0.45 / 0.3, rel=1e-4)
+
+
+def test_every_published_row_is_counted_and_addressed():
+    rows = speed.measurements()
+    assert len(rows) >= 15
+    assert speed.uncounted() == ()
+    assert len({r.gpu for r in rows}) >= 4
+    assert len({r.kind for r in rows}) >= 3
+    for r in rows:
+        assert r.source.startswith(("https://", "github:")), r.id
+        assert r.seconds > 0
+
+
+def test_the_shipped_calibration_meets_the_accuracy_target():
+    """benchmarks/speed.py's in-sample figures: median |error| <= 25%, none outside 2x."""
+    counted = [r for r in speed.measurements() if r not in speed.uncounted()]
+    ratios = [speed.estimate_row(r).ratio for r in counted]
+    errors = sorted(abs(r - 1) for r in ratios)
+    assert errors[len(errors) // 2] <= 0.25
+    assert all(0.5 <= r <= 2.0 for r in ratios)
+
+
+# --- the chain --------------------------------------------------------------------------------
+
+
+def test_a_measured_figure_beats_the_estimate(fleet_dir):
+    edit(
+        fleet_dir / "models.yaml",
+        "traffic: {requests_per_day: 300, seconds_per_request: 10}",
+        "traffic: {requests_per_day: 300, seconds_per_request: {H100: 3.5, default: 10}}",
+    )
+    fleet = load_fleet(fleet_dir).fleet
+    model = fleet.models["flux-dev"]
+    measured = speed.speed_on(model, "H100", fleet.catalog)
+    assert (measured.source, measured.seconds_per_request) == ("measured", 3.5)
+    assert seconds_on(model, "H100", fleet.catalog).value == Decimal("3.5")
+    assert seconds_on(model, "A100-80GB", fleet.catalog).source == "estimate"
+    # An override describes another request: the measurement does not stand for it.
+    assert speed.speed_on(model, "H100", fleet.catalog, {"steps": 14}).source == "estimate"
+
+
+def test_unknown_architecture_falls_back_to_the_flat_figure(fleet):
+    # A model whose weights are no shipped architecture (a repository modalfleet has no config
+    # for): the FLOPs are unknown, so its flat figure on every GPU.
+    weights = replace(fleet.models["seedvr2"].weights[0], repo="someone/unknown-upscaler")
+    model = replace(fleet.models["seedvr2"], weights=(weights,))
+    assert request_flops(model) is None
+    est = speed.speed_on(model, "A10", fleet.catalog)
+    assert (est.source, est.seconds_per_request, est.efficiency) == ("flat", 10.0, None)
+    assert seconds_on(model, "A10", fleet.catalog).source == "flat"
+
+
+def test_a_gpu_without_datasheet_tflops_gets_the_flat_figure(fleet):
+    """A catalog that states no TFLOPS for a GPU (an older gpus.yaml): no estimate is made."""
+    h100 = replace(fleet.catalog.gpus["H100"], tflops={})
+    catalog = replace(fleet.catalog, gpus={**fleet.catalog.gpus, "H100": h100})
+    est = speed.speed_on(fleet.models["flux-dev"], "H100", catalog)
+    assert (est.source, est.seconds_per_request, est.tflops) == ("flat", 10.0, None)
+    assert est.flops_per_request == request_flops(fleet.models["flux-dev"]).total
+
+
+def test_the_busy_seconds_table_keeps_the_documents_flat_figure(fleet):
+    hybrid = compare(fleet, "hybrid", None, "day", "compute")
+    assert hybrid.current.daily == Decimal("3.058")
+    assert {m.seconds.source for m in hybrid.current.models} == {"flat"}
+
+
+def test_simulation_and_optimize_use_the_estimate(fleet):
+    """flux-schnell's compute: a T4 (65 TFLOPS) is slower than an L40S (362), and the serving
+    simulation's service time is the estimate, not the flat 10 s."""
+    model = fleet.models["flux-schnell"]
+    t4 = evaluate(fleet, model, fleet.catalog.gpus["T4"])
+    l40s = evaluate(fleet, model, fleet.catalog.gpus["L40S"])
+    assert t4.seconds.source == l40s.seconds.source == "estimate"
+    assert t4.seconds.value > 2 * l40s.seconds.value
+    serving = serving_policy(fleet, "flux-schnell", "hybrid")
+    assert serving.gpu == "T4"
+    assert serving.policy.service_time_s == pytest.approx(
+        speed.speed_on(model, "T4", fleet.catalog).seconds_per_request, abs=1e-3
+    )
+    flat = serving_policy(fleet, "flux-schnell", "hybrid", speed_model="flat")
+    assert flat.policy.service_time_s == 10.0
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def test_speed_json_rows_and_keys(fleet):
+    out = run_cli("speed", "--model", "flux-dev", "--format", "json", root=REPO)
+    assert out.exit_code == 0, out.text
+    data = json.loads(out.output)
+    assert set(data) == {"model", "params", "gpus"}
+    assert data["params"]["steps"] == 28
+    # flux-dev needs 36 GB: the 48 GB and larger GPUs, by price
+    assert [g["gpu"] for g in data["gpus"]] == [
+        "L40S",
+        "A100-40GB",
+        "A100-80GB",
+        "RTX-PRO-6000",
+        "H100",
+        "H200",
+        "B200",
+    ]
+    h100 = next(g for g in data["gpus"] if g["gpu"] == "H100")
+    assert set(h100) == {
+        "gpu",
+        "seconds_per_request",
+        "source",
+        "flops_per_request",
+        "tflops",
+        "efficiency",
+    }
+    assert h100["source"] == "estimate"
+    assert h100["seconds_per_request"] == pytest.approx(
+        h100["flops_per_request"] / (h100["tflops"] * 1e12 * h100["efficiency"]), rel=1e-3
+    )
+    assert {g["source"] for g in data["gpus"]} == {"estimate"}
+
+
+def test_param_overrides_reach_the_estimate(fleet):
+    def seconds(*params: str) -> float:
+        args = ["speed", "--model", "flux-dev", "--gpu", "H100", "--format", "json"]
+        for p in params:
+            args += ["--param", p]
+        out = run_cli(*args, root=REPO)
+        assert out.exit_code == 0, out.text
+        return json.loads(out.output)["gpus"][0]["seconds_per_request"]
+
+    model = fleet.models["flux-dev"]
+    eff = speed.speed_on(model, "H100", fleet.catalog).efficiency
+    half = request_flops(model, {"steps": 14}).total / (989e12 * eff)
+    assert seconds("steps=14") == pytest.approx(half, abs=0.001)
+    assert seconds("steps=14") < seconds() * 0.55
+    small = request_flops(model, {"width": 512, "height": 512}).total / (989e12 * eff)
+    assert seconds("width=512", "height=512") == pytest.approx(small, abs=0.001)
+
+
+@pytest.mark.parametrize(
+    ("param", "named"),
+    [("stepz=4", "'stepz'"), ("steps=many", "'steps'"), ("steps", "'steps'")],
+)
+def test_bad_param_is_a_usage_error_naming_it(param, named):
+    out = run_cli("speed", "--model", "flux-dev", "--param", param, root=REPO)
+    assert out.exit_code == 2
+    assert named in out.stderr
+    assert "Traceback" not in out.text
+
+
+def test_unknown_gpu_or_model_is_a_usage_error():
+    out = run_cli("speed", "--model", "flux-dev", "--gpu", "V100", root=REPO)
+    assert out.exit_code == 2 and "'V100'" in out.stderr
+    out = run_cli("speed", "--model", "flux-deb", root=REPO)
+    assert out.exit_code == 2 and "'flux-deb'" in out.stderr
+
+
+def test_speed_text_marks_estimates_and_fits_80_columns():
+    out = run_cli("speed", "--model", "flux-schnell", root=REPO)
+    assert out.exit_code == 0, out.text
+    lines = out.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    t4 = next(line for line in lines if line.startswith("T4 "))
+    assert "ESTIMATE" in t4 and "65" in t4
+    assert any(line.startswith("FLOPs per request:") for line in lines)
+
+
+def test_estimates_round_trip_the_efficiency_definition(fleet):
+    """efficiency = exp(c + kind + architecture): the fitted terms give the reported value."""
+    fitted = speed.calibration()
+    e = fitted.efficiency("text-to-image", "hopper")
+    log_e = (
+        fitted.intercept
+        + fitted.kind_effects["text-to-image"]
+        + fitted.architecture_effects["hopper"]
+    )
+    assert e == pytest.approx(math.exp(log_e))
+
+
+def test_cached_bills_follow_the_service_time(fleet, tmp_path, monkeypatch):
+    """The simulation cache keys on the serving policy, service time included: the flat and the
+    compute figure of one model are two entries, and neither reads the other's bill."""
+    from modalfleet.economics.fleet_simulation import simulate_model
+
+    monkeypatch.setenv("MODALFLEET_CACHE_DIR", str(tmp_path))
+    args = (fleet, "lora", "hybrid")
+    flat = simulate_model(*args, horizon_s=86400.0, speed_model="flat")
+    computed = simulate_model(*args, horizon_s=86400.0)
+    assert flat.serving.policy.service_time_s == 10.0
+    assert computed.serving.policy.service_time_s > 10.0
+    assert computed.result.busy_seconds == pytest.approx(
+        computed.result.requests * computed.serving.policy.service_time_s
+    )
+    assert flat.result.busy_seconds == flat.result.requests * 10.0
+    assert len(list(tmp_path.rglob("*.json"))) == 2
+    again = simulate_model(*args, horizon_s=86400.0)  # read back from the cache
+    assert again.result.busy_seconds == computed.result.busy_seconds
