@@ -1,7 +1,6 @@
-"""load.py behaviours that mutation testing found unpinned (issue 18): the exact message, hint,
-code and position of each kind of schema error (type, const, enum, minimum/maximum, pattern,
-anyOf, a missing or an unknown key, a non-finite number), and the defaults load_fleet fills
-in where the YAML says nothing."""
+"""load.py: the exact message, hint, code and position of each kind of schema error (type,
+const, enum, minimum/maximum, pattern, anyOf, a missing or an unknown key, a non-finite number),
+and the defaults load_fleet fills in where the YAML says nothing."""
 
 from __future__ import annotations
 
