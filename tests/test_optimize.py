@@ -269,6 +269,17 @@ def test_a_gpu_slower_than_the_target_reads_no_in_the_table_and_json():
 # --- why nothing is feasible, one rule at a time (summarize_rejections) ---
 
 
+def schnell_measured(fleet_dir, seconds: str):
+    """flux-schnell's choice under flat speeds with these measured seconds per GPU."""
+    edit(
+        fleet_dir / "models.yaml",
+        SCHNELL_TRAFFIC,
+        f"traffic: {{requests_per_day: 400, seconds_per_request: {seconds}}}",
+    )
+    fleet = load_fleet(fleet_dir).fleet
+    return choose(fleet, fleet.models["flux-schnell"], speed_model="flat")
+
+
 def test_a_model_too_large_for_every_gpu_names_its_need_and_the_largest_gpu(fleet):
     model = dataclasses.replace(fleet.models["flux-dev"], vram_gb=500.0)
     choice = choose(fleet, model, speed_model="flat")
@@ -310,13 +321,7 @@ def test_no_seconds_figure_on_any_gpu_large_enough(fleet):
 
 
 def test_measured_seconds_over_the_target_name_the_fastest_gpu(fleet_dir):
-    edit(
-        fleet_dir / "models.yaml",
-        SCHNELL_TRAFFIC,
-        "traffic: {requests_per_day: 400, seconds_per_request: {L40S: 7, H100: 6, default: 10}}",
-    )
-    fleet = load_fleet(fleet_dir).fleet
-    schnell = choose(fleet, fleet.models["flux-schnell"], speed_model="flat")
+    schnell = schnell_measured(fleet_dir, "{L40S: 7, H100: 6, default: 10}")
     assert schnell.chosen is None
     assert schnell.reason == (
         "no GPU large enough meets the latency target: the fastest, H100, takes 6 s (measured)"
@@ -350,13 +355,7 @@ def test_relative_speeds_make_the_optimization_an_estimate(fleet, result):
 
 def test_a_gpu_without_a_seconds_figure_is_ruled_out_and_does_not_meet_the_target(fleet_dir):
     # Measured on the L40S only, no default: no figure for any other GPU.
-    edit(
-        fleet_dir / "models.yaml",
-        SCHNELL_TRAFFIC,
-        "traffic: {requests_per_day: 400, seconds_per_request: {L40S: 3}}",
-    )
-    fleet = load_fleet(fleet_dir).fleet
-    schnell = choose(fleet, fleet.models["flux-schnell"], speed_model="flat")
+    schnell = schnell_measured(fleet_dir, "{L40S: 3}")
     t4 = schnell.candidates[0]
     assert (t4.gpu.name, t4.fits, t4.seconds, t4.meets_latency) == ("T4", True, None, False)
     assert (t4.cost_per_request, t4.daily) == (None, None)
@@ -399,13 +398,7 @@ def test_relative_speeds_scale_the_reference_gpus_seconds_by_throughput(fleet):
 
 
 def test_seconds_exactly_at_the_target_meet_it(fleet_dir):
-    edit(
-        fleet_dir / "models.yaml",
-        SCHNELL_TRAFFIC,
-        "traffic: {requests_per_day: 400, seconds_per_request: {L40S: 5, default: 10}}",
-    )
-    fleet = load_fleet(fleet_dir).fleet
-    schnell = choose(fleet, fleet.models["flux-schnell"], speed_model="flat")
+    schnell = schnell_measured(fleet_dir, "{L40S: 5, default: 10}")
     l40s = next(c for c in schnell.candidates if c.gpu.name == "L40S")
     assert (l40s.meets_latency, l40s.feasible) == (True, True)
     assert schnell.chosen.gpu.name == "L40S"
