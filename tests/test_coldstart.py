@@ -246,6 +246,28 @@ def test_a_measured_figure_per_gpu_beats_the_default_and_an_alias_finds_it(fleet
     assert cold_start_on(model, "T4", fleet.catalog).is_estimate is False
 
 
+@pytest.mark.parametrize(
+    ("steps", "divisor"),
+    [(28, 28), (4, 4), (1.5, 1.5), (1, 1), (0, 1), (True, 1), ("many", 1), (None, 1)],
+)
+def test_without_a_shipped_architecture_the_warm_up_is_a_steps_share_of_the_request(
+    fleet, steps, divisor
+):
+    import dataclasses
+
+    # lora's weights renamed to a repository with no shipped config: no step from the speed
+    # model, so its flat 10 s request shared by its steps (a steps param that is not a number
+    # of at least 1, or none at all, counts the whole request).
+    model = fleet.models["lora"]
+    unknown = tuple(dataclasses.replace(w, repo="example/unknown-model") for w in model.weights)
+    params = {key: value for key, value in model.params.items() if key != "steps"}
+    if steps is not None:
+        params["steps"] = steps
+    model = dataclasses.replace(model, weights=unknown, params=params)
+    assert speed_on(model, "L40S", fleet.catalog).step_seconds is None
+    assert coldstart.warm_up_seconds(model, "L40S", fleet.catalog) == pytest.approx(FLAT / divisor)
+
+
 def test_an_estimate_is_labelled_and_its_terms_sum_to_its_seconds(fleet):
     cold = cold_start_on(fleet.models["flux-dev"], "L40S", fleet.catalog)
     assert cold.is_estimate is True
