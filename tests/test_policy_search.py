@@ -483,7 +483,10 @@ def test_each_policy_is_simulated_on_its_own_gpu(fleet):
         assert item.sim.serving.rate.gpu == rate
 
 
-def test_pruning_skips_a_row_exactly_when_its_floor_costs_at_least_the_best_so_far(fleet_dir):
+@pytest.mark.parametrize("speed_model", ["flat", "compute"])
+def test_pruning_skips_a_row_exactly_when_its_floor_costs_at_least_the_best_so_far(
+    fleet_dir, speed_model
+):
     from decimal import Decimal
 
     from modalfleet.economics.serving import arrivals_for, serving_policy
@@ -492,8 +495,8 @@ def test_pruning_skips_a_row_exactly_when_its_floor_costs_at_least_the_best_so_f
     path.write_text(path.read_text() + "models:\n  lora: {max_inputs: 2, max_containers: 2}\n")
     fleet = load_fleet(fleet_dir).fleet
     model, days = fleet.models["lora"], 1
-    full = search_model(fleet, model, "hybrid", days=days, prune=False, speed_model="flat")
-    pruned = search_model(fleet, model, "hybrid", days=days, speed_model="flat")
+    full = search_model(fleet, model, "hybrid", days=days, prune=False, speed_model=speed_model)
+    pruned = search_model(fleet, model, "hybrid", days=days, speed_model=speed_model)
     gpus = list(dict.fromkeys(e.policy.gpu for e in full.evaluated))
     # The grid per GPU: max_inputs 1 and 2, min 0-2 (no more than max_containers), 7 windows.
     assert len(full.evaluated) == len(gpus) * 2 * 3 * 7 and full.pruned == 0
@@ -501,14 +504,18 @@ def test_pruning_skips_a_row_exactly_when_its_floor_costs_at_least_the_best_so_f
     for item in full.evaluated:
         key = (item.policy.gpu, item.policy.max_inputs, item.policy.min_containers)
         rows.setdefault(key, []).append(item)
-    # The bound, worked out here: lora's requests run 10 s each, max_inputs at a time, or the
-    # warm pool runs the whole horizon; at the GPU's $/s a row whose floor already costs the
-    # best policy found so far cannot hold a cheaper one.
+    # The bound, worked out here: lora's requests run their seconds on the GPU (a flat 10 s, or
+    # the compute estimate) max_inputs at a time, or the warm pool runs the whole horizon; at
+    # the GPU's $/s a row whose floor already costs the best policy so far cannot hold a cheaper
+    # one.
     busy = Decimal(len(arrivals_for(fleet, "lora", days * 86400)))
     best, skipped = None, set()
     for (gpu, inputs, low), items in rows.items():
-        rate = serving_policy(fleet, "lora", "hybrid", gpu=gpu, speed_model="flat").usd_per_second
-        floor = max(busy * 10 / inputs, Decimal(low * days * 86400))
+        serving = serving_policy(fleet, "lora", "hybrid", gpu=gpu, speed_model=speed_model)
+        service = Decimal(str(serving.policy.service_time_s))
+        assert service == (10 if speed_model == "flat" else speed_on_seconds(fleet, gpu))
+        floor = max(busy * service / inputs, Decimal(low * days * 86400))
+        rate = serving.usd_per_second
         if best is not None and floor * rate / days >= best:
             skipped.add((gpu, inputs, low))
             continue
@@ -521,3 +528,11 @@ def test_pruning_skips_a_row_exactly_when_its_floor_costs_at_least_the_best_so_f
     assert skipped and set(rows) - simulated == skipped
     assert pruned.pruned == 7 * len(skipped)
     assert pruned.chosen.cost_per_day == best == full.chosen.cost_per_day
+
+
+def speed_on_seconds(fleet, gpu: str):
+    from decimal import Decimal
+
+    from modalfleet.economics.speed import speed_on
+
+    return Decimal(str(speed_on(fleet.models["lora"], gpu, fleet.catalog).seconds))
