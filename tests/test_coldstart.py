@@ -173,7 +173,7 @@ def test_a_measured_figure_applies_to_the_mode_it_was_measured_under(fleet_dir):
 
 
 def test_an_unknown_snapshot_mode_is_refused(fleet):
-    with pytest.raises(ValueError, match="unknown snapshot mode 'disk'"):
+    with pytest.raises(ValueError, match="^unknown snapshot mode 'disk'; known: none, cpu, gpu$"):
         cold_start_on(fleet.models["lora"], "L4", fleet.catalog, "disk")
 
 
@@ -219,6 +219,10 @@ def test_the_snapshot_is_the_most_specific_setting_under_the_strategy(fleet_dir)
 def test_the_docs_table_shows_each_models_terms_and_its_gpu_snapshot_total(fleet):
     table = coldstart.fleet_table(list(fleet.models.values()), fleet.catalog, "L40S").splitlines()
     assert len(table) == 2 + len(BUNDLED)
+    assert table[:2] == [
+        "| Model | SNAPSHOT | Terms (s) | Estimate | With a GPU snapshot (alpha) |",
+        "|---|---|---|---:|---:|",
+    ]
     assert table[3] == (
         "| flux-dev | cpu | container start 1 + snapshot restore 3.67 + host-to-GPU copy 40.86 "
         "+ warm-up 0.71 | 46.2 s | 5.4 s |"
@@ -226,3 +230,86 @@ def test_the_docs_table_shows_each_models_terms_and_its_gpu_snapshot_total(fleet
     constants = coldstart.constants_table().splitlines()
     assert constants[2].startswith("| `volume_read_gb_per_s` | 2.5 GB/s | documented |")
     assert constants[-1].startswith("| `host_to_gpu_gb_per_s` | 0.826 GB/s | derived |")
+
+
+def test_a_measured_figure_per_gpu_beats_the_default_and_an_alias_finds_it(fleet_dir):
+    path = fleet_dir / "models.yaml"
+    anchor = "    resources: {cpu: 4, memory_gb: 40}\n    params: {steps: 28"
+    text = path.read_text()
+    assert anchor in text
+    path.write_text(text.replace(anchor, "    cold_start_s: {default: 30, T4: 41.5}\n" + anchor, 1))
+    fleet = load_fleet(fleet_dir).fleet
+    model = fleet.models["flux-dev"]
+    assert cold_start_on(model, "T4", fleet.catalog) == ColdStart(41.5, "measured")
+    assert cold_start_on(model, "L40S", fleet.catalog) == ColdStart(30.0, "measured")
+    assert cold_start_on(model, "T4", fleet.catalog).describe() == "41.5 s measured"
+    assert cold_start_on(model, "T4", fleet.catalog).is_estimate is False
+
+
+@pytest.mark.parametrize(
+    ("steps", "divisor"),
+    [(28, 28), (4, 4), (1.5, 1.5), (1, 1), (0, 1), (True, 1), ("many", 1), (None, 1)],
+)
+def test_without_a_shipped_architecture_the_warm_up_is_a_steps_share_of_the_request(
+    fleet, steps, divisor
+):
+    import dataclasses
+
+    # lora's weights renamed to a repository with no shipped config: no step from the speed
+    # model, so its flat 10 s request shared by its steps (a steps param that is not a number
+    # of at least 1, or none at all, counts the whole request).
+    model = fleet.models["lora"]
+    unknown = tuple(dataclasses.replace(w, repo="example/unknown-model") for w in model.weights)
+    params = {key: value for key, value in model.params.items() if key != "steps"}
+    if steps is not None:
+        params["steps"] = steps
+    model = dataclasses.replace(model, weights=unknown, params=params)
+    assert speed_on(model, "L40S", fleet.catalog).step_seconds is None
+    assert coldstart.warm_up_seconds(model, "L40S", fleet.catalog) == pytest.approx(FLAT / divisor)
+
+
+def test_an_estimate_is_labelled_and_its_terms_sum_to_its_seconds(fleet):
+    cold = cold_start_on(fleet.models["flux-dev"], "L40S", fleet.catalog)
+    assert cold.is_estimate is True
+    assert cold.seconds == round(sum(seconds for _, seconds in cold.parts), 2)
+
+
+def test_the_constants_table_rows_in_full():
+    import yaml
+
+    data = yaml.safe_load((REPO / "modalfleet" / "economics" / "coldstart.yaml").read_text())
+    volume = data["constants"]["volume_read_gb_per_s"]
+    klein = data["measurements"]["flux2_klein_9b_l40s"]
+    table = coldstart.constants_table().splitlines()
+    assert table[:2] == ["| Constant | Value | Kind | What | Source |", "|---|---:|---|---|---|"]
+    assert table[2] == (
+        f"| `volume_read_gb_per_s` | 2.5 GB/s | documented | {volume['text']} "
+        f"| {volume['source']} ({volume['as_of']}) |"
+    )
+    where = f"{klein['source']} ({klein['as_of']})"
+    assert table[-2:] == [
+        f"| `snapshot_restore_gb_per_s` | 10 GB/s | derived | restoring a snapshot | {where} |",
+        f"| `host_to_gpu_gb_per_s` | 0.826 GB/s | derived | pageable host-to-GPU copy | {where} |",
+    ]
+    assert len(table) == 2 + len(data["constants"]) + 2
+
+
+def test_a_gpu_snapshot_restores_what_is_on_the_gpu_not_what_the_volume_holds(fleet):
+    import dataclasses
+
+    model = fleet.models["flux-dev"]
+    weights = model.weights[0]
+    # A breakdown larger than the declared 33.73 GB: 30 + 9.52 + 0.25 + 0.17 = 39.94 GB load
+    # onto the GPU, while the Volume (and a CPU snapshot) hold the declared 33.73 GB.
+    bigger = dataclasses.replace(
+        model,
+        weights=(
+            dataclasses.replace(weights, components={**weights.components, "transformer": 30.0}),
+        ),
+    )
+    gpu = fleet.catalog.gpus["L40S"]
+    on_gpu = dict(coldstart.estimate_cold_start(bigger, gpu, fleet.catalog, "gpu").parts)
+    assert on_gpu["snapshot restore"] == round((PROCESS + 39.94) / RESTORE, 2)
+    on_cpu = dict(coldstart.estimate_cold_start(bigger, gpu, fleet.catalog, "cpu").parts)
+    assert on_cpu["snapshot restore"] == round((PROCESS + 33.73) / RESTORE, 2)
+    assert on_cpu["host-to-GPU copy"] == round(39.94 / COPY, 2)

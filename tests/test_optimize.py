@@ -15,7 +15,7 @@ import yaml
 from conftest import REPO, run_cli
 from test_cost import SCHNELL_TRAFFIC, edit
 
-from modalfleet.economics.optimize import choose, evaluate, optimize
+from modalfleet.economics.optimize import choose, evaluate, optimize, summarize_rejections
 from modalfleet.fleet.load import load_fleet
 
 D = Decimal
@@ -26,8 +26,10 @@ def fleet():
     return load_fleet(REPO).fleet
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def result(fleet):
+    # Per test, not per module: mutation testing runs, for each mutant, the tests that called
+    # the function it changes, and a module fixture's calls count for its first test only.
     return optimize(fleet, speed_model="flat")
 
 
@@ -262,3 +264,151 @@ def test_a_gpu_slower_than_the_target_reads_no_in_the_table_and_json():
     schnell = next(m for m in data["models"] if m["model"] == "flux-schnell")
     t4_json = next(c for c in schnell["candidates"] if c["gpu"] == "T4")
     assert (t4_json["seconds_per_request"], t4_json["meets_latency"]) == (10, False)
+
+
+# --- why nothing is feasible, one rule at a time (summarize_rejections) ---
+
+
+def schnell_measured(fleet_dir, seconds: str):
+    """flux-schnell's choice under flat speeds with these measured seconds per GPU."""
+    edit(
+        fleet_dir / "models.yaml",
+        SCHNELL_TRAFFIC,
+        f"traffic: {{requests_per_day: 400, seconds_per_request: {seconds}}}",
+    )
+    fleet = load_fleet(fleet_dir).fleet
+    return choose(fleet, fleet.models["flux-schnell"], speed_model="flat")
+
+
+def test_a_model_too_large_for_every_gpu_names_its_need_and_the_largest_gpu(fleet):
+    model = dataclasses.replace(fleet.models["flux-dev"], vram_gb=500.0)
+    choice = choose(fleet, model, speed_model="flat")
+    assert choice.chosen is None
+    assert choice.reason == "no GPU has 500 GB (largest: 192 GB)"  # B200's 192 GB
+    assert choice.note_for(choice.candidates[-1]) == "needs 500 GB, has 192 GB"
+
+
+def test_the_fleets_vram_headroom_is_added_to_the_need_and_a_gpu_of_exactly_that_fits(fleet):
+    # flux-dev declares 36 GB; 4 GB of headroom make 40, exactly an A100-40GB's memory.
+    roomy = dataclasses.replace(fleet, vram_headroom_gb=4.0)
+    model = fleet.models["flux-dev"]
+    a100 = evaluate(roomy, model, fleet.catalog.gpus["A100-40GB"], speed_model="flat")
+    assert (a100.need_gb, a100.fits, a100.rejections) == (40.0, True, ())
+    l4 = evaluate(roomy, model, fleet.catalog.gpus["L4"], speed_model="flat")
+    assert l4.rejections == ("needs 40 GB, has 24 GB",)
+
+
+def test_no_gpu_large_enough_for_its_dtype_names_the_dtype_rule(fleet):
+    # fp8 flux-dev on the T4 (too small) and the A100-40GB (large enough, no fp8).
+    model = dataclasses.replace(fleet.models["flux-dev"], quantization={"transformer": "fp8"})
+    gpus = ("T4", "A100-40GB")
+    candidates = tuple(evaluate(fleet, model, fleet.catalog.gpus[n], "flat") for n in gpus)
+    assert summarize_rejections(candidates, 30) == (
+        "no GPU large enough supports its dtype (fp8 quantization (transformer) needs an fp8 GPU)"
+    )
+
+
+def test_no_seconds_figure_on_any_gpu_large_enough(fleet):
+    model = fleet.models["lora"]
+    untimed = tuple(
+        dataclasses.replace(
+            evaluate(fleet, model, fleet.catalog.gpus[n], speed_model="flat"), seconds=None
+        )
+        for n in ("T4", "L4")
+    )
+    assert summarize_rejections(untimed, 30) == "no seconds per request for any GPU large enough"
+    assert summarize_rejections((), 30) == "the catalog has no GPU"
+
+
+def test_measured_seconds_over_the_target_name_the_fastest_gpu(fleet_dir):
+    schnell = schnell_measured(fleet_dir, "{L40S: 7, H100: 6, default: 10}")
+    assert schnell.chosen is None
+    assert schnell.reason == (
+        "no GPU large enough meets the latency target: the fastest, H100, takes 6 s (measured)"
+    )
+    h100 = next(c for c in schnell.candidates if c.gpu.name == "H100")
+    assert (h100.meets_latency, h100.rejections) == (False, ("6 s measured > 5 s latency target",))
+
+
+def test_a_model_without_traffic_compares_gpus_per_request(result):
+    # seedvr2 has no traffic: the L4 costs 10 s x ($0.000222 - $0.000164) = $0.00058 more a request.
+    seedvr2 = choice_of(result, "seedvr2")
+    l4 = next(c for c in seedvr2.candidates if c.gpu.name == "L4")
+    assert seedvr2.note_for(l4) == "feasible, $0.00058/request more than T4"
+    assert (l4.cost_per_request, l4.daily) == (D("0.00222"), D("0"))
+    assert seedvr2.reason == ""
+
+
+def test_an_unknown_objective_is_refused_by_name(fleet):
+    from modalfleet.economics.cost import CostError
+
+    with pytest.raises(
+        CostError, match="^unknown objective 'latency'; the only objective is 'cost'$"
+    ):
+        optimize(fleet, objective="latency")
+
+
+def test_relative_speeds_make_the_optimization_an_estimate(fleet, result):
+    assert result.is_estimate is False
+    assert optimize(fleet, speed_model="relative").is_estimate is True
+
+
+def test_a_gpu_without_a_seconds_figure_is_ruled_out_and_does_not_meet_the_target(fleet_dir):
+    # Measured on the L40S only, no default: no figure for any other GPU.
+    schnell = schnell_measured(fleet_dir, "{L40S: 3}")
+    t4 = schnell.candidates[0]
+    assert (t4.gpu.name, t4.fits, t4.seconds, t4.meets_latency) == ("T4", True, None, False)
+    assert (t4.cost_per_request, t4.daily) == (None, None)
+    assert t4.rejections == ("no seconds per request for this GPU",)
+    assert schnell.chosen.gpu.name == "L40S"
+    assert schnell.chosen.daily == D("0.6504")  # 400 x 3 s x $0.000542
+
+
+def test_with_no_feasible_model_the_optimum_is_zero_dollars(fleet):
+    huge = {name: dataclasses.replace(model, vram_gb=500.0) for name, model in fleet.models.items()}
+    found = optimize(dataclasses.replace(fleet, models=huge))
+    assert found.objective == "cost"
+    assert all(choice.chosen is None for choice in found.choices)
+    assert found.optimum_daily == D(0)
+    for gap in found.gaps:
+        assert isinstance(gap.optimum_daily, D) and gap.optimum_daily == D(0)
+        assert isinstance(gap.daily, D) and gap.daily == D(0)
+        assert gap.left_out == tuple(fleet.models)
+
+
+def test_relative_speeds_scale_the_reference_gpus_seconds_by_throughput(fleet):
+    # Every model's baseline GPU is the L40S, 10 s a request; --speed-model relative scales that
+    # by the datasheet ratio: on the B200 10 x 362 / 2250 s, at $0.001736/s the cheapest request.
+    found = optimize(fleet, speed_model="relative")
+    assert found.speed_model == "relative"
+    b200 = D(10) * D(362) / D(2250)
+    lora = choice_of(found, "lora")
+    assert (lora.chosen.gpu.name, lora.chosen.seconds.source) == ("B200", "estimate")
+    assert lora.chosen.seconds.value == b200
+    assert lora.chosen.daily == 100 * b200 * D("0.001736")
+    optimum = (400 + 300 + 200 + 100) * b200 * D("0.001736")  # the sum, to its last digits
+    assert round(found.optimum_daily, 9) == round(optimum, 9)
+    gaps = {g.strategy: g for g in found.gaps}
+    assert gaps["baseline"].daily == D("5.42")  # the reference GPU itself: the flat 10 s
+    # hybrid: flux-schnell and lora on the T4 (10 x 362 / 65 s), instantid on the A10
+    # (10 x 362 / 70 s), flux-dev on the L40S (10 s).
+    t4, a10 = D(3620) / D(65), D(3620) / D(70)
+    hybrid = 500 * t4 * D("0.000164") + 300 * 10 * D("0.000542") + 200 * a10 * D("0.000306")
+    assert round(gaps["hybrid"].daily, 6) == round(hybrid, 6)
+
+
+def test_seconds_exactly_at_the_target_meet_it(fleet_dir):
+    schnell = schnell_measured(fleet_dir, "{L40S: 5, default: 10}")
+    l40s = next(c for c in schnell.candidates if c.gpu.name == "L40S")
+    assert (l40s.meets_latency, l40s.feasible) == (True, True)
+    assert schnell.chosen.gpu.name == "L40S"
+
+
+def test_every_rejection_of_a_candidate_is_named(fleet):
+    model = dataclasses.replace(
+        fleet.models["flux-dev"], quantization={"transformer": "fp8", "text_encoder_2": "fp8"}
+    )
+    choice = choose(fleet, model, speed_model="flat")
+    assert choice.note_for(choice.candidates[0]) == (
+        "needs 36 GB, has 16 GB; fp8 quantization (text_encoder_2, transformer) needs an fp8 GPU"
+    )

@@ -48,30 +48,24 @@ MODULES = {
     "regions": "modalfleet/fleet/regions.py",
     "headline": "modalfleet/economics/headline.py",
     "guardrails": "modalfleet/economics/guardrails.py",
+    "flops": "modalfleet/economics/flops.py",
 }
 # The fast test files that exercise each module. mutmut then runs, per mutant, only the tests
 # of these files that called the function it changes. Without this map every test that loads
 # a fleet would run against each mutant of yamlread.py or load.py: hours instead of minutes.
-SURVIVORS = "tests/test_mutation_survivors_"
 MODULE_TESTS = {
-    "checks": [
-        "tests/test_validate.py",
-        "tests/test_cases.py",
-        "tests/test_acknowledge.py",
-        f"{SURVIVORS}checks.py",
-    ],
+    "checks": ["tests/test_validate.py", "tests/test_cases.py", "tests/test_acknowledge.py"],
     "load": [
         "tests/test_validate.py",
         "tests/test_cases.py",
         "tests/test_serving.py",
-        f"{SURVIVORS}checks.py",
-        f"{SURVIVORS}load.py",
+        "tests/test_load.py",
     ],
     "yamlread": [
         "tests/test_cases.py",
         "tests/test_validate.py",
         "tests/test_yaml_sizing.py",
-        f"{SURVIVORS}yamlread.py",
+        "tests/test_yamlread.py",
     ],
     "render": [
         "tests/test_render.py",
@@ -80,26 +74,21 @@ MODULE_TESTS = {
         "tests/test_cli_robustness.py",
         "tests/test_render_cache.py",
         "tests/test_render_golden.py",
-        f"{SURVIVORS}render_lock.py",
-        f"{SURVIVORS}render.py",
-        f"{SURVIVORS}render_write.py",
+        "tests/test_render_lock.py",
     ],
     "cost": [
         "tests/test_cost.py",
         "tests/test_plan.py",
         "tests/test_optimize.py",
         "tests/test_cli_robustness.py",
-        f"{SURVIVORS}economics.py",
     ],
     "plan": [
         "tests/test_plan.py",
         "tests/test_cost.py",
         "tests/test_headline.py",
         "tests/test_plan_guardrails.py",
-        f"{SURVIVORS}economics.py",
-        f"{SURVIVORS}plan.py",
     ],
-    "simulate": ["tests/test_simulate.py", "tests/test_serving.py", f"{SURVIVORS}simulate.py"],
+    "simulate": ["tests/test_simulate.py", "tests/test_serving.py"],
     "money": ["tests/test_money.py", "tests/test_cost.py", "tests/test_plan.py"],
     "optimize": ["tests/test_optimize.py", "tests/test_policy_search.py"],
     "policy_search": [
@@ -109,8 +98,9 @@ MODULE_TESTS = {
     ],
     "coldstart": ["tests/test_coldstart.py", "tests/test_serving.py"],
     "regions": ["tests/test_regions.py", "tests/test_cases.py"],
-    "headline": ["tests/test_headline.py", "tests/test_plan.py", f"{SURVIVORS}plan.py"],
+    "headline": ["tests/test_headline.py", "tests/test_plan.py"],
     "guardrails": ["tests/test_plan_guardrails.py"],
+    "flops": ["tests/test_flops.py"],
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 NOT_COUNTED = {"skipped", "not checked", "check was interrupted by user"}

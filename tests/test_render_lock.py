@@ -1,5 +1,5 @@
-"""The render lock's grace period, its age arithmetic and _pid_alive's edges (mutation survivors,
-issue 18): a weakened check here lets two renders write generated/ at once."""
+"""The render lock's grace period, its age arithmetic and _pid_alive's edges: a weakened check
+here lets two renders write generated/ at once."""
 
 from __future__ import annotations
 

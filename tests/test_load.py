@@ -1,7 +1,6 @@
-"""load.py behaviours that mutation testing found unpinned (issue 18): the exact message, hint,
-code and position of each kind of schema error (type, const, enum, minimum/maximum, pattern,
-anyOf, a missing or an unknown key, a non-finite number), and the defaults load_fleet fills
-in where the YAML says nothing."""
+"""load.py: the exact message, hint, code and position of each kind of schema error (type,
+const, enum, minimum/maximum, pattern, anyOf, a missing or an unknown key, a non-finite number),
+and the defaults load_fleet fills in where the YAML says nothing."""
 
 from __future__ import annotations
 
@@ -100,18 +99,22 @@ def test_pattern_anyof_and_non_finite_errors_carry_their_codes(tmp_path):
     gpus = gpus.replace('as_of: "2026-01-21"', 'as_of: "21 Jan 2026"')
     t4 = "  T4:\n    vram_gb: 16\n"
     assert t4 in gpus
-    (tmp_path / "gpus.yaml").write_text(gpus.replace(t4, "  T4:\n    vram_gb: .inf\n"))
+    gpus = gpus.replace(t4, "  T4:\n    vram_gb: .inf\n")
+    (tmp_path / "gpus.yaml").write_text(gpus)
+    # The lines as they fall in gpus.yaml (its header comments move them as the catalog grows).
+    as_of = gpus[: gpus.index('as_of: "21 Jan 2026"')].count("\n") + 1
+    vram = gpus[: gpus.index("vram_gb: .inf")].count("\n") + 1
     assert problems_of(tmp_path / "gpus.yaml", "gpus.yaml", "gpus") == sorted(
         [
             (
-                10,
+                as_of,
                 10,
                 "schema",
                 "prices.as_of '21 Jan 2026' has characters or a shape that is not allowed",
                 r"it must match ^\d{4}-\d{2}-\d{2}$",
             ),
-            (23, 14, "schema", "gpus.T4.vram_gb is inf; it must be <= 4096", ""),
-            (23, 14, "schema", "gpus.T4.vram_gb is inf; numbers must be finite", ""),
+            (vram, 14, "schema", "gpus.T4.vram_gb is inf; it must be <= 4096", ""),
+            (vram, 14, "schema", "gpus.T4.vram_gb is inf; numbers must be finite", ""),
         ]
     )
     models = (REPO / "models.yaml").read_text()

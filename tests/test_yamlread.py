@@ -1,5 +1,5 @@
-"""yamlread's defences at their exact limits, each alone, and the positions its errors carry
-(mutation survivors, issue 18). The two alias-bomb defences and the two nesting guards each stop
+"""yamlread's defences at their exact limits, each alone, and the positions its errors carry.
+The two alias-bomb defences and the two nesting guards each stop
 what the other stops too, so each is called directly here: through parse_yaml a weakened one
 would go unnoticed."""
 
