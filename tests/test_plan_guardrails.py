@@ -107,6 +107,7 @@ def test_a_bill_shown_as_nothing_counts_as_nothing():
     idle = plan_of(Row("flux", side("0"), side("0")))
     assert check(idle, Guardrails(max_increase_pct=D("0"))) == []
 
+
 def test_fail_on_missed_target_names_each_miss_and_by_how_much():
     met = plan_of(Row("flux", side("30"), side("35", meets=True, p95=5.0)))
     assert check(met, Guardrails(fail_on_missed_target=True)) == []
