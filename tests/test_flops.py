@@ -247,6 +247,41 @@ def test_bad_params_are_param_errors_naming_them(fleet, params, message):
         request_flops(fleet.models["flux-schnell"], params)
 
 
+def test_param_errors_name_the_model_its_known_params_and_the_value_as_given(fleet):
+    model = fleet.models["flux-dev"]
+    with pytest.raises(ParamError) as unknown:
+        request_flops(model, {"stepz": 4})
+    assert str(unknown.value) == (
+        "unknown param 'stepz' for flux-dev (known: guidance, height, max_sequence_length, "
+        "steps, width)"
+    )
+    no_steps = dataclasses.replace(
+        model, params={k: v for k, v in model.params.items() if k != "steps"}
+    )
+    with pytest.raises(ParamError) as missing:
+        request_flops(no_steps)
+    assert str(missing.value) == "flux-dev declares no 'steps' param"
+    with pytest.raises(ParamError) as aspect:
+        request_flops(fleet.models["seedvr2"], {"aspect": "-1"})
+    assert str(aspect.value) == "param 'aspect' must be positive, not '-1'"
+
+
+def test_the_decoder_sees_each_side_rounded_down_as_the_pipeline_does(fleet):
+    """FLUX rounds each side down to a multiple of 16 (1000 -> 992), SDXL to a multiple of 8
+    (1020 -> 1016): the VAE decodes the rounded image."""
+    flux = fleet.models["flux-dev"]
+    odd = request_flops(flux, {"width": 1000, "height": 1000})
+    assert odd.parts[2] == request_flops(flux, {"width": 992, "height": 992}).parts[2]
+    sdxl = fleet.models["lora"]
+    odd = request_flops(sdxl, {"width": 1020, "height": 1020})
+    assert odd.parts[2] == request_flops(sdxl, {"width": 1016, "height": 1016}).parts[2]
+    assert [name for name, _ in odd.parts] == [
+        "unet 30 steps x 2 passes (guidance)",
+        "text encoders",
+        "vae decode",
+    ]
+
+
 def test_unknown_architecture_is_none(fleet):
     model = fleet.models["flux-schnell"]
     weights = dataclasses.replace(model.weights[0], repo="someone/else")
