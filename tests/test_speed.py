@@ -542,3 +542,29 @@ def test_a_report_applies_the_overrides_to_its_flops(fleet):
     assert report.params["steps"] == 14 and report.params["width"] == 1024
     assert report.flops.steps == 14
     assert [r.gpu for r in report.rows] == ["H100"]
+
+
+def test_a_measured_figure_of_a_model_without_flops_has_no_step(fleet):
+    weights = replace(fleet.models["seedvr2"].weights[0], repo="someone/unknown-upscaler")
+    model = replace(fleet.models["seedvr2"], weights=(weights,))
+    model = replace(model, traffic=replace(model.traffic, seconds_by_gpu={"A10": Decimal("7")}))
+    est = speed.speed_on(model, "A10", fleet.catalog)
+    assert (est.source, est.seconds_per_request) == ("measured", 7.0)
+    assert (est.flops_per_request, est.step_seconds, est.efficiency) == (None, None, None)
+
+
+def test_a_fit_with_no_unquantized_row_leaves_the_efficiency_at_one():
+    q = row("q", "H100", 2.0, quantization={"transformer": "nf4"})
+    fitted = speed.calibrate([q])
+    assert (fitted.intercept, fitted.kind_effects, fitted.architecture_effects) == (0.0, {}, {})
+    assert fitted.efficiency("text-to-image", "hopper") == 1.0
+    assert fitted.quantization_factors == {}  # no unquantized run of the same to compare with
+
+
+def test_params_that_fit_80_columns_stay_on_one_line():
+    params = {"steps": 28, "width": 1024, "height": 1024, "guidance": 3.5}
+    params["negative"] = "abcdefghi"  # "params: ..." is 75 characters
+    report = speed.SpeedReport("m", params, None, ())
+    assert speed.format_report(report).splitlines()[1] == (
+        "params: steps=28, width=1024, height=1024, guidance=3.5, negative=abcdefghi"
+    )
