@@ -568,3 +568,11 @@ def test_params_that_fit_80_columns_stay_on_one_line():
     assert speed.format_report(report).splitlines()[1] == (
         "params: steps=28, width=1024, height=1024, guidance=3.5, negative=abcdefghi"
     )
+
+
+def test_a_report_lists_a_gpu_whose_vram_is_exactly_the_need(fleet):
+    # flux-dev declared at 48 GB (no headroom in the bundled fleet): the 48 GB L40S fits it.
+    model = replace(fleet.models["flux-dev"], vram_gb=48.0)
+    exact = replace(fleet, models={**fleet.models, "flux-dev": model})
+    report = speed.speed_report(exact, "flux-dev")
+    assert [r.gpu for r in report.rows][:2] == ["L40S", "A100-80GB"]
