@@ -25,6 +25,8 @@ from modalfleet.economics.flops import (
     ParamError,
     flux_image_tokens,
     request_flops,
+    seedvr2_batches,
+    wan_latent_frames,
     wan_video_tokens,
 )
 from modalfleet.fleet.architectures import layers, load, parameter_bytes, parameter_count
@@ -267,19 +269,56 @@ def test_param_errors_name_the_model_its_known_params_and_the_value_as_given(fle
 
 
 def test_the_decoder_sees_each_side_rounded_down_as_the_pipeline_does(fleet):
-    """FLUX rounds each side down to a multiple of 16 (1000 -> 992), SDXL to a multiple of 8
-    (1020 -> 1016): the VAE decodes the rounded image."""
+    """FLUX and Wan round each side down to a multiple of 16 (1000 -> 992, 840 x 488 -> 832 x
+    480), SDXL to a multiple of 8 (1020 -> 1016): the VAE decodes the rounded image."""
     flux = fleet.models["flux-dev"]
     odd = request_flops(flux, {"width": 1000, "height": 1000})
-    assert odd.parts[2] == request_flops(flux, {"width": 992, "height": 992}).parts[2]
+    vae = load("flux1-dev").components["vae"].config
+    assert odd.parts[2] == ("vae decode", closed(layers.vae_decoder, vae, 992, 992))
     sdxl = fleet.models["lora"]
     odd = request_flops(sdxl, {"width": 1020, "height": 1020})
-    assert odd.parts[2] == request_flops(sdxl, {"width": 1016, "height": 1016}).parts[2]
+    vae = load("sdxl-base").components["vae"].config
+    assert odd.parts[2] == ("vae decode", closed(layers.vae_decoder, vae, 1016, 1016))
+    wan = request_flops(fleet.models["wan2-1"], {"width": 840, "height": 488, "num_frames": 81})
+    vae = load("wan2.1-t2v-1.3b").components["vae"].config
+    assert wan.parts[2] == ("vae decode", closed(layers.wan_vae_decoder, vae, 21, 480, 832))
     assert [name for name, _ in odd.parts] == [
         "unet 30 steps x 2 passes (guidance)",
         "text encoders",
         "vae decode",
     ]
+
+
+def test_param_errors_quote_the_value_as_given_and_list_every_known_param(fleet):
+    lora = fleet.models["lora"]
+    with pytest.raises(ParamError) as unknown:
+        request_flops(lora, {"stepz": 4})
+    assert str(unknown.value) == (
+        "unknown param 'stepz' for lora (known: adapter, adapter_scale, guidance, height, "
+        "steps, width)"
+    )
+    with pytest.raises(ParamError) as half:
+        request_flops(lora, {"steps": "2.5"})
+    assert str(half.value) == "param 'steps' must be a whole number >= 1, not '2.5'"
+    with pytest.raises(ParamError) as flat:
+        request_flops(fleet.models["seedvr2"], {"aspect": 0})
+    assert str(flat.value) == "param 'aspect' must be positive, not 0"
+
+
+def test_guidance_just_over_one_runs_two_passes(fleet):
+    lora = fleet.models["lora"]
+    one = request_flops(lora, {"guidance": 1.0})
+    assert request_flops(lora, {"guidance": 1.5}).denoiser_step == 2 * one.denoiser_step
+
+
+def test_frame_and_token_counts_by_hand():
+    # The Wan VAE: the first frame, then every 4 after it in one latent frame.
+    assert [wan_latent_frames(n) for n in (1, 3, 4, 5, 81)] == [1, 1, 1, 2, 21]
+    # 840 x 488 rounds down to 832 x 480: 52 x 30 patches a latent frame, 21 latent frames.
+    assert wan_video_tokens(81, 840, 488) == 21 * 30 * 52
+    # SeedVR2: 11 frames in batches of 10 run as 13 (padded to 4n + 1) and 1.
+    assert seedvr2_batches(11, 10) == [13, 1]
+    assert seedvr2_batches(10, 5) == [5, 5]
 
 
 def test_unknown_architecture_is_none(fleet):
