@@ -18,7 +18,7 @@ from modalfleet.economics.flops import request_flops
 from modalfleet.economics.optimize import evaluate
 from modalfleet.economics.serving import serving_policy
 from modalfleet.fleet.load import load_fleet
-from modalfleet.fleet.spec import Model, Traffic, Weights
+from modalfleet.fleet.spec import Traffic, Weights
 
 DEV = "black-forest-labs/FLUX.1-dev"
 
@@ -107,9 +107,9 @@ def test_calibration_recovers_a_known_efficiency_and_factor():
     assert fitted.efficiency("text-to-image", "blackwell") == pytest.approx(0.6, rel=1e-4)
 
 
-def test_kind_and_architecture_effects_multiply():
-    """Two kinds on two GPU architectures, one row each except the unmeasured pair: the fit is
-    exact on the three rows and predicts the fourth as e(kind) x e(arch) / e(shared)."""
+def three_rows() -> list[speed.Measurement]:
+    """flux-dev on H100 and A100 and SDXL (lora) on H100, built to imply efficiencies 0.3, 0.45
+    and 0.2: two kinds on two architectures, the fourth pair unmeasured."""
     sdxl = {"repo": "stabilityai/stable-diffusion-xl-base-1.0", "kind": "lora", "dtype": "float16"}
     sdxl["params"] = {"steps": 25, "width": 1024, "height": 1024, "guidance": 5.0}
     r1 = row("flux-h100", "H100", 1.0)
@@ -118,6 +118,13 @@ def test_kind_and_architecture_effects_multiply():
     r1 = replace(r1, seconds=flops_of(r1) / (989e12 * 0.3))
     r2 = replace(r2, seconds=flops_of(r2) / (312e12 * 0.45))
     r3 = replace(r3, seconds=flops_of(r3) / (989e12 * 0.2))
+    return [r1, r2, r3]
+
+
+def test_kind_and_architecture_effects_multiply():
+    """Two kinds on two GPU architectures, one row each except the unmeasured pair: the fit is
+    exact on the three rows and predicts the fourth as e(kind) x e(arch) / e(shared)."""
+    r1, r2, r3 = three_rows()
     fitted = speed.calibrate([r1, r2, r3])
     assert fitted.efficiency("text-to-image", "hopper") == pytest.approx(0.3, rel=1e-4)
     assert fitted.efficiency("lora", "ampere") == pytest.approx(0.2 * 0.45 / 0.3, rel=1e-4)
@@ -372,22 +379,16 @@ def test_a_report_reads_as_the_table_its_terms_and_the_formula():
 
 def test_a_measurements_model_declares_its_run_and_nothing_else():
     r = row("q", "H100", 2.0, quantization={"transformer": "nf4"})
-    assert speed.row_model(r) == Model(
-        name="q",
-        kind="text-to-image",
-        description="",
-        weights=(Weights(repo=DEV, revision="", size_gb=0.0, role="pipeline"),),
-        dtype="bfloat16",
-        vram_gb=0.0,
-        quantization={"transformer": "nf4"},
-        params={"steps": 28, "width": 1024, "height": 1024, "guidance": 3.5},
-        latency_target_s=None,
-        traffic=Traffic(requests_per_day=Decimal(0), seconds_per_request=None),
-        gpu={},
-        python="3.11",
-        volume="",
-        secrets=(),
-    )
+    model = speed.row_model(r)
+    # What the FLOPs and the estimate read: the run's repository, kind, dtype, params, scheme.
+    assert (model.name, model.kind, model.dtype) == ("q", "text-to-image", "bfloat16")
+    assert model.weights == (Weights(repo=DEV, revision="", size_gb=0.0, role="pipeline"),)
+    assert model.quantization == {"transformer": "nf4"}
+    assert model.params == {"steps": 28, "width": 1024, "height": 1024, "guidance": 3.5}
+    # Nothing else is declared: no traffic, no VRAM figure, no GPU, no target.
+    assert model.traffic == Traffic(requests_per_day=Decimal(0), seconds_per_request=None)
+    assert (model.vram_gb, model.latency_target_s, model.gpu) == (0.0, None, {})
+    assert (model.description, model.volume, model.secrets, model.python) == ("", "", (), "3.11")
 
 
 def test_a_param_override_is_the_number_it_spells():
@@ -473,14 +474,7 @@ def test_an_unmeasured_kind_or_architecture_in_a_fit_takes_the_least_efficient_f
     """The ridge term splits what the rows cannot tell apart evenly between kinds and
     architectures, so an unmeasured kind on a measured GPU gets the slowest measured kind there
     (lora on hopper, 0.2), and an unmeasured GPU the slowest measured one (hopper, 0.3)."""
-    sdxl = {"repo": "stabilityai/stable-diffusion-xl-base-1.0", "kind": "lora", "dtype": "float16"}
-    sdxl["params"] = {"steps": 25, "width": 1024, "height": 1024, "guidance": 5.0}
-    r1 = row("flux-h100", "H100", 1.0)
-    r2 = row("flux-a100", "A100", 1.0)
-    r3 = row("sdxl-h100", "H100", 1.0, **sdxl)
-    r1 = replace(r1, seconds=flops_of(r1) / (989e12 * 0.3))
-    r2 = replace(r2, seconds=flops_of(r2) / (312e12 * 0.45))
-    r3 = replace(r3, seconds=flops_of(r3) / (989e12 * 0.2))
+    r1, r2, r3 = three_rows()
     fitted = speed.calibrate([r1, r2, r3])
     assert fitted.efficiency("wan", "hopper") == pytest.approx(0.2, rel=1e-4)
     assert fitted.efficiency("text-to-image", "blackwell") == pytest.approx(0.3, rel=1e-4)
