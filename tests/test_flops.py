@@ -25,6 +25,8 @@ from modalfleet.economics.flops import (
     ParamError,
     flux_image_tokens,
     request_flops,
+    seedvr2_batches,
+    wan_latent_frames,
     wan_video_tokens,
 )
 from modalfleet.fleet.architectures import layers, load, parameter_bytes, parameter_count
@@ -245,6 +247,81 @@ def test_overrides_reach_the_count(fleet):
 def test_bad_params_are_param_errors_naming_them(fleet, params, message):
     with pytest.raises(ParamError, match=message.replace("[", r"\[").replace(".", r"\.")):
         request_flops(fleet.models["flux-schnell"], params)
+
+
+def test_the_decoder_sees_each_side_rounded_down_as_the_pipeline_does(fleet):
+    """FLUX and Wan round each side down to a multiple of 16 (1000 -> 992, 840 x 488 -> 832 x
+    480), SDXL to a multiple of 8 (1020 -> 1016): the VAE decodes the rounded image."""
+    flux = fleet.models["flux-dev"]
+    odd = request_flops(flux, {"width": 1000, "height": 1000})
+    vae = load("flux1-dev").components["vae"].config
+    assert odd.parts[2] == ("vae decode", closed(layers.vae_decoder, vae, 992, 992))
+    sdxl = fleet.models["lora"]
+    odd = request_flops(sdxl, {"width": 1020, "height": 1020})
+    vae = load("sdxl-base").components["vae"].config
+    assert odd.parts[2] == ("vae decode", closed(layers.vae_decoder, vae, 1016, 1016))
+    wan = request_flops(fleet.models["wan2-1"], {"width": 840, "height": 488, "num_frames": 81})
+    vae = load("wan2.1-t2v-1.3b").components["vae"].config
+    assert wan.parts[2] == ("vae decode", closed(layers.wan_vae_decoder, vae, 21, 480, 832))
+    assert [name for name, _ in odd.parts] == [
+        "unet 30 steps x 2 passes (guidance)",
+        "text encoders",
+        "vae decode",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        (
+            "flux-dev",
+            {"stepz": 4},
+            "unknown param 'stepz' for flux-dev (known: guidance, height, max_sequence_length, "
+            "steps, width)",
+        ),
+        (
+            "lora",
+            {"stepz": 4},
+            "unknown param 'stepz' for lora (known: adapter, adapter_scale, guidance, height, "
+            "steps, width)",
+        ),
+        ("lora", {"steps": "2.5"}, "param 'steps' must be a whole number >= 1, not '2.5'"),
+        ("seedvr2", {"aspect": "-1"}, "param 'aspect' must be positive, not '-1'"),
+        ("seedvr2", {"aspect": 0}, "param 'aspect' must be positive, not 0"),
+    ],
+)
+def test_param_errors_name_the_model_every_known_param_and_the_value_as_given(
+    fleet, name, params, message
+):
+    with pytest.raises(ParamError) as error:
+        request_flops(fleet.models[name], params)
+    assert str(error.value) == message
+
+
+def test_a_model_without_a_required_param_is_named(fleet):
+    model = fleet.models["flux-dev"]
+    no_steps = dataclasses.replace(
+        model, params={k: v for k, v in model.params.items() if k != "steps"}
+    )
+    with pytest.raises(ParamError) as missing:
+        request_flops(no_steps)
+    assert str(missing.value) == "flux-dev declares no 'steps' param"
+
+
+def test_guidance_just_over_one_runs_two_passes(fleet):
+    lora = fleet.models["lora"]
+    one = request_flops(lora, {"guidance": 1.0})
+    assert request_flops(lora, {"guidance": 1.5}).denoiser_step == 2 * one.denoiser_step
+
+
+def test_frame_and_token_counts_by_hand():
+    # The Wan VAE: the first frame, then every 4 after it in one latent frame.
+    assert [wan_latent_frames(n) for n in (1, 3, 4, 5, 81)] == [1, 1, 1, 2, 21]
+    # 840 x 488 rounds down to 832 x 480: 52 x 30 patches a latent frame, 21 latent frames.
+    assert wan_video_tokens(81, 840, 488) == 21 * 30 * 52
+    # SeedVR2: 11 frames in batches of 10 run as 13 (padded to 4n + 1) and 1.
+    assert seedvr2_batches(11, 10) == [13, 1]
+    assert seedvr2_batches(10, 5) == [5, 5]
 
 
 def test_unknown_architecture_is_none(fleet):

@@ -16,8 +16,12 @@ from modalfleet.economics.headline import (
     BILL_LABEL,
     BUSY_LABEL,
     TargetCheck,
+    change,
+    checks_of,
+    direction,
     latency_lines,
     missed_advice,
+    target_lines,
 )
 from modalfleet.economics.plan import Plan, Row, Side, format_markdown, format_text, to_json
 from modalfleet.fleet.load import load_fleet
@@ -205,3 +209,70 @@ def test_optimize_leads_with_the_bill_of_the_chosen_policies():
     )
     assert busy < lines.index(next(line for line in lines if line.startswith("Serving policy")))
     assert lines.index(next(line for line in lines if line.startswith("Cheapest feasible"))) > busy
+
+
+def test_change_says_saves_costs_more_or_no_change_by_the_sign_of_the_difference():
+    assert change(D("10"), D("8"), "day", "baseline") == (
+        "vs baseline $10.00/day: saves $2.00/day (20.0%)"
+    )
+    assert change(D("10"), D("9.5"), "day", "baseline") == (
+        "vs baseline $10.00/day: saves $0.50/day (5.0%)"
+    )
+    assert change(D("10"), D("12.5"), "month", "main") == (
+        "vs main $10.00/month: costs $2.50/month more (+25.0%)"
+    )
+    assert change(D("10"), D("10.25"), "day", "main") == (
+        "vs main $10.00/day: costs $0.25/day more (+2.5%)"
+    )
+    # From nothing there is no percentage to show.
+    assert change(D("0"), D("5"), "day", "main") == "vs main $0.00/day: costs $5.00/day more"
+    assert change(D("10"), D("10"), "day", "baseline") == "vs baseline $10.00/day: no change"
+
+
+def test_direction_follows_the_sign_of_a_small_delta():
+    assert direction(D("10"), D("10.5"), "Daily estimate") == (
+        "Daily estimate increases by $0.50/day (+5.0%)"
+    )
+    assert direction(D("10"), D("9.5"), "Daily estimate", "month") == (
+        "Daily estimate decreases by $0.50/month (-5.0%)"
+    )
+    assert direction(D("0"), D("2"), "Bill") == "Bill increases by $2.00/day (from $0.00)"
+    assert direction(D("3"), D("3"), "Bill") == "Bill is unchanged at $3.00/day"
+
+
+def test_a_model_without_traffic_has_no_p95_and_each_check_keeps_its_seconds_source(hybrid):
+    by_model = {check.model: check for check in checks_of(hybrid.models)}
+    # wan2-1 declares requests_per_day: 0 in models.yaml: nothing was simulated.
+    assert (by_model["wan2-1"].p95_s, by_model["wan2-1"].meets) == (None, None)
+    assert by_model["flux-schnell"].p95_s > 0
+    # flux-schnell's seconds come from its compute (no measured figure in models.yaml).
+    assert by_model["flux-schnell"].seconds_source == "estimate"
+
+
+def test_every_line_joins_its_models_with_commas():
+    checks = [
+        TargetCheck("a", 8.0, 5.0, False, "flat"),
+        TargetCheck("b", 9.0, 5.0, False, "estimate"),
+        TargetCheck("c", 4.0, 5.0, True, "flat"),
+        TargetCheck("d", 3.0, 5.0, True, "flat"),
+        TargetCheck("e", 2.0, None, None, "flat"),
+        TargetCheck("f", 1.5, None, None, "flat"),
+        TargetCheck("g", None, 5.0, None, "flat"),
+        TargetCheck("h", None, None, None, "flat"),
+    ]
+    assert latency_lines(checks) == [
+        "p95 MISSED: a 8.0 s (target 5 s), b 9.0 s (target 5 s)",
+        "p95 ok: c 4.0 s (target 5 s), d 3.0 s (target 5 s)",
+        "p95 without a target: e 2.0 s, f 1.5 s",
+        "no traffic: g, h",
+    ]
+    assert missed_advice(checks, optimized=True) == [
+        "seconds per request of a, b are not measured (ESTIMATE): "
+        "`modalfleet bench --model NAME --write` measures them"
+    ]
+    # target_lines: the latency lines, then the advice, optimize's own output without its line.
+    assert target_lines(checks, optimized=True) == [
+        *latency_lines(checks),
+        *missed_advice(checks, optimized=True),
+    ]
+    assert len(target_lines(checks)) == 6

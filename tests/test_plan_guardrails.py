@@ -86,6 +86,28 @@ def test_max_increase_ignores_a_fall_and_trips_on_any_rise_from_nothing():
     )
 
 
+def test_max_increase_compares_the_percentage_to_one_decimal_as_shown():
+    # +16.666...% shows as +16.7%: a 16.68% limit is below the figure on screen, so it trips.
+    (trip,) = check(RISE, Guardrails(max_increase_pct=D("16.68")))
+    assert trip.strategy == "hybrid" and trip.guardrail == "--max-increase 16.68"
+    assert "(+16.7%, 0.0% over the 16.7% limit)" in trip.message
+
+
+def test_a_bill_shown_as_nothing_counts_as_nothing():
+    # $0.0001/day is $0.003/month, shown as $0.00: the rise to $30.00 is a rise from $0.00.
+    plan = plan_of(Row("flux", side("0.0001"), side("1")))
+    (trip,) = check(plan, Guardrails(max_increase_pct=D("1000")))
+    assert trip.message == (
+        "the simulated bill rises from $0.00 to $30.00/month (from $0.00, over the 1000.0% "
+        "limit) (ESTIMATE)"
+    )
+    # $0.0001/day before and after ($0.00 a month both): no rise, not "a rise from $0.00".
+    same = plan_of(Row("flux", side("0.0001"), side("0.0001")))
+    assert check(same, Guardrails(max_increase_pct=D("0"))) == []
+    idle = plan_of(Row("flux", side("0"), side("0")))
+    assert check(idle, Guardrails(max_increase_pct=D("0"))) == []
+
+
 def test_fail_on_missed_target_names_each_miss_and_by_how_much():
     met = plan_of(Row("flux", side("30"), side("35", meets=True, p95=5.0)))
     assert check(met, Guardrails(fail_on_missed_target=True)) == []
@@ -100,6 +122,16 @@ def test_fail_on_missed_target_names_each_miss_and_by_how_much():
     assert trip.guardrail == "--fail-on-missed-target"
     assert trip.message == (
         "simulated p95 after the change: flux 7.2 s over its 5 s target by 2.2 s (ESTIMATE)"
+    )
+    both = plan_of(
+        Row("flux", side("30"), side("35", meets=False, p95=7.25)),
+        Row("sdxl", side("30"), side("35", meets=False, p95=5.5)),
+    )
+    (trip,) = check(both, Guardrails(fail_on_missed_target=True))
+    assert trip.strategy == "hybrid"
+    assert trip.message == (
+        "simulated p95 after the change: flux 7.2 s over its 5 s target by 2.2 s, "
+        "sdxl 5.5 s over its 5 s target by 0.5 s (ESTIMATE)"
     )
 
 
@@ -129,6 +161,12 @@ def test_text_markdown_and_json_name_the_tripped_guardrail():
     data = json.loads(to_json(RISE, trips))
     assert data["guardrails_tripped"] == [t.as_dict() for t in trips]
     assert data["guardrails_tripped"][0]["guardrail"] == "--max-monthly 1000"
+    assert trips[1].as_dict() == {
+        "strategy": "hybrid",
+        "guardrail": "--max-increase 10",
+        "message": "the simulated bill rises from $900.00 to $1050.00/month (+16.7%, 6.7% over "
+        "the 10.0% limit) (ESTIMATE)",
+    }
 
 
 # --- the command ------------------------------------------------------------------------------

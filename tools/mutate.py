@@ -49,6 +49,7 @@ MODULES = {
     "headline": "modalfleet/economics/headline.py",
     "guardrails": "modalfleet/economics/guardrails.py",
     "flops": "modalfleet/economics/flops.py",
+    "speed": "modalfleet/economics/speed.py",
 }
 # The fast test files that exercise each module. mutmut then runs, per mutant, only the tests
 # of these files that called the function it changes. Without this map every test that loads
@@ -101,6 +102,7 @@ MODULE_TESTS = {
     "headline": ["tests/test_headline.py", "tests/test_plan.py"],
     "guardrails": ["tests/test_plan_guardrails.py"],
     "flops": ["tests/test_flops.py"],
+    "speed": ["tests/test_speed.py", "tests/test_serving.py", "tests/test_coldstart.py"],
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 NOT_COUNTED = {"skipped", "not checked", "check was interrupted by user"}
