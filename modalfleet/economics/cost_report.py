@@ -25,10 +25,18 @@ ESTIMATE_SOURCES = {
 }
 
 
-def estimate_label(is_estimate: bool, speed_model: str = "relative") -> str:
+def estimate_label(is_estimate: bool, speed_model: str) -> str:
+    """' - ESTIMATE: <where the seconds come from>' for an estimate, else ''. The speed model is
+    the caller's to say: a default once labelled compute estimates "relative GPU throughput"."""
     if not is_estimate:
         return ""
     return f" - ESTIMATE: {ESTIMATE_SOURCES.get(speed_model, ESTIMATE_SOURCES['relative'])}"
+
+
+def comparisons_label(comparisons) -> str:
+    """estimate_label over several comparisons: the speed model of the first that estimates."""
+    estimating = [c for c in comparisons if c.is_estimate]
+    return estimate_label(bool(estimating), estimating[0].current.speed_model if estimating else "")
 
 
 def format_strategy(comparison: Comparison, markdown: bool) -> str:
@@ -65,7 +73,7 @@ def format_strategy(comparison: Comparison, markdown: bool) -> str:
     right = [False, False, True, True, True, True, True, True, True, True]
     title = (
         f"{BUSY_LABEL}: strategy {current.strategy} vs {comparison.baseline.strategy}, "
-        f"per {period}{estimate_label(comparison.is_estimate)}"
+        f"per {period}{comparisons_label([comparison])}"
     )
     lines = [title, ""]
     # On a narrow terminal: idle and worst case first, then the per-request figures.
@@ -114,8 +122,7 @@ def format_side_by_side(comparisons: list[Comparison], markdown: bool) -> str:
     ]
     rows.append([label, *changes])
     right = [False] + [True] * len(comparisons)
-    estimate = any(c.is_estimate for c in comparisons)
-    lines = [f"{BUSY_LABEL}: cost per {period} by strategy{estimate_label(estimate)}", ""]
+    lines = [f"{BUSY_LABEL}: cost per {period} by strategy{comparisons_label(comparisons)}", ""]
     lines += markdown_table(header, rows, right) if markdown else table(header, rows, right)
     return "\n".join(lines)
 
@@ -156,7 +163,7 @@ def _headline_one(busy: Comparison, sim: SimulatedComparison, markdown: bool) ->
     busy_text = busy_line(
         f"{usd(busy.total)}/{period} "
         + change(busy.baseline_total, busy.total, period, busy.baseline.strategy)
-        + estimate_label(busy.is_estimate)
+        + comparisons_label([busy])
     )
     if markdown:
         return "\n".join([f"**{first}**", "", *[f"- {line}" for line in detail], "", busy_text])

@@ -8,7 +8,7 @@ from ..report.money import pct, usd, usd_rate
 from ..report.numbers import number
 from ..report.tables import markdown_table, table
 from .cost import PERIOD_DAYS, Comparison, per_period, percent
-from .cost_report import estimate_label
+from .cost_report import comparisons_label
 from .fleet_simulation import ModelSimulation, SimulatedComparison
 from .headline import BILL_LABEL, busy_line, change, checks_of, missed_advice
 
@@ -221,6 +221,6 @@ def format_totals(
     missed = [c for sim in comparisons for c in checks_of(sim.models) if c.meets is False]
     advice = missed_advice(list({c.model: c for c in missed}.values()))
     busy_totals = ", ".join(f"{c.current.strategy} {usd(c.total)}/{period}" for c in busy)
-    estimate = estimate_label(any(c.is_estimate for c in busy))
+    estimate = comparisons_label(busy)
     lines += ["", *advice, busy_line(busy_totals + estimate), WHY_THEY_DIFFER]
     return "\n".join(lines)
